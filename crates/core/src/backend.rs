@@ -1,0 +1,75 @@
+//! The compute interface every backend implements (burn-style: one trait, one shared test suite).
+//!
+//! [`CpuBackend`] is the reference: plain Rust, the same on every platform. `saescope-gpu`'s
+//! `GpuBackend` implements the same methods with WGSL kernels. Methods are `async` because GPU
+//! work is; native callers use `pollster::block_on`.
+
+use crate::codes::SparseCodes;
+use crate::error::Result;
+use crate::kmeans::{self, Assignment, Metric, Points};
+use crate::matrix::Matrix;
+use crate::sae::Sae;
+use crate::search::{self, Corpus, Hits};
+use std::sync::Arc;
+
+// The futures need not be Send: wasm is single-threaded and native callers block on them.
+#[allow(async_fn_in_trait)]
+pub trait Backend {
+    /// An SAE resident on the device.
+    type Sae;
+    /// A corpus resident on the device.
+    type Corpus;
+
+    /// One line saying what runs the math (adapter name, or "CPU").
+    fn describe(&self) -> String;
+
+    async fn upload_sae(&self, sae: &Arc<Sae>) -> Result<Self::Sae>;
+    /// Top-k codes of each row of `x` (`[rows, d_in]`).
+    async fn encode(&self, sae: &Self::Sae, x: &Matrix) -> Result<SparseCodes>;
+    /// Reconstructions `z W_dec + b_dec`, `[rows, d_in]`.
+    async fn decode(&self, sae: &Self::Sae, codes: &SparseCodes) -> Result<Matrix>;
+
+    async fn upload_corpus(&self, corpus: &Arc<Corpus>) -> Result<Self::Corpus>;
+    /// The `k` highest dot products of each query with the corpus.
+    async fn search(&self, corpus: &Self::Corpus, queries: &Matrix, k: usize) -> Result<Hits>;
+
+    /// The k-means assignment step: each point's nearest centroid.
+    async fn assign(&self, points: Points<'_>, centroids: &Matrix, metric: Metric) -> Result<Assignment>;
+}
+
+/// The CPU reference backend.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuBackend;
+
+impl Backend for CpuBackend {
+    type Sae = Arc<Sae>;
+    type Corpus = Arc<Corpus>;
+
+    fn describe(&self) -> String {
+        "CPU (saescope-core reference)".into()
+    }
+
+    async fn upload_sae(&self, sae: &Arc<Sae>) -> Result<Arc<Sae>> {
+        Ok(sae.clone())
+    }
+
+    async fn encode(&self, sae: &Arc<Sae>, x: &Matrix) -> Result<SparseCodes> {
+        sae.encode(x)
+    }
+
+    async fn decode(&self, sae: &Arc<Sae>, codes: &SparseCodes) -> Result<Matrix> {
+        sae.decode(codes)
+    }
+
+    async fn upload_corpus(&self, corpus: &Arc<Corpus>) -> Result<Arc<Corpus>> {
+        Ok(corpus.clone())
+    }
+
+    async fn search(&self, corpus: &Arc<Corpus>, queries: &Matrix, k: usize) -> Result<Hits> {
+        search::search(corpus, queries, k)
+    }
+
+    async fn assign(&self, points: Points<'_>, centroids: &Matrix, metric: Metric) -> Result<Assignment> {
+        kmeans::assign(points, centroids, metric)
+    }
+}

@@ -1,0 +1,196 @@
+//! Bundles: a folder of static files described by a [`Manifest`]. The builder collects files and
+//! hashes them; the loader verifies each file as it arrives and assembles SAE, corpus and codes.
+//! No filesystem here: callers (CLI, browser) move the bytes.
+
+use crate::codes::SparseCodes;
+use crate::error::{Error, Result};
+use crate::manifest::{EmbeddingInfo, FileEntry, Manifest, Role, SaeInfo, FORMAT, VERSION};
+use crate::sae::Sae;
+use crate::search::Corpus;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// WebGPU's guaranteed minimum `maxStorageBufferBindingSize` (128 MiB). Shards are kept under
+/// it so that any adapter can bind a whole shard.
+pub const DEFAULT_BINDING_LIMIT: u64 = 128 << 20;
+
+/// Rows per embedding shard so that one shard stays under `limit` bytes.
+pub fn shard_rows(dim: usize, bytes_per_value: usize, limit: u64) -> usize {
+    ((limit as usize) / (dim * bytes_per_value).max(1)).max(1)
+}
+
+/// One document as the bundle stores it (JSON Lines).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    pub id: String,
+    pub title: String,
+    #[serde(default, rename = "abstract")]
+    pub text: String,
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Document>> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::Format("documents file is not UTF-8".into()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Format(format!("documents line {}: {e}", i + 1))))
+        .collect()
+}
+
+pub struct BundleBuilder {
+    manifest: Manifest,
+    contents: Vec<Vec<u8>>,
+}
+
+impl BundleBuilder {
+    pub fn new(name: &str, description: &str, model: &str, sae: &Sae, documents: usize) -> Self {
+        Self {
+            manifest: Manifest {
+                format: FORMAT.into(),
+                version: VERSION,
+                name: name.into(),
+                description: description.into(),
+                documents,
+                embedding: EmbeddingInfo { model: model.into(), dim: sae.d_in },
+                sae: SaeInfo { d_in: sae.d_in, d_sae: sae.d_sae, k: sae.k },
+                files: Vec::new(),
+            },
+            contents: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, path: &str, role: Role, bytes: Vec<u8>) {
+        self.manifest.files.push(FileEntry::describe(path, role, &bytes));
+        self.contents.push(bytes);
+    }
+
+    /// The manifest and every file as (path, bytes); `manifest.json` is not among the files.
+    pub fn finish(self) -> (Manifest, Vec<(String, Vec<u8>)>) {
+        let files = self.manifest.files.iter().map(|f| f.path.clone()).zip(self.contents).collect();
+        (self.manifest, files)
+    }
+}
+
+/// Collects a bundle's files as they arrive, verifying each against the manifest.
+pub struct BundleLoader {
+    pub manifest: Manifest,
+    files: HashMap<String, Vec<u8>>,
+}
+
+/// A loaded bundle: everything parsed and checked against everything else.
+#[derive(Debug)]
+pub struct Bundle {
+    pub manifest: Manifest,
+    pub sae: Sae,
+    pub corpus: Corpus,
+    pub codes: Option<SparseCodes>,
+    pub documents: Option<Vec<u8>>,
+}
+
+impl BundleLoader {
+    pub fn new(manifest_json: &[u8]) -> Result<Self> {
+        Ok(Self { manifest: Manifest::parse(manifest_json)?, files: HashMap::new() })
+    }
+
+    /// Verifies and keeps one file. Errors name the file; nothing already added is lost.
+    pub fn add(&mut self, path: &str, bytes: Vec<u8>) -> Result<()> {
+        self.manifest.entry(path)?.verify(&bytes)?;
+        self.files.insert(path.to_owned(), bytes);
+        Ok(())
+    }
+
+    fn take(&mut self, role: Role) -> Result<Vec<u8>> {
+        let path = self.manifest.file(role)?.path.clone();
+        self.files.remove(&path).ok_or_else(|| Error::Missing(format!("file {path} (not loaded)")))
+    }
+
+    /// Parses everything added. Embedding shards are taken in manifest order.
+    pub fn finish(mut self) -> Result<Bundle> {
+        let cfg = self.take(Role::SaeConfig)?;
+        let weights = self.take(Role::SaeWeights)?;
+        let sae = Sae::from_saelens(&cfg, &weights)?;
+        let m = self.manifest.clone();
+        if (sae.d_in, sae.d_sae, sae.k) != (m.sae.d_in, m.sae.d_sae, m.sae.k) {
+            return Err(Error::Shape(format!(
+                "manifest says SAE {}x{} k={}, weights are {}x{} k={}",
+                m.sae.d_in, m.sae.d_sae, m.sae.k, sae.d_in, sae.d_sae, sae.k
+            )));
+        }
+        let mut corpus = Corpus::new(m.embedding.dim);
+        let shard_paths: Vec<String> = m.files_with(Role::Embeddings).map(|f| f.path.clone()).collect();
+        for path in shard_paths {
+            let bytes = self.files.remove(&path).ok_or_else(|| Error::Missing(format!("file {path} (not loaded)")))?;
+            corpus.push_npy(&path, &bytes)?;
+        }
+        if corpus.rows() != self.manifest.documents {
+            return Err(Error::Shape(format!(
+                "manifest says {} documents, embedding shards hold {}",
+                self.manifest.documents,
+                corpus.rows()
+            )));
+        }
+        let codes = if self.manifest.files_with(Role::CodesIndices).next().is_some() {
+            let idx = self.take(Role::CodesIndices)?;
+            let val = self.take(Role::CodesValues)?;
+            let codes = SparseCodes::from_npy(&idx, &val, sae.d_sae)?;
+            if codes.rows() != corpus.rows() {
+                return Err(Error::Shape(format!("codes have {} rows, corpus {}", codes.rows(), corpus.rows())));
+            }
+            Some(codes)
+        } else {
+            None
+        };
+        let has_documents = self.manifest.files_with(Role::Documents).next().is_some();
+        let documents = if has_documents { Some(self.take(Role::Documents)?) } else { None };
+        Ok(Bundle { manifest: self.manifest, sae, corpus, codes, documents })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{npy, synth::PlantedData};
+
+    fn small_bundle() -> (Manifest, Vec<(String, Vec<u8>)>) {
+        let data = PlantedData::generate(16, 32, 3, 10, 2);
+        let mut b = BundleBuilder::new("t", "", "planted", &data.sae, 10);
+        let (cfg, w) = data.sae.to_saelens(crate::sae::WeightDType::F32, None).unwrap();
+        b.add("sae/cfg.json", Role::SaeConfig, cfg);
+        b.add("sae/sae_weights.safetensors", Role::SaeWeights, w);
+        for (i, start) in [0usize, 6].into_iter().enumerate() {
+            let part = data.embeddings.slice_rows(start, (start + 6).min(10));
+            b.add(&format!("embeddings/{i:03}.npy"), Role::Embeddings, npy::to_bytes(&[part.rows, 16], &part.data).unwrap());
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn builds_and_loads() {
+        let (manifest, files) = small_bundle();
+        let mut loader = BundleLoader::new(&manifest.to_json()).unwrap();
+        for (p, bytes) in files {
+            loader.add(&p, bytes).unwrap();
+        }
+        let bundle = loader.finish().unwrap();
+        assert_eq!(bundle.corpus.rows(), 10);
+        assert_eq!(bundle.corpus.shards.len(), 2);
+    }
+
+    #[test]
+    fn corrupt_file_is_named_and_others_survive() {
+        let (manifest, mut files) = small_bundle();
+        let mut loader = BundleLoader::new(&manifest.to_json()).unwrap();
+        files[2].1[200] ^= 1;
+        let mut errors = Vec::new();
+        for (p, bytes) in files {
+            if let Err(e) = loader.add(&p, bytes) {
+                errors.push(e.to_string());
+            }
+        }
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].contains("embeddings/000.npy"), "{}", errors[0]);
+        assert!(loader.finish().unwrap_err().to_string().contains("embeddings/000.npy"));
+    }
+}

@@ -1,0 +1,76 @@
+//! Sparse SAE codes: for each document the `k` active latents and their activations.
+
+use crate::error::{Error, Result};
+use crate::npy;
+
+/// Row-major `[rows, k]` latent indices and activations, each row in
+/// [`crate::topk::rank_order`]. Activations are post-ReLU, so trailing entries may be 0.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SparseCodes {
+    pub k: usize,
+    pub d_sae: usize,
+    pub indices: Vec<u32>,
+    pub values: Vec<f32>,
+}
+
+impl SparseCodes {
+    pub fn new(k: usize, d_sae: usize, indices: Vec<u32>, values: Vec<f32>) -> Result<Self> {
+        if indices.len() != values.len() || k == 0 || indices.len() % k != 0 {
+            return Err(Error::Shape(format!(
+                "sparse codes need equal-length index and value arrays of whole rows of k={k}, got {} and {}",
+                indices.len(),
+                values.len()
+            )));
+        }
+        if let Some(bad) = indices.iter().find(|&&i| i as usize >= d_sae) {
+            return Err(Error::Shape(format!("latent index {bad} is out of range for d_sae={d_sae}")));
+        }
+        Ok(Self { k, d_sae, indices, values })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.indices.len() / self.k
+    }
+
+    pub fn row(&self, i: usize) -> (&[u32], &[f32]) {
+        let r = i * self.k..(i + 1) * self.k;
+        (&self.indices[r.clone()], &self.values[r])
+    }
+
+    /// Active (value > 0) latents of row `i`.
+    pub fn active(&self, i: usize) -> impl Iterator<Item = (u32, f32)> + '_ {
+        let (idx, val) = self.row(i);
+        idx.iter().copied().zip(val.iter().copied()).filter(|&(_, v)| v > 0.0)
+    }
+
+    /// Appends the rows of `other` (same k and d_sae).
+    pub fn extend(&mut self, other: SparseCodes) {
+        debug_assert_eq!((self.k, self.d_sae), (other.k, other.d_sae));
+        self.indices.extend(other.indices);
+        self.values.extend(other.values);
+    }
+
+    pub fn empty(k: usize, d_sae: usize) -> Self {
+        Self { k, d_sae, indices: Vec::new(), values: Vec::new() }
+    }
+
+    /// `indices.npy` (int32) and `values.npy` (float32), both `[rows, k]`.
+    pub fn to_npy(&self) -> Result<(Vec<u8>, Vec<u8>)> {
+        let shape = [self.rows(), self.k];
+        let idx: Vec<i32> = self.indices.iter().map(|&i| i as i32).collect();
+        Ok((npy::to_bytes(&shape, &idx)?, npy::to_bytes(&shape, &self.values)?))
+    }
+
+    pub fn from_npy(indices: &[u8], values: &[u8], d_sae: usize) -> Result<Self> {
+        let idx = npy::Npy::parse(indices)?;
+        let val = npy::Npy::parse(values)?;
+        if idx.header.shape != val.header.shape {
+            return Err(Error::Shape(format!(
+                "indices {:?} and values {:?} differ in shape",
+                idx.header.shape, val.header.shape
+            )));
+        }
+        let (_, k) = idx.header.matrix_shape()?;
+        Self::new(k, d_sae, idx.to_u32()?, val.to_f32()?)
+    }
+}

@@ -1,0 +1,28 @@
+//! saescope-core: the formats saescope reads and writes, and the CPU reference of every SAE
+//! computation (encode, decode, metrics, search, k-means).
+//!
+//! Platform-free: no wasm-bindgen, no wgpu, no filesystem. Everything works on byte slices so the
+//! same code serves the CLI and the browser. `crates/gpu` implements the same [`Backend`] trait
+//! with WGSL kernels, and the shared test suite in `tests/backend_suite.rs` holds both to the
+//! answers computed here.
+
+pub mod backend;
+pub mod bundle;
+pub mod codes;
+pub mod error;
+pub mod kmeans;
+pub mod manifest;
+pub mod matrix;
+pub mod metrics;
+pub mod npy;
+pub mod rng;
+pub mod sae;
+pub mod search;
+pub mod synth;
+pub mod topk;
+
+pub use backend::{Backend, CpuBackend};
+pub use codes::SparseCodes;
+pub use error::{Error, Result};
+pub use matrix::Matrix;
+pub use sae::Sae;

@@ -1,0 +1,167 @@
+//! The bundle manifest: what a bundle holds, and every file's size and sha256, so a loader can
+//! verify each download and say exactly which file is wrong.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const FORMAT: &str = "saescope-bundle";
+pub const VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub documents: usize,
+    pub embedding: EmbeddingInfo,
+    pub sae: SaeInfo,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingInfo {
+    /// The model that made the document embeddings; queries must use the same one.
+    pub model: String,
+    pub dim: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SaeInfo {
+    pub d_in: usize,
+    pub d_sae: usize,
+    pub k: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    SaeConfig,
+    SaeWeights,
+    /// One `.npy` shard of document embeddings; shards are listed in document order.
+    Embeddings,
+    /// JSON Lines, one document per line, in embedding order.
+    Documents,
+    CodesIndices,
+    CodesValues,
+    /// A file this version does not know; kept so newer bundles still load.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub role: Role,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl FileEntry {
+    pub fn describe(path: &str, role: Role, bytes: &[u8]) -> Self {
+        Self { path: path.to_owned(), role, bytes: bytes.len() as u64, sha256: sha256_hex(bytes) }
+    }
+
+    /// Checks size, then hash. A short file is reported as truncated, not as a hash mismatch.
+    pub fn verify(&self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() as u64 != self.bytes {
+            return Err(Error::Format(format!(
+                "{}: expected {} bytes, got {}{}",
+                self.path,
+                self.bytes,
+                bytes.len(),
+                if (bytes.len() as u64) < self.bytes { " (truncated download?)" } else { "" }
+            )));
+        }
+        let actual = sha256_hex(bytes);
+        if actual != self.sha256 {
+            return Err(Error::Checksum { path: self.path.clone(), expected: self.sha256.clone(), actual });
+        }
+        Ok(())
+    }
+}
+
+impl Manifest {
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let m: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("manifest.json: {e}")))?;
+        if m.format != FORMAT {
+            return Err(Error::Format(format!("manifest.json: format is {:?}, expected {FORMAT:?}", m.format)));
+        }
+        if m.version > VERSION {
+            return Err(Error::Format(format!(
+                "manifest.json: bundle format version {} is newer than this saescope understands ({VERSION})",
+                m.version
+            )));
+        }
+        if m.sae.d_in != m.embedding.dim {
+            return Err(Error::Shape(format!(
+                "manifest.json: SAE d_in={} but embeddings have dim {}",
+                m.sae.d_in, m.embedding.dim
+            )));
+        }
+        Ok(m)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("manifest serialises")
+    }
+
+    pub fn files_with(&self, role: Role) -> impl Iterator<Item = &FileEntry> {
+        self.files.iter().filter(move |f| f.role == role)
+    }
+
+    pub fn file(&self, role: Role) -> Result<&FileEntry> {
+        self.files_with(role).next().ok_or_else(|| Error::Missing(format!("a {role:?} file in manifest.json")))
+    }
+
+    pub fn entry(&self, path: &str) -> Result<&FileEntry> {
+        self.files
+            .iter()
+            .find(|f| f.path == path)
+            .ok_or_else(|| Error::Missing(format!("{path} in manifest.json")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_names_the_problem() {
+        let e = FileEntry::describe("embeddings/000.npy", Role::Embeddings, b"hello world");
+        assert_eq!(e.sha256, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+        e.verify(b"hello world").unwrap();
+        assert!(e.verify(b"hello").unwrap_err().to_string().contains("truncated"));
+        assert!(matches!(e.verify(b"hello wOrld"), Err(Error::Checksum { .. })));
+    }
+
+    #[test]
+    fn unknown_roles_load_and_bad_versions_do_not() {
+        let m = Manifest {
+            format: FORMAT.into(),
+            version: VERSION,
+            name: "t".into(),
+            description: String::new(),
+            documents: 1,
+            embedding: EmbeddingInfo { model: "m".into(), dim: 4 },
+            sae: SaeInfo { d_in: 4, d_sae: 8, k: 2 },
+            files: vec![],
+        };
+        let json = String::from_utf8(m.to_json()).unwrap();
+        assert_eq!(Manifest::parse(json.as_bytes()).unwrap(), m);
+        let newer = json.replace("\"version\": 1", "\"version\": 99");
+        assert!(Manifest::parse(newer.as_bytes()).unwrap_err().to_string().contains("newer"));
+        let with_future_role = json.replace(
+            "\"files\": []",
+            "\"files\": [{\"path\":\"x\",\"role\":\"hologram\",\"bytes\":1,\"sha256\":\"00\"}]",
+        );
+        assert_eq!(Manifest::parse(with_future_role.as_bytes()).unwrap().files[0].role, Role::Other);
+    }
+}

@@ -1,0 +1,112 @@
+//! Reconstruction and sparsity metrics of arXiv 2408.00657: normalised MSE, L0, dead latents,
+//! per-feature density and the log10-density histogram.
+
+use crate::codes::SparseCodes;
+use crate::matrix::Matrix;
+use serde::Serialize;
+
+/// `sum((x_hat - x)^2) / sum((mean(x) - x)^2)`: 1.0 for predicting the mean, 0.0 for perfect.
+pub fn normalized_mse(x: &Matrix, x_hat: &Matrix) -> f64 {
+    let mut mean = vec![0.0f64; x.cols];
+    for r in 0..x.rows {
+        for (m, v) in mean.iter_mut().zip(x.row(r)) {
+            *m += *v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= x.rows.max(1) as f64);
+    let (mut err, mut base) = (0.0f64, 0.0f64);
+    for r in 0..x.rows {
+        for ((v, h), m) in x.row(r).iter().zip(x_hat.row(r)).zip(&mean) {
+            err += (*h as f64 - *v as f64).powi(2);
+            base += (m - *v as f64).powi(2);
+        }
+    }
+    if base > 0.0 {
+        err / base
+    } else {
+        err
+    }
+}
+
+/// Fraction of documents on which each latent is active (value > 0).
+pub fn feature_density(codes: &SparseCodes) -> Vec<f64> {
+    let mut counts = vec![0u64; codes.d_sae];
+    for r in 0..codes.rows() {
+        for (j, _) in codes.active(r) {
+            counts[j as usize] += 1;
+        }
+    }
+    let n = codes.rows().max(1) as f64;
+    counts.into_iter().map(|c| c as f64 / n).collect()
+}
+
+/// Histogram of log10(density) over live latents, with fixed bins from -7 to 0.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DensityHistogram {
+    pub bin_edges: Vec<f64>,
+    pub counts: Vec<u64>,
+    /// Latents never active (log10 density undefined), counted apart.
+    pub dead: u64,
+}
+
+pub fn density_histogram(density: &[f64], bins: usize) -> DensityHistogram {
+    let (lo, hi) = (-7.0, 0.0);
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0u64; bins];
+    let mut dead = 0;
+    for &d in density {
+        if d <= 0.0 {
+            dead += 1;
+            continue;
+        }
+        let b = ((d.log10() - lo) / width).floor().clamp(0.0, (bins - 1) as f64) as usize;
+        counts[b] += 1;
+    }
+    DensityHistogram { bin_edges: (0..=bins).map(|i| lo + i as f64 * width).collect(), counts, dead }
+}
+
+/// The summary `saescope metrics` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct Metrics {
+    pub documents: usize,
+    pub normalized_mse: f64,
+    /// Mean number of active latents per document.
+    pub l0: f64,
+    pub dead_fraction: f64,
+    pub density_histogram: DensityHistogram,
+}
+
+pub fn summarize(x: &Matrix, x_hat: &Matrix, codes: &SparseCodes) -> Metrics {
+    let density = feature_density(codes);
+    let active: usize = (0..codes.rows()).map(|r| codes.active(r).count()).sum();
+    Metrics {
+        documents: x.rows,
+        normalized_mse: normalized_mse(x, x_hat),
+        l0: active as f64 / codes.rows().max(1) as f64,
+        dead_fraction: density.iter().filter(|&&d| d == 0.0).count() as f64 / density.len().max(1) as f64,
+        density_histogram: density_histogram(&density, 28),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nmse_is_one_for_the_mean_and_zero_for_exact() {
+        let x = Matrix::new(2, 2, vec![1.0, 0.0, 3.0, 2.0]).unwrap();
+        let mean = Matrix::new(2, 2, vec![2.0, 1.0, 2.0, 1.0]).unwrap();
+        assert!((normalized_mse(&x, &mean) - 1.0).abs() < 1e-12);
+        assert_eq!(normalized_mse(&x, &x), 0.0);
+    }
+
+    #[test]
+    fn density_and_histogram_count_live_and_dead() {
+        let codes = SparseCodes::new(2, 4, vec![0, 1, 0, 2], vec![1.0, 0.5, 2.0, 0.0]).unwrap();
+        assert_eq!(feature_density(&codes), vec![1.0, 0.5, 0.0, 0.0]);
+        let h = density_histogram(&feature_density(&codes), 7);
+        assert_eq!(h.dead, 2);
+        assert_eq!(h.counts.iter().sum::<u64>(), 2);
+        assert_eq!(h.counts[6], 2); // log10(1) = 0 and log10(0.5) = -0.3 fall in the top bin
+    }
+}

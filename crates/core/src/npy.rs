@@ -1,0 +1,302 @@
+//! NumPy `.npy` (format 1.0-3.0, little-endian, C order) for embeddings, codes and search results.
+//!
+//! Hand-written rather than taken from a crate because the hot path here is bulk conversion of a
+//! whole shard (bytemuck casts, one f16->f32 pass), and because every way a file can be wrong
+//! must produce a sentence a user understands.
+
+use crate::error::{Error, Result};
+use crate::format_err;
+use half::f16;
+
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    F16,
+    I32,
+    U32,
+    I64,
+}
+
+impl DType {
+    pub fn size(self) -> usize {
+        match self {
+            DType::F16 => 2,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+            DType::I64 => 8,
+        }
+    }
+
+    fn descr(self) -> &'static str {
+        match self {
+            DType::F32 => "<f4",
+            DType::F16 => "<f2",
+            DType::I32 => "<i4",
+            DType::U32 => "<u4",
+            DType::I64 => "<i8",
+        }
+    }
+
+    fn parse(descr: &str) -> Result<Self> {
+        Ok(match descr {
+            "<f4" => DType::F32,
+            "<f2" => DType::F16,
+            "<i4" => DType::I32,
+            "<u4" => DType::U32,
+            "<i8" => DType::I64,
+            ">f4" | ">f2" | ">i4" | ">u4" | ">i8" => {
+                return Err(format_err!("big-endian npy ({descr}) is not supported; save it little-endian"))
+            }
+            other => return Err(format_err!("unsupported npy dtype {other:?} (expected float32, float16 or int32)")),
+        })
+    }
+}
+
+/// What an `.npy` header says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    /// Byte offset of the first element.
+    pub data_offset: usize,
+}
+
+impl Header {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn data_bytes(&self) -> usize {
+        self.len() * self.dtype.size()
+    }
+
+    /// The shape as `[rows, cols]`; a 1-d array is one column.
+    pub fn matrix_shape(&self) -> Result<(usize, usize)> {
+        match self.shape[..] {
+            [n] => Ok((n, 1)),
+            [r, c] => Ok((r, c)),
+            _ => Err(Error::Shape(format!("expected a 1-d or 2-d array, got shape {:?}", self.shape))),
+        }
+    }
+}
+
+/// Parses the header from the first bytes of a file (at least the header must be present).
+pub fn parse_header(bytes: &[u8]) -> Result<Header> {
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        return Err(format_err!("not an .npy file (missing the \\x93NUMPY magic)"));
+    }
+    let major = bytes[6];
+    let (header_len, start) = match major {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err(format_err!("truncated .npy header"));
+            }
+            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+        }
+        v => return Err(format_err!("unsupported .npy format version {v}")),
+    };
+    let end = start + header_len;
+    if bytes.len() < end {
+        return Err(format_err!("truncated .npy header: needs {end} bytes, have {}", bytes.len()));
+    }
+    let text = std::str::from_utf8(&bytes[start..end]).map_err(|_| format_err!("npy header is not text"))?;
+    let descr = dict_value(text, "descr")?;
+    let descr = descr.trim_matches(|c| c == '\'' || c == '"');
+    let dtype = DType::parse(descr)?;
+    if dict_value(text, "fortran_order")?.trim() != "False" {
+        return Err(format_err!("Fortran-order npy is not supported; save with np.ascontiguousarray"));
+    }
+    let shape_text = dict_value(text, "shape")?;
+    let inner = shape_text.trim().trim_start_matches('(').trim_end_matches(')');
+    let shape = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().map_err(|_| format_err!("bad npy shape {shape_text:?}")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Header { dtype, shape, data_offset: end })
+}
+
+/// The text of one value of the header's Python dict literal.
+fn dict_value<'a>(text: &'a str, key: &str) -> Result<&'a str> {
+    let quoted = [format!("'{key}'"), format!("\"{key}\"")];
+    let pos = quoted
+        .iter()
+        .find_map(|q| text.find(q.as_str()).map(|p| p + q.len()))
+        .ok_or_else(|| format_err!("npy header has no {key:?}"))?;
+    let rest = text[pos..].trim_start().strip_prefix(':').ok_or_else(|| format_err!("bad npy header"))?;
+    let rest = rest.trim_start();
+    let end = if rest.starts_with('(') {
+        rest.find(')').map(|p| p + 1)
+    } else {
+        rest.find([',', '}'])
+    }
+    .ok_or_else(|| format_err!("bad npy header"))?;
+    Ok(&rest[..end])
+}
+
+/// A parsed array borrowed from its file bytes, checked for truncation.
+pub struct Npy<'a> {
+    pub header: Header,
+    data: &'a [u8],
+}
+
+impl<'a> Npy<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        let header = parse_header(bytes)?;
+        let need = header.data_bytes();
+        let have = bytes.len() - header.data_offset;
+        if have < need {
+            return Err(format_err!(
+                "truncated .npy: header says shape {:?} of {} ({} bytes) but the file holds {} bytes of data",
+                header.shape,
+                header.dtype.descr(),
+                need,
+                have
+            ));
+        }
+        Ok(Self { data: &bytes[header.data_offset..header.data_offset + need], header })
+    }
+
+    /// The values as f32 (f16 is widened; integer arrays are refused).
+    pub fn to_f32(&self) -> Result<Vec<f32>> {
+        match self.header.dtype {
+            DType::F32 => Ok(self.data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+            DType::F16 => Ok(self.data.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect()),
+            d => Err(format_err!("expected a float array, got {}", d.descr())),
+        }
+    }
+
+    /// The values as u32 indices (from int32, uint32 or int64; negatives are refused).
+    pub fn to_u32(&self) -> Result<Vec<u32>> {
+        let bad = || format_err!("index array holds a negative or too large value");
+        match self.header.dtype {
+            DType::U32 => Ok(self.data.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+            DType::I32 => self
+                .data
+                .chunks_exact(4)
+                .map(|c| u32::try_from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])).map_err(|_| bad()))
+                .collect(),
+            DType::I64 => self
+                .data
+                .chunks_exact(8)
+                .map(|c| u32::try_from(i64::from_le_bytes(c.try_into().expect("8 bytes"))).map_err(|_| bad()))
+                .collect(),
+            d => Err(format_err!("expected an integer array, got {}", d.descr())),
+        }
+    }
+
+    /// Raw little-endian f16 bit patterns (for uploading f16 storage to the GPU unchanged).
+    pub fn f16_bits(&self) -> Option<&'a [u8]> {
+        (self.header.dtype == DType::F16).then_some(self.data)
+    }
+}
+
+/// Reads a float matrix (`[rows, cols]`, or a vector as one column).
+pub fn read_matrix(bytes: &[u8]) -> Result<crate::Matrix> {
+    let npy = Npy::parse(bytes)?;
+    let (rows, cols) = npy.header.matrix_shape()?;
+    crate::Matrix::new(rows, cols, npy.to_f32()?)
+}
+
+fn header_bytes(dtype: DType, shape: &[usize]) -> Vec<u8> {
+    let shape_text = match shape {
+        [n] => format!("({n},)"),
+        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+    };
+    let mut dict = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {shape_text}, }}", dtype.descr());
+    // Pad so that the data starts on a 64-byte boundary, as numpy does.
+    let total = 10 + dict.len() + 1;
+    dict.push_str(&" ".repeat((64 - total % 64) % 64));
+    dict.push('\n');
+    let mut out = Vec::with_capacity(10 + dict.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
+/// Anything that can be written as the data of an `.npy` file.
+pub trait Element: bytemuck::Pod {
+    const DTYPE: DType;
+}
+impl Element for f32 {
+    const DTYPE: DType = DType::F32;
+}
+impl Element for f16 {
+    const DTYPE: DType = DType::F16;
+}
+impl Element for i32 {
+    const DTYPE: DType = DType::I32;
+}
+impl Element for u32 {
+    const DTYPE: DType = DType::U32;
+}
+
+/// Serialises an array (little-endian hosts only, which is every target saescope builds for).
+pub fn to_bytes<T: Element>(shape: &[usize], data: &[T]) -> Result<Vec<u8>> {
+    if shape.iter().product::<usize>() != data.len() {
+        return Err(Error::Shape(format!("npy shape {shape:?} does not hold {} values", data.len())));
+    }
+    let mut out = header_bytes(T::DTYPE, shape);
+    out.extend_from_slice(bytemuck::cast_slice(data));
+    Ok(out)
+}
+
+/// The header alone, for writers that stream the data after it.
+pub fn header_for<T: Element>(shape: &[usize]) -> Vec<u8> {
+    header_bytes(T::DTYPE, shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_f32_f16_and_indices() {
+        let data = [1.0f32, -2.5, 3.25, 0.0, 7.0, 8.0];
+        let bytes = to_bytes(&[2, 3], &data).unwrap();
+        assert_eq!(bytes[..10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize].len() % 64, 0);
+        let m = read_matrix(&bytes).unwrap();
+        assert_eq!((m.rows, m.cols), (2, 3));
+        assert_eq!(m.data, data);
+
+        let halves: Vec<f16> = data.iter().map(|&v| f16::from_f32(v)).collect();
+        assert_eq!(read_matrix(&to_bytes(&[6], &halves).unwrap()).unwrap().data, data);
+
+        let idx = [0i32, 5, 3];
+        assert_eq!(Npy::parse(&to_bytes(&[3], &idx).unwrap()).unwrap().to_u32().unwrap(), vec![0, 5, 3]);
+    }
+
+    #[test]
+    fn reads_numpy_written_header() {
+        // Exactly what numpy 1.26 writes for np.zeros((2, 2), np.float32).
+        let mut bytes = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }".to_vec();
+        bytes.resize(10 + 0x76 - 1, b' ');
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&[0u8; 16]);
+        let h = parse_header(&bytes).unwrap();
+        assert_eq!((h.dtype, h.shape.clone(), h.data_offset), (DType::F32, vec![2, 2], 128));
+    }
+
+    #[test]
+    fn explains_bad_files() {
+        let bytes = to_bytes(&[4, 4], &[0.5f32; 16]).unwrap();
+        let err = Npy::parse(&bytes[..bytes.len() - 3]).err().unwrap().to_string();
+        assert!(err.contains("truncated") && err.contains("[4, 4]"), "{err}");
+        assert!(parse_header(b"PK\x03\x04 not numpy").unwrap_err().to_string().contains("not an .npy"));
+        let mut fortran = bytes.clone();
+        let at = fortran.windows(5).position(|w| w == b"False").unwrap();
+        fortran[at..at + 5].copy_from_slice(b"True ");
+        assert!(parse_header(&fortran).unwrap_err().to_string().contains("Fortran"));
+        let negative = to_bytes(&[1], &[-1i32]).unwrap();
+        assert!(Npy::parse(&negative).unwrap().to_u32().is_err());
+    }
+}

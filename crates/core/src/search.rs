@@ -1,0 +1,176 @@
+//! Exact maximum-inner-product search over a corpus held in shards (f32 or f16 storage).
+
+use crate::error::{Error, Result};
+use crate::matrix::{dot, Matrix};
+use crate::npy::{DType, Npy};
+use crate::topk::{merge, top_k};
+use half::f16;
+
+/// How a shard's rows are stored. f16 halves memory and bandwidth; scores are still f32.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Storage {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shard {
+    pub rows: usize,
+    pub storage: Storage,
+}
+
+impl Shard {
+    /// Row `i` widened to f32 into `out`.
+    pub fn row_into(&self, dim: usize, i: usize, out: &mut [f32]) {
+        match &self.storage {
+            Storage::F32(v) => out.copy_from_slice(&v[i * dim..(i + 1) * dim]),
+            Storage::F16(v) => {
+                for (o, h) in out.iter_mut().zip(&v[i * dim..(i + 1) * dim]) {
+                    *o = h.to_f32();
+                }
+            }
+        }
+    }
+}
+
+/// Document embeddings, split into shards in document order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Corpus {
+    pub dim: usize,
+    pub shards: Vec<Shard>,
+}
+
+impl Corpus {
+    pub fn new(dim: usize) -> Self {
+        Self { dim, shards: Vec::new() }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.shards.iter().map(|s| s.rows).sum()
+    }
+
+    /// Appends one `.npy` shard (f32 or f16 `[rows, dim]`), checking its dimension and values.
+    pub fn push_npy(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let npy = Npy::parse(bytes).map_err(|e| Error::Format(format!("{name}: {e}")))?;
+        let (rows, cols) = npy.header.matrix_shape()?;
+        if cols != self.dim {
+            return Err(Error::Shape(format!("{name} has dimension {cols}, expected {}", self.dim)));
+        }
+        let values = npy.to_f32()?;
+        crate::matrix::check_finite(&values, cols, name)?;
+        let storage = match npy.header.dtype {
+            DType::F16 => Storage::F16(values.iter().map(|&v| f16::from_f32(v)).collect()),
+            _ => Storage::F32(values),
+        };
+        self.shards.push(Shard { rows, storage });
+        Ok(())
+    }
+
+    pub fn from_matrix(m: &Matrix, shard_rows: usize, half: bool) -> Self {
+        let mut c = Corpus::new(m.cols);
+        for start in (0..m.rows).step_by(shard_rows.max(1)) {
+            let part = m.slice_rows(start, (start + shard_rows).min(m.rows));
+            let storage = if half {
+                Storage::F16(part.data.iter().map(|&v| f16::from_f32(v)).collect())
+            } else {
+                Storage::F32(part.data)
+            };
+            c.shards.push(Shard { rows: part.rows, storage });
+        }
+        c
+    }
+
+    /// Document `i` as f32.
+    pub fn row(&self, mut i: usize) -> Option<Vec<f32>> {
+        for s in &self.shards {
+            if i < s.rows {
+                let mut out = vec![0.0; self.dim];
+                s.row_into(self.dim, i, &mut out);
+                return Some(out);
+            }
+            i -= s.rows;
+        }
+        None
+    }
+
+    /// Every document as one f32 matrix.
+    pub fn to_matrix(&self) -> Matrix {
+        let mut m = Matrix::zeros(self.rows(), self.dim);
+        let mut r = 0;
+        for s in &self.shards {
+            for i in 0..s.rows {
+                s.row_into(self.dim, i, m.row_mut(r));
+                r += 1;
+            }
+        }
+        m
+    }
+}
+
+/// The best `k` documents for each query, `[queries, k]`, in rank order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hits {
+    pub k: usize,
+    pub indices: Vec<u32>,
+    pub scores: Vec<f32>,
+}
+
+impl Hits {
+    pub fn queries(&self) -> usize {
+        self.indices.len().checked_div(self.k).unwrap_or(0)
+    }
+
+    pub fn row(&self, q: usize) -> (&[u32], &[f32]) {
+        let r = q * self.k..(q + 1) * self.k;
+        (&self.indices[r.clone()], &self.scores[r])
+    }
+
+    pub fn from_lists(k: usize, lists: Vec<Vec<(u32, f32)>>) -> Self {
+        let mut hits = Hits { k, indices: Vec::new(), scores: Vec::new() };
+        for list in lists {
+            for (i, s) in list {
+                hits.indices.push(i);
+                hits.scores.push(s);
+            }
+        }
+        hits
+    }
+}
+
+pub fn check_search_args(corpus_dim: usize, corpus_rows: usize, queries: &Matrix, k: usize) -> Result<usize> {
+    if queries.cols != corpus_dim {
+        return Err(Error::Shape(format!(
+            "queries have dimension {}, the corpus has {corpus_dim}",
+            queries.cols
+        )));
+    }
+    queries.check_finite("queries")?;
+    if k == 0 {
+        return Err(Error::Invalid("k must be at least 1".into()));
+    }
+    Ok(k.min(corpus_rows))
+}
+
+/// CPU reference: exact top-k by dot product.
+pub fn search(corpus: &Corpus, queries: &Matrix, k: usize) -> Result<Hits> {
+    let k = check_search_args(corpus.dim, corpus.rows(), queries, k)?;
+    let mut row = vec![0.0f32; corpus.dim];
+    let mut lists = Vec::with_capacity(queries.rows);
+    for q in 0..queries.rows {
+        let query = queries.row(q);
+        let mut offset = 0u32;
+        let mut per_shard = Vec::with_capacity(corpus.shards.len());
+        for s in &corpus.shards {
+            let scores: Vec<f32> = (0..s.rows)
+                .map(|i| {
+                    s.row_into(corpus.dim, i, &mut row);
+                    dot(query, &row)
+                })
+                .collect();
+            per_shard.push(top_k(&scores, k).into_iter().map(|(i, v)| (i + offset, v)).collect());
+            offset += s.rows as u32;
+        }
+        lists.push(merge(per_shard, k));
+    }
+    Ok(Hits::from_lists(k, lists))
+}
