@@ -33,8 +33,11 @@ pub trait Backend {
     /// The `k` highest dot products of each query with the corpus.
     async fn search(&self, corpus: &Self::Corpus, queries: &Matrix, k: usize) -> Result<Hits>;
 
+    /// Points resident on the device, for the repeated assignment steps of k-means.
+    type Points<'a>;
+    async fn upload_points<'a>(&self, points: Points<'a>) -> Result<Self::Points<'a>>;
     /// The k-means assignment step: each point's nearest centroid.
-    async fn assign(&self, points: Points<'_>, centroids: &Matrix, metric: Metric) -> Result<Assignment>;
+    async fn assign(&self, points: &Self::Points<'_>, centroids: &Matrix, metric: Metric) -> Result<Assignment>;
 }
 
 /// The CPU reference backend.
@@ -69,7 +72,13 @@ impl Backend for CpuBackend {
         search::search(corpus, queries, k)
     }
 
-    async fn assign(&self, points: Points<'_>, centroids: &Matrix, metric: Metric) -> Result<Assignment> {
-        kmeans::assign(points, centroids, metric)
+    type Points<'a> = Points<'a>;
+
+    async fn upload_points<'a>(&self, points: Points<'a>) -> Result<Points<'a>> {
+        Ok(points)
+    }
+
+    async fn assign(&self, points: &Self::Points<'_>, centroids: &Matrix, metric: Metric) -> Result<Assignment> {
+        kmeans::assign(*points, centroids, metric)
     }
 }

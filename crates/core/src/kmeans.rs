@@ -193,14 +193,15 @@ pub async fn kmeans<B: Backend>(backend: &B, points: Points<'_>, config: &KMeans
     let mut rng = SeededRng::new(config.seed);
     let mut centroids = kmeans_plus_plus(points, config.clusters, config.metric, &mut rng);
     let mut inertia = Vec::with_capacity(config.iterations);
-    let mut assignment = backend.assign(points, &centroids, config.metric).await?;
+    let resident = backend.upload_points(points).await?;
+    let mut assignment = backend.assign(&resident, &centroids, config.metric).await?;
     for iteration in 0..config.iterations.max(1) {
         inertia.push(assignment.distance.iter().map(|&d| d as f64).sum());
         if iteration + 1 == config.iterations.max(1) {
             break;
         }
         centroids = update_centroids(points, &assignment, config.clusters, config.metric);
-        assignment = backend.assign(points, &centroids, config.metric).await?;
+        assignment = backend.assign(&resident, &centroids, config.metric).await?;
     }
     let mut sizes = vec![0u32; config.clusters];
     assignment.cluster.iter().for_each(|&c| sizes[c as usize] += 1);

@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod bundle;
 pub mod codes;
+pub mod conformance;
 pub mod error;
 pub mod kmeans;
 pub mod manifest;
@@ -26,3 +27,13 @@ pub use codes::SparseCodes;
 pub use error::{Error, Result};
 pub use matrix::Matrix;
 pub use sae::Sae;
+
+/// Drives a future that completes without waiting (the CPU backend's), without an executor.
+pub fn block_on_ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("block_on_ready: the future waited; use an executor"),
+    }
+}

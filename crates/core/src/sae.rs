@@ -261,19 +261,9 @@ impl Sae {
         }
     }
 
-    fn check_input(&self, x: &Matrix) -> Result<()> {
-        if x.cols != self.d_in {
-            return Err(Error::Shape(format!(
-                "embeddings have dimension {}, but the SAE expects d_in={}",
-                x.cols, self.d_in
-            )));
-        }
-        x.check_finite("embeddings")
-    }
-
     /// Pre-activations `(x - b_dec) W_enc + b_enc` for a block of rows, `[rows, d_sae]`.
     pub fn pre_activations(&self, x: &Matrix) -> Result<Matrix> {
-        self.check_input(x)?;
+        check_embeddings(x, self.d_in)?;
         let mut pre = Matrix::zeros(x.rows, self.d_sae);
         // Blocks of rows share each W_enc row while it is in L1: an axpy per (input dim, row).
         const BLOCK: usize = 16;
@@ -318,6 +308,17 @@ impl Sae {
         }
         Ok(out)
     }
+}
+
+/// Errors unless `x` has `d_in` columns and only finite values.
+pub fn check_embeddings(x: &Matrix, d_in: usize) -> Result<()> {
+    if x.cols != d_in {
+        return Err(Error::Shape(format!(
+            "embeddings have dimension {}, but the SAE expects d_in={d_in}",
+            x.cols
+        )));
+    }
+    x.check_finite("embeddings")
 }
 
 /// Top-k then ReLU of each row of pre-activations.

@@ -1,0 +1,237 @@
+//! The shared test suite every [`Backend`] must pass, burn-style: the same cases run against the
+//! CPU reference (here), the GPU natively on Vulkan (`crates/gpu/tests`), and the GPU in a
+//! browser's WebGPU (`crates/wasm`, driven by the browser tests).
+//!
+//! Each case builds its data from a seed (planted dictionaries where there is a known answer),
+//! computes the CPU reference with `saescope-core`, runs the backend, and compares with a stated
+//! tolerance. Near-ties may legitimately rank differently in float32, so selections are checked
+//! by value: every selected entry must carry its true value, and the values by rank must agree.
+
+use crate::backend::Backend;
+use crate::codes::SparseCodes;
+use crate::kmeans::{self, KMeansConfig, Metric, Points};
+use crate::matrix::Matrix;
+use crate::rng::SeededRng;
+use crate::sae::Sae;
+use crate::search::{self, Corpus};
+use crate::synth::{self, PlantedData};
+use std::sync::Arc;
+
+/// Absolute tolerance on activations, scores and reconstructions (float32 sums of a few hundred
+/// products of O(1) values, summed in a different order).
+pub const TOLERANCE: f32 = 1e-4;
+
+/// One passed case: its name and what it checked.
+pub type Outcome = std::result::Result<String, String>;
+
+fn random_matrix(rows: usize, cols: usize, rng: &mut SeededRng, scale: f32) -> Matrix {
+    Matrix::new(rows, cols, (0..rows * cols).map(|_| rng.normal() * scale).collect()).expect("shape")
+}
+
+/// A random SAE with non-zero biases and awkward sizes (not multiples of the GPU tile).
+pub fn random_sae(d_in: usize, d_sae: usize, k: usize, seed: u64) -> Sae {
+    let mut rng = SeededRng::new(seed);
+    let w_enc = random_matrix(d_in, d_sae, &mut rng, 1.0 / (d_in as f32).sqrt());
+    let mut w_dec = random_matrix(d_sae, d_in, &mut rng, 1.0);
+    (0..d_sae).for_each(|j| crate::matrix::normalize(w_dec.row_mut(j)));
+    let b_enc = (0..d_sae).map(|_| rng.normal() * 0.1).collect();
+    let b_dec = (0..d_in).map(|_| rng.normal() * 0.1).collect();
+    Sae::new(k, w_enc, b_enc, w_dec, b_dec).expect("valid")
+}
+
+/// Compares selections row by row: equal values by rank, and every index selected by the
+/// backend has (within tolerance) the value the reference computes for it.
+fn compare_selection(what: &str, k: usize, got: (&[u32], &[f32]), want: (&[u32], &[f32]), truth: impl Fn(usize, u32) -> f32, rows: usize) -> Result<(), String> {
+    for r in 0..rows {
+        let span = r * k..(r + 1) * k;
+        for e in span.clone() {
+            let (gi, gv, wv) = (got.0[e], got.1[e], want.1[e]);
+            if (gv - wv).abs() > TOLERANCE * (1.0 + wv.abs()) {
+                return Err(format!("{what}: row {r} rank {} value {gv} vs reference {wv}", e - span.start));
+            }
+            let t = truth(r, gi);
+            if (gv - t).abs() > TOLERANCE * (1.0 + t.abs()) {
+                return Err(format!("{what}: row {r} selected {gi} with value {gv}, its true value is {t}"));
+            }
+        }
+        let mut seen: Vec<u32> = got.0[span].to_vec();
+        seen.sort_unstable();
+        if seen.windows(2).any(|w| w[0] == w[1]) {
+            return Err(format!("{what}: row {r} selected an index twice"));
+        }
+    }
+    Ok(())
+}
+
+fn compare_codes(what: &str, sae: &Sae, x: &Matrix, got: &SparseCodes) -> Result<(), String> {
+    let want = sae.encode(x).map_err(|e| e.to_string())?;
+    let pre = sae.pre_activations(x).map_err(|e| e.to_string())?;
+    if got.rows() != want.rows() || got.k != want.k {
+        return Err(format!("{what}: {}x{} codes, expected {}x{}", got.rows(), got.k, want.rows(), want.k));
+    }
+    compare_selection(
+        what,
+        sae.k,
+        (&got.indices, &got.values),
+        (&want.indices, &want.values),
+        |r, j| pre.row(r)[j as usize].max(0.0),
+        x.rows,
+    )
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Encode on a planted dictionary recovers the planted atoms and matches the CPU.
+pub async fn encode_planted<B: Backend>(backend: &B) -> Outcome {
+    let data = PlantedData::generate(384, 200, 4, 300, 11);
+    let sae = Arc::new(data.sae.clone());
+    let dev = backend.upload_sae(&sae).await.map_err(|e| e.to_string())?;
+    let codes = backend.encode(&dev, &data.embeddings).await.map_err(|e| e.to_string())?;
+    compare_codes("planted encode", &sae, &data.embeddings, &codes)?;
+    let recovered = (0..data.embeddings.rows)
+        .filter(|&r| {
+            let mut got: Vec<u32> = codes.active(r).map(|(i, _)| i).collect();
+            got.sort_unstable();
+            got == data.atoms_of(r)
+        })
+        .count();
+    if recovered * 100 < data.embeddings.rows * 99 {
+        return Err(format!("planted encode recovered the atoms of only {recovered}/{} rows", data.embeddings.rows));
+    }
+    Ok(format!("planted encode: atoms of {recovered}/{} rows recovered", data.embeddings.rows))
+}
+
+/// Encode and decode with a random SAE, odd sizes and biases, against the CPU reference.
+pub async fn encode_decode_random<B: Backend>(backend: &B) -> Outcome {
+    let mut report = Vec::new();
+    for (d_in, d_sae, k, rows, seed) in [(48, 700, 37, 130, 1), (384, 4096, 128, 33, 2), (96, 257, 1, 70, 3)] {
+        let sae = Arc::new(random_sae(d_in, d_sae, k, seed));
+        let x = random_matrix(rows, d_in, &mut SeededRng::new(seed + 100), 1.0);
+        let dev = backend.upload_sae(&sae).await.map_err(|e| e.to_string())?;
+        let codes = backend.encode(&dev, &x).await.map_err(|e| e.to_string())?;
+        compare_codes(&format!("encode d_in={d_in} d_sae={d_sae} k={k}"), &sae, &x, &codes)?;
+        let want = sae.decode(&codes).map_err(|e| e.to_string())?;
+        let got = backend.decode(&dev, &codes).await.map_err(|e| e.to_string())?;
+        let diff = max_abs_diff(&got.data, &want.data);
+        if diff > TOLERANCE {
+            return Err(format!("decode d_sae={d_sae}: max difference {diff}"));
+        }
+        report.push(format!("{d_in}x{d_sae} k={k}"));
+    }
+    Ok(format!("encode+decode match the CPU for {}", report.join(", ")))
+}
+
+/// Exact search over several shards, f32 and f16, including duplicate documents whose exact
+/// ties must be broken by the lower index, as the CPU does.
+pub async fn search_matches<B: Backend>(backend: &B) -> Outcome {
+    let mut rng = SeededRng::new(21);
+    let mut docs = random_matrix(1500, 64, &mut rng, 1.0);
+    (0..docs.rows).for_each(|r| crate::matrix::normalize(docs.row_mut(r)));
+    for (dup, orig) in [(900usize, 10usize), (1400, 10), (1200, 700)] {
+        let row = docs.row(orig).to_vec();
+        docs.row_mut(dup).copy_from_slice(&row);
+    }
+    let mut queries = random_matrix(19, 64, &mut rng, 1.0);
+    for (q, d) in [(0usize, 10usize), (1, 700)] {
+        let row = docs.row(d).to_vec();
+        queries.row_mut(q).copy_from_slice(&row);
+    }
+    for half in [false, true] {
+        let corpus = Arc::new(Corpus::from_matrix(&docs, 600, half));
+        let dev = backend.upload_corpus(&corpus).await.map_err(|e| e.to_string())?;
+        for k in [1, 10, 128] {
+            let got = backend.search(&dev, &queries, k).await.map_err(|e| e.to_string())?;
+            let want = search::search(&corpus, &queries, k).map_err(|e| e.to_string())?;
+            let all = corpus.to_matrix();
+            compare_selection(
+                &format!("search k={k} f16={half}"),
+                k,
+                (&got.indices, &got.scores),
+                (&want.indices, &want.scores),
+                |q, i| crate::matrix::dot(queries.row(q), all.row(i as usize)),
+                queries.rows,
+            )?;
+            // Exact duplicates score identically on any backend: the lower index must win.
+            for q in 0..2 {
+                if got.row(q).0[..k.min(3)] != want.row(q).0[..k.min(3)] {
+                    return Err(format!("search k={k} f16={half}: query {q} tie order {:?} vs {:?}", got.row(q).0, want.row(q).0));
+                }
+            }
+        }
+    }
+    Ok("search matches the CPU: 1500 docs in 3 shards, f32 and f16, k = 1, 10, 128, exact ties by index".into())
+}
+
+/// The k-means assignment step on dense and sparse points, Euclidean and cosine, and a whole
+/// k-means run whose inertia must match the CPU run's.
+pub async fn kmeans_matches<B: Backend>(backend: &B) -> Outcome {
+    let data = PlantedData::generate(64, 120, 5, 900, 31);
+    let codes = data.sae.encode(&data.embeddings).map_err(|e| e.to_string())?;
+    let mut rng = SeededRng::new(3);
+    for (name, points) in [("dense", Points::Dense(&data.embeddings)), ("sparse", Points::Sparse(&codes))] {
+        let resident = backend.upload_points(points).await.map_err(|e| e.to_string())?;
+        for metric in [Metric::Euclidean, Metric::Cosine] {
+            let centroids = kmeans::kmeans_plus_plus(points, 37, metric, &mut rng);
+            let want = kmeans::assign(points, &centroids, metric).map_err(|e| e.to_string())?;
+            let got = backend.assign(&resident, &centroids, metric).await.map_err(|e| e.to_string())?;
+            for i in 0..points.len() {
+                let (g, w) = (got.distance[i], want.distance[i]);
+                if (g - w).abs() > TOLERANCE * (1.0 + w.abs()) * 10.0 {
+                    return Err(format!("{name} {metric:?} assign: point {i} distance {g} vs {w}"));
+                }
+                if got.cluster[i] != want.cluster[i] {
+                    // Only a near-tie may pick another centroid: its true distance must be as small.
+                    let c = got.cluster[i] as usize;
+                    let (sq, inv) = kmeans::point_norms(points, i);
+                    let cn = crate::matrix::dot(centroids.row(c), centroids.row(c));
+                    let true_d = kmeans::distance(metric, points.dot(i, centroids.row(c)), sq, inv, cn);
+                    if (true_d - w).abs() > TOLERANCE * (1.0 + w.abs()) * 10.0 {
+                        return Err(format!("{name} {metric:?} assign: point {i} -> {c} (distance {true_d}) but nearest is {} ({w})", want.cluster[i]));
+                    }
+                }
+            }
+        }
+        let config = KMeansConfig { clusters: 20, iterations: 8, metric: Metric::Euclidean, seed: 9 };
+        let got = kmeans::kmeans(backend, points, &config).await.map_err(|e| e.to_string())?;
+        let want = pollster_free_cpu_kmeans(points, &config)?;
+        let (g, w) = (*got.inertia.last().unwrap(), *want.inertia.last().unwrap());
+        if (g - w).abs() > 1e-3 * w.abs().max(1.0) {
+            return Err(format!("{name} k-means final inertia {g} vs CPU {w}"));
+        }
+    }
+    Ok("k-means assignment matches the CPU (dense and sparse, Euclidean and cosine); full runs reach the CPU's inertia".into())
+}
+
+/// Runs the CPU k-means synchronously (its futures never wait).
+fn pollster_free_cpu_kmeans(points: Points, config: &KMeansConfig) -> Result<kmeans::KMeansResult, String> {
+    let fut = kmeans::kmeans(&crate::CpuBackend, points, config);
+    crate::block_on_ready(fut).map_err(|e| e.to_string())
+}
+
+/// Bad input is refused with a reason, not a crash.
+pub async fn rejects_bad_input<B: Backend>(backend: &B) -> Outcome {
+    let sae = Arc::new(synth::planted_sae(32, 64, 4, 1));
+    let dev = backend.upload_sae(&sae).await.map_err(|e| e.to_string())?;
+    let wrong = Matrix::zeros(3, 31);
+    let e1 = backend.encode(&dev, &wrong).await.err().ok_or("encode accepted 31-d input for a 32-d SAE")?;
+    let mut nan = Matrix::zeros(2, 32);
+    nan.data[40] = f32::NAN;
+    let e2 = backend.encode(&dev, &nan).await.err().ok_or("encode accepted NaN")?;
+    let corpus = Arc::new(Corpus::from_matrix(&Matrix::zeros(5, 32), 5, false));
+    let c = backend.upload_corpus(&corpus).await.map_err(|e| e.to_string())?;
+    let e3 = backend.search(&c, &Matrix::zeros(1, 16), 3).await.err().ok_or("search accepted 16-d queries on a 32-d corpus")?;
+    Ok(format!("bad input refused: {e1}; {e2}; {e3}"))
+}
+
+/// Every case, in order, with its outcome.
+pub async fn run_all<B: Backend>(backend: &B) -> Vec<(&'static str, Outcome)> {
+    vec![
+        ("encode_planted", encode_planted(backend).await),
+        ("encode_decode_random", encode_decode_random(backend).await),
+        ("search_matches", search_matches(backend).await),
+        ("kmeans_matches", kmeans_matches(backend).await),
+        ("rejects_bad_input", rejects_bad_input(backend).await),
+    ]
+}

@@ -1,0 +1,490 @@
+//! [`GpuBackend`]: saescope's math as WGSL dispatches, planned around the binding limit.
+
+use crate::context::{chunks, div_ceil, Gpu, GpuOptions};
+use crate::kernels::{Kernel, Pipelines};
+use bytemuck::{Pod, Zeroable};
+use saescope_core::codes::SparseCodes;
+use saescope_core::kmeans::{point_norms, Assignment, Metric, Points};
+use saescope_core::sae::check_embeddings;
+use saescope_core::search::{check_search_args, Corpus, Hits, Storage};
+use saescope_core::topk::merge;
+use saescope_core::{Backend, Error, Matrix, Result, Sae};
+use std::sync::Arc;
+
+/// The radix-select kernel keeps its candidates in workgroup memory, so k is bounded.
+pub const MAX_TOP_K: usize = 128;
+/// k-means keeps `clusters x points` dot products per chunk; this bounds the chunk plan.
+pub const MAX_CLUSTERS: usize = 1024;
+/// Rows per submission: bounds memory and keeps the browser responsive between chunks.
+const MAX_CHUNK_ROWS: usize = 16384;
+/// WebGPU's guaranteed maximum workgroups per dispatch dimension.
+const MAX_GROUPS: usize = 65535;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    c_stride: u32,
+    c_col0: u32,
+    use_bias: u32,
+    use_shift: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct TopkParams {
+    rows: u32,
+    n: u32,
+    k: u32,
+    relu: u32,
+    row0: u32,
+    _pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct DecodeParams {
+    rows: u32,
+    k: u32,
+    d_in: u32,
+    lo: u32,
+    hi: u32,
+    first: u32,
+    row0: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SparseDotsParams {
+    points: u32,
+    k: u32,
+    dim: u32,
+    clusters: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ArgminParams {
+    points: u32,
+    clusters: u32,
+    cosine: u32,
+    _pad: u32,
+}
+
+pub struct GpuBackend {
+    pub gpu: Gpu,
+    pipelines: Pipelines,
+    /// Bound where an optional input (bias, shift) is absent.
+    dummy: wgpu::Buffer,
+}
+
+/// One range of latents, with its rows of `W_enc^T` and `W_dec` (both `[latents, d_in]`).
+struct LatentBlock {
+    lo: usize,
+    hi: usize,
+    w_enc_t: wgpu::Buffer,
+    w_dec: wgpu::Buffer,
+}
+
+pub struct GpuSae {
+    d_in: usize,
+    d_sae: usize,
+    k: usize,
+    blocks: Vec<LatentBlock>,
+    b_enc: wgpu::Buffer,
+    b_dec: wgpu::Buffer,
+}
+
+struct GpuShard {
+    rows: usize,
+    offset: usize,
+    buffer: wgpu::Buffer,
+    f16: bool,
+}
+
+pub struct GpuCorpus {
+    dim: usize,
+    rows: usize,
+    shards: Vec<GpuShard>,
+}
+
+enum PointChunk {
+    Dense { rows: usize, data: wgpu::Buffer },
+    Sparse { rows: usize, idx: wgpu::Buffer, val: wgpu::Buffer },
+}
+
+pub struct GpuPoints {
+    dim: usize,
+    k: usize,
+    chunks: Vec<(PointChunk, wgpu::Buffer)>,
+}
+
+struct Matmul<'a> {
+    a: &'a wgpu::Buffer,
+    b: &'a wgpu::Buffer,
+    b_f16: bool,
+    bias: Option<&'a wgpu::Buffer>,
+    shift: Option<&'a wgpu::Buffer>,
+    c: &'a wgpu::Buffer,
+    m: usize,
+    n: usize,
+    k: usize,
+    c_stride: usize,
+    c_col0: usize,
+}
+
+fn read_u32(bytes: &[u8]) -> Vec<u32> {
+    bytemuck::pod_collect_to_vec(bytes)
+}
+
+fn read_f32(bytes: &[u8]) -> Vec<f32> {
+    bytemuck::pod_collect_to_vec(bytes)
+}
+
+impl GpuBackend {
+    pub async fn new(options: GpuOptions) -> Result<Self> {
+        let gpu = Gpu::new(options).await?;
+        let dummy = gpu.storage("unused", &[0u8; 16]);
+        Ok(Self { gpu, pipelines: Pipelines::default(), dummy })
+    }
+
+    fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
+        self.pipelines.get(&self.gpu.device, kernel)
+    }
+
+    fn matmul(&self, enc: &mut wgpu::CommandEncoder, op: Matmul) {
+        let params = self.gpu.uniform(&MatmulParams {
+            m: op.m as u32,
+            n: op.n as u32,
+            k: op.k as u32,
+            c_stride: op.c_stride as u32,
+            c_col0: op.c_col0 as u32,
+            use_bias: op.bias.is_some() as u32,
+            use_shift: op.shift.is_some() as u32,
+            _pad: 0,
+        });
+        let kernel = if op.b_f16 { Kernel::MatmulF16 } else { Kernel::MatmulF32 };
+        let buffers = [&params, op.a, op.b, op.bias.unwrap_or(&self.dummy), op.shift.unwrap_or(&self.dummy), op.c];
+        self.gpu.dispatch(enc, self.pipeline(kernel), &buffers, (div_ceil(op.n, 64), div_ceil(op.m, 64), 1));
+    }
+
+    /// Top-k of each of `rows` rows of length `n` in `scores`, into `[rows, k]` outputs.
+    #[allow(clippy::too_many_arguments)]
+    fn top_k(&self, enc: &mut wgpu::CommandEncoder, scores: &wgpu::Buffer, rows: usize, n: usize, k: usize, relu: bool, idx: &wgpu::Buffer, val: &wgpu::Buffer) {
+        for range in chunks(rows, MAX_GROUPS) {
+            let params = self.gpu.uniform(&TopkParams {
+                rows: rows as u32,
+                n: n as u32,
+                k: k as u32,
+                relu: relu as u32,
+                row0: range.start as u32,
+                _pad: [0; 3],
+            });
+            self.gpu.dispatch(enc, self.pipeline(Kernel::TopkRows), &[&params, scores, idx, val], (range.len() as u32, 1, 1));
+        }
+    }
+
+    fn check_k(k: usize, what: &str) -> Result<()> {
+        if k > MAX_TOP_K {
+            return Err(Error::Invalid(format!("{what} k={k} exceeds the GPU top-k limit of {MAX_TOP_K}")));
+        }
+        Ok(())
+    }
+
+    async fn encode_chunk(&self, sae: &GpuSae, x: &Matrix) -> Result<SparseCodes> {
+        let g = &self.gpu;
+        let rows = x.rows;
+        let x_buf = g.storage_f32("embeddings", &x.data);
+        let pre = g.output("pre-activations", (rows * sae.d_sae * 4) as u64);
+        let idx = g.output("code indices", (rows * sae.k * 4) as u64);
+        let val = g.output("code values", (rows * sae.k * 4) as u64);
+        let mut enc = g.encoder();
+        for block in &sae.blocks {
+            self.matmul(
+                &mut enc,
+                Matmul {
+                    a: &x_buf,
+                    b: &block.w_enc_t,
+                    b_f16: false,
+                    bias: Some(&sae.b_enc),
+                    shift: Some(&sae.b_dec),
+                    c: &pre,
+                    m: rows,
+                    n: block.hi - block.lo,
+                    k: sae.d_in,
+                    c_stride: sae.d_sae,
+                    c_col0: block.lo,
+                },
+            );
+        }
+        self.top_k(&mut enc, &pre, rows, sae.d_sae, sae.k, true, &idx, &val);
+        let bytes = (rows * sae.k * 4) as u64;
+        let out = g.submit_and_read(enc, &[(&idx, bytes), (&val, bytes)]).await?;
+        SparseCodes::new(sae.k, sae.d_sae, read_u32(&out[0]), read_f32(&out[1]))
+    }
+
+    async fn decode_chunk(&self, sae: &GpuSae, codes: &SparseCodes, rows: std::ops::Range<usize>) -> Result<Vec<f32>> {
+        let g = &self.gpu;
+        let n = rows.len();
+        let idx = g.storage("code indices", bytemuck::cast_slice(&codes.indices[rows.start * codes.k..rows.end * codes.k]));
+        let val = g.storage_f32("code values", &codes.values[rows.start * codes.k..rows.end * codes.k]);
+        let out = g.output("reconstructions", (n * sae.d_in * 4) as u64);
+        let mut enc = g.encoder();
+        for (b, block) in sae.blocks.iter().enumerate() {
+            for range in chunks(n, MAX_GROUPS) {
+                let params = g.uniform(&DecodeParams {
+                    rows: n as u32,
+                    k: codes.k as u32,
+                    d_in: sae.d_in as u32,
+                    lo: block.lo as u32,
+                    hi: block.hi as u32,
+                    first: (b == 0) as u32,
+                    row0: range.start as u32,
+                    _pad: 0,
+                });
+                let buffers = [&params, &idx, &val, &block.w_dec, &sae.b_dec, &out];
+                g.dispatch(&mut enc, self.pipeline(Kernel::Decode), &buffers, (div_ceil(sae.d_in, 64), range.len() as u32, 1));
+            }
+        }
+        let read = g.submit_and_read(enc, &[(&out, (n * sae.d_in * 4) as u64)]).await?;
+        Ok(read_f32(&read[0]))
+    }
+
+    async fn search_chunk(&self, corpus: &GpuCorpus, queries: &Matrix, k: usize) -> Result<Vec<Vec<(u32, f32)>>> {
+        let g = &self.gpu;
+        let nq = queries.rows;
+        let q_buf = g.storage_f32("queries", &queries.data);
+        let mut enc = g.encoder();
+        let mut outputs = Vec::new();
+        for shard in &corpus.shards {
+            let ks = k.min(shard.rows);
+            let scores = g.output("scores", (nq * shard.rows * 4) as u64);
+            self.matmul(
+                &mut enc,
+                Matmul {
+                    a: &q_buf,
+                    b: &shard.buffer,
+                    b_f16: shard.f16,
+                    bias: None,
+                    shift: None,
+                    c: &scores,
+                    m: nq,
+                    n: shard.rows,
+                    k: corpus.dim,
+                    c_stride: shard.rows,
+                    c_col0: 0,
+                },
+            );
+            let idx = g.output("hit indices", (nq * ks * 4) as u64);
+            let val = g.output("hit scores", (nq * ks * 4) as u64);
+            self.top_k(&mut enc, &scores, nq, shard.rows, ks, false, &idx, &val);
+            outputs.push((idx, val, ks, shard.offset));
+        }
+        let reads: Vec<(&wgpu::Buffer, u64)> = outputs
+            .iter()
+            .flat_map(|(idx, val, ks, _)| [(idx, (nq * ks * 4) as u64), (val, (nq * ks * 4) as u64)])
+            .collect();
+        let bytes = g.submit_and_read(enc, &reads).await?;
+        let per_shard: Vec<(Vec<u32>, Vec<f32>, usize, usize)> = outputs
+            .iter()
+            .enumerate()
+            .map(|(s, (_, _, ks, offset))| (read_u32(&bytes[2 * s]), read_f32(&bytes[2 * s + 1]), *ks, *offset))
+            .collect();
+        Ok((0..nq)
+            .map(|q| {
+                let lists = per_shard.iter().map(|(idx, val, ks, offset)| {
+                    (q * ks..(q + 1) * ks).map(|e| (idx[e] + *offset as u32, val[e])).collect::<Vec<_>>()
+                });
+                merge(lists, k)
+            })
+            .collect())
+    }
+}
+
+impl Backend for GpuBackend {
+    type Sae = GpuSae;
+    type Corpus = GpuCorpus;
+    type Points<'a> = GpuPoints;
+
+    fn describe(&self) -> String {
+        self.gpu.describe()
+    }
+
+    async fn upload_sae(&self, sae: &Arc<Sae>) -> Result<GpuSae> {
+        Self::check_k(sae.k, "SAE")?;
+        let g = &self.gpu;
+        let per_block = g.rows_per_binding((sae.d_in * 4) as u64);
+        let w_enc_t = saescope_core::sae::transpose(&sae.w_enc, sae.d_in, sae.d_sae);
+        let blocks = chunks(sae.d_sae, per_block)
+            .map(|r| LatentBlock {
+                lo: r.start,
+                hi: r.end,
+                w_enc_t: g.storage_f32("W_enc^T block", &w_enc_t[r.start * sae.d_in..r.end * sae.d_in]),
+                w_dec: g.storage_f32("W_dec block", &sae.w_dec[r.start * sae.d_in..r.end * sae.d_in]),
+            })
+            .collect();
+        Ok(GpuSae {
+            d_in: sae.d_in,
+            d_sae: sae.d_sae,
+            k: sae.k,
+            blocks,
+            b_enc: g.storage_f32("b_enc", &sae.b_enc),
+            b_dec: g.storage_f32("b_dec", &sae.b_dec),
+        })
+    }
+
+    async fn encode(&self, sae: &GpuSae, x: &Matrix) -> Result<SparseCodes> {
+        check_embeddings(x, sae.d_in)?;
+        let g = &self.gpu;
+        let rows_per_chunk = g.rows_per_binding((sae.d_sae * 4) as u64).min(g.rows_per_binding((sae.d_in * 4) as u64)).min(MAX_CHUNK_ROWS);
+        g.scoped(async {
+            let mut codes = SparseCodes::empty(sae.k, sae.d_sae);
+            for r in chunks(x.rows, rows_per_chunk) {
+                codes.extend(self.encode_chunk(sae, &x.slice_rows(r.start, r.end)).await?);
+            }
+            Ok(codes)
+        })
+        .await
+    }
+
+    async fn decode(&self, sae: &GpuSae, codes: &SparseCodes) -> Result<Matrix> {
+        if codes.d_sae != sae.d_sae {
+            return Err(Error::Shape(format!("codes are for d_sae={}, SAE has {}", codes.d_sae, sae.d_sae)));
+        }
+        let g = &self.gpu;
+        let rows_per_chunk = g.rows_per_binding((sae.d_in * 4) as u64).min(g.rows_per_binding((codes.k * 4) as u64)).min(MAX_CHUNK_ROWS);
+        g.scoped(async {
+            let mut data = Vec::with_capacity(codes.rows() * sae.d_in);
+            for r in chunks(codes.rows(), rows_per_chunk) {
+                data.extend(self.decode_chunk(sae, codes, r).await?);
+            }
+            Matrix::new(codes.rows(), sae.d_in, data)
+        })
+        .await
+    }
+
+    async fn upload_corpus(&self, corpus: &Arc<Corpus>) -> Result<GpuCorpus> {
+        let g = &self.gpu;
+        let dim = corpus.dim;
+        let mut shards = Vec::new();
+        let mut offset = 0;
+        for shard in &corpus.shards {
+            // f16 stays f16 on the device when rows pack into whole u32 words.
+            let f16 = matches!(shard.storage, Storage::F16(_)) && dim % 2 == 0;
+            let per = g.rows_per_binding((dim * if f16 { 2 } else { 4 }) as u64);
+            for r in chunks(shard.rows, per) {
+                let buffer = match &shard.storage {
+                    Storage::F16(v) if f16 => g.storage("corpus shard (f16)", bytemuck::cast_slice(&v[r.start * dim..r.end * dim])),
+                    Storage::F16(v) => {
+                        let wide: Vec<f32> = v[r.start * dim..r.end * dim].iter().map(|h| h.to_f32()).collect();
+                        g.storage_f32("corpus shard", &wide)
+                    }
+                    Storage::F32(v) => g.storage_f32("corpus shard", &v[r.start * dim..r.end * dim]),
+                };
+                shards.push(GpuShard { rows: r.len(), offset: offset + r.start, buffer, f16 });
+            }
+            offset += shard.rows;
+        }
+        Ok(GpuCorpus { dim, rows: offset, shards })
+    }
+
+    async fn search(&self, corpus: &GpuCorpus, queries: &Matrix, k: usize) -> Result<Hits> {
+        let k = check_search_args(corpus.dim, corpus.rows, queries, k)?;
+        Self::check_k(k, "search")?;
+        let g = &self.gpu;
+        let widest = corpus.shards.iter().map(|s| s.rows).max().unwrap_or(1);
+        let per_chunk = g.rows_per_binding((widest * 4) as u64).min(1024);
+        g.scoped(async {
+            let mut lists = Vec::with_capacity(queries.rows);
+            for r in chunks(queries.rows, per_chunk) {
+                lists.extend(self.search_chunk(corpus, &queries.slice_rows(r.start, r.end), k).await?);
+            }
+            Ok(Hits::from_lists(k, lists))
+        })
+        .await
+    }
+
+    async fn upload_points<'a>(&self, points: Points<'a>) -> Result<GpuPoints> {
+        let g = &self.gpu;
+        let dim = points.dim();
+        let (k, row_bytes) = match points {
+            Points::Dense(_) => (0, dim * 4),
+            Points::Sparse(c) => (c.k, c.k * 4),
+        };
+        let per = g.rows_per_binding(row_bytes as u64).min(g.rows_per_binding((MAX_CLUSTERS * 4) as u64));
+        let chunks = chunks(points.len(), per)
+            .map(|r| {
+                let norms: Vec<f32> = r.clone().flat_map(|i| {
+                    let (sq, inv) = point_norms(points, i);
+                    [sq, inv]
+                }).collect();
+                let chunk = match points {
+                    Points::Dense(m) => PointChunk::Dense { rows: r.len(), data: g.storage_f32("points", &m.data[r.start * dim..r.end * dim]) },
+                    Points::Sparse(c) => PointChunk::Sparse {
+                        rows: r.len(),
+                        idx: g.storage("point indices", bytemuck::cast_slice(&c.indices[r.start * k..r.end * k])),
+                        val: g.storage_f32("point values", &c.values[r.start * k..r.end * k]),
+                    },
+                };
+                (chunk, g.storage_f32("point norms", &norms))
+            })
+            .collect();
+        Ok(GpuPoints { dim, k, chunks })
+    }
+
+    async fn assign(&self, points: &Self::Points<'_>, centroids: &Matrix, metric: Metric) -> Result<Assignment> {
+        let g = &self.gpu;
+        let clusters = centroids.rows;
+        if centroids.cols != points.dim {
+            return Err(Error::Shape(format!("centroids have dimension {}, points have {}", centroids.cols, points.dim)));
+        }
+        if clusters > MAX_CLUSTERS || (clusters * points.dim * 4) as u64 > g.binding_limit {
+            return Err(Error::Invalid(format!(
+                "{clusters} centroids of dimension {} exceed the GPU plan (at most {MAX_CLUSTERS} clusters within one binding)",
+                points.dim
+            )));
+        }
+        g.scoped(async {
+            let c_buf = g.storage_f32("centroids", &centroids.data);
+            let c_norms: Vec<f32> = (0..clusters).map(|c| saescope_core::matrix::dot(centroids.row(c), centroids.row(c))).collect();
+            let c_norm_buf = g.storage_f32("centroid norms", &c_norms);
+            let mut enc = g.encoder();
+            let mut outputs = Vec::new();
+            for (chunk, norms) in &points.chunks {
+                let rows = match chunk {
+                    PointChunk::Dense { rows, .. } | PointChunk::Sparse { rows, .. } => *rows,
+                };
+                let dots = g.output("dots", (clusters * rows * 4) as u64);
+                match chunk {
+                    PointChunk::Dense { data, .. } => self.matmul(
+                        &mut enc,
+                        Matmul { a: &c_buf, b: data, b_f16: false, bias: None, shift: None, c: &dots, m: clusters, n: rows, k: points.dim, c_stride: rows, c_col0: 0 },
+                    ),
+                    PointChunk::Sparse { idx, val, .. } => {
+                        let params = g.uniform(&SparseDotsParams { points: rows as u32, k: points.k as u32, dim: points.dim as u32, clusters: clusters as u32 });
+                        g.dispatch(&mut enc, self.pipeline(Kernel::SparseDots), &[&params, idx, val, &c_buf, &dots], (div_ceil(rows, 64), div_ceil(clusters, 4), 1));
+                    }
+                }
+                let cluster = g.output("clusters", (rows * 4) as u64);
+                let distance = g.output("distances", (rows * 4) as u64);
+                let params = g.uniform(&ArgminParams { points: rows as u32, clusters: clusters as u32, cosine: (metric == Metric::Cosine) as u32, _pad: 0 });
+                g.dispatch(&mut enc, self.pipeline(Kernel::Argmin), &[&params, &dots, &c_norm_buf, norms, &cluster, &distance], (div_ceil(rows, 64), 1, 1));
+                outputs.push((cluster, distance, rows));
+            }
+            let reads: Vec<(&wgpu::Buffer, u64)> =
+                outputs.iter().flat_map(|(c, d, rows)| [(c, (*rows * 4) as u64), (d, (*rows * 4) as u64)]).collect();
+            let bytes = g.submit_and_read(enc, &reads).await?;
+            let mut out = Assignment { cluster: Vec::new(), distance: Vec::new() };
+            for pair in bytes.chunks(2) {
+                out.cluster.extend(read_u32(&pair[0]));
+                out.distance.extend(read_f32(&pair[1]));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
