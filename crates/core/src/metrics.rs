@@ -76,15 +76,49 @@ pub struct Metrics {
     pub density_histogram: DensityHistogram,
 }
 
-pub fn summarize(x: &Matrix, x_hat: &Matrix, codes: &SparseCodes) -> Metrics {
-    let density = feature_density(codes);
-    let active: usize = (0..codes.rows()).map(|r| codes.active(r).count()).sum();
-    Metrics {
-        documents: x.rows,
-        normalized_mse: normalized_mse(x, x_hat),
-        l0: active as f64 / codes.rows().max(1) as f64,
-        dead_fraction: density.iter().filter(|&&d| d == 0.0).count() as f64 / density.len().max(1) as f64,
-        density_histogram: density_histogram(&density, 28),
+/// Accumulates metrics over chunks, so a corpus never has to be in memory at once.
+/// NMSE's baseline uses `sum |x - mean|^2 = sum |x|^2 - n |mean|^2`, in f64.
+#[derive(Clone, Debug)]
+pub struct MetricsAccumulator {
+    rows: usize,
+    sum: Vec<f64>,
+    sum_sq: f64,
+    err: f64,
+    active: usize,
+    fires: Vec<u64>,
+}
+
+impl MetricsAccumulator {
+    pub fn new(d_in: usize, d_sae: usize) -> Self {
+        Self { rows: 0, sum: vec![0.0; d_in], sum_sq: 0.0, err: 0.0, active: 0, fires: vec![0; d_sae] }
+    }
+
+    pub fn add(&mut self, x: &Matrix, x_hat: &Matrix, codes: &SparseCodes) {
+        for r in 0..x.rows {
+            for ((s, v), h) in self.sum.iter_mut().zip(x.row(r)).zip(x_hat.row(r)) {
+                *s += *v as f64;
+                self.sum_sq += (*v as f64).powi(2);
+                self.err += (*h as f64 - *v as f64).powi(2);
+            }
+            for (j, _) in codes.active(r) {
+                self.fires[j as usize] += 1;
+                self.active += 1;
+            }
+        }
+        self.rows += x.rows;
+    }
+
+    pub fn finish(&self) -> Metrics {
+        let n = self.rows.max(1) as f64;
+        let base = self.sum_sq - self.sum.iter().map(|s| s * s).sum::<f64>() / n;
+        let density: Vec<f64> = self.fires.iter().map(|&c| c as f64 / n).collect();
+        Metrics {
+            documents: self.rows,
+            normalized_mse: if base > 0.0 { self.err / base } else { self.err },
+            l0: self.active as f64 / n,
+            dead_fraction: density.iter().filter(|&&d| d == 0.0).count() as f64 / density.len().max(1) as f64,
+            density_histogram: density_histogram(&density, 28),
+        }
     }
 }
 
@@ -98,6 +132,20 @@ mod tests {
         let mean = Matrix::new(2, 2, vec![2.0, 1.0, 2.0, 1.0]).unwrap();
         assert!((normalized_mse(&x, &mean) - 1.0).abs() < 1e-12);
         assert_eq!(normalized_mse(&x, &x), 0.0);
+    }
+
+    #[test]
+    fn accumulator_agrees_with_one_pass_nmse() {
+        let x = Matrix::new(3, 2, vec![1.0, 0.0, 3.0, 2.0, -1.0, 0.5]).unwrap();
+        let x_hat = Matrix::new(3, 2, vec![0.9, 0.1, 2.5, 2.0, -1.0, 0.0]).unwrap();
+        let codes = SparseCodes::new(1, 2, vec![0, 1, 1], vec![1.0, 1.0, 0.0]).unwrap();
+        let mut acc = MetricsAccumulator::new(2, 2);
+        acc.add(&x.slice_rows(0, 2), &x_hat.slice_rows(0, 2), &SparseCodes::new(1, 2, vec![0, 1], vec![1.0, 1.0]).unwrap());
+        acc.add(&x.slice_rows(2, 3), &x_hat.slice_rows(2, 3), &SparseCodes::new(1, 2, vec![1], vec![0.0]).unwrap());
+        let m = acc.finish();
+        assert!((m.normalized_mse - normalized_mse(&x, &x_hat)).abs() < 1e-12);
+        assert!((m.l0 - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(feature_density(&codes), vec![1.0 / 3.0, 1.0 / 3.0]);
     }
 
     #[test]

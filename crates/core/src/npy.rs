@@ -198,6 +198,66 @@ impl<'a> Npy<'a> {
     }
 }
 
+/// Reads a float matrix `[rows, cols]` from a stream in chunks of rows, so a corpus larger
+/// than memory can be encoded.
+pub struct RowReader<R: std::io::Read> {
+    reader: R,
+    pub header: Header,
+    pub rows: usize,
+    pub cols: usize,
+    read: usize,
+}
+
+impl<R: std::io::Read> RowReader<R> {
+    pub fn new(mut reader: R) -> Result<Self> {
+        let io = |e: std::io::Error| format_err!("reading .npy: {e}");
+        let mut head = vec![0u8; 12];
+        reader.read_exact(&mut head[..10]).map_err(|_| format_err!("not an .npy file (too short)"))?;
+        if &head[..6] != MAGIC {
+            return Err(format_err!("not an .npy file (missing the \\x93NUMPY magic)"));
+        }
+        let (len, start) = if head[6] == 1 {
+            (u16::from_le_bytes([head[8], head[9]]) as usize, 10)
+        } else {
+            reader.read_exact(&mut head[10..12]).map_err(io)?;
+            (u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize, 12)
+        };
+        head.truncate(start);
+        head.resize(start + len, 0);
+        reader.read_exact(&mut head[start..]).map_err(|_| format_err!("truncated .npy header"))?;
+        let header = parse_header(&head)?;
+        if !matches!(header.dtype, DType::F32 | DType::F16) {
+            return Err(format_err!("expected a float32 or float16 array, got {}", header.dtype.descr()));
+        }
+        let (rows, cols) = header.matrix_shape()?;
+        Ok(Self { reader, header, rows, cols, read: 0 })
+    }
+
+    /// The next up to `max_rows` rows, or `None` at the end.
+    pub fn next_chunk(&mut self, max_rows: usize) -> Result<Option<crate::Matrix>> {
+        let n = max_rows.min(self.rows - self.read);
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut bytes = vec![0u8; n * self.cols * self.header.dtype.size()];
+        self.reader.read_exact(&mut bytes).map_err(|_| {
+            format_err!(
+                "truncated .npy: header says {} rows of {} but the data ends within rows {}..{}",
+                self.rows,
+                self.cols,
+                self.read,
+                self.read + n
+            )
+        })?;
+        let values = match self.header.dtype {
+            DType::F16 => bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            _ => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        };
+        self.read += n;
+        crate::Matrix::new(n, self.cols, values).map(Some)
+    }
+}
+
 /// Reads a float matrix (`[rows, cols]`, or a vector as one column).
 pub fn read_matrix(bytes: &[u8]) -> Result<crate::Matrix> {
     let npy = Npy::parse(bytes)?;
@@ -284,6 +344,21 @@ mod tests {
         bytes.extend_from_slice(&[0u8; 16]);
         let h = parse_header(&bytes).unwrap();
         assert_eq!((h.dtype, h.shape.clone(), h.data_offset), (DType::F32, vec![2, 2], 128));
+    }
+
+    #[test]
+    fn streams_rows_in_chunks() {
+        let data: Vec<f32> = (0..30).map(|v| v as f32).collect();
+        let bytes = to_bytes(&[10, 3], &data).unwrap();
+        let mut r = RowReader::new(&bytes[..]).unwrap();
+        let mut got = Vec::new();
+        while let Some(m) = r.next_chunk(4).unwrap() {
+            got.extend(m.data);
+        }
+        assert_eq!(got, data);
+        let mut short = RowReader::new(&bytes[..bytes.len() - 8]).unwrap();
+        assert!(short.next_chunk(8).is_ok());
+        assert!(short.next_chunk(8).unwrap_err().to_string().contains("truncated"));
     }
 
     #[test]

@@ -1,0 +1,140 @@
+//! `saescope`: the native command line. Every subcommand takes `--device cpu|gpu`, shows
+//! progress on long work, and on bad input exits non-zero with a one-line reason.
+
+mod bench;
+mod commands;
+mod io;
+mod synth_bundle;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "saescope", version, about = "Sparse autoencoders on text embeddings: build bundles, encode, search, cluster")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+    Gpu,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Top-k encode embeddings with an SAE; writes indices.npy and values.npy ([N, k]).
+    Encode {
+        /// SAE directory (SAELens layout: cfg.json + sae_weights.safetensors)
+        #[arg(long)]
+        sae: PathBuf,
+        /// Embeddings, [N, d_in] float32 or float16 .npy
+        #[arg(long)]
+        embeddings: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: Device,
+    },
+    /// Exact top-k search by dot product; writes indices.npy and scores.npy ([Q, k]).
+    Search {
+        /// Corpus embeddings .npy (repeat for several shards, in document order)
+        #[arg(long, required = true)]
+        corpus: Vec<PathBuf>,
+        #[arg(long)]
+        queries: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: Device,
+    },
+    /// k-means (k-means++ start, Lloyd iterations); writes assignments.npy, centroids.npy and
+    /// inertia.json.
+    Kmeans {
+        #[arg(long)]
+        embeddings: PathBuf,
+        #[arg(long)]
+        clusters: usize,
+        #[arg(long, default_value_t = 20)]
+        iters: usize,
+        /// Cosine (spherical) k-means instead of Euclidean
+        #[arg(long)]
+        spherical: bool,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: Device,
+    },
+    /// Normalised MSE, L0, dead fraction and density histogram of an SAE on embeddings (JSON).
+    Metrics {
+        #[arg(long)]
+        sae: PathBuf,
+        #[arg(long)]
+        embeddings: PathBuf,
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: Device,
+    },
+    /// Verify every file of a bundle against its manifest and print a summary (JSON).
+    Inspect {
+        /// Bundle directory (holding manifest.json)
+        bundle: PathBuf,
+    },
+    /// Write a bundle of planted synthetic data (a known sparse dictionary and documents made
+    /// from it): the self-contained demo and test bundle.
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 4000)]
+        documents: usize,
+        #[arg(long, default_value_t = 384)]
+        dim: usize,
+        #[arg(long, default_value_t = 1024)]
+        latents: usize,
+        #[arg(long, default_value_t = 8)]
+        k: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Rows per embedding shard (default: as many as fit WebGPU's 128 MiB binding minimum)
+        #[arg(long)]
+        shard_rows: Option<usize>,
+    },
+    /// Time the engine's kernels against the CPU reference; prints a Markdown table.
+    Bench {
+        /// Also write the table into this Markdown file (between saescope-bench markers)
+        #[arg(long)]
+        write: Option<PathBuf>,
+        /// Fewer and smaller cases, for a quick check
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Encode { sae, embeddings, out, device } => commands::encode(&sae, &embeddings, &out, device),
+        Command::Search { corpus, queries, k, out, device } => commands::search(&corpus, &queries, k, &out, device),
+        Command::Kmeans { embeddings, clusters, iters, spherical, seed, out, device } => {
+            commands::kmeans(&embeddings, clusters, iters, spherical, seed, &out, device)
+        }
+        Command::Metrics { sae, embeddings, device } => commands::metrics(&sae, &embeddings, device),
+        Command::Inspect { bundle } => commands::inspect(&bundle),
+        Command::Synth { out, documents, dim, latents, k, seed, shard_rows } => {
+            synth_bundle::write_synthetic(&out, documents, dim, latents, k, seed, shard_rows)
+        }
+        Command::Bench { write, quick } => bench::run(write.as_deref(), quick),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! `saescope synth`: a complete bundle made from a planted sparse dictionary. It is the demo
+//! until a corpus bundle is built, and the fixture of the browser tests: every document's true
+//! atoms are known, so a page that lists the wrong features is visibly wrong.
+
+use crate::io::{progress, write_bundle};
+use anyhow::Result;
+use saescope_core::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
+use saescope_core::manifest::Role;
+use saescope_core::matrix::normalize;
+use saescope_core::sae::WeightDType;
+use saescope_core::search::{Corpus, Storage};
+use saescope_core::synth::PlantedData;
+use saescope_core::npy;
+use std::path::Path;
+
+pub const MODEL: &str = "synthetic-planted";
+
+pub fn write_synthetic(out: &Path, documents: usize, dim: usize, latents: usize, k: usize, seed: u64, rows_per_shard: Option<usize>) -> Result<()> {
+    if documents == 0 || dim == 0 || k == 0 || k > latents {
+        anyhow::bail!("need documents > 0, dim > 0 and 0 < k <= latents");
+    }
+    let bar = progress(4, "synth");
+    let mut data = PlantedData::generate(dim, latents, k, documents, seed);
+    (0..documents).for_each(|r| normalize(data.embeddings.row_mut(r)));
+    bar.inc(1);
+
+    // Store embeddings as f16, and encode exactly what a reader of the bundle will see.
+    let per_shard = rows_per_shard.unwrap_or_else(|| shard_rows(dim, 2, DEFAULT_BINDING_LIMIT));
+    let corpus = Corpus::from_matrix(&data.embeddings, per_shard, true);
+    let codes = data.sae.encode(&corpus.to_matrix())?;
+    bar.inc(1);
+
+    let mut bundle = BundleBuilder::new(
+        "synthetic",
+        &format!("{documents} synthetic documents, each the sum of {k} of {latents} planted unit directions in {dim} dimensions (seed {seed}); the SAE is the planted dictionary itself."),
+        MODEL,
+        &data.sae,
+        documents,
+    );
+    let (cfg, weights) = data.sae.to_saelens(WeightDType::F32, Some(MODEL))?;
+    bundle.add("sae/cfg.json", Role::SaeConfig, cfg);
+    bundle.add("sae/sae_weights.safetensors", Role::SaeWeights, weights);
+    for (i, shard) in corpus.shards.iter().enumerate() {
+        let Storage::F16(values) = &shard.storage else { unreachable!("built as f16") };
+        bundle.add(&format!("embeddings/{i:03}.npy"), Role::Embeddings, npy::to_bytes(&[shard.rows, dim], values)?);
+    }
+    let (idx, val) = codes.to_npy()?;
+    bundle.add("codes/indices.npy", Role::CodesIndices, idx);
+    bundle.add("codes/values.npy", Role::CodesValues, val);
+    let mut docs = String::new();
+    for r in 0..documents {
+        let atoms = data.atoms_of(r);
+        let weights = &data.weights[r * k..(r + 1) * k];
+        let parts: Vec<String> = atoms.iter().zip(weights).map(|(a, w)| format!("atom {a} (weight {w:.2})")).collect();
+        let doc = serde_json::json!({
+            "id": format!("synth-{r:06}"),
+            "title": format!("Synthetic document {r}"),
+            "abstract": format!("A planted mixture of {}.", parts.join(", ")),
+            "categories": [format!("planted.atom-{}", atoms[0])],
+        });
+        docs.push_str(&doc.to_string());
+        docs.push('\n');
+    }
+    bundle.add("documents.jsonl", Role::Documents, docs.into_bytes());
+    bar.inc(1);
+
+    write_bundle(out, bundle)?;
+    bar.finish_and_clear();
+    eprintln!("wrote a synthetic bundle of {documents} documents to {}", out.display());
+    Ok(())
+}
