@@ -54,7 +54,8 @@ pub fn write_synthetic(out: &Path, documents: usize, dim: usize, latents: usize,
         let parts: Vec<String> = atoms.iter().zip(weights).map(|(a, w)| format!("atom {a} (weight {w:.2})")).collect();
         let doc = serde_json::json!({
             "id": format!("synth-{r:06}"),
-            "title": format!("Synthetic document {r}"),
+            // Every 1000th title carries markup, so the page's text-not-HTML rule is tested.
+            "title": if r % 1000 == 1 { format!("Synthetic document {r} <b>markup is shown as text</b>") } else { format!("Synthetic document {r}") },
             "abstract": format!("A planted mixture of {}.", parts.join(", ")),
             "categories": [format!("planted.atom-{}", atoms[0])],
         });

@@ -15,7 +15,7 @@ pub struct SparseCodes {
 
 impl SparseCodes {
     pub fn new(k: usize, d_sae: usize, indices: Vec<u32>, values: Vec<f32>) -> Result<Self> {
-        if indices.len() != values.len() || k == 0 || indices.len() % k != 0 {
+        if indices.len() != values.len() || k == 0 || !indices.len().is_multiple_of(k) {
             return Err(Error::Shape(format!(
                 "sparse codes need equal-length index and value arrays of whole rows of k={k}, got {} and {}",
                 indices.len(),

@@ -85,8 +85,8 @@ pub fn assign(points: Points, centroids: &Matrix, metric: Metric) -> Result<Assi
     for i in 0..points.len() {
         let (x_norm, inv) = point_norms(points, i);
         let (mut best, mut best_d) = (0u32, f32::INFINITY);
-        for c in 0..centroids.rows {
-            let d = distance(metric, points.dot(i, centroids.row(c)), x_norm, inv, c_norms[c]);
+        for (c, &c_norm) in c_norms.iter().enumerate() {
+            let d = distance(metric, points.dot(i, centroids.row(c)), x_norm, inv, c_norm);
             if d < best_d {
                 best = c as u32;
                 best_d = d;

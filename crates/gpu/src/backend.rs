@@ -374,7 +374,7 @@ impl Backend for GpuBackend {
         let mut offset = 0;
         for shard in &corpus.shards {
             // f16 stays f16 on the device when rows pack into whole u32 words.
-            let f16 = matches!(shard.storage, Storage::F16(_)) && dim % 2 == 0;
+            let f16 = matches!(shard.storage, Storage::F16(_)) && dim.is_multiple_of(2);
             let per = g.rows_per_binding((dim * if f16 { 2 } else { 4 }) as u64);
             for r in chunks(shard.rows, per) {
                 let buffer = match &shard.storage {

@@ -1,0 +1,136 @@
+// End-to-end tests of the page in Debian's headless Chromium. The page's results are compared
+// with the native CPU reference that `cargo xtask test` computed on the same bundle with the
+// saescope CLI (SAESCOPE_FIXTURES), with WebGPU on (SwiftShader) and off.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+import { readNpy } from './npy.mjs';
+
+const BASE = process.env.SAESCOPE_URL;
+const FIXTURES = process.env.SAESCOPE_FIXTURES;
+if (!BASE || !FIXTURES) throw new Error('run through `cargo xtask test` (SAESCOPE_URL and SAESCOPE_FIXTURES unset)');
+
+const COMMON_ARGS = ['--no-sandbox', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const TOLERANCE = 1e-4;
+const DOCS = [0, 5, 123, 999];
+
+const fixture = (p) => readFileSync(new URL(`../../${FIXTURES}/${p}`, import.meta.url));
+const encode = { indices: readNpy(fixture('expected/encode/indices.npy')), values: readNpy(fixture('expected/encode/values.npy')) };
+const search = { indices: readNpy(fixture('expected/search/indices.npy')), scores: readNpy(fixture('expected/search/scores.npy')) };
+
+let gpuBrowser;
+let plainBrowser;
+
+before(async () => {
+  gpuBrowser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...COMMON_ARGS, '--enable-unsafe-webgpu'] });
+  plainBrowser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...COMMON_ARGS, '--disable-webgpu'] });
+});
+
+after(async () => {
+  await gpuBrowser?.close();
+  await plainBrowser?.close();
+});
+
+async function openPage(browser, query) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  await page.goto(`${BASE}/?${query}`);
+  await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  return { page, errors };
+}
+
+async function showDoc(page, doc) {
+  await page.fill('#doc-index', String(doc));
+  await page.click('#doc-form button[type=submit]');
+  await page.waitForFunction((d) => document.querySelector('#similar').dataset.doc === String(d) && document.body.dataset.state === 'ready', doc);
+  const features = await page.$$eval('#features li', (lis) => lis.map((li) => [Number(li.dataset.feature), Number(li.dataset.activation)]));
+  const hits = await page.$$eval('#similar li', (lis) => lis.map((li) => [Number(li.dataset.doc), Number(li.dataset.score)]));
+  return { features, hits };
+}
+
+/** The page's results for `DOCS` must equal the CLI's CPU reference. */
+async function assertMatchesReference(page) {
+  for (const doc of DOCS) {
+    const { features, hits } = await showDoc(page, doc);
+    const k = encode.indices.shape[1];
+    const want = [];
+    for (let e = 0; e < k; e++) {
+      const v = encode.values.data[doc * k + e];
+      if (v > 0) want.push([encode.indices.data[doc * k + e], v]);
+    }
+    assert.equal(features.length, want.length, `doc ${doc}: ${features.length} active features, reference has ${want.length}`);
+    features.forEach(([f, a], i) => {
+      assert.equal(f, want[i][0], `doc ${doc}: feature at rank ${i}`);
+      assert.ok(Math.abs(a - want[i][1]) < TOLERANCE, `doc ${doc}: activation ${a} vs ${want[i][1]}`);
+    });
+    const kq = search.indices.shape[1];
+    assert.equal(hits.length, kq);
+    hits.forEach(([d, s], i) => {
+      assert.ok(Math.abs(s - search.scores.data[doc * kq + i]) < TOLERANCE, `doc ${doc}: score at rank ${i}`);
+      assert.equal(d, search.indices.data[doc * kq + i], `doc ${doc}: hit at rank ${i}`);
+    });
+  }
+}
+
+test('with WebGPU, the page runs on the GPU and matches the native CPU reference', async () => {
+  const { page, errors } = await openPage(gpuBrowser, `bundle=${FIXTURES}/bundle/`);
+  assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#error'));
+  assert.equal(await page.getAttribute('#engine', 'data-kind'), 'gpu', await page.getAttribute('#engine', 'title'));
+  await assertMatchesReference(page);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the self-test runs the shared backend suite in WebGPU and passes', async () => {
+  const { page } = await openPage(gpuBrowser, `bundle=${FIXTURES}/bundle/`);
+  assert.equal(await page.getAttribute('#engine', 'data-kind'), 'gpu');
+  await page.click('#selftest');
+  await page.waitForFunction(() => ['passed', 'failed'].includes(document.querySelector('#selftest-results').dataset.state), null, { timeout: 300_000 });
+  const results = await page.$$eval('#selftest-results li', (lis) => lis.map((li) => li.textContent));
+  assert.equal(await page.getAttribute('#selftest-results', 'data-state'), 'passed', results.join('\n'));
+  assert.equal(results.length, 5);
+  await page.close();
+});
+
+test('without WebGPU the page says so, runs on the CPU and gives the same results', async () => {
+  const { page, errors } = await openPage(plainBrowser, `bundle=${FIXTURES}/bundle/`);
+  assert.equal(await page.getAttribute('#engine', 'data-kind'), 'cpu');
+  assert.match(await page.getAttribute('#engine', 'title'), /WebGPU unavailable/);
+  await assertMatchesReference(page);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a corrupt shard is named in the page, and a good bundle still loads afterwards', async () => {
+  const { page } = await openPage(gpuBrowser, `bundle=${FIXTURES}/corrupt/`);
+  assert.equal(await page.getAttribute('body', 'data-state'), 'error');
+  const message = await page.textContent('#error');
+  assert.match(message, /embeddings\/001\.npy/);
+  assert.match(message, /checksum mismatch/);
+  assert.equal(await page.$$eval('#progress-files li.bad', (l) => l.length), 1);
+  await page.fill('#bundle-url', `${FIXTURES}/bundle/`);
+  await page.click('#bundle-form button[type=submit]');
+  await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 120_000 });
+  const { features } = await showDoc(page, 5);
+  assert.ok(features.length > 0);
+  await page.close();
+});
+
+test('a missing bundle gives a clear error, not a blank page', async () => {
+  const { page } = await openPage(gpuBrowser, 'bundle=no/such/bundle/');
+  assert.equal(await page.getAttribute('body', 'data-state'), 'error');
+  assert.match(await page.textContent('#error'), /HTTP 404/);
+  await page.close();
+});
+
+test('document text is rendered as text, never as HTML', async () => {
+  const { page } = await openPage(gpuBrowser, `bundle=${FIXTURES}/bundle/`);
+  await showDoc(page, 1); // its title holds <b>...</b> (see saescope synth)
+  assert.match(await page.textContent('#doc-title'), /<b>markup is shown as text<\/b>/);
+  assert.equal(await page.$$eval('#doc-title *, #similar a *', (nodes) => nodes.length), 0);
+  await page.close();
+});

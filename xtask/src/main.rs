@@ -1,0 +1,175 @@
+//! `cargo xtask <command>`: everything the README promises, on a fresh machine.
+//!
+//! - `setup`: installs what is missing (wasm32 target, wasm-bindgen CLI at the Cargo.lock
+//!   version, Debian chromium and mesa-vulkan-drivers, the browser tests' npm packages).
+//! - `build`: the wasm package into `pkg/`.
+//! - `demo [--no-serve] [--port N]`: builds the app and the demo bundle and serves them.
+//! - `test`: setup, native tests (GPU ones on the Vulkan CPU driver), clippy for host and
+//!   wasm32, the wasm build, and the browser tests in headless Chromium with WebGPU.
+//! - `bench`: the engine benchmarks, written into BENCHMARKS.md.
+//! - `serve [--port N]`: the static server alone.
+
+mod serve;
+mod setup;
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+/// Runs a command in the workspace root, echoing it, and fails if it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {}", describe(cmd));
+    let status = cmd.current_dir(root()).status().with_context(|| format!("cannot start {}", describe(cmd)))?;
+    if !status.success() {
+        bail!("{} failed ({status})", describe(cmd));
+    }
+    Ok(())
+}
+
+fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program().to_string_lossy().into_owned())
+        .chain(cmd.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Builds the wasm crate (release) and generates the JS bindings into `pkg/`.
+fn build_wasm() -> Result<()> {
+    run(cargo().args(["build", "--release", "-p", "saescope-wasm", "--target", "wasm32-unknown-unknown"]))?;
+    let wasm = root().join("target/wasm32-unknown-unknown/release/saescope_wasm.wasm");
+    run(Command::new(setup::wasm_bindgen_bin()).args(["--target", "web", "--no-typescript", "--out-dir", "pkg"]).arg(&wasm))?;
+    Ok(())
+}
+
+/// The CLI binary, built in the dev profile (shares artifacts with the tests).
+fn saescope_cli() -> Result<PathBuf> {
+    run(cargo().args(["build", "-p", "saescope-cli"]))?;
+    Ok(root().join("target/debug/saescope"))
+}
+
+const DEMO_DIR: &str = "bundles/demo";
+
+/// The default demo bundle. Until the bundle builder lands, a synthetic planted bundle.
+fn build_demo_bundle() -> Result<PathBuf> {
+    let dir = root().join(DEMO_DIR);
+    if dir.join("manifest.json").exists() {
+        eprintln!("demo bundle present: {}", dir.display());
+        return Ok(dir);
+    }
+    let cli = saescope_cli()?;
+    run(Command::new(cli).args(["synth", "--out", DEMO_DIR, "--documents", "20000", "--latents", "3072", "--k", "16"]))?;
+    Ok(dir)
+}
+
+fn port_arg(args: &[String]) -> Result<u16> {
+    match args.iter().position(|a| a == "--port") {
+        Some(i) => args.get(i + 1).context("--port needs a number")?.parse().context("--port needs a number"),
+        None => Ok(8080),
+    }
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    setup::wasm_tools()?;
+    build_wasm()?;
+    let bundle = build_demo_bundle()?;
+    if args.iter().any(|a| a == "--no-serve") {
+        println!("{}", bundle.display());
+        return Ok(());
+    }
+    let server = serve::Server::start(port_arg(args)?)?;
+    println!("saescope is running: open {}/?bundle={DEMO_DIR}/", server.url());
+    println!("(Ctrl-C to stop)");
+    server.join();
+    Ok(())
+}
+
+/// Files the browser tests compare the page against: the native CPU reference on the same
+/// bundle, computed by the CLI.
+fn browser_fixtures(cli: &Path) -> Result<PathBuf> {
+    let dir = root().join("target/browser-test");
+    let bundle = dir.join("bundle");
+    let _ = std::fs::remove_dir_all(&dir);
+    run(Command::new(cli).args(["synth", "--documents", "3000", "--latents", "1024", "--k", "8", "--shard-rows", "1000", "--seed", "7", "--out"]).arg(&bundle))?;
+    let shard = bundle.join("embeddings/000.npy");
+    run(Command::new(cli).args(["encode", "--device", "cpu", "--sae"]).arg(bundle.join("sae")).arg("--embeddings").arg(&shard).arg("--out").arg(dir.join("expected/encode")))?;
+    let mut search = Command::new(cli);
+    search.args(["search", "--device", "cpu", "--k", "10", "--queries"]).arg(&shard).arg("--out").arg(dir.join("expected/search"));
+    for i in 0..3 {
+        search.arg("--corpus").arg(bundle.join(format!("embeddings/{i:03}.npy")));
+    }
+    run(&mut search)?;
+    // A copy with one flipped byte in the second shard: must be refused with its name.
+    let corrupt = dir.join("corrupt");
+    copy_dir(&bundle, &corrupt)?;
+    let victim = corrupt.join("embeddings/001.npy");
+    let mut bytes = std::fs::read(&victim)?;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&victim, bytes)?;
+    Ok(dir)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    setup::all()?;
+    run(cargo().args(["test", "--workspace"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy", "--target", "wasm32-unknown-unknown", "-p", "saescope-core", "-p", "saescope-gpu", "-p", "saescope-wasm", "--", "-D", "warnings",
+    ]))?;
+    build_wasm()?;
+    let cli = saescope_cli()?;
+    let fixtures = browser_fixtures(&cli)?;
+    let server = serve::Server::start(0)?;
+    let rel = fixtures.strip_prefix(root()).expect("inside the workspace").display().to_string();
+    run(Command::new("node")
+        .args(["--test", "--test-concurrency=1", "tests/browser/"])
+        .env("SAESCOPE_URL", server.url())
+        .env("SAESCOPE_FIXTURES", &rel))?;
+    eprintln!("all checks passed");
+    Ok(())
+}
+
+fn bench() -> Result<()> {
+    setup::vulkan()?;
+    run(cargo().args(["run", "--release", "-p", "saescope-cli", "--", "bench", "--write", "BENCHMARKS.md"]))
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("setup") => setup::all(),
+        Some("build") => setup::wasm_tools().and_then(|_| build_wasm()),
+        Some("demo") => demo(&args[1..]),
+        Some("test") => test(),
+        Some("bench") => bench(),
+        Some("serve") => {
+            let server = serve::Server::start(port_arg(&args[1..])?)?;
+            println!("serving {} at {}", root().display(), server.url());
+            server.join();
+            Ok(())
+        }
+        _ => bail!("usage: cargo xtask setup|build|demo [--no-serve] [--port N]|test|bench|serve [--port N]"),
+    }
+}
