@@ -106,7 +106,7 @@ pub async fn encode_planted<B: Backend>(backend: &B) -> Outcome {
 /// Encode and decode with a random SAE, odd sizes and biases, against the CPU reference.
 pub async fn encode_decode_random<B: Backend>(backend: &B) -> Outcome {
     let mut report = Vec::new();
-    for (d_in, d_sae, k, rows, seed) in [(48, 700, 37, 130, 1), (384, 4096, 128, 33, 2), (96, 257, 1, 70, 3)] {
+    for (d_in, d_sae, k, rows, seed) in [(48, 700, 37, 130, 1), (384, 4096, 128, 33, 2), (96, 257, 1, 70, 3), (64, 32768, 128, 5, 4)] {
         let sae = Arc::new(random_sae(d_in, d_sae, k, seed));
         let x = random_matrix(rows, d_in, &mut SeededRng::new(seed + 100), 1.0);
         let dev = backend.upload_sae(&sae).await.map_err(|e| e.to_string())?;

@@ -65,6 +65,31 @@ pub fn density_histogram(density: &[f64], bins: usize) -> DensityHistogram {
     DensityHistogram { bin_edges: (0..=bins).map(|i| lo + i as f64 * width).collect(), counts, dead }
 }
 
+/// A histogram over fixed, evenly spaced bins.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Histogram {
+    pub bin_edges: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+/// Histogram of `values` over `bins` equal bins spanning [0, max(values)].
+pub fn histogram(values: impl Iterator<Item = f32> + Clone, bins: usize) -> Histogram {
+    let max = values.clone().fold(0.0f32, f32::max) as f64;
+    let width = if max > 0.0 { max / bins as f64 } else { 1.0 };
+    let mut counts = vec![0u64; bins];
+    for v in values {
+        let b = ((v as f64 / width).floor() as usize).min(bins - 1);
+        counts[b] += 1;
+    }
+    Histogram { bin_edges: (0..=bins).map(|i| i as f64 * width).collect(), counts }
+}
+
+/// The activation histogram of one feature over the documents where it is active.
+pub fn feature_activation_histogram(codes: &SparseCodes, feature: u32, bins: usize) -> Histogram {
+    let values: Vec<f32> = (0..codes.rows()).flat_map(|r| codes.active(r).filter(|&(j, _)| j == feature).map(|(_, v)| v)).collect();
+    histogram(values.into_iter(), bins)
+}
+
 /// The summary `saescope metrics` prints.
 #[derive(Clone, Debug, Serialize)]
 pub struct Metrics {
@@ -74,6 +99,8 @@ pub struct Metrics {
     pub l0: f64,
     pub dead_fraction: f64,
     pub density_histogram: DensityHistogram,
+    /// All active (non-zero) activations.
+    pub activation_histogram: Histogram,
 }
 
 /// Accumulates metrics over chunks, so a corpus never has to be in memory at once.
@@ -86,11 +113,12 @@ pub struct MetricsAccumulator {
     err: f64,
     active: usize,
     fires: Vec<u64>,
+    activations: Vec<f32>,
 }
 
 impl MetricsAccumulator {
     pub fn new(d_in: usize, d_sae: usize) -> Self {
-        Self { rows: 0, sum: vec![0.0; d_in], sum_sq: 0.0, err: 0.0, active: 0, fires: vec![0; d_sae] }
+        Self { rows: 0, sum: vec![0.0; d_in], sum_sq: 0.0, err: 0.0, active: 0, fires: vec![0; d_sae], activations: Vec::new() }
     }
 
     pub fn add(&mut self, x: &Matrix, x_hat: &Matrix, codes: &SparseCodes) {
@@ -100,9 +128,10 @@ impl MetricsAccumulator {
                 self.sum_sq += (*v as f64).powi(2);
                 self.err += (*h as f64 - *v as f64).powi(2);
             }
-            for (j, _) in codes.active(r) {
+            for (j, v) in codes.active(r) {
                 self.fires[j as usize] += 1;
                 self.active += 1;
+                self.activations.push(v);
             }
         }
         self.rows += x.rows;
@@ -118,6 +147,7 @@ impl MetricsAccumulator {
             l0: self.active as f64 / n,
             dead_fraction: density.iter().filter(|&&d| d == 0.0).count() as f64 / density.len().max(1) as f64,
             density_histogram: density_histogram(&density, 28),
+            activation_histogram: histogram(self.activations.iter().copied(), 32),
         }
     }
 }
@@ -146,6 +176,15 @@ mod tests {
         assert!((m.normalized_mse - normalized_mse(&x, &x_hat)).abs() < 1e-12);
         assert!((m.l0 - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(feature_density(&codes), vec![1.0 / 3.0, 1.0 / 3.0]);
+    }
+
+    #[test]
+    fn activation_histograms_bin_by_value() {
+        let codes = SparseCodes::new(2, 3, vec![0, 1, 0, 2, 0, 1], vec![1.0, 0.5, 4.0, 0.0, 2.0, 3.9]).unwrap();
+        let h = feature_activation_histogram(&codes, 0, 4);
+        assert_eq!(h.counts, vec![0, 1, 1, 1]); // 1.0, 2.0 and 4.0 (the top edge, in the last bin)
+        assert_eq!(h.bin_edges, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(feature_activation_histogram(&codes, 2, 4).counts, vec![0, 0, 0, 0]); // never active
     }
 
     #[test]
