@@ -72,3 +72,40 @@ pub fn normalize(a: &mut [f32]) {
         a.iter_mut().for_each(|v| *v /= n);
     }
 }
+
+/// `C[m,n] = beta * C + A[m,k] * B[k,n]` for row-major slices, where `a_t` / `b_t` say that
+/// the slice holds the transpose (`[k,m]` / `[n,k]`). The one dense product of the CPU path
+/// (matrixmultiply's blocked SGEMM; threaded natively).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], a_t: bool, b: &[f32], b_t: bool, beta: f32, c: &mut [f32]) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm operand sizes");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (rsa, csa) = if a_t { (1, m as isize) } else { (k as isize, 1) };
+    let (rsb, csb) = if b_t { (1, k as isize) } else { (n as isize, 1) };
+    // SAFETY: the assertion above keeps every strided access of the three operands in bounds.
+    unsafe {
+        matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr(), n as isize, 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemm_handles_each_transpose() {
+        // A = [[1,2,3],[4,5,6]] (2x3), B = [[1,0],[0,1],[1,1]] (3x2): AB = [[4,5],[10,11]].
+        let a = [1., 2., 3., 4., 5., 6.];
+        let b = [1., 0., 0., 1., 1., 1.];
+        let mut c = [0.0; 4];
+        gemm(2, 3, 2, &a, false, &b, false, 0.0, &mut c);
+        assert_eq!(c, [4., 5., 10., 11.]);
+        let a_t = [1., 4., 2., 5., 3., 6.];
+        let b_t = [1., 0., 1., 0., 1., 1.];
+        let mut c2 = [1.0; 4];
+        gemm(2, 3, 2, &a_t, true, &b_t, true, 1.0, &mut c2);
+        assert_eq!(c2, [5., 6., 11., 12.]);
+    }
+}

@@ -264,24 +264,15 @@ impl Sae {
     /// Pre-activations `(x - b_dec) W_enc + b_enc` for a block of rows, `[rows, d_sae]`.
     pub fn pre_activations(&self, x: &Matrix) -> Result<Matrix> {
         check_embeddings(x, self.d_in)?;
-        let mut pre = Matrix::zeros(x.rows, self.d_sae);
-        // Blocks of rows share each W_enc row while it is in L1: an axpy per (input dim, row).
-        const BLOCK: usize = 16;
-        for start in (0..x.rows).step_by(BLOCK) {
-            let end = (start + BLOCK).min(x.rows);
-            for r in start..end {
-                pre.row_mut(r).copy_from_slice(&self.b_enc);
-            }
-            for i in 0..self.d_in {
-                let w_row = &self.w_enc[i * self.d_sae..(i + 1) * self.d_sae];
-                for r in start..end {
-                    let xi = x.data[r * self.d_in + i] - self.b_dec[i];
-                    for (p, w) in pre.row_mut(r).iter_mut().zip(w_row) {
-                        *p += xi * w;
-                    }
-                }
-            }
+        let mut centered = x.clone();
+        for r in 0..x.rows {
+            centered.row_mut(r).iter_mut().zip(&self.b_dec).for_each(|(v, b)| *v -= b);
         }
+        let mut pre = Matrix::zeros(x.rows, self.d_sae);
+        for r in 0..x.rows {
+            pre.row_mut(r).copy_from_slice(&self.b_enc);
+        }
+        crate::matrix::gemm(x.rows, self.d_in, self.d_sae, &centered.data, false, &self.w_enc, false, 1.0, &mut pre.data);
         Ok(pre)
     }
 
