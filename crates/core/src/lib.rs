@@ -21,6 +21,7 @@ pub mod sae;
 pub mod search;
 pub mod synth;
 pub mod topk;
+pub mod train;
 
 pub use backend::{Backend, CpuBackend};
 pub use codes::SparseCodes;

@@ -1,0 +1,489 @@
+//! Top-k SAE training with the recipe of arXiv 2408.00657 (after Gao et al. 2024): the CPU
+//! reference of the trainer.
+//!
+//! - Loss: normalised MSE `sum (x_hat - x)^2 / sum (x - mean_batch(x))^2` plus AuxK: the top
+//!   `aux_k` pre-activations among dead latents (not fired for `dead_steps` steps) reconstruct
+//!   the residual `x - x_hat` (held constant), normalised the same way, weighted `aux_coeff`.
+//! - Decoder rows kept at unit norm: the gradient's component along each row is removed before
+//!   the step and rows are renormalised after it.
+//! - Init: `b_dec` = coordinate-wise median of a sample, decoder rows random unit vectors,
+//!   `W_enc = W_dec^T`, `b_enc = 0`. Adam, global gradient-norm clip.
+//! - Deterministic for a seed (ChaCha8; order of floating-point sums fixed).
+
+use crate::error::{Error, Result};
+use crate::matrix::{normalize, Matrix};
+use crate::rng::SeededRng;
+use crate::sae::{transpose, Sae};
+use crate::topk::top_k;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub k: usize,
+    pub latents: usize,
+    pub lr: f32,
+    pub batch: usize,
+    pub epochs: usize,
+    /// Steps without firing after which a latent counts as dead (default: one epoch of steps).
+    pub dead_steps: Option<usize>,
+    /// AuxK's k (default `2k`).
+    pub aux_k: Option<usize>,
+    pub aux_coeff: f32,
+    pub clip_norm: f32,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self { k: 32, latents: 3072, lr: 1e-4, batch: 1024, epochs: 50, dead_steps: None, aux_k: None, aux_coeff: 1.0 / 32.0, clip_norm: 1.0, seed: 0 }
+    }
+}
+
+/// What one step measured (on the batch, before the update).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct StepStats {
+    pub loss: f64,
+    pub nmse: f64,
+    pub aux_loss: f64,
+    /// Mean active latents per row.
+    pub l0: f64,
+    /// Fraction of latents dead (before this step's update of the counters).
+    pub dead_fraction: f64,
+    pub grad_norm: f64,
+}
+
+/// Gradients, shaped like the SAE's parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grads {
+    pub w_enc: Vec<f32>,
+    pub b_enc: Vec<f32>,
+    pub w_dec: Vec<f32>,
+    pub b_dec: Vec<f32>,
+}
+
+impl Grads {
+    fn zeros(sae: &Sae) -> Self {
+        Self { w_enc: vec![0.0; sae.w_enc.len()], b_enc: vec![0.0; sae.d_sae], w_dec: vec![0.0; sae.w_dec.len()], b_dec: vec![0.0; sae.d_in] }
+    }
+
+    fn parts_mut(&mut self) -> [&mut Vec<f32>; 4] {
+        [&mut self.w_enc, &mut self.b_enc, &mut self.w_dec, &mut self.b_dec]
+    }
+
+    fn norm(&self) -> f64 {
+        [&self.w_enc, &self.b_enc, &self.w_dec, &self.b_dec].iter().flat_map(|v| v.iter()).map(|&g| (g as f64).powi(2)).sum::<f64>().sqrt()
+    }
+}
+
+/// `sum |r - mean_rows(r)|^2` over a row-major `[rows, cols]` buffer: the NMSE denominator.
+fn centered_sum_sq(data: &[f32], rows: usize, cols: usize) -> f64 {
+    let mut mean = vec![0.0f64; cols];
+    for r in 0..rows {
+        for (m, v) in mean.iter_mut().zip(&data[r * cols..(r + 1) * cols]) {
+            *m += *v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= rows.max(1) as f64);
+    let mut s = 0.0;
+    for r in 0..rows {
+        for (m, v) in mean.iter().zip(&data[r * cols..(r + 1) * cols]) {
+            s += (*v as f64 - m).powi(2);
+        }
+    }
+    s
+}
+
+/// One selected latent of one row: (latent, activation after ReLU).
+type Selection = Vec<Vec<(u32, f32)>>;
+
+/// The AuxK target: the main reconstruction's residual `x - x_hat`, held constant.
+pub struct AuxTarget {
+    pub residual: Vec<f32>,
+    /// `sum |residual - mean_rows(residual)|^2`, AuxK's NMSE denominator.
+    pub denom: f64,
+}
+
+/// Loss and gradients of the SAE on `batch` (the CPU reference of the training kernels).
+/// `dead[j]` marks latents eligible for AuxK.
+pub fn loss_and_grads(sae: &Sae, batch: &Matrix, dead: &[bool], config: &TrainConfig) -> Result<(StepStats, Grads)> {
+    loss_and_grads_with(sae, batch, dead, config, None)
+}
+
+/// [`loss_and_grads`] with an explicit AuxK target, which is otherwise this batch's residual
+/// (the finite-difference test holds it fixed, as the gradient does).
+pub fn loss_and_grads_with(sae: &Sae, batch: &Matrix, dead: &[bool], config: &TrainConfig, aux_target: Option<&AuxTarget>) -> Result<(StepStats, Grads)> {
+    let (b, d, n) = (batch.rows, sae.d_in, sae.d_sae);
+    let pre = sae.pre_activations(batch)?;
+    let selected: Selection = (0..b).map(|r| top_k(pre.row(r), sae.k).into_iter().map(|(j, v)| (j, v.max(0.0))).collect()).collect();
+
+    // Reconstruction and its error.
+    let mut x_hat = Matrix::zeros(b, d);
+    for (r, sel) in selected.iter().enumerate() {
+        let row = x_hat.row_mut(r);
+        row.copy_from_slice(&sae.b_dec);
+        for &(j, v) in sel.iter().filter(|s| s.1 > 0.0) {
+            row.iter_mut().zip(sae.decoder_row(j as usize)).for_each(|(o, w)| *o += v * w);
+        }
+    }
+    let err: Vec<f32> = x_hat.data.iter().zip(&batch.data).map(|(h, x)| h - x).collect();
+    let denom = centered_sum_sq(&batch.data, b, d).max(f64::MIN_POSITIVE);
+    let nmse = err.iter().map(|&e| (e as f64).powi(2)).sum::<f64>() / denom;
+
+    // AuxK: the top `aux_k` pre-activations of dead latents, ReLU'd, reconstruct the residual.
+    let aux_k = config.aux_k.unwrap_or(2 * sae.k).min(n);
+    let any_dead = dead.iter().any(|&x| x);
+    let aux_selected: Selection = if any_dead && config.aux_coeff > 0.0 {
+        (0..b)
+            .map(|r| {
+                let masked: Vec<f32> = pre.row(r).iter().zip(dead).map(|(&v, &is_dead)| if is_dead { v } else { f32::NEG_INFINITY }).collect();
+                top_k(&masked, aux_k).into_iter().filter(|&(_, v)| v > 0.0).collect()
+            })
+            .collect()
+    } else {
+        vec![Vec::new(); b]
+    };
+    let own_target;
+    let target = match aux_target {
+        Some(t) => t,
+        None => {
+            let residual: Vec<f32> = err.iter().map(|&e| -e).collect();
+            let denom = centered_sum_sq(&residual, b, d).max(f64::MIN_POSITIVE);
+            own_target = AuxTarget { residual, denom };
+            &own_target
+        }
+    };
+    let mut aux_err = vec![0.0f32; b * d];
+    for (r, sel) in aux_selected.iter().enumerate() {
+        let row = &mut aux_err[r * d..(r + 1) * d];
+        row.iter_mut().zip(&target.residual[r * d..(r + 1) * d]).for_each(|(a, res)| *a = -res);
+        for &(j, v) in sel {
+            row.iter_mut().zip(sae.decoder_row(j as usize)).for_each(|(o, w)| *o += v * w);
+        }
+    }
+    let has_aux = aux_selected.iter().any(|s| !s.is_empty());
+    let aux_loss = if has_aux { aux_err.iter().map(|&e| (e as f64).powi(2)).sum::<f64>() / target.denom } else { 0.0 };
+
+    // Backward. d loss / d x_hat and d loss / d aux_hat:
+    let g_main = (2.0 / denom) as f32;
+    let g_aux = if has_aux { (2.0 * config.aux_coeff as f64 / target.denom) as f32 } else { 0.0 };
+    let mut grads = Grads::zeros(sae);
+    let mut d_pre: Vec<Vec<(u32, f32)>> = vec![Vec::new(); b];
+    for r in 0..b {
+        let e = &err[r * d..(r + 1) * d];
+        let ea = &aux_err[r * d..(r + 1) * d];
+        grads.b_dec.iter_mut().zip(e).for_each(|(g, &v)| *g += g_main * v);
+        for (sel, scale, diff) in [(&selected[r], g_main, e), (&aux_selected[r], g_aux, ea)] {
+            for &(j, v) in sel.iter().filter(|s| s.1 > 0.0) {
+                let w = sae.decoder_row(j as usize);
+                let gw = &mut grads.w_dec[j as usize * d..(j as usize + 1) * d];
+                let mut dz = 0.0f32;
+                for ((g, &dv), &wv) in gw.iter_mut().zip(diff).zip(w) {
+                    *g += scale * v * dv;
+                    dz += dv * wv;
+                }
+                d_pre[r].push((j, scale * dz));
+            }
+        }
+    }
+    // Through the encoder: pre = (x - b_dec) W_enc + b_enc. Work latent-major (W_enc^T) so
+    // each selected latent touches one contiguous row.
+    let w_enc_t = transpose(&sae.w_enc, d, n);
+    let mut g_enc_t = vec![0.0f32; n * d];
+    for (r, list) in d_pre.iter().enumerate() {
+        let x = batch.row(r);
+        for &(j, g) in list {
+            let j = j as usize;
+            grads.b_enc[j] += g;
+            let gw = &mut g_enc_t[j * d..(j + 1) * d];
+            let w = &w_enc_t[j * d..(j + 1) * d];
+            for ((((gw, &w), &xv), &bd), gb) in gw.iter_mut().zip(w).zip(x).zip(&sae.b_dec).zip(grads.b_dec.iter_mut()) {
+                *gw += (xv - bd) * g;
+                *gb -= w * g;
+            }
+        }
+    }
+    grads.w_enc = transpose(&g_enc_t, n, d);
+    let active: usize = selected.iter().map(|s| s.iter().filter(|x| x.1 > 0.0).count()).sum();
+    let stats = StepStats {
+        loss: nmse + config.aux_coeff as f64 * aux_loss,
+        nmse,
+        aux_loss,
+        l0: active as f64 / b.max(1) as f64,
+        dead_fraction: dead.iter().filter(|&&x| x).count() as f64 / n as f64,
+        grad_norm: grads.norm(),
+    };
+    Ok((stats, grads))
+}
+
+/// Coordinate-wise median of up to `max_rows` rows spread over `data`.
+pub fn coordinate_median(data: &Matrix, max_rows: usize) -> Vec<f32> {
+    let step = (data.rows / max_rows.max(1)).max(1);
+    let rows: Vec<usize> = (0..data.rows).step_by(step).collect();
+    (0..data.cols)
+        .map(|c| {
+            let mut col: Vec<f32> = rows.iter().map(|&r| data.row(r)[c]).collect();
+            let mid = col.len() / 2;
+            col.select_nth_unstable_by(mid, f32::total_cmp);
+            col[mid]
+        })
+        .collect()
+}
+
+pub struct Trainer {
+    pub sae: Sae,
+    pub config: TrainConfig,
+    pub step: u64,
+    /// Steps since each latent last fired.
+    pub since_fired: Vec<u64>,
+    dead_steps: u64,
+    m: Grads,
+    v: Grads,
+    rng: SeededRng,
+}
+
+impl Trainer {
+    /// Initialises from the training data (for the median) with the paper's recipe.
+    pub fn new(data: &Matrix, config: TrainConfig) -> Result<Self> {
+        let (d, n) = (data.cols, config.latents);
+        if config.k == 0 || config.k > n || config.batch == 0 || data.rows == 0 {
+            return Err(Error::Invalid(format!("cannot train k={} of {n} latents with batch {} on {} rows", config.k, config.batch, data.rows)));
+        }
+        data.check_finite("training embeddings")?;
+        let mut rng = SeededRng::new(config.seed);
+        let mut w_dec = Matrix::zeros(n, d);
+        for j in 0..n {
+            let row = w_dec.row_mut(j);
+            row.iter_mut().for_each(|v| *v = rng.normal());
+            normalize(row);
+        }
+        let w_enc = Matrix::new(d, n, transpose(&w_dec.data, n, d))?;
+        let sae = Sae::new(config.k, w_enc, vec![0.0; n], w_dec, coordinate_median(data, 10_000))?;
+        let steps_per_epoch = data.rows.div_ceil(config.batch) as u64;
+        let dead_steps = config.dead_steps.map_or(steps_per_epoch, |s| s as u64).max(1);
+        let zeros = Grads::zeros(&sae);
+        Ok(Self { since_fired: vec![0; n], dead_steps, m: zeros.clone(), v: zeros, sae, config, step: 0, rng })
+    }
+
+    pub fn dead(&self) -> Vec<bool> {
+        self.since_fired.iter().map(|&s| s >= self.dead_steps).collect()
+    }
+
+    /// One Adam step on `batch`; returns the batch's statistics before the update.
+    pub fn step(&mut self, batch: &Matrix) -> Result<StepStats> {
+        let dead = self.dead();
+        let (stats, mut grads) = loss_and_grads(&self.sae, batch, &dead, &self.config)?;
+        if !stats.loss.is_finite() {
+            return Err(Error::NonFinite(format!("training loss became {} at step {}", stats.loss, self.step)));
+        }
+        // Which latents fired (the forward pass is recomputed cheaply from the codes).
+        let codes = self.sae.encode(batch)?;
+        let mut fired = vec![false; self.sae.d_sae];
+        for r in 0..codes.rows() {
+            codes.active(r).for_each(|(j, _)| fired[j as usize] = true);
+        }
+        self.since_fired.iter_mut().zip(&fired).for_each(|(s, &f)| *s = if f { 0 } else { *s + 1 });
+
+        let d = self.sae.d_in;
+        // Keep decoder rows on the unit sphere: drop the gradient along each row.
+        for j in 0..self.sae.d_sae {
+            let w = &self.sae.w_dec[j * d..(j + 1) * d];
+            let g = &mut grads.w_dec[j * d..(j + 1) * d];
+            let along: f32 = g.iter().zip(w).map(|(a, b)| a * b).sum();
+            g.iter_mut().zip(w).for_each(|(gv, wv)| *gv -= along * wv);
+        }
+        let norm = grads.norm() as f32;
+        let clip = if norm > self.config.clip_norm { self.config.clip_norm / norm } else { 1.0 };
+        self.step += 1;
+        let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+        let bias1 = 1.0 - b1.powi(self.step as i32);
+        let bias2 = 1.0 - b2.powi(self.step as i32);
+        let lr = self.config.lr;
+        let params = [&mut self.sae.w_enc, &mut self.sae.b_enc, &mut self.sae.w_dec, &mut self.sae.b_dec];
+        for (((p, g), m), v) in params.into_iter().zip(grads.parts_mut()).zip(self.m.parts_mut()).zip(self.v.parts_mut()) {
+            for (((pv, gv), mv), vv) in p.iter_mut().zip(g.iter()).zip(m.iter_mut()).zip(v.iter_mut()) {
+                let g = gv * clip;
+                *mv = b1 * *mv + (1.0 - b1) * g;
+                *vv = b2 * *vv + (1.0 - b2) * g * g;
+                *pv -= lr * (*mv / bias1) / ((*vv / bias2).sqrt() + eps);
+            }
+        }
+        for j in 0..self.sae.d_sae {
+            normalize(&mut self.sae.w_dec[j * d..(j + 1) * d]);
+        }
+        Ok(stats)
+    }
+
+    /// One pass over `data` in a fresh random order; `on_step` sees each step's statistics.
+    pub fn epoch(&mut self, data: &Matrix, mut on_step: impl FnMut(&StepStats)) -> Result<StepStats> {
+        let order = self.rng.distinct(data.rows, data.rows);
+        let mut mean = StepStats::default();
+        let mut steps = 0.0;
+        for chunk in order.chunks(self.config.batch) {
+            let mut batch = Matrix::zeros(chunk.len(), data.cols);
+            for (i, &r) in chunk.iter().enumerate() {
+                batch.row_mut(i).copy_from_slice(data.row(r));
+            }
+            let s = self.step(&batch)?;
+            on_step(&s);
+            steps += 1.0;
+            mean.loss += s.loss;
+            mean.nmse += s.nmse;
+            mean.aux_loss += s.aux_loss;
+            mean.l0 += s.l0;
+            mean.grad_norm += s.grad_norm;
+            mean.dead_fraction = s.dead_fraction;
+        }
+        for v in [&mut mean.loss, &mut mean.nmse, &mut mean.aux_loss, &mut mean.l0, &mut mean.grad_norm] {
+            *v /= steps;
+        }
+        Ok(mean)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::PlantedData;
+
+    fn tiny() -> (Sae, Matrix, TrainConfig) {
+        let mut rng = SeededRng::new(4);
+        let data = Matrix::new(6, 5, (0..30).map(|_| rng.normal()).collect()).unwrap();
+        let config = TrainConfig { k: 2, latents: 8, batch: 6, aux_k: Some(3), aux_coeff: 0.5, ..Default::default() };
+        let mut t = Trainer::new(&data, config.clone()).unwrap();
+        // Non-trivial biases, so their gradients are exercised.
+        t.sae.b_enc.iter_mut().enumerate().for_each(|(i, b)| *b = 0.05 * i as f32);
+        (t.sae, data, config)
+    }
+
+    /// Loss as a function of the parameters with the AuxK target frozen, for finite differences.
+    fn loss_at(sae: &Sae, data: &Matrix, dead: &[bool], config: &TrainConfig, target: &AuxTarget) -> f64 {
+        loss_and_grads_with(sae, data, dead, config, Some(target)).unwrap().0.loss
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let (sae, data, config) = tiny();
+        let dead: Vec<bool> = (0..8).map(|j| j % 2 == 0).collect();
+        let (stats, grads) = loss_and_grads(&sae, &data, &dead, &config).unwrap();
+        assert!(stats.aux_loss > 0.0, "the case must exercise AuxK");
+        let x_hat = sae.decode(&sae.encode(&data).unwrap()).unwrap();
+        let residual: Vec<f32> = data.data.iter().zip(&x_hat.data).map(|(x, h)| x - h).collect();
+        let target = AuxTarget { denom: centered_sum_sq(&residual, data.rows, data.cols), residual };
+        let h = 1e-3f32;
+        let mut checked = 0;
+        let mut worst = 0.0f64;
+        for (name, idx_count) in [("w_enc", sae.w_enc.len()), ("b_enc", 8), ("w_dec", sae.w_dec.len()), ("b_dec", 5)] {
+            for i in 0..idx_count {
+                let field = |s: &mut Sae| -> *mut f32 {
+                    match name {
+                        "w_enc" => &mut s.w_enc[i],
+                        "b_enc" => &mut s.b_enc[i],
+                        "w_dec" => &mut s.w_dec[i],
+                        _ => &mut s.b_dec[i],
+                    }
+                };
+                let (mut plus, mut minus) = (sae.clone(), sae.clone());
+                // SAFETY: each pointer targets a live element of its own clone.
+                unsafe {
+                    *field(&mut plus) += h;
+                    *field(&mut minus) -= h;
+                }
+                let numeric = (loss_at(&plus, &data, &dead, &config, &target) - loss_at(&minus, &data, &dead, &config, &target)) / (2.0 * h as f64);
+                let analytic = match name {
+                    "w_enc" => grads.w_enc[i],
+                    "b_enc" => grads.b_enc[i],
+                    "w_dec" => grads.w_dec[i],
+                    _ => grads.b_dec[i],
+                } as f64;
+                worst = worst.max((numeric - analytic).abs() / (1e-2 + analytic.abs()));
+                checked += 1;
+            }
+        }
+        assert!(checked > 80);
+        assert!(worst < 2e-2, "largest relative gradient error {worst}");
+    }
+
+    #[test]
+    fn decoder_rows_stay_unit_norm() {
+        let data = PlantedData::generate(16, 24, 3, 200, 9).embeddings;
+        let mut t = Trainer::new(&data, TrainConfig { k: 3, latents: 24, batch: 50, lr: 1e-2, ..Default::default() }).unwrap();
+        for _ in 0..3 {
+            t.epoch(&data, |_| {}).unwrap();
+        }
+        let r = t.sae.report();
+        assert!((r.decoder_norm_min - 1.0).abs() < 1e-5 && (r.decoder_norm_max - 1.0).abs() < 1e-5, "{r:?}");
+    }
+
+    #[test]
+    fn recovers_a_planted_dictionary() {
+        let planted = PlantedData::generate(32, 48, 3, 6000, 5);
+        let config = TrainConfig { k: 3, latents: 64, batch: 256, lr: 3e-3, epochs: 30, seed: 1, ..Default::default() };
+        let mut t = Trainer::new(&planted.embeddings, config.clone()).unwrap();
+        let mut last = StepStats::default();
+        for _ in 0..config.epochs {
+            last = t.epoch(&planted.embeddings, |_| {}).unwrap();
+        }
+        let truth = &planted.sae;
+        let recovered = (0..truth.d_sae)
+            .filter(|&a| {
+                let atom = truth.decoder_row(a);
+                (0..t.sae.d_sae).any(|j| crate::matrix::dot(atom, t.sae.decoder_row(j)) >= 0.9)
+            })
+            .count();
+        assert!(recovered * 10 >= truth.d_sae * 9, "recovered {recovered}/{} atoms; last epoch {last:?}", truth.d_sae);
+    }
+
+    #[test]
+    fn auxk_revives_latents_that_start_dead() {
+        let planted = PlantedData::generate(32, 48, 3, 3000, 6);
+        let data = &planted.embeddings;
+        let config = TrainConfig { k: 3, latents: 64, batch: 250, lr: 3e-3, dead_steps: Some(2), seed: 2, ..Default::default() };
+        let mut t = Trainer::new(data, config.clone()).unwrap();
+        // Starve half the latents: shrunken encoder columns never win a top-k place, though
+        // their pre-activations stay positive often enough for AuxK to train them.
+        shrink_encoder(&mut t.sae, 32);
+        let fired_at_start = fired_latents(&t.sae, data);
+        for _ in 0..15 {
+            t.epoch(data, |_| {}).unwrap();
+        }
+        let fired_after = fired_latents(&t.sae, data);
+        let revived = (0..32).filter(|&j| !fired_at_start[j] && fired_after[j]).count();
+        assert!(fired_at_start[..32].iter().all(|&f| !f));
+        assert!(revived >= 8, "AuxK revived only {revived} of 32 dead latents");
+
+        let mut without = Trainer::new(data, TrainConfig { aux_coeff: 0.0, ..config }).unwrap();
+        shrink_encoder(&mut without.sae, 32);
+        for _ in 0..15 {
+            without.epoch(data, |_| {}).unwrap();
+        }
+        let revived_without = (0..32).filter(|&j| fired_latents(&without.sae, data)[j]).count();
+        assert!(revived_without < revived, "without AuxK {revived_without} revived, with {revived}");
+    }
+
+    fn shrink_encoder(sae: &mut Sae, latents: usize) {
+        for i in 0..sae.d_in {
+            for j in 0..latents {
+                sae.w_enc[i * sae.d_sae + j] *= 0.05;
+            }
+        }
+    }
+
+    fn fired_latents(sae: &Sae, data: &Matrix) -> Vec<bool> {
+        let codes = sae.encode(data).unwrap();
+        let mut fired = vec![false; sae.d_sae];
+        (0..codes.rows()).for_each(|r| codes.active(r).for_each(|(j, _)| fired[j as usize] = true));
+        fired
+    }
+
+    #[test]
+    fn same_seed_same_model() {
+        let data = PlantedData::generate(16, 24, 3, 300, 9).embeddings;
+        let cfg = TrainConfig { k: 3, latents: 24, batch: 64, lr: 1e-3, seed: 3, ..Default::default() };
+        let run = || {
+            let mut t = Trainer::new(&data, cfg.clone()).unwrap();
+            t.epoch(&data, |_| {}).unwrap();
+            t.sae
+        };
+        assert_eq!(run(), run());
+    }
+}
