@@ -10,6 +10,7 @@ pub mod backend;
 pub mod bundle;
 pub mod codes;
 pub mod conformance;
+pub mod corpus;
 pub mod error;
 pub mod kmeans;
 pub mod manifest;

@@ -106,12 +106,20 @@ pub struct AuxTarget {
 /// Loss and gradients of the SAE on `batch` (the CPU reference of the training kernels).
 /// `dead[j]` marks latents eligible for AuxK.
 pub fn loss_and_grads(sae: &Sae, batch: &Matrix, dead: &[bool], config: &TrainConfig) -> Result<(StepStats, Grads)> {
-    loss_and_grads_with(sae, batch, dead, config, None)
+    loss_and_grads_with(sae, batch, dead, config, None).map(|s| (s.stats, s.grads))
+}
+
+/// Everything one training step computes.
+pub struct StepOutput {
+    pub stats: StepStats,
+    pub grads: Grads,
+    /// Latents active (value > 0) in some row of the batch.
+    pub fired: Vec<bool>,
 }
 
 /// [`loss_and_grads`] with an explicit AuxK target, which is otherwise this batch's residual
 /// (the finite-difference test holds it fixed, as the gradient does).
-pub fn loss_and_grads_with(sae: &Sae, batch: &Matrix, dead: &[bool], config: &TrainConfig, aux_target: Option<&AuxTarget>) -> Result<(StepStats, Grads)> {
+pub fn loss_and_grads_with(sae: &Sae, batch: &Matrix, dead: &[bool], config: &TrainConfig, aux_target: Option<&AuxTarget>) -> Result<StepOutput> {
     let (b, d, n) = (batch.rows, sae.d_in, sae.d_sae);
     let pre = sae.pre_activations(batch)?;
     let selected: Selection = (0..b).map(|r| top_k(pre.row(r), sae.k).into_iter().map(|(j, v)| (j, v.max(0.0))).collect()).collect();
@@ -212,7 +220,9 @@ pub fn loss_and_grads_with(sae: &Sae, batch: &Matrix, dead: &[bool], config: &Tr
         dead_fraction: dead.iter().filter(|&&x| x).count() as f64 / n as f64,
         grad_norm: grads.norm(),
     };
-    Ok((stats, grads))
+    let mut fired = vec![false; n];
+    selected.iter().flatten().filter(|s| s.1 > 0.0).for_each(|&(j, _)| fired[j as usize] = true);
+    Ok(StepOutput { stats, grads, fired })
 }
 
 /// Coordinate-wise median of up to `max_rows` rows spread over `data`.
@@ -271,15 +281,9 @@ impl Trainer {
     /// One Adam step on `batch`; returns the batch's statistics before the update.
     pub fn step(&mut self, batch: &Matrix) -> Result<StepStats> {
         let dead = self.dead();
-        let (stats, mut grads) = loss_and_grads(&self.sae, batch, &dead, &self.config)?;
+        let StepOutput { stats, mut grads, fired } = loss_and_grads_with(&self.sae, batch, &dead, &self.config, None)?;
         if !stats.loss.is_finite() {
             return Err(Error::NonFinite(format!("training loss became {} at step {}", stats.loss, self.step)));
-        }
-        // Which latents fired (the forward pass is recomputed cheaply from the codes).
-        let codes = self.sae.encode(batch)?;
-        let mut fired = vec![false; self.sae.d_sae];
-        for r in 0..codes.rows() {
-            codes.active(r).for_each(|(j, _)| fired[j as usize] = true);
         }
         self.since_fired.iter_mut().zip(&fired).for_each(|(s, &f)| *s = if f { 0 } else { *s + 1 });
 
@@ -357,7 +361,7 @@ mod tests {
 
     /// Loss as a function of the parameters with the AuxK target frozen, for finite differences.
     fn loss_at(sae: &Sae, data: &Matrix, dead: &[bool], config: &TrainConfig, target: &AuxTarget) -> f64 {
-        loss_and_grads_with(sae, data, dead, config, Some(target)).unwrap().0.loss
+        loss_and_grads_with(sae, data, dead, config, Some(target)).unwrap().stats.loss
     }
 
     #[test]
