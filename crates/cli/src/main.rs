@@ -2,9 +2,12 @@
 //! progress on long work, and on bad input exits non-zero with a one-line reason.
 
 mod bench;
+mod build;
 mod commands;
+mod convert;
 mod io;
 mod synth_bundle;
+mod train_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -104,6 +107,64 @@ enum Command {
         #[arg(long)]
         shard_rows: Option<usize>,
     },
+    /// Build a bundle from a corpus: embeddings, SAE training, codes, feature statistics.
+    Build {
+        /// Corpus: JSON Lines (id, title, abstract, categories; or arXiv's metadata snapshot) or
+        /// CSV with a header; plain or gzip
+        #[arg(long)]
+        corpus: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Precomputed embeddings, one row per corpus record
+        #[arg(long)]
+        embeddings: Option<PathBuf>,
+        /// The bundle's name (default: the corpus file name)
+        #[arg(long)]
+        name: Option<String>,
+        /// The embedding model the embeddings come from
+        #[arg(long, default_value = "sentence-transformers/all-MiniLM-L6-v2")]
+        model: String,
+        #[arg(long, default_value_t = 32)]
+        k: usize,
+        #[arg(long, default_value_t = 3072)]
+        latents: usize,
+        #[arg(long, default_value_t = 50)]
+        epochs: usize,
+        #[arg(long, default_value_t = 1024)]
+        batch: usize,
+        #[arg(long, default_value_t = 1e-4)]
+        lr: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 0.05)]
+        holdout: f64,
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: Device,
+    },
+    /// Train a top-k SAE on embeddings with the paper's recipe (NMSE + AuxK, unit-norm decoder,
+    /// Adam); writes the SAELens layout and training_log.json.
+    Train {
+        /// Embeddings, [N, d] float32 or float16 .npy
+        #[arg(long)]
+        embeddings: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 32)]
+        k: usize,
+        #[arg(long, default_value_t = 3072)]
+        latents: usize,
+        #[arg(long, default_value_t = 50)]
+        epochs: usize,
+        #[arg(long, default_value_t = 1024)]
+        batch: usize,
+        #[arg(long, default_value_t = 1e-4)]
+        lr: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Fraction of rows held out for validation
+        #[arg(long, default_value_t = 0.05)]
+        holdout: f64,
+    },
     /// Time the engine's kernels against the CPU reference; prints a Markdown table.
     Bench {
         /// Also write the table into this Markdown file (between saescope-bench markers)
@@ -112,6 +173,23 @@ enum Command {
         /// Fewer and smaller cases, for a quick check
         #[arg(long)]
         quick: bool,
+    },
+    /// Convert the paper's PyTorch state dict (a torch.save .pth holding encoder.weight,
+    /// decoder.weight, pre_bias and latent_bias) into an SAE directory in the SAELens layout;
+    /// prints the decoder norms (JSON).
+    Convert {
+        /// The state dict, as written by torch.save(model.state_dict(), path)
+        #[arg(long)]
+        pth: PathBuf,
+        /// Output directory (cfg.json + sae_weights.safetensors)
+        #[arg(long)]
+        out: PathBuf,
+        /// The SAE's top-k (the state dict does not record it)
+        #[arg(long)]
+        k: usize,
+        /// How to store the weights
+        #[arg(long, value_enum, default_value = "f32")]
+        dtype: convert::OutDType,
     },
 }
 
@@ -128,7 +206,16 @@ fn main() -> ExitCode {
         Command::Synth { out, documents, dim, latents, k, seed, shard_rows } => {
             synth_bundle::write_synthetic(&out, documents, dim, latents, k, seed, shard_rows)
         }
+        Command::Build { corpus, out, embeddings, name, model, k, latents, epochs, batch, lr, seed, holdout, device } => {
+            let train = saescope_core::train::TrainConfig { k, latents, epochs, batch, lr, seed, ..Default::default() };
+            build::run(build::BuildArgs { corpus, out, embeddings, name, model, train, holdout, device })
+        }
+        Command::Train { embeddings, out, k, latents, epochs, batch, lr, seed, holdout } => {
+            let config = saescope_core::train::TrainConfig { k, latents, epochs, batch, lr, seed, ..Default::default() };
+            train_cmd::run(&embeddings, &out, config, holdout)
+        }
         Command::Bench { write, quick } => bench::run(write.as_deref(), quick),
+        Command::Convert { pth, out, k, dtype } => convert::run(&pth, &out, k, dtype),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,6 +46,14 @@ pub enum Role {
     Documents,
     CodesIndices,
     CodesValues,
+    /// Per-feature statistics: density, activation histogram, top documents (JSON).
+    Features,
+    /// The SAE's training log (JSON).
+    TrainingLog,
+    /// The query embedder: weights (safetensors), tokenizer.json, config.json.
+    EmbedderWeights,
+    EmbedderTokenizer,
+    EmbedderConfig,
     /// A file this version does not know; kept so newer bundles still load.
     #[serde(other)]
     Other,

@@ -197,3 +197,53 @@ mod tests {
         assert_eq!(h.counts[6], 2); // log10(1) = 0 and log10(0.5) = -0.3 fall in the top bin
     }
 }
+
+/// What a bundle records about each feature.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FeatureStats {
+    pub feature: u32,
+    pub density: f64,
+    pub max_activation: f32,
+    /// Activation histogram over `[0, max_activation]` of the documents where it is active.
+    pub histogram: Vec<u64>,
+    /// The documents with the highest activation: (document, activation), strongest first.
+    pub top_documents: Vec<(u32, f32)>,
+}
+
+/// Density, activation histogram and top documents of every feature, in one pass over the codes.
+pub fn feature_stats(codes: &SparseCodes, bins: usize, top: usize) -> Vec<FeatureStats> {
+    let mut per: Vec<Vec<(u32, f32)>> = vec![Vec::new(); codes.d_sae];
+    for r in 0..codes.rows() {
+        for (j, v) in codes.active(r) {
+            per[j as usize].push((r as u32, v));
+        }
+    }
+    let n = codes.rows().max(1) as f64;
+    per.into_iter()
+        .enumerate()
+        .map(|(j, acts)| {
+            let h = histogram(acts.iter().map(|a| a.1), bins);
+            let max_activation = acts.iter().map(|a| a.1).fold(0.0, f32::max);
+            let mut best = acts.clone();
+            best.sort_by(crate::topk::rank_order);
+            best.truncate(top);
+            FeatureStats { feature: j as u32, density: acts.len() as f64 / n, max_activation, histogram: h.counts, top_documents: best }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod feature_stats_tests {
+    use super::*;
+
+    #[test]
+    fn stats_per_feature() {
+        let codes = SparseCodes::new(2, 3, vec![0, 1, 0, 2, 0, 1], vec![1.0, 0.5, 4.0, 0.0, 2.0, 3.9]).unwrap();
+        let stats = feature_stats(&codes, 4, 2);
+        assert_eq!(stats[0].top_documents, vec![(1, 4.0), (2, 2.0)]);
+        assert!((stats[0].density - 1.0).abs() < 1e-12);
+        assert_eq!(stats[1].top_documents, vec![(2, 3.9), (0, 0.5)]);
+        assert_eq!(stats[2].density, 0.0);
+        assert!(stats[2].top_documents.is_empty());
+    }
+}

@@ -1,0 +1,187 @@
+//! `saescope build`: corpus -> bundle. Reads the corpus (skipping bad records with reasons),
+//! takes or computes embeddings, holds out a validation split, trains the SAE, encodes every
+//! document, computes per-feature statistics, and writes the bundle with a manifest.
+//! Finished stages are kept under `OUT/.stages/`, keyed by a fingerprint of their inputs, so a
+//! re-run with the same inputs reuses them.
+
+use crate::io::{progress, read, write, write_bundle};
+use crate::{train_cmd, with_backend, Device};
+use anyhow::{bail, Context, Result};
+use saescope_core::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
+use saescope_core::corpus::{self, CorpusFormat};
+use saescope_core::manifest::{sha256_hex, Role};
+use saescope_core::metrics::{feature_stats, MetricsAccumulator};
+use saescope_core::sae::WeightDType;
+use saescope_core::search::{Corpus, Storage};
+use saescope_core::train::TrainConfig;
+use saescope_core::{npy, Backend, Matrix, Sae, SparseCodes};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub struct BuildArgs {
+    pub corpus: PathBuf,
+    pub out: PathBuf,
+    pub embeddings: Option<PathBuf>,
+    pub name: Option<String>,
+    pub model: String,
+    pub train: TrainConfig,
+    pub holdout: f64,
+    pub device: Device,
+}
+
+/// Rows of `embeddings` for the documents kept: all rows if they match the kept documents, or
+/// the kept records' rows if the file has one row per record (skipped ones included).
+fn align_embeddings(emb: Matrix, kept_records: &[usize], total_records: usize, path: &Path) -> Result<Matrix> {
+    if emb.rows == kept_records.len() {
+        return Ok(emb);
+    }
+    if emb.rows == total_records {
+        let mut out = Matrix::zeros(kept_records.len(), emb.cols);
+        for (i, &r) in kept_records.iter().enumerate() {
+            out.row_mut(i).copy_from_slice(emb.row(r));
+        }
+        return Ok(out);
+    }
+    bail!(
+        "{} has {} rows, but the corpus has {} usable documents ({} records in all)",
+        path.display(),
+        emb.rows,
+        kept_records.len(),
+        total_records
+    )
+}
+
+/// A stage directory under `OUT/.stages`, named by what it depends on.
+fn stage_dir(out: &Path, name: &str, fingerprint: &str) -> PathBuf {
+    out.join(".stages").join(format!("{name}-{}", &fingerprint[..16]))
+}
+
+fn train_stage(args: &BuildArgs, embeddings: &Matrix, embeddings_hash: &str) -> Result<(Sae, Vec<u8>)> {
+    let config_json = serde_json::to_string(&args.train)?;
+    let fingerprint = sha256_hex(format!("{embeddings_hash}{config_json}{}", args.holdout).as_bytes());
+    let dir = stage_dir(&args.out, "sae", &fingerprint);
+    let files = [dir.join("cfg.json"), dir.join("sae_weights.safetensors"), dir.join("training_log.json")];
+    if files.iter().all(|f| f.exists()) {
+        eprintln!("reusing the trained SAE in {}", dir.display());
+    } else {
+        train_cmd::run_on(embeddings, &dir, args.train.clone(), args.holdout)?;
+    }
+    let sae = crate::io::read_sae(&dir)?;
+    Ok((sae, read(&files[2])?))
+}
+
+async fn encode_all<B: Backend>(backend: &B, sae: &Arc<Sae>, x: &Matrix) -> Result<(SparseCodes, saescope_core::metrics::Metrics)> {
+    let dev = backend.upload_sae(sae).await?;
+    let mut codes = SparseCodes::empty(sae.k, sae.d_sae);
+    let mut metrics = MetricsAccumulator::new(sae.d_in, sae.d_sae);
+    let bar = progress(x.rows as u64, "encode");
+    for start in (0..x.rows).step_by(4096) {
+        let chunk = x.slice_rows(start, (start + 4096).min(x.rows));
+        let c = backend.encode(&dev, &chunk).await?;
+        let recon = backend.decode(&dev, &c).await?;
+        metrics.add(&chunk, &recon, &c);
+        codes.extend(c);
+        bar.inc(chunk.rows as u64);
+    }
+    bar.finish_and_clear();
+    Ok((codes, metrics.finish()))
+}
+
+pub fn run(args: BuildArgs) -> Result<()> {
+    let started = std::time::Instant::now();
+    // 1. Documents.
+    let file = std::fs::File::open(&args.corpus).with_context(|| format!("cannot read {}", args.corpus.display()))?;
+    let format = CorpusFormat::from_name(&args.corpus.display().to_string());
+    let spinner = progress(1, "read corpus");
+    let read_corpus = corpus::read(file, format).with_context(|| format!("{}", args.corpus.display()))?;
+    spinner.finish_and_clear();
+    let docs = read_corpus.documents;
+    if docs.is_empty() {
+        bail!("{} holds no usable documents ({} records skipped)", args.corpus.display(), read_corpus.skipped.len());
+    }
+    let skipped_records: std::collections::HashSet<usize> = read_corpus.skipped.iter().map(|s| s.record).collect();
+    let total_records = docs.len() + skipped_records.len();
+    let kept_records: Vec<usize> = (0..total_records).filter(|r| !skipped_records.contains(&(r + 1))).collect();
+    eprintln!("read {} documents; skipped {}", docs.len(), read_corpus.skipped.len());
+    for s in read_corpus.skipped.iter().take(5) {
+        eprintln!("  skipped record {}: {}", s.record, s.reason);
+    }
+
+    // 2. Embeddings.
+    let Some(path) = &args.embeddings else {
+        bail!("pass --embeddings X.npy (one row per record of the corpus)");
+    };
+    let raw = read(path)?;
+    let embeddings_hash = sha256_hex(&raw);
+    let embeddings = align_embeddings(npy::read_matrix(&raw).with_context(|| format!("{}", path.display()))?, &kept_records, total_records, path)?;
+    drop(raw);
+    embeddings.check_finite(&path.display().to_string())?;
+
+    // 3. The SAE.
+    let (sae, training_log) = train_stage(&args, &embeddings, &embeddings_hash)?;
+    let sae = Arc::new(sae);
+
+    // 4. Codes and feature statistics, on the f16-rounded embeddings the bundle will carry.
+    let per_shard = shard_rows(embeddings.cols, 2, DEFAULT_BINDING_LIMIT);
+    let stored = Corpus::from_matrix(&embeddings, per_shard, true);
+    drop(embeddings);
+    let as_read = stored.to_matrix();
+    let (codes, metrics) = with_backend!(args.device, |b| pollster::block_on(encode_all(b, &sae, &as_read)))?;
+    drop(as_read);
+    let stats = feature_stats(&codes, 20, 20);
+
+    // 5. The bundle.
+    let bar = progress(5, "write bundle");
+    let name = args.name.clone().unwrap_or_else(|| args.corpus.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    let val_nmse = serde_json::from_slice::<serde_json::Value>(&training_log)
+        .ok()
+        .and_then(|log| log["epochs"].as_array()?.last()?["val_nmse"].as_f64())
+        .unwrap_or(f64::NAN);
+    let description = format!(
+        "{} documents from {}; top-k SAE (k={}, {} latents) trained with the recipe of arXiv 2408.00657: validation NMSE {:.3}, {:.1}% of latents dead.",
+        docs.len(),
+        args.corpus.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        sae.k,
+        sae.d_sae,
+        val_nmse,
+        100.0 * metrics.dead_fraction
+    );
+    let mut bundle = BundleBuilder::new(&name, &description, &args.model, &sae, docs.len());
+    let (cfg, weights) = sae.to_saelens(WeightDType::F16, Some(&args.model))?;
+    bundle.add("sae/cfg.json", Role::SaeConfig, cfg);
+    bundle.add("sae/sae_weights.safetensors", Role::SaeWeights, weights);
+    bundle.add("sae/training_log.json", Role::TrainingLog, training_log);
+    bar.inc(1);
+    for (i, shard) in stored.shards.iter().enumerate() {
+        let Storage::F16(values) = &shard.storage else { unreachable!("stored as f16") };
+        bundle.add(&format!("embeddings/{i:03}.npy"), Role::Embeddings, npy::to_bytes(&[shard.rows, stored.dim], values)?);
+    }
+    bar.inc(1);
+    let (idx, val) = codes.to_npy()?;
+    bundle.add("codes/indices.npy", Role::CodesIndices, idx);
+    bundle.add("codes/values.npy", Role::CodesValues, val);
+    let features = serde_json::json!({ "metrics": metrics, "features": stats });
+    bundle.add("features.json", Role::Features, serde_json::to_vec(&features)?);
+    bar.inc(1);
+    let mut lines = Vec::new();
+    for d in &docs {
+        serde_json::to_writer(&mut lines, d)?;
+        lines.push(b'\n');
+    }
+    bundle.add("documents.jsonl", Role::Documents, lines);
+    bar.inc(1);
+    write_bundle(&args.out, bundle)?;
+    bar.finish_and_clear();
+    let report = serde_json::json!({
+        "documents": docs.len(),
+        "skipped": read_corpus.skipped.len(),
+        "normalized_mse": metrics.normalized_mse,
+        "dead_fraction": metrics.dead_fraction,
+        "l0": metrics.l0,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    write(&args.out.join(".stages/build_report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    eprintln!("wrote the bundle to {} in {:.0} s", args.out.display(), started.elapsed().as_secs_f64());
+    println!("{report}");
+    Ok(())
+}
