@@ -56,18 +56,45 @@ fn saescope_cli() -> Result<PathBuf> {
 }
 
 const DEMO_DIR: &str = "bundles/demo";
+/// The shared arXiv demo corpus beside the checkout (see ../shared/data/arxiv/README.md).
+const SHARED_DEMO: &str = "../shared/data/arxiv/demo-20k.jsonl.gz";
+const SHARED_EMBEDDINGS: &str = "../shared/data/arxiv/demo-20k.minilm.f32.npy";
 
-/// The default demo bundle. Until the bundle builder lands, a synthetic planted bundle.
+/// The default demo bundle, built once: the 20k arXiv demo corpus (10k astro-ph, 10k cs.LG)
+/// with its precomputed MiniLM embeddings and an SAE trained here. Without the shared data,
+/// says where to put a corpus and how to build from it.
 fn build_demo_bundle() -> Result<PathBuf> {
     let dir = root().join(DEMO_DIR);
     if dir.join("manifest.json").exists() {
-        eprintln!("demo bundle present: {}", dir.display());
+        eprintln!("demo bundle present: {} (delete it to rebuild)", dir.display());
         return Ok(dir);
     }
-    let cli = saescope_cli()?;
-    run(Command::new(cli).args(["synth", "--out", DEMO_DIR, "--documents", "20000", "--latents", "3072", "--k", "16"]))?;
+    let (corpus, embeddings) = (root().join(SHARED_DEMO), root().join(SHARED_EMBEDDINGS));
+    if !corpus.exists() || !embeddings.exists() {
+        bail!(
+            "the demo corpus is missing: expected {} and {}.\n\
+             Put the shared data there, or build a bundle from your own corpus (JSON Lines with id, title, abstract, categories) and serve it:\n  \
+             cargo run --release -p saescope-cli -- build --corpus papers.jsonl --embeddings papers.npy --out bundles/mine\n  \
+             cargo xtask serve   # then open /?bundle=bundles/mine/",
+            corpus.display(),
+            embeddings.display()
+        );
+    }
+    let started = std::time::Instant::now();
+    run(cargo().args(["run", "--release", "-p", "saescope-cli", "--", "build", "--name", "arXiv demo: 10k astro-ph + 10k cs.LG", "--corpus"])
+        .arg(&corpus)
+        .arg("--embeddings")
+        .arg(&embeddings)
+        .args(DEMO_TRAINING)
+        .arg("--out")
+        .arg(&dir))?;
+    eprintln!("built the demo bundle in {:.0} s", started.elapsed().as_secs_f64());
     Ok(dir)
 }
+
+/// The demo SAE's training settings (see README: 20k documents give ~19 steps per epoch, so
+/// the paper's lr of 1e-4 is raised to reach a comparable loss in a few minutes on 2 cores).
+const DEMO_TRAINING: &[&str] = &["--k", "32", "--latents", "3072", "--epochs", "50", "--lr", "1e-3", "--seed", "0"];
 
 fn port_arg(args: &[String]) -> Result<u16> {
     match args.iter().position(|a| a == "--port") {
