@@ -7,6 +7,7 @@
 //! - `test`: setup, native tests (GPU ones on the Vulkan CPU driver), clippy for host and
 //!   wasm32, the wasm build, and the browser tests in headless Chromium with WebGPU.
 //! - `bench`: the engine benchmarks, written into BENCHMARKS.md.
+//! - `fidelity [--epochs N]`: the paper's k x latents grid on the demo embeddings.
 //! - `serve [--port N]`: the static server alone.
 
 mod serve;
@@ -180,7 +181,89 @@ fn test() -> Result<()> {
 
 fn bench() -> Result<()> {
     setup::vulkan()?;
-    run(cargo().args(["run", "--release", "-p", "saescope-cli", "--", "bench", "--write", "BENCHMARKS.md"]))
+    run(cargo().args(["build", "--release", "-p", "saescope-cli"]))?;
+    let out = Command::new(root().join("target/release/saescope")).arg("bench").stderr(std::process::Stdio::inherit()).output()?;
+    if !out.status.success() {
+        bail!("saescope bench failed");
+    }
+    let table = String::from_utf8(out.stdout)?;
+    print!("{table}");
+    replace_block(&root().join("BENCHMARKS.md"), "engine", &table)
+}
+
+/// The fidelity grid of the paper (k x latents) on the demo embeddings: validation NMSE, dead
+/// fraction and the log10 feature-density histogram, into BENCHMARKS.md.
+fn fidelity(args: &[String]) -> Result<()> {
+    let epochs = args.iter().position(|a| a == "--epochs").and_then(|i| args.get(i + 1)).map_or("50", String::as_str).to_owned();
+    let embeddings = root().join(SHARED_EMBEDDINGS);
+    if !embeddings.exists() {
+        bail!("needs the shared demo embeddings at {}", embeddings.display());
+    }
+    run(cargo().args(["build", "--release", "-p", "saescope-cli"]))?;
+    let cli = root().join("target/release/saescope");
+    let mut rows = Vec::new();
+    for k in ["16", "32", "64"] {
+        for n in ["768", "1536", "3072"] {
+            let dir = root().join(format!("target/fidelity/k{k}-n{n}"));
+            run(Command::new(&cli)
+                .args(["train", "--k", k, "--latents", n, "--epochs", &epochs, "--lr", "1e-3", "--seed", "0", "--embeddings"])
+                .arg(&embeddings)
+                .arg("--out")
+                .arg(&dir))?;
+            let log = std::fs::read_to_string(dir.join("training_log.json"))?;
+            let val = json_number_after(&log, "\"val_nmse\"").unwrap_or(f64::NAN);
+            let out = Command::new(&cli).args(["metrics", "--sae"]).arg(&dir).arg("--embeddings").arg(&embeddings).output()?;
+            let metrics = String::from_utf8_lossy(&out.stdout).into_owned();
+            let dead = json_number_after(&metrics, "\"dead_fraction\"").unwrap_or(f64::NAN);
+            let counts = json_array_after(&metrics, "\"counts\"");
+            rows.push(format!("| {k} | {n} | {val:.3} | {:.1}% | `{}` |", 100.0 * dead, sparkline(&counts)));
+        }
+    }
+    let table = format!(
+        "Command: `cargo xtask fidelity --epochs {epochs}` (Adam lr 1e-3, batch 1024, seed 0, 5% held out; MiniLM 384-d embeddings of the 20k demo corpus).\n\n\
+         | k | latents | validation NMSE | dead | log10 density histogram, -7 .. 0 (28 bins) |\n|---:|---:|---:|---:|---|\n{}\n",
+        rows.join("\n")
+    );
+    println!("{table}");
+    replace_block(&root().join("BENCHMARKS.md"), "fidelity", &table)
+}
+
+/// The first number after `key` in a JSON text (the logs are small and flat enough).
+fn json_number_after(text: &str, key: &str) -> Option<f64> {
+    let rest = &text[text.rfind(key)? + key.len()..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let end = rest.find([',', '}', '\n']).unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
+}
+
+fn json_array_after(text: &str, key: &str) -> Vec<u64> {
+    text.find(key)
+        .and_then(|p| {
+            let rest = &text[p..];
+            let (a, b) = (rest.find('[')?, rest.find(']')?);
+            Some(rest[a + 1..b].split(',').filter_map(|v| v.trim().parse().ok()).collect())
+        })
+        .unwrap_or_default()
+}
+
+fn sparkline(counts: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    counts.iter().map(|&c| if c == 0 { ' ' } else { BARS[((c as f64 / max) * 7.0).round() as usize] }).collect()
+}
+
+/// Rewrites the text between `<!-- saescope-bench:NAME:begin -->` and `...:end -->`.
+fn replace_block(path: &Path, name: &str, body: &str) -> Result<()> {
+    let (begin, end) = (format!("<!-- saescope-bench:{name}:begin -->"), format!("<!-- saescope-bench:{name}:end -->"));
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let block = format!("{begin}\n{body}{end}");
+    let new = match (old.find(&begin), old.find(&end)) {
+        (Some(b), Some(e)) if e > b => format!("{}{block}{}", &old[..b], &old[e + end.len()..]),
+        _ => format!("{old}\n{block}\n"),
+    };
+    std::fs::write(path, new)?;
+    eprintln!("updated {}", path.display());
+    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -191,6 +274,7 @@ fn main() -> Result<()> {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench(),
+        Some("fidelity") => fidelity(&args[1..]),
         Some("serve") => {
             let server = serve::Server::start(port_arg(&args[1..])?)?;
             println!("serving {} at {}", root().display(), server.url());

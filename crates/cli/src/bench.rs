@@ -8,12 +8,8 @@ use saescope_core::rng::SeededRng;
 use saescope_core::search::Corpus;
 use saescope_core::{Backend, CpuBackend, Matrix};
 use saescope_gpu::GpuBackend;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-
-const BEGIN: &str = "<!-- saescope-bench:engine:begin -->";
-const END: &str = "<!-- saescope-bench:engine:end -->";
 
 fn unit_rows(rows: usize, cols: usize, seed: u64) -> Matrix {
     let mut rng = SeededRng::new(seed);
@@ -94,7 +90,7 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores available")
 }
 
-pub fn run(write: Option<&Path>, quick: bool) -> Result<()> {
+pub fn run(quick: bool) -> Result<()> {
     let gpu = pollster::block_on(GpuBackend::new(Default::default()))?;
     let reps = if quick { 1 } else { 5 };
     let mut rows = Vec::new();
@@ -126,16 +122,6 @@ pub fn run(write: Option<&Path>, quick: bool) -> Result<()> {
             r.gflop / (r.gpu_ms / 1e3)
         ));
     }
-    println!("{table}");
-    if let Some(path) = write {
-        let old = std::fs::read_to_string(path).unwrap_or_default();
-        let block = format!("{BEGIN}\n{table}{END}");
-        let new = match (old.find(BEGIN), old.find(END)) {
-            (Some(b), Some(e)) if e > b => format!("{}{block}{}", &old[..b], &old[e + END.len()..]),
-            _ => format!("{old}\n{block}\n"),
-        };
-        std::fs::write(path, new)?;
-        eprintln!("updated {}", path.display());
-    }
+    print!("{table}");
     Ok(())
 }

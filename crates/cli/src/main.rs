@@ -165,11 +165,9 @@ enum Command {
         #[arg(long, default_value_t = 0.05)]
         holdout: f64,
     },
-    /// Time the engine's kernels against the CPU reference; prints a Markdown table.
+    /// Time the engine's kernels against the CPU reference; prints a Markdown table
+    /// (`cargo xtask bench` puts it into BENCHMARKS.md).
     Bench {
-        /// Also write the table into this Markdown file (between saescope-bench markers)
-        #[arg(long)]
-        write: Option<PathBuf>,
         /// Fewer and smaller cases, for a quick check
         #[arg(long)]
         quick: bool,
@@ -214,7 +212,7 @@ fn main() -> ExitCode {
             let config = saescope_core::train::TrainConfig { k, latents, epochs, batch, lr, seed, ..Default::default() };
             train_cmd::run(&embeddings, &out, config, holdout)
         }
-        Command::Bench { write, quick } => bench::run(write.as_deref(), quick),
+        Command::Bench { quick } => bench::run(quick),
         Command::Convert { pth, out, k, dtype } => convert::run(&pth, &out, k, dtype),
     };
     match result {
