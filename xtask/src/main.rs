@@ -204,24 +204,29 @@ fn fidelity(args: &[String]) -> Result<()> {
     let mut rows = Vec::new();
     for k in ["16", "32", "64"] {
         for n in ["768", "1536", "3072"] {
-            let dir = root().join(format!("target/fidelity/k{k}-n{n}"));
-            run(Command::new(&cli)
+            let dir = root().join(format!("target/fidelity/e{epochs}-k{k}-n{n}"));
+            // Trained models are kept: delete target/fidelity to retrain.
+            if !dir.join("training_log.json").exists() {
+                run(Command::new(&cli)
                 .args(["train", "--k", k, "--latents", n, "--epochs", &epochs, "--lr", "1e-3", "--seed", "0", "--embeddings"])
                 .arg(&embeddings)
                 .arg("--out")
                 .arg(&dir))?;
+            }
             let log = std::fs::read_to_string(dir.join("training_log.json"))?;
             let val = json_number_after(&log, "\"val_nmse\"").unwrap_or(f64::NAN);
+            let train = json_number_after(&log, "\"train_nmse\"").unwrap_or(f64::NAN);
             let out = Command::new(&cli).args(["metrics", "--sae"]).arg(&dir).arg("--embeddings").arg(&embeddings).output()?;
             let metrics = String::from_utf8_lossy(&out.stdout).into_owned();
             let dead = json_number_after(&metrics, "\"dead_fraction\"").unwrap_or(f64::NAN);
-            let counts = json_array_after(&metrics, "\"counts\"");
-            rows.push(format!("| {k} | {n} | {val:.3} | {:.1}% | `{}` |", 100.0 * dead, sparkline(&counts)));
+            let density = metrics.find("\"density_histogram\"").map_or("", |p| &metrics[p..]);
+            let counts = json_array_after(density, "\"counts\"");
+            rows.push(format!("| {k} | {n} | {val:.3} | {train:.3} | {:.1}% | `{}` |", 100.0 * dead, sparkline(&counts)));
         }
     }
     let table = format!(
         "Command: `cargo xtask fidelity --epochs {epochs}` (Adam lr 1e-3, batch 1024, seed 0, 5% held out; MiniLM 384-d embeddings of the 20k demo corpus).\n\n\
-         | k | latents | validation NMSE | dead | log10 density histogram, -7 .. 0 (28 bins) |\n|---:|---:|---:|---:|---|\n{}\n",
+         | k | latents | validation NMSE | train NMSE (last epoch) | dead | log10 feature density, -7 .. 0 (28 bins of 0.25) |\n|---:|---:|---:|---:|---:|---|\n{}\n",
         rows.join("\n")
     );
     println!("{table}");
