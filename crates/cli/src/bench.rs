@@ -111,14 +111,15 @@ pub fn run(quick: bool) -> Result<()> {
         machine(),
         gpu.describe()
     );
-    table.push_str("| case | CPU reference (ms) | GPU kernels (ms) | CPU / GPU | GPU GFLOP/s |\n|---|---:|---:|---:|---:|\n");
+    table.push_str("| case | CPU reference (ms) | GPU kernels (ms) | CPU / GPU | CPU GFLOP/s | GPU GFLOP/s |\n|---|---:|---:|---:|---:|---:|\n");
     for r in &rows {
         table.push_str(&format!(
-            "| {} | {:.1} | {:.1} | {:.2}x | {:.1} |\n",
+            "| {} | {:.1} | {:.1} | {:.2}x | {:.1} | {:.1} |\n",
             r.case,
             r.cpu_ms,
             r.gpu_ms,
             r.cpu_ms / r.gpu_ms,
+            r.gflop / (r.cpu_ms / 1e3),
             r.gflop / (r.gpu_ms / 1e3)
         ));
     }
