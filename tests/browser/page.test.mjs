@@ -92,7 +92,7 @@ test('the self-test runs the shared backend suite in WebGPU and passes', async (
   await page.waitForFunction(() => ['passed', 'failed'].includes(document.querySelector('#selftest-results').dataset.state), null, { timeout: 300_000 });
   const results = await page.$$eval('#selftest-results li', (lis) => lis.map((li) => li.textContent));
   assert.equal(await page.getAttribute('#selftest-results', 'data-state'), 'passed', results.join('\n'));
-  assert.equal(results.length, 5);
+  assert.equal(results.length, 6);
   await page.close();
 });
 

@@ -64,7 +64,7 @@ fn train_stage(args: &BuildArgs, embeddings: &Matrix, embeddings_hash: &str) -> 
     if files.iter().all(|f| f.exists()) {
         eprintln!("reusing the trained SAE in {}", dir.display());
     } else {
-        train_cmd::run_on(embeddings, &dir, args.train.clone(), args.holdout)?;
+        train_cmd::run_on(embeddings, &dir, args.train.clone(), args.holdout, args.device)?;
     }
     let sae = crate::io::read_sae(&dir)?;
     Ok((sae, read(&files[2])?))

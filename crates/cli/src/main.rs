@@ -164,6 +164,9 @@ enum Command {
         /// Fraction of rows held out for validation
         #[arg(long, default_value_t = 0.05)]
         holdout: f64,
+        /// Where the forward pass runs (the sparse backward pass and Adam run on the CPU)
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: Device,
     },
     /// Time the engine's kernels against the CPU reference; prints a Markdown table
     /// (`cargo xtask bench` puts it into BENCHMARKS.md).
@@ -208,9 +211,9 @@ fn main() -> ExitCode {
             let train = saescope_core::train::TrainConfig { k, latents, epochs, batch, lr, seed, ..Default::default() };
             build::run(build::BuildArgs { corpus, out, embeddings, name, model, train, holdout, device })
         }
-        Command::Train { embeddings, out, k, latents, epochs, batch, lr, seed, holdout } => {
+        Command::Train { embeddings, out, k, latents, epochs, batch, lr, seed, holdout, device } => {
             let config = saescope_core::train::TrainConfig { k, latents, epochs, batch, lr, seed, ..Default::default() };
-            train_cmd::run(&embeddings, &out, config, holdout)
+            train_cmd::run(&embeddings, &out, config, holdout, device)
         }
         Command::Bench { quick } => bench::run(quick),
         Command::Convert { pth, out, k, dtype } => convert::run(&pth, &out, k, dtype),

@@ -7,7 +7,9 @@ use saescope_core::metrics::normalized_mse;
 use saescope_core::rng::SeededRng;
 use saescope_core::sae::WeightDType;
 use saescope_core::train::{TrainConfig, Trainer};
-use saescope_core::{Matrix, Sae};
+use crate::{with_backend, Device};
+use saescope_core::{Backend, Matrix, Sae};
+use std::sync::Arc;
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
@@ -44,22 +46,26 @@ fn validation_nmse(sae: &Sae, val: &Matrix) -> Result<f64> {
     Ok(normalized_mse(val, &recon))
 }
 
-/// Trains and returns the SAE with its per-epoch log.
-pub fn train(data: &Matrix, config: &TrainConfig, holdout: f64) -> Result<(Sae, Vec<EpochLog>)> {
+/// Trains on `backend` (the forward selections run there; the sparse backward and Adam on the
+/// CPU) and returns the SAE with its per-epoch log.
+pub async fn train<B: Backend>(backend: &B, data: &Matrix, config: &TrainConfig, holdout: f64) -> Result<(Sae, Vec<EpochLog>)> {
     if !(0.0..0.5).contains(&holdout) {
         bail!("--holdout must be in [0, 0.5), got {holdout}");
     }
     let (train, val) = split(data, holdout, config.seed);
     let mut trainer = Trainer::new(&train, config.clone())?;
+    let mut dev = backend.upload_sae(&Arc::new(trainer.sae.clone())).await?;
     let steps = train.rows.div_ceil(config.batch) * config.epochs;
     let bar = progress(steps as u64, "train");
     let mut log = Vec::with_capacity(config.epochs);
     for epoch in 0..config.epochs {
         let start = Instant::now();
-        let mean = trainer.epoch(&train, |s| {
-            bar.set_message(format!("nmse {:.3} dead {:.1}% L0 {:.1}", s.nmse, 100.0 * s.dead_fraction, s.l0));
-            bar.inc(1);
-        })?;
+        let mean = trainer
+            .epoch_on(backend, &mut dev, &train, |s| {
+                bar.set_message(format!("nmse {:.3} dead {:.1}% L0 {:.1}", s.nmse, 100.0 * s.dead_fraction, s.l0));
+                bar.inc(1);
+            })
+            .await?;
         log.push(EpochLog {
             epoch: epoch + 1,
             train_loss: mean.loss,
@@ -75,17 +81,17 @@ pub fn train(data: &Matrix, config: &TrainConfig, holdout: f64) -> Result<(Sae, 
     Ok((trainer.sae, log))
 }
 
-pub fn run(embeddings: &Path, out: &Path, config: TrainConfig, holdout: f64) -> Result<()> {
-    run_on(&read_matrix(embeddings)?, out, config, holdout)
+pub fn run(embeddings: &Path, out: &Path, config: TrainConfig, holdout: f64, device: Device) -> Result<()> {
+    run_on(&read_matrix(embeddings)?, out, config, holdout, device)
 }
 
 /// Trains on `data` and writes the SAE and its log into `out`.
-pub fn run_on(data: &Matrix, out: &Path, config: TrainConfig, holdout: f64) -> Result<()> {
-    let (sae, log) = train(data, &config, holdout)?;
+pub fn run_on(data: &Matrix, out: &Path, config: TrainConfig, holdout: f64, device: Device) -> Result<()> {
+    let (sae, log) = with_backend!(device, |b| pollster::block_on(train(b, data, &config, holdout)))?;
     let (cfg, weights) = sae.to_saelens(WeightDType::F32, None)?;
     write(&out.join("cfg.json"), &cfg)?;
     write(&out.join("sae_weights.safetensors"), &weights)?;
-    let report = serde_json::json!({ "config": config, "holdout": holdout, "epochs": log });
+    let report = serde_json::json!({ "config": config, "holdout": holdout, "device": crate::io::device_name(device), "epochs": log });
     write(&out.join("training_log.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     if let Some(last) = log.last() {
         eprintln!(

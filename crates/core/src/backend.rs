@@ -26,6 +26,11 @@ pub trait Backend {
     async fn upload_sae(&self, sae: &Arc<Sae>) -> Result<Self::Sae>;
     /// Top-k codes of each row of `x` (`[rows, d_in]`).
     async fn encode(&self, sae: &Self::Sae, x: &Matrix) -> Result<SparseCodes>;
+    /// Training's forward selections (see [`crate::sae::select`]): top-k codes and, given a
+    /// dead mask and a count, the top codes among dead latents (AuxK).
+    async fn select(&self, sae: &Self::Sae, x: &Matrix, aux: Option<(&[bool], usize)>) -> Result<(SparseCodes, Option<SparseCodes>)>;
+    /// Replaces the device copy of an SAE's weights with `sae`'s (same shape), after a step.
+    async fn update_sae(&self, dev: &mut Self::Sae, sae: &Arc<Sae>) -> Result<()>;
     /// Reconstructions `z W_dec + b_dec`, `[rows, d_in]`.
     async fn decode(&self, sae: &Self::Sae, codes: &SparseCodes) -> Result<Matrix>;
 
@@ -58,6 +63,15 @@ impl Backend for CpuBackend {
 
     async fn encode(&self, sae: &Arc<Sae>, x: &Matrix) -> Result<SparseCodes> {
         sae.encode(x)
+    }
+
+    async fn select(&self, sae: &Arc<Sae>, x: &Matrix, aux: Option<(&[bool], usize)>) -> Result<(SparseCodes, Option<SparseCodes>)> {
+        crate::sae::select(sae, x, aux)
+    }
+
+    async fn update_sae(&self, dev: &mut Arc<Sae>, sae: &Arc<Sae>) -> Result<()> {
+        *dev = sae.clone();
+        Ok(())
     }
 
     async fn decode(&self, sae: &Arc<Sae>, codes: &SparseCodes) -> Result<Matrix> {

@@ -123,6 +123,45 @@ pub async fn encode_decode_random<B: Backend>(backend: &B) -> Outcome {
     Ok(format!("encode+decode match the CPU for {}", report.join(", ")))
 }
 
+/// Training's forward selections: top-k and AuxK's top codes among dead latents, and a few
+/// training steps whose forward runs on the backend, against the CPU trainer.
+pub async fn training_matches<B: Backend>(backend: &B) -> Outcome {
+    let sae = Arc::new(random_sae(48, 700, 37, 8));
+    let x = random_matrix(90, 48, &mut SeededRng::new(9), 1.0);
+    let dead: Vec<bool> = (0..700).map(|j| j % 3 == 0).collect();
+    let dev = backend.upload_sae(&sae).await.map_err(|e| e.to_string())?;
+    let (main, aux) = backend.select(&dev, &x, Some((&dead, 50))).await.map_err(|e| e.to_string())?;
+    compare_codes("select (main)", &sae, &x, &main)?;
+    let aux = aux.ok_or("select returned no AuxK codes")?;
+    let (_, want_aux) = crate::sae::select(&sae, &x, Some((&dead, 50))).map_err(|e| e.to_string())?;
+    let want_aux = want_aux.expect("requested");
+    let pre = sae.pre_activations(&x).map_err(|e| e.to_string())?;
+    compare_selection(
+        "select (AuxK)",
+        50,
+        (&aux.indices, &aux.values),
+        (&want_aux.indices, &want_aux.values),
+        |r, j| if dead[j as usize] { pre.row(r)[j as usize].max(0.0) } else { f32::INFINITY },
+        x.rows,
+    )?;
+
+    // A few steps on planted data (clear top-k margins, so both backends select alike).
+    let data = PlantedData::generate(64, 48, 3, 400, 12).embeddings;
+    let config = crate::train::TrainConfig { k: 3, latents: 48, batch: 100, lr: 1e-3, dead_steps: Some(1), seed: 4, ..Default::default() };
+    let mut cpu = crate::train::Trainer::new(&data, config.clone()).map_err(|e| e.to_string())?;
+    let mut other = crate::train::Trainer::new(&data, config).map_err(|e| e.to_string())?;
+    let mut dev = backend.upload_sae(&Arc::new(other.sae.clone())).await.map_err(|e| e.to_string())?;
+    for _ in 0..2 {
+        cpu.epoch(&data, |_| {}).map_err(|e| e.to_string())?;
+        other.epoch_on(backend, &mut dev, &data, |_| {}).await.map_err(|e| e.to_string())?;
+    }
+    let diff = max_abs_diff(&other.sae.w_dec, &cpu.sae.w_dec).max(max_abs_diff(&other.sae.w_enc, &cpu.sae.w_enc));
+    if diff > 1e-3 {
+        return Err(format!("8 training steps: parameters differ from the CPU trainer's by {diff}"));
+    }
+    Ok(format!("training forward (top-k + AuxK) matches the CPU; 8 steps end within {diff:.1e} of the CPU trainer"))
+}
+
 /// Exact search over several shards, f32 and f16, including duplicate documents whose exact
 /// ties must be broken by the lower index, as the CPU does.
 pub async fn search_matches<B: Backend>(backend: &B) -> Outcome {
@@ -230,6 +269,7 @@ pub async fn run_all<B: Backend>(backend: &B) -> Vec<(&'static str, Outcome)> {
     vec![
         ("encode_planted", encode_planted(backend).await),
         ("encode_decode_random", encode_decode_random(backend).await),
+        ("training_matches", training_matches(backend).await),
         ("search_matches", search_matches(backend).await),
         ("kmeans_matches", kmeans_matches(backend).await),
         ("rejects_bad_input", rejects_bad_input(backend).await),

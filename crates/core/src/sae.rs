@@ -312,6 +312,35 @@ pub fn check_embeddings(x: &Matrix, d_in: usize) -> Result<()> {
     x.check_finite("embeddings")
 }
 
+/// The forward selections of a training step: the top-k codes, and (when `aux` gives a dead
+/// mask and a count) the top `aux_k` codes among dead latents only, both ReLU'd. The CPU
+/// reference of `Backend::select`.
+pub fn select(sae: &Sae, x: &Matrix, aux: Option<(&[bool], usize)>) -> Result<(SparseCodes, Option<SparseCodes>)> {
+    let mut pre = sae.pre_activations(x)?;
+    let main = codes_from_pre(&pre, sae.k);
+    let aux = match aux {
+        Some((dead, aux_k)) => {
+            check_mask(dead, sae.d_sae)?;
+            for r in 0..pre.rows {
+                pre.row_mut(r).iter_mut().zip(dead).filter(|(_, &d)| !d).for_each(|(v, _)| *v = MASKED);
+            }
+            Some(codes_from_pre(&pre, aux_k.min(sae.d_sae)))
+        }
+        None => None,
+    };
+    Ok((main, aux))
+}
+
+/// The value masked-out latents take before the AuxK selection (finite, so the GPU can use it).
+pub const MASKED: f32 = -3.0e38;
+
+pub fn check_mask(dead: &[bool], d_sae: usize) -> Result<()> {
+    if dead.len() != d_sae {
+        return Err(Error::Shape(format!("dead-latent mask has {} entries, the SAE {d_sae}", dead.len())));
+    }
+    Ok(())
+}
+
 /// Top-k then ReLU of each row of pre-activations.
 pub fn codes_from_pre(pre: &Matrix, k: usize) -> SparseCodes {
     let mut indices = Vec::with_capacity(pre.rows * k);

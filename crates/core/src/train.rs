@@ -14,7 +14,9 @@ use crate::error::{Error, Result};
 use crate::matrix::{normalize, Matrix};
 use crate::rng::SeededRng;
 use crate::sae::{transpose, Sae};
-use crate::topk::top_k;
+use crate::backend::Backend;
+use crate::codes::SparseCodes;
+use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -109,6 +111,15 @@ pub fn loss_and_grads(sae: &Sae, batch: &Matrix, dead: &[bool], config: &TrainCo
     loss_and_grads_with(sae, batch, dead, config, None).map(|s| (s.stats, s.grads))
 }
 
+fn selections(codes: &SparseCodes) -> Selection {
+    (0..codes.rows()).map(|r| codes.active(r).collect()).collect()
+}
+
+/// AuxK's k for a config and SAE.
+pub fn aux_k(config: &TrainConfig, sae: &Sae) -> usize {
+    config.aux_k.unwrap_or(2 * sae.k).min(sae.d_sae)
+}
+
 /// Everything one training step computes.
 pub struct StepOutput {
     pub stats: StepStats,
@@ -120,9 +131,27 @@ pub struct StepOutput {
 /// [`loss_and_grads`] with an explicit AuxK target, which is otherwise this batch's residual
 /// (the finite-difference test holds it fixed, as the gradient does).
 pub fn loss_and_grads_with(sae: &Sae, batch: &Matrix, dead: &[bool], config: &TrainConfig, aux_target: Option<&AuxTarget>) -> Result<StepOutput> {
+    let (main, aux) = crate::sae::select(sae, batch, aux_request(dead, config, sae))?;
+    loss_and_grads_from(sae, batch, &main, aux.as_ref(), dead, config, aux_target)
+}
+
+/// The AuxK request of a step: the dead mask and aux k, when AuxK is on and a latent is dead.
+fn aux_request<'a>(dead: &'a [bool], config: &TrainConfig, sae: &Sae) -> Option<(&'a [bool], usize)> {
+    (config.aux_coeff > 0.0 && dead.iter().any(|&d| d)).then(|| (dead, aux_k(config, sae)))
+}
+
+/// Loss and gradients given the forward selections (from any backend's `select`).
+pub fn loss_and_grads_from(
+    sae: &Sae,
+    batch: &Matrix,
+    main: &SparseCodes,
+    aux: Option<&SparseCodes>,
+    dead: &[bool],
+    config: &TrainConfig,
+    aux_target: Option<&AuxTarget>,
+) -> Result<StepOutput> {
     let (b, d, n) = (batch.rows, sae.d_in, sae.d_sae);
-    let pre = sae.pre_activations(batch)?;
-    let selected: Selection = (0..b).map(|r| top_k(pre.row(r), sae.k).into_iter().map(|(j, v)| (j, v.max(0.0))).collect()).collect();
+    let selected = selections(main);
 
     // Reconstruction and its error.
     let mut x_hat = Matrix::zeros(b, d);
@@ -138,17 +167,9 @@ pub fn loss_and_grads_with(sae: &Sae, batch: &Matrix, dead: &[bool], config: &Tr
     let nmse = err.iter().map(|&e| (e as f64).powi(2)).sum::<f64>() / denom;
 
     // AuxK: the top `aux_k` pre-activations of dead latents, ReLU'd, reconstruct the residual.
-    let aux_k = config.aux_k.unwrap_or(2 * sae.k).min(n);
-    let any_dead = dead.iter().any(|&x| x);
-    let aux_selected: Selection = if any_dead && config.aux_coeff > 0.0 {
-        (0..b)
-            .map(|r| {
-                let masked: Vec<f32> = pre.row(r).iter().zip(dead).map(|(&v, &is_dead)| if is_dead { v } else { f32::NEG_INFINITY }).collect();
-                top_k(&masked, aux_k).into_iter().filter(|&(_, v)| v > 0.0).collect()
-            })
-            .collect()
-    } else {
-        vec![Vec::new(); b]
+    let aux_selected: Selection = match aux {
+        Some(codes) if config.aux_coeff > 0.0 => selections(codes),
+        _ => vec![Vec::new(); b],
     };
     let own_target;
     let target = match aux_target {
@@ -278,10 +299,20 @@ impl Trainer {
         self.since_fired.iter().map(|&s| s >= self.dead_steps).collect()
     }
 
-    /// One Adam step on `batch`; returns the batch's statistics before the update.
+    /// One Adam step on `batch` with the CPU reference; returns the batch's statistics.
     pub fn step(&mut self, batch: &Matrix) -> Result<StepStats> {
+        let backend = crate::CpuBackend;
+        let mut dev = Arc::new(self.sae.clone());
+        crate::block_on_ready(self.step_on(&backend, &mut dev, batch))
+    }
+
+    /// One Adam step whose forward selections (the O(batch x d x latents) part) run on
+    /// `backend`; `dev` is the SAE resident there, refreshed after the update. The sparse
+    /// backward pass and Adam run here.
+    pub async fn step_on<B: Backend>(&mut self, backend: &B, dev: &mut B::Sae, batch: &Matrix) -> Result<StepStats> {
         let dead = self.dead();
-        let StepOutput { stats, mut grads, fired } = loss_and_grads_with(&self.sae, batch, &dead, &self.config, None)?;
+        let (main, aux) = backend.select(dev, batch, aux_request(&dead, &self.config, &self.sae)).await?;
+        let StepOutput { stats, mut grads, fired } = loss_and_grads_from(&self.sae, batch, &main, aux.as_ref(), &dead, &self.config, None)?;
         if !stats.loss.is_finite() {
             return Err(Error::NonFinite(format!("training loss became {} at step {}", stats.loss, self.step)));
         }
@@ -314,11 +345,20 @@ impl Trainer {
         for j in 0..self.sae.d_sae {
             normalize(&mut self.sae.w_dec[j * d..(j + 1) * d]);
         }
+        backend.update_sae(dev, &Arc::new(self.sae.clone())).await?;
         Ok(stats)
     }
 
-    /// One pass over `data` in a fresh random order; `on_step` sees each step's statistics.
-    pub fn epoch(&mut self, data: &Matrix, mut on_step: impl FnMut(&StepStats)) -> Result<StepStats> {
+    /// One pass over `data` in a fresh random order on the CPU reference.
+    pub fn epoch(&mut self, data: &Matrix, on_step: impl FnMut(&StepStats)) -> Result<StepStats> {
+        let backend = crate::CpuBackend;
+        let mut dev = Arc::new(self.sae.clone());
+        crate::block_on_ready(self.epoch_on(&backend, &mut dev, data, on_step))
+    }
+
+    /// One pass over `data` in a fresh random order, the forward pass on `backend`; `on_step`
+    /// sees each step's statistics.
+    pub async fn epoch_on<B: Backend>(&mut self, backend: &B, dev: &mut B::Sae, data: &Matrix, mut on_step: impl FnMut(&StepStats)) -> Result<StepStats> {
         let order = self.rng.distinct(data.rows, data.rows);
         let mut mean = StepStats::default();
         let mut steps = 0.0;
@@ -327,7 +367,7 @@ impl Trainer {
             for (i, &r) in chunk.iter().enumerate() {
                 batch.row_mut(i).copy_from_slice(data.row(r));
             }
-            let s = self.step(&batch)?;
+            let s = self.step_on(backend, dev, &batch).await?;
             on_step(&s);
             steps += 1.0;
             mean.loss += s.loss;

@@ -68,6 +68,14 @@ struct SparseDotsParams {
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
+struct MaskParams {
+    rows: u32,
+    n: u32,
+    _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
 struct ArgminParams {
     points: u32,
     clusters: u32,
@@ -195,13 +203,18 @@ impl GpuBackend {
         Ok(())
     }
 
-    async fn encode_chunk(&self, sae: &GpuSae, x: &Matrix) -> Result<SparseCodes> {
+    /// Top-k codes of one chunk and, with `aux` = (keep mask, aux k), the top codes among the
+    /// kept (dead) latents.
+    async fn encode_chunk(&self, sae: &GpuSae, x: &Matrix, aux: Option<(&wgpu::Buffer, usize)>) -> Result<(SparseCodes, Option<SparseCodes>)> {
         let g = &self.gpu;
         let rows = x.rows;
         let x_buf = g.storage_f32("embeddings", &x.data);
         let pre = g.output("pre-activations", (rows * sae.d_sae * 4) as u64);
         let idx = g.output("code indices", (rows * sae.k * 4) as u64);
         let val = g.output("code values", (rows * sae.k * 4) as u64);
+        let aux_k = aux.map_or(1, |a| a.1);
+        let aux_idx = g.output("aux indices", (rows * aux_k * 4) as u64);
+        let aux_val = g.output("aux values", (rows * aux_k * 4) as u64);
         let mut enc = g.encoder();
         for block in &sae.blocks {
             self.matmul(
@@ -222,9 +235,30 @@ impl GpuBackend {
             );
         }
         self.top_k(&mut enc, &pre, rows, sae.d_sae, sae.k, true, &idx, &val);
+        if let Some((keep, _)) = aux {
+            // Chunks hold at most MAX_GROUPS rows (encode_rows_per_chunk): one dispatch covers them.
+            let params = g.uniform(&MaskParams { rows: rows as u32, n: sae.d_sae as u32, _pad: [0; 2] });
+            g.dispatch(&mut enc, self.pipeline(Kernel::MaskColumns), &[&params, &pre, keep], (div_ceil(sae.d_sae, 256), rows as u32, 1));
+            self.top_k(&mut enc, &pre, rows, sae.d_sae, aux_k, true, &aux_idx, &aux_val);
+        }
         let bytes = (rows * sae.k * 4) as u64;
-        let out = g.submit_and_read(enc, &[(&idx, bytes), (&val, bytes)]).await?;
-        SparseCodes::new(sae.k, sae.d_sae, read_u32(&out[0]), read_f32(&out[1]))
+        let aux_bytes = (rows * aux_k * 4) as u64;
+        let mut reads = vec![(&idx, bytes), (&val, bytes)];
+        if aux.is_some() {
+            reads.extend([(&aux_idx, aux_bytes), (&aux_val, aux_bytes)]);
+        }
+        let out = g.submit_and_read(enc, &reads).await?;
+        let main = SparseCodes::new(sae.k, sae.d_sae, read_u32(&out[0]), read_f32(&out[1]))?;
+        let aux = match aux {
+            Some(_) => Some(SparseCodes::new(aux_k, sae.d_sae, read_u32(&out[2]), read_f32(&out[3]))?),
+            None => None,
+        };
+        Ok((main, aux))
+    }
+
+    fn encode_rows_per_chunk(&self, sae: &GpuSae) -> usize {
+        let g = &self.gpu;
+        g.rows_per_binding((sae.d_sae * 4) as u64).min(g.rows_per_binding((sae.d_in * 4) as u64)).min(MAX_CHUNK_ROWS).min(MAX_GROUPS)
     }
 
     async fn decode_chunk(&self, sae: &GpuSae, codes: &SparseCodes, rows: std::ops::Range<usize>) -> Result<Vec<f32>> {
@@ -338,17 +372,49 @@ impl Backend for GpuBackend {
     }
 
     async fn encode(&self, sae: &GpuSae, x: &Matrix) -> Result<SparseCodes> {
+        self.select(sae, x, None).await.map(|(codes, _)| codes)
+    }
+
+    async fn select(&self, sae: &GpuSae, x: &Matrix, aux: Option<(&[bool], usize)>) -> Result<(SparseCodes, Option<SparseCodes>)> {
         check_embeddings(x, sae.d_in)?;
+        if let Some((dead, aux_k)) = aux {
+            saescope_core::sae::check_mask(dead, sae.d_sae)?;
+            Self::check_k(aux_k, "AuxK")?;
+        }
         let g = &self.gpu;
-        let rows_per_chunk = g.rows_per_binding((sae.d_sae * 4) as u64).min(g.rows_per_binding((sae.d_in * 4) as u64)).min(MAX_CHUNK_ROWS);
         g.scoped(async {
-            let mut codes = SparseCodes::empty(sae.k, sae.d_sae);
-            for r in chunks(x.rows, rows_per_chunk) {
-                codes.extend(self.encode_chunk(sae, &x.slice_rows(r.start, r.end)).await?);
+            let keep = aux.map(|(dead, k)| {
+                let mask: Vec<u32> = dead.iter().map(|&d| d as u32).collect();
+                (g.storage("dead mask", bytemuck::cast_slice(&mask)), k.min(sae.d_sae))
+            });
+            let mut main = SparseCodes::empty(sae.k, sae.d_sae);
+            let mut aux_codes = keep.as_ref().map(|(_, k)| SparseCodes::empty(*k, sae.d_sae));
+            for r in chunks(x.rows, self.encode_rows_per_chunk(sae)) {
+                let (m, a) = self.encode_chunk(sae, &x.slice_rows(r.start, r.end), keep.as_ref().map(|(b, k)| (b, *k))).await?;
+                main.extend(m);
+                if let (Some(all), Some(a)) = (aux_codes.as_mut(), a) {
+                    all.extend(a);
+                }
             }
-            Ok(codes)
+            Ok((main, aux_codes))
         })
         .await
+    }
+
+    async fn update_sae(&self, dev: &mut GpuSae, sae: &Arc<Sae>) -> Result<()> {
+        if (sae.d_in, sae.d_sae, sae.k) != (dev.d_in, dev.d_sae, dev.k) {
+            return Err(Error::Shape(format!("cannot update a {}x{} k={} SAE on the GPU with a {}x{} k={} one", dev.d_in, dev.d_sae, dev.k, sae.d_in, sae.d_sae, sae.k)));
+        }
+        let q = &self.gpu.queue;
+        let w_enc_t = saescope_core::sae::transpose(&sae.w_enc, sae.d_in, sae.d_sae);
+        for block in &dev.blocks {
+            let rows = block.lo * sae.d_in..block.hi * sae.d_in;
+            q.write_buffer(&block.w_enc_t, 0, bytemuck::cast_slice(&w_enc_t[rows.clone()]));
+            q.write_buffer(&block.w_dec, 0, bytemuck::cast_slice(&sae.w_dec[rows]));
+        }
+        q.write_buffer(&dev.b_enc, 0, bytemuck::cast_slice(&sae.b_enc));
+        q.write_buffer(&dev.b_dec, 0, bytemuck::cast_slice(&sae.b_dec));
+        Ok(())
     }
 
     async fn decode(&self, sae: &GpuSae, codes: &SparseCodes) -> Result<Matrix> {

@@ -11,13 +11,21 @@ pub enum Kernel {
     Decode,
     SparseDots,
     Argmin,
+    MaskColumns,
 }
 
 const MATMUL: &str = include_str!("shaders/matmul_abt.wgsl");
 
 impl Kernel {
-    const ALL: [Kernel; 6] =
-        [Kernel::MatmulF32, Kernel::MatmulF16, Kernel::TopkRows, Kernel::Decode, Kernel::SparseDots, Kernel::Argmin];
+    const ALL: [Kernel; 7] = [
+        Kernel::MatmulF32,
+        Kernel::MatmulF16,
+        Kernel::TopkRows,
+        Kernel::Decode,
+        Kernel::SparseDots,
+        Kernel::Argmin,
+        Kernel::MaskColumns,
+    ];
 
     fn source(self) -> String {
         match self {
@@ -31,13 +39,14 @@ impl Kernel {
             Kernel::Decode => include_str!("shaders/decode.wgsl").into(),
             Kernel::SparseDots => include_str!("shaders/sparse_dots.wgsl").into(),
             Kernel::Argmin => include_str!("shaders/argmin.wgsl").into(),
+            Kernel::MaskColumns => include_str!("shaders/mask_columns.wgsl").into(),
         }
     }
 }
 
 #[derive(Default)]
 pub struct Pipelines {
-    compiled: [OnceCell<wgpu::ComputePipeline>; 6],
+    compiled: [OnceCell<wgpu::ComputePipeline>; 7],
 }
 
 impl Pipelines {
