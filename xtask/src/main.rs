@@ -10,6 +10,7 @@
 //! - `fidelity [--epochs N]`: the paper's k x latents grid on the demo embeddings.
 //! - `serve [--port N]`: the static server alone.
 
+mod model;
 mod serve;
 mod setup;
 

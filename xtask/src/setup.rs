@@ -95,6 +95,7 @@ pub fn all() -> Result<()> {
     wasm_tools()?;
     vulkan()?;
     browser()?;
+    crate::model::fetch()?;
     run(Command::new("rustup").args(["component", "add", "clippy"]))?;
     eprintln!("setup complete");
     Ok(())

@@ -1,0 +1,79 @@
+//! The embedder against sentence-transformers: 240 documents of the shared demo corpus, spread
+//! over the file (astro-ph and cs.LG, short and longer than 256 tokens), must reach cosine
+//! >= 0.9999 with the reference embeddings computed by sentence-transformers. Needs the model
+//! (`cargo xtask setup` fetches it) and ../shared beside the checkout; fails without them.
+
+use saescope_core::npy;
+use saescope_embed::{weights_to_f16, Embedder};
+use std::io::BufRead;
+use std::path::PathBuf;
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(path: PathBuf) -> Vec<u8> {
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask setup` (model) and keep ../shared beside the checkout", path.display()))
+}
+
+/// (row, text) for every 83rd document: 241 documents over all 20k lines.
+fn sample() -> Vec<(usize, String)> {
+    let gz = read(workspace().join("../shared/data/arxiv/demo-20k.jsonl.gz"));
+    let lines = std::io::BufReader::new(flate2::read::GzDecoder::new(&gz[..])).lines();
+    lines
+        .enumerate()
+        .filter(|(i, _)| i % 83 == 0)
+        .map(|(i, line)| {
+            let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+            (i, format!("{}. {}", v["title"].as_str().unwrap(), v["abstract"].as_str().unwrap()))
+        })
+        .collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    dot / (a.iter().map(|x| x * x).sum::<f32>().sqrt() * b.iter().map(|x| x * x).sum::<f32>().sqrt())
+}
+
+#[test]
+fn reproduces_sentence_transformers() {
+    let model = workspace().join(".cache/models/all-MiniLM-L6-v2");
+    let (weights, tokenizer, config) = (read(model.join("model.safetensors")), read(model.join("tokenizer.json")), read(model.join("config.json")));
+    let embedder = Embedder::from_bytes(&weights, &tokenizer, &config).unwrap();
+    let reference = npy::read_matrix(&read(workspace().join("../shared/data/arxiv/demo-20k.minilm.f32.npy"))).unwrap();
+    let docs = sample();
+    assert!(docs.len() >= 200);
+    let long = docs.iter().filter(|(_, t)| embedder.tokens(t).unwrap().len() == 256).count();
+    assert!(long >= 5, "the sample should include texts truncated at 256 tokens ({long})");
+
+    let texts: Vec<&str> = docs.iter().map(|(_, t)| t.as_str()).collect();
+    let mut batched = Vec::new();
+    for chunk in texts.chunks(32) {
+        batched.extend(embedder.embed(chunk).unwrap().data);
+    }
+    let mut worst = 1.0f32;
+    for (i, (row, _)) in docs.iter().enumerate() {
+        worst = worst.min(cosine(&batched[i * 384..(i + 1) * 384], reference.row(*row)));
+    }
+    println!("min cosine over {} documents: {worst:.7} ({long} truncated)", docs.len());
+    assert!(worst >= 0.9999, "min cosine {worst}");
+
+    // Batch composition does not matter: one at a time gives the same vectors.
+    for (i, text) in texts.iter().enumerate().step_by(10) {
+        let single = embedder.embed(&[text]).unwrap();
+        let diff = single.data.iter().zip(&batched[i * 384..(i + 1) * 384]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(diff < 1e-5, "document {i}: batch of 1 differs by {diff}");
+    }
+
+    // The f16 weights the browser downloads stay close.
+    let half = Embedder::from_bytes(&weights_to_f16(&weights).unwrap(), &tokenizer, &config).unwrap();
+    let h = half.embed(&texts[..32]).unwrap();
+    let worst_half = (0..32).map(|i| cosine(h.row(i), &batched[i * 384..(i + 1) * 384])).fold(1.0, f32::min);
+    println!("f16 weights: min cosine {worst_half:.6}");
+    assert!(worst_half >= 0.999, "f16 min cosine {worst_half}");
+}
+
+#[test]
+fn bad_files_are_errors() {
+    assert!(Embedder::from_bytes(b"nope", b"{}", b"{}").is_err());
+}
