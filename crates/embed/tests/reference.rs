@@ -1,7 +1,7 @@
 //! The embedder against sentence-transformers: 240 documents of the shared demo corpus, spread
-//! over the file (astro-ph and cs.LG, short and longer than 256 tokens), must reach cosine
-//! >= 0.9999 with the reference embeddings computed by sentence-transformers. Needs the model
-//! (`cargo xtask setup` fetches it) and ../shared beside the checkout; fails without them.
+//! over the file (astro-ph and cs.LG, short and longer than 256 tokens), must reach a cosine of
+//! at least 0.9999 with the reference embeddings computed by sentence-transformers. Needs the
+//! model (`cargo xtask setup` fetches it) and ../shared beside the checkout; fails without them.
 
 use saescope_core::npy;
 use saescope_embed::{weights_to_f16, Embedder};
