@@ -107,9 +107,23 @@ pub fn run(args: BuildArgs) -> Result<()> {
         eprintln!("  skipped record {}: {}", s.record, s.reason);
     }
 
-    // 2. Embeddings.
-    let Some(path) = &args.embeddings else {
-        bail!("pass --embeddings X.npy (one row per record of the corpus)");
+    // 2. Embeddings: given, or computed here (a stage keyed by the corpus's bytes).
+    let computed;
+    let path = match &args.embeddings {
+        Some(p) => p,
+        None => {
+            let fingerprint = sha256_hex(&read(&args.corpus)?);
+            computed = stage_dir(&args.out, "embeddings", &fingerprint).join("embeddings.npy");
+            if computed.exists() {
+                eprintln!("reusing embeddings in {}", computed.display());
+            } else {
+                let embedder = crate::embed_cmd::load(&crate::embed_cmd::default_model_dir())?;
+                let partial = computed.with_extension("partial");
+                crate::embed_cmd::embed_documents(&embedder, &docs, crate::embed_cmd::TextField::TitleAbstract, &partial)?;
+                std::fs::rename(&partial, &computed)?;
+            }
+            &computed
+        }
     };
     let raw = read(path)?;
     let embeddings_hash = sha256_hex(&raw);

@@ -4,6 +4,7 @@
 mod bench;
 mod build;
 mod commands;
+mod embed_cmd;
 mod convert;
 mod io;
 mod synth_bundle;
@@ -107,6 +108,22 @@ enum Command {
         #[arg(long)]
         shard_rows: Option<usize>,
     },
+    /// Embed a corpus into an .npy (f32 [N, 384]), or one query (printed as JSON), with
+    /// all-MiniLM-L6-v2.
+    Embed {
+        /// Corpus: JSON Lines or CSV, plain or gzip
+        #[arg(long, conflicts_with = "query")]
+        corpus: Option<PathBuf>,
+        #[arg(long)]
+        query: Option<String>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "title+abstract")]
+        text: embed_cmd::TextField,
+        /// Model folder (model.safetensors, tokenizer.json, config.json)
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
     /// Build a bundle from a corpus: embeddings, SAE training, codes, feature statistics.
     Build {
         /// Corpus: JSON Lines (id, title, abstract, categories; or arXiv's metadata snapshot) or
@@ -206,6 +223,9 @@ fn main() -> ExitCode {
         Command::Inspect { bundle } => commands::inspect(&bundle),
         Command::Synth { out, documents, dim, latents, k, seed, shard_rows } => {
             synth_bundle::write_synthetic(&out, documents, dim, latents, k, seed, shard_rows)
+        }
+        Command::Embed { corpus, query, out, text, model } => {
+            embed_cmd::run(corpus.as_deref(), query.as_deref(), out.as_deref(), text, &model.unwrap_or_else(embed_cmd::default_model_dir))
         }
         Command::Build { corpus, out, embeddings, name, model, k, latents, epochs, batch, lr, seed, holdout, device } => {
             let train = saescope_core::train::TrainConfig { k, latents, epochs, batch, lr, seed, ..Default::default() };

@@ -95,3 +95,31 @@ fn bad_input_fails_with_one_line_reasons() {
     assert!(q.contains("dimension"), "{q}");
     assert!(fails(&["kmeans", "--embeddings", "b/embeddings/000.npy", "--clusters", "251", "--out", "o"], dir).contains("251 clusters"));
 }
+
+#[test]
+fn embed_writes_unit_vectors_and_matches_query_embedding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/models/all-MiniLM-L6-v2");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_saescope")).args(args).env("SAESCOPE_MODEL", model).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {} (the model comes from `cargo xtask setup`)", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    std::fs::write(
+        dir.join("c.jsonl"),
+        "{\"id\":\"a\",\"title\":\"Sparse autoencoders\",\"abstract\":\"We study dictionary learning on embeddings.\"}\n{\"id\":\"b\",\"title\":\"Galaxy rotation curves\",\"abstract\":\"Dark matter halos shape how galaxies spin.\"}\n",
+    )
+    .unwrap();
+    run(&["embed", "--corpus", "c.jsonl", "--out", "e.npy"]);
+    run(&["embed", "--corpus", "c.jsonl", "--out", "t.npy", "--text", "title"]);
+    let e = npy::read_matrix(&std::fs::read(dir.join("e.npy")).unwrap()).unwrap();
+    let t = npy::read_matrix(&std::fs::read(dir.join("t.npy")).unwrap()).unwrap();
+    assert_eq!((e.rows, e.cols), (2, 384));
+    let q: Vec<f32> = serde_json::from_str(&run(&["embed", "--query", "Sparse autoencoders. We study dictionary learning on embeddings."])).unwrap();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert!((dot(e.row(0), e.row(0)) - 1.0).abs() < 1e-5);
+    assert!(dot(&q, e.row(0)) > 0.99999, "query and corpus paths embed the same text alike");
+    assert!(dot(e.row(0), e.row(1)) < 0.5, "unrelated documents are far apart");
+    assert!(dot(t.row(0), e.row(0)) < 0.999, "--text title embeds the title alone");
+}
