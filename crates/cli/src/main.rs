@@ -27,6 +27,36 @@ pub enum Device {
     Gpu,
 }
 
+/// The SAE training settings shared by `train` and `build` (the paper's recipe by default).
+#[derive(clap::Args)]
+struct TrainingArgs {
+    #[arg(long, default_value_t = 32)]
+    k: usize,
+    #[arg(long, default_value_t = 3072)]
+    latents: usize,
+    #[arg(long, default_value_t = 50)]
+    epochs: usize,
+    #[arg(long, default_value_t = 1024)]
+    batch: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fraction of rows held out for validation
+    #[arg(long, default_value_t = 0.05)]
+    holdout: f64,
+    /// Where the forward pass runs (the sparse backward pass and Adam run on the CPU)
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Device,
+}
+
+impl TrainingArgs {
+    fn config(&self) -> saescope_core::train::TrainConfig {
+        let (k, latents, epochs, batch, lr, seed) = (self.k, self.latents, self.epochs, self.batch, self.lr, self.seed);
+        saescope_core::train::TrainConfig { k, latents, epochs, batch, lr, seed, ..Default::default() }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Top-k encode embeddings with an SAE; writes indices.npy and values.npy ([N, k]).
@@ -141,22 +171,8 @@ enum Command {
         /// The embedding model the embeddings come from
         #[arg(long, default_value = "sentence-transformers/all-MiniLM-L6-v2")]
         model: String,
-        #[arg(long, default_value_t = 32)]
-        k: usize,
-        #[arg(long, default_value_t = 3072)]
-        latents: usize,
-        #[arg(long, default_value_t = 50)]
-        epochs: usize,
-        #[arg(long, default_value_t = 1024)]
-        batch: usize,
-        #[arg(long, default_value_t = 1e-4)]
-        lr: f32,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        #[arg(long, default_value_t = 0.05)]
-        holdout: f64,
-        #[arg(long, value_enum, default_value = "cpu")]
-        device: Device,
+        #[command(flatten)]
+        training: TrainingArgs,
     },
     /// Train a top-k SAE on embeddings with the paper's recipe (NMSE + AuxK, unit-norm decoder,
     /// Adam); writes the SAELens layout and training_log.json.
@@ -166,24 +182,8 @@ enum Command {
         embeddings: PathBuf,
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 32)]
-        k: usize,
-        #[arg(long, default_value_t = 3072)]
-        latents: usize,
-        #[arg(long, default_value_t = 50)]
-        epochs: usize,
-        #[arg(long, default_value_t = 1024)]
-        batch: usize,
-        #[arg(long, default_value_t = 1e-4)]
-        lr: f32,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Fraction of rows held out for validation
-        #[arg(long, default_value_t = 0.05)]
-        holdout: f64,
-        /// Where the forward pass runs (the sparse backward pass and Adam run on the CPU)
-        #[arg(long, value_enum, default_value = "cpu")]
-        device: Device,
+        #[command(flatten)]
+        training: TrainingArgs,
     },
     /// Time the engine's kernels against the CPU reference; prints a Markdown table
     /// (`cargo xtask bench` puts it into BENCHMARKS.md).
@@ -227,13 +227,12 @@ fn main() -> ExitCode {
         Command::Embed { corpus, query, out, text, model } => {
             embed_cmd::run(corpus.as_deref(), query.as_deref(), out.as_deref(), text, &model.unwrap_or_else(embed_cmd::default_model_dir))
         }
-        Command::Build { corpus, out, embeddings, name, model, k, latents, epochs, batch, lr, seed, holdout, device } => {
-            let train = saescope_core::train::TrainConfig { k, latents, epochs, batch, lr, seed, ..Default::default() };
+        Command::Build { corpus, out, embeddings, name, model, training } => {
+            let (train, holdout, device) = (training.config(), training.holdout, training.device);
             build::run(build::BuildArgs { corpus, out, embeddings, name, model, train, holdout, device })
         }
-        Command::Train { embeddings, out, k, latents, epochs, batch, lr, seed, holdout, device } => {
-            let config = saescope_core::train::TrainConfig { k, latents, epochs, batch, lr, seed, ..Default::default() };
-            train_cmd::run(&embeddings, &out, config, holdout, device)
+        Command::Train { embeddings, out, training } => {
+            train_cmd::run(&embeddings, &out, training.config(), training.holdout, training.device)
         }
         Command::Bench { quick } => bench::run(quick),
         Command::Convert { pth, out, k, dtype } => convert::run(&pth, &out, k, dtype),

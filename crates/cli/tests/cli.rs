@@ -123,3 +123,31 @@ fn embed_writes_unit_vectors_and_matches_query_embedding() {
     assert!(dot(e.row(0), e.row(1)) < 0.5, "unrelated documents are far apart");
     assert!(dot(t.row(0), e.row(0)) < 0.999, "--text title embeds the title alone");
 }
+
+#[test]
+fn build_makes_a_verified_bundle_and_reuses_the_trained_sae() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = saescope_core::synth::PlantedData::generate(32, 40, 3, 300, 5);
+    std::fs::write(dir.join("x.npy"), npy::to_bytes(&[301, 32], &[data.embeddings.data.clone(), vec![0.5; 32]].concat()).unwrap()).unwrap();
+    let mut corpus = String::new();
+    for r in 0..300 {
+        corpus.push_str(&format!("{{\"id\":\"d{r}\",\"title\":\"Document {r}\",\"abstract\":\"Atoms {:?}\",\"categories\":\"x.A x.B\"}}\n", data.atoms_of(r)));
+        if r == 150 {
+            corpus.push_str("{\"id\":\"broken\"}\n"); // no text: skipped, and its embedding row dropped
+        }
+    }
+    std::fs::write(dir.join("c.jsonl"), corpus).unwrap();
+    let build = ["build", "--corpus", "c.jsonl", "--embeddings", "x.npy", "--out", "b", "--k", "3", "--latents", "48", "--epochs", "3", "--batch", "64", "--lr", "1e-2"];
+    let first = saescope(&build, dir);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stderr).contains("skipped 1"));
+    let inspect: serde_json::Value = serde_json::from_str(&ok(&["inspect", "b"], dir)).unwrap();
+    assert_eq!(inspect["documents"], 300);
+    assert_eq!(inspect["sae"]["d_sae"], 48);
+    assert_eq!(inspect["has_codes"], true);
+    let features: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("b/features.json")).unwrap()).unwrap();
+    assert_eq!(features["features"].as_array().unwrap().len(), 48);
+    let second = saescope(&build, dir);
+    assert!(String::from_utf8_lossy(&second.stderr).contains("reusing the trained SAE"));
+}
