@@ -7,25 +7,32 @@ use serde::Serialize;
 
 /// `sum((x_hat - x)^2) / sum((mean(x) - x)^2)`: 1.0 for predicting the mean, 0.0 for perfect.
 pub fn normalized_mse(x: &Matrix, x_hat: &Matrix) -> f64 {
-    let mut mean = vec![0.0f64; x.cols];
-    for r in 0..x.rows {
-        for (m, v) in mean.iter_mut().zip(x.row(r)) {
-            *m += *v as f64;
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= x.rows.max(1) as f64);
-    let (mut err, mut base) = (0.0f64, 0.0f64);
-    for r in 0..x.rows {
-        for ((v, h), m) in x.row(r).iter().zip(x_hat.row(r)).zip(&mean) {
-            err += (*h as f64 - *v as f64).powi(2);
-            base += (m - *v as f64).powi(2);
-        }
-    }
+    let err: f64 = x.data.iter().zip(&x_hat.data).map(|(v, h)| (*h as f64 - *v as f64).powi(2)).sum();
+    let base = centered_sum_sq(&x.data, x.rows, x.cols);
     if base > 0.0 {
         err / base
     } else {
         err
     }
+}
+
+/// `sum |r - mean_rows(r)|^2` over a row-major `[rows, cols]` buffer, in f64: the NMSE baseline
+/// (the error of predicting every row by the mean row).
+pub fn centered_sum_sq(data: &[f32], rows: usize, cols: usize) -> f64 {
+    let mut mean = vec![0.0f64; cols];
+    for r in 0..rows {
+        for (m, v) in mean.iter_mut().zip(&data[r * cols..(r + 1) * cols]) {
+            *m += *v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= rows.max(1) as f64);
+    let mut s = 0.0;
+    for r in 0..rows {
+        for (m, v) in mean.iter().zip(&data[r * cols..(r + 1) * cols]) {
+            s += (*v as f64 - m).powi(2);
+        }
+    }
+    s
 }
 
 /// Fraction of documents on which each latent is active (value > 0).

@@ -12,6 +12,7 @@
 
 use crate::error::{Error, Result};
 use crate::matrix::{normalize, Matrix};
+use crate::metrics::centered_sum_sq;
 use crate::rng::SeededRng;
 use crate::sae::{transpose, Sae};
 use crate::backend::Backend;
@@ -75,24 +76,6 @@ impl Grads {
     fn norm(&self) -> f64 {
         [&self.w_enc, &self.b_enc, &self.w_dec, &self.b_dec].iter().flat_map(|v| v.iter()).map(|&g| (g as f64).powi(2)).sum::<f64>().sqrt()
     }
-}
-
-/// `sum |r - mean_rows(r)|^2` over a row-major `[rows, cols]` buffer: the NMSE denominator.
-fn centered_sum_sq(data: &[f32], rows: usize, cols: usize) -> f64 {
-    let mut mean = vec![0.0f64; cols];
-    for r in 0..rows {
-        for (m, v) in mean.iter_mut().zip(&data[r * cols..(r + 1) * cols]) {
-            *m += *v as f64;
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= rows.max(1) as f64);
-    let mut s = 0.0;
-    for r in 0..rows {
-        for (m, v) in mean.iter().zip(&data[r * cols..(r + 1) * cols]) {
-            s += (*v as f64 - m).powi(2);
-        }
-    }
-    s
 }
 
 /// One selected latent of one row: (latent, activation after ReLU).
