@@ -1,218 +1,302 @@
-// The page: picks the engine (WebGPU or the CPU path), loads a bundle with progress, and shows a
-// document's active SAE features and its nearest documents. Everything from a bundle is
-// rendered as text (textContent), never as HTML.
+// The page: starts the engine worker (WebGPU or the CPU path), loads a bundle with progress,
+// and shows the views (search and steering, features, families, clusters). The state lives
+// in the URL (state.js); the math runs in the worker (worker.js); text from the bundle is
+// always rendered as text.
 
-import init, { Engine } from '../pkg/saescope_wasm.js';
-import { loadBundle } from './bundle.js';
+import { EngineClient } from './engine.js';
+import { $, el, fmt, appLink } from './dom.js';
+import { Catalog } from './catalog.js';
+import { readState, writeState, stateToSearch, VIEWS } from './state.js';
+import { SearchView } from './views/search.js';
+import { FeatureView } from './views/feature.js';
+import { FeaturesView } from './views/features.js';
+import { FamiliesView } from './views/families.js';
+import { ClustersView } from './views/clusters.js';
 
-const $ = (id) => document.getElementById(id);
-const params = new URLSearchParams(location.search);
 const DEFAULT_BUNDLE = 'bundles/demo/';
 
-const state = { engine: null, scope: null, manifest: null, documents: [], doc: 0 };
-
-function setState(s) {
-  document.body.dataset.state = s;
-}
-
-function showError(message) {
-  const el = $('error');
-  el.textContent = message;
-  el.hidden = !message;
-}
-
-function el(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
-  if (className) node.className = className;
-  return node;
-}
-
-function updateUrl() {
-  const url = new URL(location.href);
-  url.searchParams.set('bundle', $('bundle-url').value);
-  url.searchParams.set('doc', String(state.doc));
-  history.replaceState(null, '', url);
-}
-
-function progressUi() {
-  const list = $('progress-files');
+function progressUi(list, bar, label) {
   const items = new Map();
-  let sizes = new Map();
-  let total = 0;
+  const sizes = new Map();
   const received = new Map();
+  let total = 0;
   const redraw = () => {
     let got = 0;
     for (const v of received.values()) got += v;
-    $('progress-total').value = total ? got / total : 1;
-    $('progress-label').textContent = `${(got / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
+    bar.value = total ? got / total : 1;
+    label.textContent = `${fmt.mb(got)} of ${fmt.mb(total)}`;
   };
-  return {
-    start(files) {
-      $('progress').hidden = false;
-      list.replaceChildren();
-      sizes = new Map(files.map((f) => [f.path, f.bytes]));
-      total = files.reduce((s, f) => s + f.bytes, 0);
-      for (const f of files) {
-        const li = el('li', `${f.path} (${(f.bytes / 1e6).toFixed(2)} MB)`);
+  return (p) => {
+    if (p.type === 'start') {
+      for (const f of p.files) {
+        sizes.set(f.path, f.bytes);
+        total += f.bytes;
+        const li = el('li', `${f.path} (${fmt.mb(f.bytes)})`);
         items.set(f.path, li);
         list.append(li);
       }
-      redraw();
-    },
-    progress(path, bytes) {
-      received.set(path, Math.min(bytes, sizes.get(path) ?? bytes));
-      redraw();
-    },
-    fileDone(path, error, cached) {
-      const li = items.get(path);
-      if (!li) return;
-      li.className = error ? 'bad' : 'ok';
-      if (error) li.textContent = error;
-      else if (cached) li.textContent += ' from cache';
-    },
+    } else if (p.type === 'bytes') {
+      received.set(p.path, Math.min(p.bytes, sizes.get(p.path) ?? p.bytes));
+    } else if (p.type === 'done') {
+      const li = items.get(p.path);
+      if (p.error) {
+        li.className = 'bad';
+        li.textContent = p.error;
+      } else {
+        li.className = 'ok';
+        received.set(p.path, sizes.get(p.path) ?? 0);
+        if (p.cached) li.textContent += ' from cache';
+      }
+    } else if (p.type === 'finishing') {
+      label.textContent = `${fmt.mb(total)}: preparing…`;
+    }
+    redraw();
   };
 }
 
-async function openBundle(url) {
-  setState('loading');
-  showError('');
-  $('explore').hidden = true;
-  $('bundle-info').textContent = '';
-  if (state.scope) {
-    state.scope.free();
-    state.scope = null;
+class App {
+  constructor() {
+    this.state = readState();
+    this.engine = null;
+    this.engineKind = '';
+    this.catalog = null;
+    this.info = null;
+    this.bundleUrl = null;
+    this.embedder = { state: 'none', message: '' }; // none | loading | ready | unavailable | failed
+    this.vectors = new Map(); // query text -> embedding
+    this.busy = 0;
+    this.search = new SearchView(this);
+    this.views = {
+      search: this.search,
+      feature: new FeatureView(this, $('view-feature')),
+      features: new FeaturesView(this, $('view-features')),
+      families: new FamiliesView(this, $('view-families')),
+      clusters: new ClustersView(this, $('view-clusters')),
+    };
   }
-  try {
-    const { scope, manifest, documents } = await loadBundle(state.engine, url, progressUi());
-    Object.assign(state, { scope, manifest, documents });
-    const info = scope.info();
-    $('bundle-info').textContent =
-      `${manifest.name}: ${info.documents.toLocaleString()} documents, ${manifest.embedding.model} embeddings (${info.d_in}-d), ` +
-      `top-k SAE with ${info.d_sae.toLocaleString()} features and k = ${info.k}. ${manifest.description}`;
-    $('doc-index').max = String(info.documents - 1);
-    $('explore').hidden = false;
-    const doc = Number(params.get('doc') ?? 0);
-    await showDocument(Number.isInteger(doc) && doc >= 0 && doc < info.documents ? doc : 0);
-    setState('ready');
-  } catch (e) {
-    showError(`Could not load the bundle at ${url}: ${e.message}`);
-    setState('error');
+
+  setState(s) {
+    document.body.dataset.state = s;
+  }
+
+  setBusy(on) {
+    this.busy += on ? 1 : -1;
+    document.body.dataset.busy = String(this.busy > 0);
+  }
+
+  showError(message) {
+    $('error').textContent = message;
+    $('error').hidden = !message;
+  }
+
+  /** Applies `patch` to the state, writes the URL, and re-renders. */
+  update(patch, { push = false } = {}) {
+    const before = this.state;
+    this.state = { ...this.state, ...patch };
+    writeState(this.state, push);
+    if (this.state.bundle !== before.bundle) return this.openBundle();
+    return this.render();
+  }
+
+  /** The URL of the state with `patch` applied (for links that also open in a new tab). */
+  href(patch) {
+    return stateToSearch({ ...this.state, ...patch });
+  }
+
+  openFeature(j) {
+    this.update({ view: 'feature', f: j }, { push: true });
+  }
+
+  /** Document `doc` as the query ("more like this"), with no steering. */
+  openDocument(doc) {
+    this.update({ view: 'search', q: '', doc, steer: new Map(), fam: new Map() }, { push: true });
+  }
+
+  /** A link to feature `j`'s page, named by its label. */
+  featureLink(j, className = 'feature-link') {
+    const a = appLink(this.catalog.label(j), this.href({ view: 'feature', f: j }), () => this.openFeature(j), className);
+    a.dataset.feature = String(j);
+    a.title = `feature ${j}`;
+    return a;
+  }
+
+  /** A link that makes document `doc` the query, named by its title. */
+  documentLink(doc, className = 'title') {
+    return appLink(this.catalog.document(doc).title, this.href({ view: 'search', q: '', doc, steer: new Map(), fam: new Map() }), () => this.openDocument(doc), className);
+  }
+
+  embedderStatus() {
+    const e = this.embedder;
+    if (e.state === 'ready') return 'Type a query: it is embedded here, in your browser.';
+    if (e.state === 'loading') return `Loading the query embedder… ${e.message}`;
+    return e.message;
+  }
+
+  /** The query's vector: a document's embedding, or the text embedded in the browser. */
+  async queryVector(s) {
+    if (!s.q) return this.engine.call('documentVector', { doc: s.doc });
+    if (this.vectors.has(s.q)) return this.vectors.get(s.q);
+    if (this.embedder.state === 'loading') {
+      $('query-status').textContent = this.embedderStatus();
+      await this.embedderReady;
+    }
+    if (this.embedder.state !== 'ready') {
+      $('query-status').textContent = this.embedderStatus();
+      return null;
+    }
+    const { vector, ms } = await this.engine.call('embed', { text: s.q });
+    this.vectors.set(s.q, vector);
+    $('query-status').textContent = `Embedded in your browser in ${fmt.num(ms, 0)} ms.`;
+    return vector;
+  }
+
+  async render() {
+    if (!this.catalog) return;
+    for (const v of VIEWS) $(`view-${v}`).hidden = v !== this.state.view;
+    for (const a of document.querySelectorAll('#tabs a')) {
+      a.href = this.href({ view: a.dataset.view });
+      a.classList.toggle('active', a.dataset.view === this.state.view || (a.dataset.view === 'features' && this.state.view === 'feature'));
+    }
+    await this.views[this.state.view].show();
+  }
+
+  async openBundle() {
+    const url = this.state.bundle || DEFAULT_BUNDLE;
+    this.bundleUrl = url;
+    $('bundle-url').value = url;
+    this.setState('loading');
+    this.showError('');
+    this.catalog = null;
+    this.vectors.clear();
+    for (const v of VIEWS) $(`view-${v}`).hidden = true;
+    $('tabs').hidden = true;
+    $('bundle-info').textContent = '';
+    $('progress').hidden = false;
+    $('progress-files').replaceChildren();
+    const onProgress = progressUi($('progress-files'), $('progress-total'), $('progress-label'));
+    const started = performance.now();
+    try {
+      // The worker lives in web/, so relative bundle URLs are resolved against the page here.
+      const absolute = new URL(url.endsWith('/') ? url : `${url}/`, location.href).href;
+      const { manifest, info, files, embedderProblem } = await this.engine.call('open', { url: absolute }, onProgress);
+      if (url !== this.bundleUrl) return; // another bundle was asked for meanwhile
+      this.catalog = new Catalog(manifest, info, files);
+      this.info = info;
+      $('bundle-info').textContent =
+        `${manifest.name}: ${fmt.int(info.documents)} documents, ${manifest.embedding.model} embeddings (${info.d_in}-d), ` +
+        `top-k SAE with ${fmt.int(info.d_sae)} features and k = ${info.k}. ${manifest.description}`;
+      $('bundle-info').dataset.loadMs = String(Math.round(performance.now() - started));
+      $('tabs').hidden = false;
+      this.startEmbedder(embedderProblem);
+      this.showError(this.catalog.problems.join('\n'));
+      this.setState('ready');
+      await this.render();
+    } catch (e) {
+      if (url !== this.bundleUrl) return;
+      this.showError(`Could not load the bundle at ${url}: ${e.message}`);
+      this.setState('error');
+    }
+  }
+
+  /** Loads the query embedder in the background: the rest of the page works meanwhile. */
+  startEmbedder(problem) {
+    if (problem) {
+      this.embedder = { state: 'unavailable', message: `Free-text search is off: ${problem}.` };
+      $('query').disabled = true;
+      this.embedderReady = Promise.resolve();
+      return;
+    }
+    $('query').disabled = false;
+    this.embedder = { state: 'loading', message: '' };
+    const status = $('query-status');
+    const total = this.catalog.manifest.files.filter((f) => f.role.startsWith('embedder-')).reduce((s, f) => s + f.bytes, 0);
+    const got = new Map();
+    const url = this.bundleUrl;
+    this.embedderReady = this.engine
+      .call('loadEmbedder', {}, (p) => {
+        if (p.type === 'bytes') got.set(p.path, p.bytes);
+        if (p.type === 'done' && p.cached) got.set(p.path, total);
+        let sum = 0;
+        for (const v of got.values()) sum += v;
+        this.embedder.message = p.type === 'finishing' ? 'preparing the model…' : `${fmt.mb(Math.min(sum, total))} of ${fmt.mb(total)}`;
+        if (!this.state.q) status.textContent = this.embedderStatus();
+      })
+      .then(() => {
+        if (url !== this.bundleUrl) return;
+        this.embedder = { state: 'ready', message: '' };
+        document.body.dataset.embedder = 'ready';
+        if (!this.state.q && this.state.view === 'search') status.textContent = this.embedderStatus();
+      })
+      .catch((e) => {
+        if (url !== this.bundleUrl) return;
+        this.embedder = { state: 'failed', message: `The query embedder could not be loaded: ${e.message}` };
+        document.body.dataset.embedder = 'failed';
+        status.textContent = this.embedder.message;
+      });
+  }
+
+  async selfTest() {
+    const button = $('selftest');
+    const list = $('selftest-results');
+    button.disabled = true;
+    list.replaceChildren(el('li', 'running…'));
+    list.dataset.state = 'running';
+    try {
+      const cases = await this.engine.call('selfTest');
+      list.replaceChildren(
+        ...cases.map((c) => {
+          const li = el('li', `${c.name}: ${c.report}`, c.ok ? 'ok' : 'bad');
+          li.dataset.ok = String(c.ok);
+          return li;
+        }),
+      );
+      list.dataset.state = cases.every((c) => c.ok) ? 'passed' : 'failed';
+    } catch (e) {
+      list.replaceChildren(el('li', e.message, 'bad'));
+      list.dataset.state = 'failed';
+    }
+    button.disabled = false;
+  }
+
+  async boot() {
+    this.engine = new EngineClient();
+    let engine;
+    try {
+      engine = await this.engine.call('init', { preferGpu: this.state.device !== 'cpu' });
+    } catch (e) {
+      this.showError(`Could not start the engine: ${e.message}. Was the WebAssembly package built (cargo xtask build)?`);
+      this.setState('error');
+      return;
+    }
+    this.engineKind = engine.kind === 'gpu' ? 'WebGPU' : 'the CPU';
+    const badge = $('engine');
+    badge.textContent = engine.kind === 'gpu' ? 'WebGPU' : 'CPU';
+    badge.className = `badge ${engine.kind}`;
+    badge.title = engine.describe;
+    badge.dataset.kind = engine.kind;
+    $('selftest').disabled = false;
+    $('selftest').addEventListener('click', () => this.selfTest());
+    $('bundle-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const bundle = $('bundle-url').value.trim() || DEFAULT_BUNDLE;
+      this.state = { ...readState('?'), bundle, device: this.state.device };
+      writeState(this.state, true);
+      this.openBundle();
+    });
+    for (const a of document.querySelectorAll('#tabs a')) {
+      a.addEventListener('click', (e) => {
+        e.preventDefault();
+        this.update({ view: a.dataset.view }, { push: true });
+      });
+    }
+    window.addEventListener('popstate', () => {
+      const bundleBefore = this.state.bundle;
+      this.state = readState();
+      if (this.state.bundle !== bundleBefore) this.openBundle();
+      else this.render();
+    });
+    await this.openBundle();
   }
 }
 
-async function showDocument(doc) {
-  const scope = state.scope;
-  if (!scope) return;
-  if (!(doc >= 0 && doc < scope.documents())) {
-    showError(`There is no document ${doc}; this bundle has ${scope.documents()}.`);
-    return;
-  }
-  showError('');
-  setState('busy');
-  state.doc = doc;
-  $('doc-index').value = String(doc);
-  const meta = state.documents[doc] ?? { id: String(doc), title: `Document ${doc}`, abstract: '' };
-  $('doc-title').textContent = meta.title;
-  $('doc-meta').textContent = [meta.id, ...(meta.categories ?? []).slice(0, 3)].join(' · ');
-  $('doc-text').textContent = meta.abstract ?? '';
-  try {
-    const [features, hits] = [await scope.documentFeatures(doc), await scope.searchByDocument(doc, 10)];
-    renderFeatures(doc, features);
-    renderSimilar(doc, hits);
-    updateUrl();
-    setState('ready');
-  } catch (e) {
-    showError(e.message);
-    setState('ready');
-  }
-}
-
-function renderFeatures(doc, features) {
-  const list = $('features');
-  list.dataset.doc = String(doc);
-  list.replaceChildren();
-  const max = Math.max(1e-9, ...features.map((f) => f.activation));
-  $('features-note').textContent = `(${features.length} active)`;
-  for (const f of features) {
-    const li = el('li');
-    li.dataset.feature = String(f.feature);
-    li.dataset.activation = String(f.activation);
-    const bar = el('div', undefined, 'bar');
-    bar.style.width = `${(100 * f.activation) / max}%`;
-    li.append(el('span', `feature ${f.feature}`), bar, el('span', f.activation.toFixed(3), 'value'));
-    list.append(li);
-  }
-}
-
-function renderSimilar(doc, hits) {
-  const list = $('similar');
-  list.dataset.doc = String(doc);
-  list.replaceChildren();
-  for (const h of hits) {
-    const li = el('li');
-    li.dataset.doc = String(h.doc);
-    li.dataset.score = String(h.score);
-    const title = state.documents[h.doc]?.title ?? `Document ${h.doc}`;
-    const link = el('a', title);
-    link.addEventListener('click', () => showDocument(h.doc));
-    li.append(link, el('span', h.score.toFixed(3), 'score'));
-    list.append(li);
-  }
-}
-
-async function selfTest() {
-  const button = $('selftest');
-  const list = $('selftest-results');
-  button.disabled = true;
-  list.replaceChildren(el('li', 'running…'));
-  list.dataset.state = 'running';
-  try {
-    const cases = await state.engine.selfTest();
-    list.replaceChildren(...cases.map((c) => {
-      const li = el('li', `${c.name}: ${c.report}`, c.ok ? 'ok' : 'bad');
-      li.dataset.ok = String(c.ok);
-      return li;
-    }));
-    list.dataset.state = cases.every((c) => c.ok) ? 'passed' : 'failed';
-  } catch (e) {
-    list.replaceChildren(el('li', e.message, 'bad'));
-    list.dataset.state = 'failed';
-  }
-  button.disabled = false;
-}
-
-async function boot() {
-  try {
-    await init();
-  } catch (e) {
-    showError(`Could not start the WebAssembly module: ${e.message}. Was it built (cargo xtask build)?`);
-    setState('error');
-    return;
-  }
-  const preferGpu = params.get('device') !== 'cpu';
-  state.engine = await Engine.create(preferGpu);
-  const badge = $('engine');
-  badge.textContent = state.engine.kind() === 'gpu' ? 'WebGPU' : 'CPU';
-  badge.className = `badge ${state.engine.kind()}`;
-  badge.title = state.engine.describe();
-  badge.dataset.kind = state.engine.kind();
-  $('selftest').disabled = false;
-  $('selftest').addEventListener('click', selfTest);
-  $('bundle-form').addEventListener('submit', (e) => {
-    e.preventDefault();
-    openBundle($('bundle-url').value.trim() || DEFAULT_BUNDLE);
-  });
-  $('doc-form').addEventListener('submit', (e) => {
-    e.preventDefault();
-    showDocument(Number($('doc-index').value));
-  });
-  $('doc-random').addEventListener('click', () => {
-    if (state.scope) showDocument(Math.floor(Math.random() * state.scope.documents()));
-  });
-  const bundle = params.get('bundle') || DEFAULT_BUNDLE;
-  $('bundle-url').value = bundle;
-  await openBundle(bundle);
-}
-
-boot();
+new App().boot();

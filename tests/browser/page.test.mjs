@@ -43,12 +43,18 @@ async function openPage(browser, query) {
   return { page, errors };
 }
 
+/** Makes document `doc` the query, as the browser's back/forward buttons would. */
 async function showDoc(page, doc) {
-  await page.fill('#doc-index', String(doc));
-  await page.click('#doc-form button[type=submit]');
-  await page.waitForFunction((d) => document.querySelector('#similar').dataset.doc === String(d) && document.body.dataset.state === 'ready', doc);
-  const features = await page.$$eval('#features li', (lis) => lis.map((li) => [Number(li.dataset.feature), Number(li.dataset.activation)]));
-  const hits = await page.$$eval('#similar li', (lis) => lis.map((li) => [Number(li.dataset.doc), Number(li.dataset.score)]));
+  await page.evaluate((d) => {
+    const url = new URL(location.href);
+    url.searchParams.delete('q');
+    url.searchParams.set('doc', String(d));
+    history.pushState(null, '', url);
+    dispatchEvent(new PopStateEvent('popstate'));
+  }, doc);
+  await page.waitForFunction((d) => document.querySelector('#results').dataset.query === `doc:${d}` && document.body.dataset.busy === 'false', doc);
+  const features = await page.$$eval('#query-features li', (lis) => lis.map((li) => [Number(li.dataset.feature), Number(li.dataset.activation)]));
+  const hits = await page.$$eval('#results li', (lis) => lis.map((li) => [Number(li.dataset.doc), Number(li.dataset.score)]));
   return { features, hits };
 }
 
@@ -68,8 +74,8 @@ async function assertMatchesReference(page) {
       assert.ok(Math.abs(a - want[i][1]) < TOLERANCE, `doc ${doc}: activation ${a} vs ${want[i][1]}`);
     });
     const kq = search.indices.shape[1];
-    assert.equal(hits.length, kq);
-    hits.forEach(([d, s], i) => {
+    assert.ok(hits.length >= kq, `${hits.length} results`);
+    hits.slice(0, kq).forEach(([d, s], i) => {
       assert.ok(Math.abs(s - search.scores.data[doc * kq + i]) < TOLERANCE, `doc ${doc}: score at rank ${i}`);
       assert.equal(d, search.indices.data[doc * kq + i], `doc ${doc}: hit at rank ${i}`);
     });
@@ -92,7 +98,7 @@ test('the self-test runs the shared backend suite in WebGPU and passes', async (
   await page.waitForFunction(() => ['passed', 'failed'].includes(document.querySelector('#selftest-results').dataset.state), null, { timeout: 300_000 });
   const results = await page.$$eval('#selftest-results li', (lis) => lis.map((li) => li.textContent));
   assert.equal(await page.getAttribute('#selftest-results', 'data-state'), 'passed', results.join('\n'));
-  assert.equal(results.length, 6);
+  assert.ok(results.length >= 6, results.join('\n'));
   await page.close();
 });
 
@@ -115,6 +121,7 @@ test('a corrupt shard is named in the page, and a good bundle still loads afterw
   await page.fill('#bundle-url', `${FIXTURES}/bundle/`);
   await page.click('#bundle-form button[type=submit]');
   await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 120_000 });
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
   const { features } = await showDoc(page, 5);
   assert.ok(features.length > 0);
   await page.close();
@@ -131,6 +138,16 @@ test('document text is rendered as text, never as HTML', async () => {
   const { page } = await openPage(gpuBrowser, `bundle=${FIXTURES}/bundle/`);
   await showDoc(page, 1); // its title holds <b>...</b> (see saescope synth)
   assert.match(await page.textContent('#doc-title'), /<b>markup is shown as text<\/b>/);
-  assert.equal(await page.$$eval('#doc-title *, #similar a *', (nodes) => nodes.length), 0);
+  assert.equal(await page.$$eval('#doc-title *, #results .title *', (nodes) => nodes.length), 0);
+  await page.close();
+});
+
+test('a bundle without a query embedder says free-text search is off, and search by document works', async () => {
+  const { page, errors } = await openPage(gpuBrowser, `bundle=${FIXTURES}/bundle/`);
+  assert.equal(await page.isDisabled('#query'), true);
+  assert.match(await page.textContent('#query-status'), /Free-text search is off: .*query embedder/);
+  const { hits } = await showDoc(page, 3);
+  assert.equal(hits[0][0], 3);
+  assert.deepEqual(errors, []);
   await page.close();
 });

@@ -62,15 +62,12 @@ const DEMO_DIR: &str = "bundles/demo";
 const SHARED_DEMO: &str = "../shared/data/arxiv/demo-20k.jsonl.gz";
 const SHARED_EMBEDDINGS: &str = "../shared/data/arxiv/demo-20k.minilm.f32.npy";
 
-/// The default demo bundle, built once: the 20k arXiv demo corpus (10k astro-ph, 10k cs.LG)
-/// with its precomputed MiniLM embeddings and an SAE trained here. Without the shared data,
-/// says where to put a corpus and how to build from it.
-fn build_demo_bundle() -> Result<PathBuf> {
-    let dir = root().join(DEMO_DIR);
-    if dir.join("manifest.json").exists() {
-        eprintln!("demo bundle present: {} (delete it to rebuild)", dir.display());
-        return Ok(dir);
-    }
+/// Builds the demo bundle into `dir` with the `saescope` binary `cli`: the 20k arXiv demo
+/// corpus (10k astro-ph, 10k cs.LG) with its precomputed MiniLM embeddings, an SAE trained
+/// here, and the query embedder. Finished stages under `dir/.stages` are reused, so a rebuild
+/// with the same inputs only rewrites the files. Without the shared data, says where to put a
+/// corpus and how to build from it.
+fn build_demo_bundle(cli: &Path, dir: &Path) -> Result<()> {
     let (corpus, embeddings) = (root().join(SHARED_DEMO), root().join(SHARED_EMBEDDINGS));
     if !corpus.exists() || !embeddings.exists() {
         bail!(
@@ -82,16 +79,20 @@ fn build_demo_bundle() -> Result<PathBuf> {
             embeddings.display()
         );
     }
+    let model = model::fetch()?;
     let started = std::time::Instant::now();
-    run(cargo().args(["run", "--release", "-p", "saescope-cli", "--", "build", "--name", "arXiv demo: 10k astro-ph + 10k cs.LG", "--corpus"])
+    run(Command::new(cli)
+        .args(["build", "--name", "arXiv demo: 10k astro-ph + 10k cs.LG", "--corpus"])
         .arg(&corpus)
         .arg("--embeddings")
         .arg(&embeddings)
+        .arg("--embedder")
+        .arg(&model)
         .args(DEMO_TRAINING)
         .arg("--out")
-        .arg(&dir))?;
+        .arg(dir))?;
     eprintln!("built the demo bundle in {:.0} s", started.elapsed().as_secs_f64());
-    Ok(dir)
+    Ok(())
 }
 
 /// The demo SAE's training settings (see README: 20k documents give ~19 steps per epoch, so
@@ -108,7 +109,13 @@ fn port_arg(args: &[String]) -> Result<u16> {
 fn demo(args: &[String]) -> Result<()> {
     setup::wasm_tools()?;
     build_wasm()?;
-    let bundle = build_demo_bundle()?;
+    let bundle = root().join(DEMO_DIR);
+    if bundle.join("manifest.json").exists() {
+        eprintln!("demo bundle present: {} (delete it to rebuild)", bundle.display());
+    } else {
+        run(cargo().args(["build", "--release", "-p", "saescope-cli"]))?;
+        build_demo_bundle(&root().join("target/release/saescope"), &bundle)?;
+    }
     if args.iter().any(|a| a == "--no-serve") {
         println!("{}", bundle.display());
         return Ok(());
@@ -170,12 +177,16 @@ fn test() -> Result<()> {
     build_wasm()?;
     let cli = saescope_cli()?;
     let fixtures = browser_fixtures(&cli)?;
+    // The real demo bundle for the explorer's tests; its stages survive between runs.
+    let demo = root().join("target/browser-test-demo");
+    build_demo_bundle(&cli, &demo)?;
     let server = serve::Server::start(0)?;
-    let rel = fixtures.strip_prefix(root()).expect("inside the workspace").display().to_string();
+    let relative = |p: &Path| p.strip_prefix(root()).expect("inside the workspace").display().to_string();
     run(Command::new("node")
         .args(["--test", "--test-concurrency=1", "tests/browser/"])
         .env("SAESCOPE_URL", server.url())
-        .env("SAESCOPE_FIXTURES", &rel))?;
+        .env("SAESCOPE_FIXTURES", relative(&fixtures))
+        .env("SAESCOPE_DEMO", relative(&demo)))?;
     eprintln!("all checks passed");
     Ok(())
 }

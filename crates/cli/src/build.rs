@@ -24,6 +24,8 @@ pub struct BuildArgs {
     pub embeddings: Option<PathBuf>,
     pub name: Option<String>,
     pub model: String,
+    /// The query embedder's model folder.
+    pub embedder: PathBuf,
     pub train: TrainConfig,
     pub holdout: f64,
     pub device: Device,
@@ -85,6 +87,33 @@ async fn encode_all<B: Backend>(backend: &B, sae: &Arc<Sae>, x: &Matrix) -> Resu
     }
     bar.finish_and_clear();
     Ok((codes, metrics.finish()))
+}
+
+/// Adds the query embedder (f16 weights) when it reproduces the model the documents were
+/// embedded with; otherwise says why the bundle has no free-text search.
+fn add_query_embedder(bundle: &mut BundleBuilder, args: &BuildArgs, dim: usize) -> Result<()> {
+    if args.model != saescope_embed::MODEL_ID {
+        eprintln!("no query embedder bundled: the documents come from {}, the bundled embedder implements {}", args.model, saescope_embed::MODEL_ID);
+        return Ok(());
+    }
+    let dir = &args.embedder;
+    let files = ["model.safetensors", "tokenizer.json", "config.json"].map(|f| dir.join(f));
+    if !files.iter().all(|f| f.exists()) {
+        eprintln!("no query embedder bundled: {} lacks the model files (run `cargo xtask setup` or pass --embedder DIR); free-text search will be off", dir.display());
+        return Ok(());
+    }
+    let [weights, tokenizer, config] = files.map(|f| read(&f));
+    let (weights, tokenizer, config) = (weights?, tokenizer?, config?);
+    // Loading it once proves the files are a working model of the right width.
+    let embedder = saescope_embed::Embedder::from_bytes(&weights, &tokenizer, &config).with_context(|| format!("the embedder in {}", dir.display()))?;
+    if embedder.dim() != dim {
+        bail!("the embedder in {} makes {}-d vectors, the embeddings are {dim}-d", dir.display(), embedder.dim());
+    }
+    for (path, role, bytes) in saescope_embed::bundle_files(&weights, &tokenizer, &config)? {
+        bundle.add(path, role, bytes);
+    }
+    bundle.set_embedder(saescope_embed::embedder_info(dim));
+    Ok(())
 }
 
 pub fn run(args: BuildArgs) -> Result<()> {
@@ -183,6 +212,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         lines.push(b'\n');
     }
     bundle.add("documents.jsonl", Role::Documents, lines);
+    add_query_embedder(&mut bundle, &args, sae.d_in)?;
     bar.inc(1);
     write_bundle(&args.out, bundle)?;
     bar.finish_and_clear();

@@ -171,6 +171,11 @@ enum Command {
         /// The embedding model the embeddings come from
         #[arg(long, default_value = "sentence-transformers/all-MiniLM-L6-v2")]
         model: String,
+        /// The query embedder the bundle carries, so the browser can embed free-text queries
+        /// (model.safetensors, tokenizer.json, config.json; default: the one `cargo xtask setup`
+        /// fetches). Only bundled when --model is the model it implements.
+        #[arg(long)]
+        embedder: Option<PathBuf>,
         #[command(flatten)]
         training: TrainingArgs,
     },
@@ -227,9 +232,10 @@ fn main() -> ExitCode {
         Command::Embed { corpus, query, out, text, model } => {
             embed_cmd::run(corpus.as_deref(), query.as_deref(), out.as_deref(), text, &model.unwrap_or_else(embed_cmd::default_model_dir))
         }
-        Command::Build { corpus, out, embeddings, name, model, training } => {
+        Command::Build { corpus, out, embeddings, name, model, embedder, training } => {
             let (train, holdout, device) = (training.config(), training.holdout, training.device);
-            build::run(build::BuildArgs { corpus, out, embeddings, name, model, train, holdout, device })
+            let embedder = embedder.unwrap_or_else(embed_cmd::default_model_dir);
+            build::run(build::BuildArgs { corpus, out, embeddings, name, model, embedder, train, holdout, device })
         }
         Command::Train { embeddings, out, training } => {
             train_cmd::run(&embeddings, &out, training.config(), training.holdout, training.device)

@@ -4,7 +4,7 @@
 
 use crate::codes::SparseCodes;
 use crate::error::{Error, Result};
-use crate::manifest::{EmbeddingInfo, FileEntry, Manifest, Role, SaeInfo, FORMAT, VERSION};
+use crate::manifest::{EmbedderInfo, EmbeddingInfo, FileEntry, Manifest, Role, SaeInfo, FORMAT, VERSION};
 use crate::sae::Sae;
 use crate::search::Corpus;
 use serde::{Deserialize, Serialize};
@@ -55,10 +55,16 @@ impl BundleBuilder {
                 documents,
                 embedding: EmbeddingInfo { model: model.into(), dim: sae.d_in },
                 sae: SaeInfo { d_in: sae.d_in, d_sae: sae.d_sae, k: sae.k },
+                embedder: None,
                 files: Vec::new(),
             },
             contents: Vec::new(),
         }
+    }
+
+    /// Records that the bundle carries a query embedder (add its files with the embedder roles).
+    pub fn set_embedder(&mut self, info: EmbedderInfo) {
+        self.manifest.embedder = Some(info);
     }
 
     pub fn add(&mut self, path: &str, role: Role, bytes: Vec<u8>) {

@@ -18,12 +18,23 @@ pub struct Manifest {
     pub documents: usize,
     pub embedding: EmbeddingInfo,
     pub sae: SaeInfo,
+    /// The query embedder the bundle carries (its files have the `embedder-*` roles), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedder: Option<EmbedderInfo>,
     pub files: Vec<FileEntry>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddingInfo {
     /// The model that made the document embeddings; queries must use the same one.
+    pub model: String,
+    pub dim: usize,
+}
+
+/// What the bundled query embedder computes. Queries land in the documents' space only if
+/// `model` equals [`EmbeddingInfo::model`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmbedderInfo {
     pub model: String,
     pub dim: usize,
 }
@@ -160,6 +171,7 @@ mod tests {
             documents: 1,
             embedding: EmbeddingInfo { model: "m".into(), dim: 4 },
             sae: SaeInfo { d_in: 4, d_sae: 8, k: 2 },
+            embedder: None,
             files: vec![],
         };
         let json = String::from_utf8(m.to_json()).unwrap();

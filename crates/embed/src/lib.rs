@@ -6,6 +6,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
+use saescope_core::manifest::{EmbedderInfo, Manifest, Role};
 use saescope_core::{Error, Matrix, Result};
 use tokenizers::Tokenizer;
 
@@ -81,6 +82,58 @@ impl Embedder {
         };
         let data = run().map_err(|e| Error::Device(format!("embedding failed: {e}")))?;
         Matrix::new(texts.len(), self.dim, data)
+    }
+}
+
+/// The bundle files of the query embedder: (path, role, bytes), weights as f16.
+pub fn bundle_files(weights: &[u8], tokenizer_json: &[u8], config_json: &[u8]) -> Result<Vec<(&'static str, Role, Vec<u8>)>> {
+    Ok(vec![
+        ("embedder/model.safetensors", Role::EmbedderWeights, weights_to_f16(weights)?),
+        ("embedder/tokenizer.json", Role::EmbedderTokenizer, tokenizer_json.to_vec()),
+        ("embedder/config.json", Role::EmbedderConfig, config_json.to_vec()),
+    ])
+}
+
+/// What a bundle built with this embedder records in its manifest.
+pub fn embedder_info(dim: usize) -> EmbedderInfo {
+    EmbedderInfo { model: MODEL_ID.into(), dim }
+}
+
+/// Why queries embedded by this crate would not land in the bundle's document space, if they
+/// would not: no embedder in the bundle, a different model, or a different dimension.
+pub fn check_compatible(manifest: &Manifest) -> Result<()> {
+    let documents = &manifest.embedding;
+    let Some(embedder) = &manifest.embedder else {
+        return Err(Error::Missing("a query embedder in this bundle (free-text search is off; search by document still works)".into()));
+    };
+    if embedder.model != documents.model || embedder.dim != documents.dim {
+        return Err(Error::Invalid(format!(
+            "the bundle's documents were embedded with {} ({}-d) but its query embedder is {} ({}-d): queries would land in another space",
+            documents.model, documents.dim, embedder.model, embedder.dim
+        )));
+    }
+    if embedder.model != MODEL_ID {
+        return Err(Error::Invalid(format!(
+            "the bundle's documents were embedded with {}; this embedder implements {MODEL_ID} only",
+            documents.model
+        )));
+    }
+    Ok(())
+}
+
+impl Embedder {
+    /// The bundle's query embedder: checks that it matches the documents' model (see
+    /// [`check_compatible`]) and verifies each file against the manifest before loading.
+    pub fn from_bundle(manifest: &Manifest, weights: &[u8], tokenizer_json: &[u8], config_json: &[u8]) -> Result<Self> {
+        check_compatible(manifest)?;
+        for (role, bytes) in [(Role::EmbedderWeights, weights), (Role::EmbedderTokenizer, tokenizer_json), (Role::EmbedderConfig, config_json)] {
+            manifest.file(role)?.verify(bytes)?;
+        }
+        let embedder = Self::from_bytes(weights, tokenizer_json, config_json)?;
+        if embedder.dim != manifest.embedding.dim {
+            return Err(Error::Shape(format!("the embedder makes {}-d vectors, the documents are {}-d", embedder.dim, manifest.embedding.dim)));
+        }
+        Ok(embedder)
     }
 }
 

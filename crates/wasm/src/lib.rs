@@ -3,8 +3,12 @@
 //! logs to the console). The math is in `saescope-core` and `saescope-gpu`.
 
 use saescope_core::bundle::{Bundle, BundleLoader};
+use saescope_core::explore;
+use saescope_core::manifest::Manifest;
 use saescope_core::search::Corpus;
+use saescope_core::steer::{apply_edits, cosine, rows_to_codes, steered_query, SteerMode};
 use saescope_core::{conformance, Backend, CpuBackend, Matrix, Sae, SparseCodes};
+use saescope_embed::Embedder;
 use saescope_gpu::{GpuBackend, GpuOptions};
 use serde::Serialize;
 use std::rc::Rc;
@@ -138,6 +142,29 @@ impl BundleLoading {
     }
 }
 
+/// The bundle's query embedder (all-MiniLM-L6-v2 on the CPU), separate from [`Scope`] so that
+/// its slow loading never holds up queries.
+#[wasm_bindgen]
+pub struct QueryEmbedder(Embedder);
+
+#[wasm_bindgen]
+impl QueryEmbedder {
+    /// Checks that the bundle's embedder matches its documents' model, verifies each file
+    /// against the manifest, and loads the model.
+    pub fn load(manifest_json: &[u8], weights: &[u8], tokenizer: &[u8], config: &[u8]) -> Result<QueryEmbedder, JsError> {
+        let manifest = Manifest::parse(manifest_json).map_err(js_err)?;
+        Ok(QueryEmbedder(Embedder::from_bundle(&manifest, weights, tokenizer, config).map_err(js_err)?))
+    }
+
+    /// The unit-norm embedding of `text`, in the documents' space.
+    pub fn embed(&self, text: &str) -> Result<Vec<f32>, JsError> {
+        if text.trim().is_empty() {
+            return Err(JsError::new("type something to search for"));
+        }
+        Ok(self.0.embed(&[text]).map_err(js_err)?.data)
+    }
+}
+
 /// The SAE and corpus resident on a backend.
 struct Resident<B: Backend> {
     sae: B::Sae,
@@ -154,6 +181,7 @@ enum AnyResident {
 pub struct Scope {
     backend: Rc<AnyBackend>,
     resident: AnyResident,
+    manifest: Manifest,
     sae: Arc<Sae>,
     corpus: Arc<Corpus>,
     codes: Option<SparseCodes>,
@@ -169,6 +197,18 @@ struct Feature {
 struct Hit {
     doc: u32,
     score: f32,
+    /// Which of the steered features fire in this document (steered search only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fires: Vec<u32>,
+}
+
+#[derive(Serialize)]
+struct SteeredSearch {
+    /// The query's own code (before the edits), strongest first.
+    features: Vec<Feature>,
+    /// Cosine between the steered query and the query.
+    cosine: f32,
+    hits: Vec<Hit>,
 }
 
 /// Runs `$body` with the backend and its resident data of matching type.
@@ -186,6 +226,10 @@ async fn upload<B: Backend>(b: &B, sae: &Arc<Sae>, corpus: &Arc<Corpus>) -> saes
     Ok(Resident { sae: b.upload_sae(sae).await?, corpus: b.upload_corpus(corpus).await? })
 }
 
+fn features_of(codes: &SparseCodes, row: usize) -> Vec<Feature> {
+    codes.active(row).map(|(feature, activation)| Feature { feature, activation }).collect()
+}
+
 impl Scope {
     async fn load(backend: Rc<AnyBackend>, bundle: Bundle) -> Result<Scope, JsError> {
         let sae = Arc::new(bundle.sae);
@@ -194,7 +238,7 @@ impl Scope {
             AnyBackend::Cpu(b) => AnyResident::Cpu(upload(b, &sae, &corpus).await.map_err(js_err)?),
             AnyBackend::Gpu(b) => AnyResident::Gpu(upload(b, &sae, &corpus).await.map_err(js_err)?),
         };
-        Ok(Scope { backend, resident, sae, corpus, codes: bundle.codes })
+        Ok(Scope { backend, resident, manifest: bundle.manifest, sae, corpus, codes: bundle.codes })
     }
 
     fn document(&self, doc: u32) -> Result<Matrix, JsError> {
@@ -202,6 +246,26 @@ impl Scope {
             JsError::new(&format!("document {doc} does not exist (the bundle has {})", self.corpus.rows()))
         })?;
         Matrix::new(1, self.corpus.dim, row).map_err(js_err)
+    }
+
+    fn query_vector(&self, vector: Vec<f32>) -> Result<Matrix, JsError> {
+        let q = Matrix::new(1, self.corpus.dim, vector).map_err(|_| JsError::new(&format!("a query must have {} numbers", self.corpus.dim)))?;
+        q.check_finite("the query").map_err(js_err)?;
+        Ok(q)
+    }
+
+    fn codes(&self) -> Result<&SparseCodes, JsError> {
+        self.codes.as_ref().ok_or_else(|| JsError::new("this bundle has no sparse codes (codes/indices.npy, codes/values.npy)"))
+    }
+
+    async fn encode(&self, q: &Matrix) -> Result<SparseCodes, JsError> {
+        with_resident!(self, |b, r| b.encode(&r.sae, q).await).map_err(js_err)
+    }
+
+    async fn search(&self, q: &Matrix, k: u32) -> Result<Vec<Hit>, JsError> {
+        let hits = with_resident!(self, |b, r| b.search(&r.corpus, q, k as usize).await).map_err(js_err)?;
+        let (idx, scores) = hits.row(0);
+        Ok(idx.iter().zip(scores).map(|(&doc, &score)| Hit { doc, score, fires: Vec::new() }).collect())
     }
 }
 
@@ -222,22 +286,70 @@ impl Scope {
         }))
     }
 
-    /// Encodes one document's embedding on the engine: its active features, strongest first.
-    #[wasm_bindgen(js_name = documentFeatures)]
-    pub async fn document_features(&self, doc: u32) -> Result<JsValue, JsError> {
-        let x = self.document(doc)?;
-        let codes = with_resident!(self, |b, r| b.encode(&r.sae, &x).await).map_err(js_err)?;
-        let features: Vec<Feature> = codes.active(0).map(|(feature, activation)| Feature { feature, activation }).collect();
-        to_js(&features)
+    /// Why free-text queries cannot be embedded for this bundle (no embedder, or one whose
+    /// model differs from the documents'), or `undefined` when they can.
+    #[wasm_bindgen(js_name = embedderProblem)]
+    pub fn embedder_problem(&self) -> Option<String> {
+        saescope_embed::check_compatible(&self.manifest).err().map(|e| e.to_string())
     }
 
-    /// The `k` documents most similar (dot product) to document `doc`, itself included.
-    #[wasm_bindgen(js_name = searchByDocument)]
-    pub async fn search_by_document(&self, doc: u32, k: u32) -> Result<JsValue, JsError> {
-        let q = self.document(doc)?;
-        let hits = with_resident!(self, |b, r| b.search(&r.corpus, &q, k as usize).await).map_err(js_err)?;
-        let (idx, scores) = hits.row(0);
-        let out: Vec<Hit> = idx.iter().zip(scores).map(|(&doc, &score)| Hit { doc, score }).collect();
-        to_js(&out)
+    /// Document `doc`'s embedding, as a query vector ("more like this").
+    #[wasm_bindgen(js_name = documentVector)]
+    pub fn document_vector(&self, doc: u32) -> Result<Vec<f32>, JsError> {
+        Ok(self.document(doc)?.data)
+    }
+
+    /// Steered search: encodes `vector`, sets each `edit_features[i]` to `edit_values[i]`
+    /// (0 removes a feature), decodes, and searches with the steered query in `mode`
+    /// ("keep-error" or "rebuild"). With no edits in keep-error mode this is plain search.
+    /// Returns `{features, cosine, hits}`.
+    #[wasm_bindgen(js_name = steeredSearch)]
+    pub async fn steered_search(&self, vector: Vec<f32>, edit_features: Vec<u32>, edit_values: Vec<f32>, mode: &str, k: u32) -> Result<JsValue, JsError> {
+        let mode = SteerMode::parse(mode).map_err(js_err)?;
+        if edit_features.len() != edit_values.len() {
+            return Err(JsError::new("each edited feature needs one value"));
+        }
+        let q = self.query_vector(vector)?;
+        let codes = self.encode(&q).await?;
+        let code: Vec<(u32, f32)> = codes.active(0).collect();
+        let edits: Vec<(u32, f32)> = edit_features.into_iter().zip(edit_values).collect();
+        let steered_code = apply_edits(&code, &edits, self.sae.d_sae).map_err(js_err)?;
+        let steered = if edits.is_empty() && mode == SteerMode::KeepError {
+            q.clone()
+        } else {
+            let both = rows_to_codes(&[&code, &steered_code], self.sae.d_sae).map_err(js_err)?;
+            let recon = with_resident!(self, |b, r| b.decode(&r.sae, &both).await).map_err(js_err)?;
+            Matrix::new(1, q.cols, steered_query(q.row(0), recon.row(0), recon.row(1), mode)).map_err(js_err)?
+        };
+        let mut hits = self.search(&steered, k).await?;
+        if let Some(all) = &self.codes {
+            let docs: Vec<u32> = hits.iter().map(|h| h.doc).collect();
+            for &(feature, _) in edits.iter().filter(|e| e.1 > 0.0) {
+                let acts = explore::activations_in(all, feature, &docs).map_err(js_err)?;
+                hits.iter_mut().zip(acts).filter(|(_, a)| *a > 0.0).for_each(|(h, _)| h.fires.push(feature));
+            }
+        }
+        to_js(&SteeredSearch { features: features_of(&codes, 0), cosine: cosine(steered.row(0), q.row(0)), hits })
+    }
+
+    /// The `n` nearest and farthest features of `feature` by decoder cosine:
+    /// `{nearest: [{feature, cosine}], farthest: [...]}`.
+    #[wasm_bindgen(js_name = decoderNeighbors)]
+    pub fn decoder_neighbors(&self, feature: u32, n: u32) -> Result<JsValue, JsError> {
+        to_js(&explore::decoder_neighbors(&self.sae, feature, n as usize).map_err(js_err)?)
+    }
+
+    /// How often `feature` fires, and the `n` features that fire most often with it:
+    /// `{documents, with: [{feature, together, share}]}`.
+    #[wasm_bindgen(js_name = coFiring)]
+    pub fn co_firing(&self, feature: u32, n: u32) -> Result<JsValue, JsError> {
+        let (documents, with) = explore::co_firing(self.codes()?, feature, n as usize).map_err(js_err)?;
+        to_js(&serde_json::json!({ "documents": documents, "with": with }))
+    }
+
+    /// `feature`'s activation in each of `docs` (0 where it does not fire).
+    #[wasm_bindgen(js_name = activationsIn)]
+    pub fn activations_in(&self, feature: u32, docs: Vec<u32>) -> Result<Vec<f32>, JsError> {
+        explore::activations_in(self.codes()?, feature, &docs).map_err(js_err)
     }
 }

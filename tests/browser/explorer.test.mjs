@@ -1,0 +1,196 @@
+// The explorer on the real arXiv demo bundle (built by `cargo xtask test` from ../shared into
+// SAESCOPE_DEMO), driven as a user would in Debian's headless Chromium: free-text search with
+// the in-browser embedder, steering, reload, feature page, family tree, clustering. Each view
+// is saved as a screenshot under target/browser-test/screenshots/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+import { readNpy } from './npy.mjs';
+
+const BASE = process.env.SAESCOPE_URL;
+const DEMO = process.env.SAESCOPE_DEMO;
+if (!BASE || !DEMO) throw new Error('run through `cargo xtask test` (SAESCOPE_URL and SAESCOPE_DEMO unset)');
+
+const ARGS = ['--no-sandbox', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const SHOTS = new URL('../../target/browser-test/screenshots/', import.meta.url);
+mkdirSync(SHOTS, { recursive: true });
+
+const file = (p) => readFileSync(new URL(`../../${DEMO}/${p}`, import.meta.url));
+const documents = file('documents.jsonl').toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const labels = JSON.parse(file('labels.json'));
+const families = JSON.parse(file('families.json')).families;
+const features = JSON.parse(file('features.json')).features;
+const codes = { indices: readNpy(file('codes/indices.npy')), values: readNpy(file('codes/values.npy')) };
+
+/** Whether `feature` fires in document `doc`, from the bundle's codes. */
+function fires(doc, feature) {
+  const k = codes.indices.shape[1];
+  for (let e = doc * k; e < (doc + 1) * k; e++) if (codes.indices.data[e] === feature && codes.values.data[e] > 0) return true;
+  return false;
+}
+
+let gpuBrowser;
+let cpuBrowser;
+
+before(async () => {
+  gpuBrowser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...ARGS, '--enable-unsafe-webgpu'] });
+  cpuBrowser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...ARGS, '--disable-webgpu'] });
+});
+
+after(async () => {
+  await gpuBrowser?.close();
+  await cpuBrowser?.close();
+});
+
+async function open(browser, query = '') {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  await page.goto(`${BASE}/?bundle=${DEMO}/${query}`);
+  await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: 180_000 });
+  assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#error'));
+  return { page, errors };
+}
+
+async function settled(page, key) {
+  await page.waitForFunction((k) => document.querySelector('#results').dataset.query === k && document.body.dataset.busy === 'false', key, { timeout: 180_000 });
+}
+
+async function search(page, text) {
+  await page.waitForFunction(() => document.body.dataset.embedder === 'ready', null, { timeout: 180_000 });
+  await page.fill('#query', text);
+  await page.press('#query', 'Enter');
+  await settled(page, `q:${text}`);
+  return page.$$eval('#results li', (lis) => lis.map((li) => ({ doc: Number(li.dataset.doc), score: Number(li.dataset.score), fires: li.dataset.fires.split(' ').filter(Boolean).map(Number) })));
+}
+
+// A document with a distinctive title, and a well-labelled feature of middling density.
+const target = documents.findIndex((d, i) => i > 10000 && d.title.split(' ').length >= 8);
+const boost = labels
+  .filter((l) => l.density > 0.01 && l.density < 0.05 && l.pearson_correlation > 0.3)
+  .sort((a, b) => b.pearson_correlation - a.pearson_correlation)[0];
+
+test('a typed query is embedded in the browser and finds the document it describes', async () => {
+  const { page, errors } = await open(gpuBrowser);
+  const d = documents[target];
+  // The document's own text embeds to (almost) its stored embedding: the browser's embedder
+  // reproduces the reference embeddings the bundle was built from.
+  const own = await search(page, `${d.title}. ${d.abstract}`);
+  assert.equal(own[0].doc, target);
+  assert.ok(own[0].score > 0.999, `score of the document for its own text: ${own[0].score}`);
+  const byTitle = await search(page, d.title);
+  assert.ok(byTitle.slice(0, 5).some((h) => h.doc === target), `doc ${target} not in the top 5 for its title: ${JSON.stringify(byTitle.slice(0, 5))}`);
+  assert.match(await page.textContent('#query-status'), /Embedded in your browser/);
+  assert.ok((await page.$$('#query-features li')).length > 0);
+  await page.screenshot({ path: new URL('search.png', SHOTS).pathname, fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('boosting a feature raises the share of results that fire it, and a reload restores the steered search', async () => {
+  assert.ok(boost, 'the demo bundle needs a labelled feature of density 1-5%');
+  const { page, errors } = await open(gpuBrowser);
+  const plain = await search(page, 'neural networks for time series forecasting');
+  const before = plain.filter((h) => fires(h.doc, boost.index)).length / plain.length;
+  // Add the feature by its label, as a user would.
+  const word = boost.label.split(/[;,]/)[0].trim();
+  await page.fill('#add-feature', word);
+  await page.click(`#add-results button:has-text("(#${boost.index})")`);
+  await page.waitForFunction((j) => document.querySelector(`#added-features li[data-feature="${j}"]`) && document.body.dataset.busy === 'false', boost.index);
+  await page.waitForFunction(() => document.querySelector('#results li')?.dataset.fires !== undefined);
+  const steered = await page.$$eval('#results li', (lis) => lis.map((li) => ({ doc: Number(li.dataset.doc), fires: li.dataset.fires.split(' ').filter(Boolean).map(Number) })));
+  const after = steered.filter((h) => h.fires.includes(boost.index)).length / steered.length;
+  steered.forEach((h) => assert.equal(h.fires.includes(boost.index), fires(h.doc, boost.index), `doc ${h.doc}`));
+  assert.ok(after > before && after >= 0.5, `share firing feature ${boost.index}: ${before} before, ${after} after`);
+  const cosine = Number(await page.getAttribute('#moved', 'data-cosine'));
+  assert.ok(cosine < 1 && cosine > 0, `the steered query moved (cosine ${cosine})`);
+
+  // Move the slider further: the results re-rank without a button.
+  const slider = `#added-features input[data-feature="${boost.index}"]`;
+  const max = Number(await page.getAttribute(slider, 'max'));
+  await page.$eval(slider, (input, v) => {
+    input.value = String(v);
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  }, max);
+  await page.waitForFunction((v) => new URL(location.href).searchParams.get('steer')?.includes(`:${Number(v.toFixed(3))}`) && document.body.dataset.busy === 'false', max);
+  const url = page.url();
+  const stronger = await page.$$eval('#results li', (lis) => lis.map((li) => Number(li.dataset.doc)));
+  assert.match(url, new RegExp(`steer=${boost.index}%3A`));
+  await page.screenshot({ path: new URL('steering.png', SHOTS).pathname, fullPage: true });
+
+  // The whole state is in the URL.
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 180_000 });
+  await settled(page, 'q:neural networks for time series forecasting');
+  const restored = await page.$$eval('#results li', (lis) => lis.map((li) => Number(li.dataset.doc)));
+  assert.deepEqual(restored, stronger);
+  assert.equal(Number(await page.inputValue(slider)).toFixed(3), max.toFixed(3));
+  assert.equal(await page.inputValue('#query'), 'neural networks for time series forecasting');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the feature page shows the label, the histogram, top documents and related features', async () => {
+  const j = boost.index;
+  const { page, errors } = await open(gpuBrowser, `&view=feature&f=${j}`);
+  await page.waitForSelector('ol[data-list="nearest"] li');
+  assert.equal(await page.textContent('.feature-label'), boost.label);
+  const stats = features.find((f) => f.feature === j);
+  assert.equal(await page.$$eval('figure.histogram rect.bar', (r) => r.length), stats.histogram.length);
+  const top = await page.$$eval('ol[data-list="top"] li', (lis) => lis.map((li) => Number(li.dataset.doc)));
+  assert.deepEqual(top, stats.top_documents.map(([d]) => d));
+  assert.equal(await page.$$eval('ol[data-list="nearest"] li', (l) => l.length), 8);
+  const cofiring = await page.$$eval('ol[data-list="cofiring"] a', (as) => as.map((a) => Number(a.dataset.feature)));
+  assert.ok(cofiring.length > 0 && cofiring.every((c) => c !== j));
+  await page.screenshot({ path: new URL('feature.png', SHOTS).pathname, fullPage: true });
+  // A related feature opens its own page.
+  await page.click('ol[data-list="nearest"] li:first-child a');
+  await page.waitForFunction((k) => new URL(location.href).searchParams.get('f') !== String(k), j);
+  assert.notEqual(await page.textContent('.feature-label'), '');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the families view draws the family tree of the bundle', async () => {
+  const { page, errors } = await open(gpuBrowser);
+  await page.click('#tabs a[data-view="families"]');
+  await page.waitForSelector('#family-tree li.family');
+  const shown = await page.$$eval('#family-tree li.family', (lis) => lis.map((li) => Number(li.dataset.family)));
+  assert.deepEqual([...new Set(shown)].sort((a, b) => a - b), families.map((f) => f.id).sort((a, b) => a - b), 'every family appears once');
+  const first = await page.$('#family-tree > li.family');
+  await first.$eval('summary', (s) => s.click());
+  const family = families.find((f) => f.id === Number(await first.getAttribute('data-family')));
+  const members = await first.$$eval(':scope > details > ul > li.member', (lis) => lis.map((li) => Number(li.dataset.feature)));
+  assert.deepEqual(members, family.children);
+  await page.screenshot({ path: new URL('families.png', SHOTS).pathname, fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('clustering runs on the engine and names each cluster by its over-represented features', async () => {
+  const { page, errors } = await open(gpuBrowser, '&view=clusters&k=6&space=codes');
+  await page.waitForSelector('#clusters li.cluster', { timeout: 300_000 });
+  const sizes = await page.$$eval('#clusters li.cluster', (lis) => lis.map((li) => Number(li.dataset.size)));
+  assert.equal(sizes.length, 6);
+  assert.equal(sizes.reduce((a, b) => a + b, 0), documents.length);
+  const names = await page.$$eval('#clusters li.cluster h3 a', (as) => as.length);
+  assert.ok(names >= 6, 'each cluster is named by features');
+  await page.screenshot({ path: new URL('clusters.png', SHOTS).pathname, fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('without WebGPU the same query gives the same results on the CPU path', async () => {
+  const text = 'gravitational waves from binary black hole mergers';
+  const { page: gpu } = await open(gpuBrowser);
+  const { page: cpu } = await open(cpuBrowser);
+  assert.equal(await cpu.getAttribute('#engine', 'data-kind'), 'cpu');
+  const [a, b] = [await search(gpu, text), await search(cpu, text)];
+  assert.deepEqual(a.map((h) => h.doc), b.map((h) => h.doc));
+  a.forEach((h, i) => assert.ok(Math.abs(h.score - b[i].score) < 1e-4));
+  await gpu.close();
+  await cpu.close();
+});

@@ -1,0 +1,246 @@
+// The search view: a free-text query (embedded in the browser) or a document ("more like
+// this"), its active SAE features as sliders, added features and families, and results that
+// re-rank live while a slider moves.
+
+import { $, el, button, fmt, snippet } from '../dom.js';
+import { Catalog } from '../catalog.js';
+
+const RESULTS = 20;
+
+export class SearchView {
+  constructor(app) {
+    this.app = app;
+    this.queryKey = null; // what the sliders were built for: the query, not its steering
+    this.original = []; // the query's own code: [{feature, activation}]
+    this.hits = [];
+    $('query-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const q = $('query').value.trim();
+      if (q) app.update({ q, doc: null, steer: new Map(), fam: new Map() }, { push: true });
+    });
+    for (const radio of document.querySelectorAll('#mode input')) {
+      radio.addEventListener('change', () => app.update({ mode: radio.value }));
+    }
+    $('reset-steering').addEventListener('click', () => app.update({ steer: new Map(), fam: new Map() }));
+    $('add-feature').addEventListener('input', () => this.renderAddResults());
+  }
+
+  /** Renders for the current state; rebuilds the sliders only when the query itself changed. */
+  async show() {
+    const s = this.app.state;
+    $('query').value = s.q;
+    document.querySelector(`#mode input[value="${s.mode}"]`).checked = true;
+    const key = s.q ? `q:${s.q}` : s.doc !== null ? `doc:${s.doc}` : null;
+    this.renderQueryDocument(s);
+    if (!key) {
+      this.queryKey = null;
+      this.original = [];
+      $('steering').hidden = true;
+      $('results').replaceChildren();
+      $('results-note').textContent = '';
+      $('query-status').textContent = this.app.embedderStatus();
+      return;
+    }
+    $('steering').hidden = false;
+    await this.run(key);
+  }
+
+  renderQueryDocument(s) {
+    const box = $('query-doc');
+    box.hidden = s.q || s.doc === null;
+    if (box.hidden) return;
+    const d = this.app.catalog.document(s.doc);
+    $('doc-title').textContent = d.title;
+    $('doc-meta').textContent = [d.id, ...(d.categories ?? []).slice(0, 3)].join(' · ');
+    $('doc-text').textContent = d.abstract ?? '';
+  }
+
+  /** The steering edits of the state: explicit feature edits over family strengths. */
+  edits() {
+    const s = this.app.state;
+    const catalog = this.app.catalog;
+    const edits = new Map();
+    for (const [id, strength] of s.fam) {
+      const family = catalog.familyById.get(id);
+      if (!family) continue;
+      for (const j of catalog.familyMembers(family)) edits.set(j, strength * catalog.strongActivation(j));
+    }
+    for (const [j, v] of s.steer) edits.set(j, v);
+    return edits;
+  }
+
+  async run(key) {
+    const app = this.app;
+    const s = app.state;
+    app.setBusy(true);
+    try {
+      const vector = await app.queryVector(s);
+      if (!vector) return; // the status line says why
+      const edits = this.edits();
+      const result = await app.engine.steer({ vector, features: [...edits.keys()], values: [...edits.values()], mode: s.mode, k: RESULTS });
+      if (!result) return; // superseded by a newer slider position
+      if (key !== this.queryKey) {
+        this.queryKey = key;
+        this.original = result.features;
+        this.renderSliders();
+      } else {
+        this.syncSliders();
+      }
+      this.hits = result.hits;
+      this.renderResults(result, edits);
+      app.showError('');
+    } catch (e) {
+      app.showError(e.message);
+    } finally {
+      app.setBusy(false);
+    }
+  }
+
+  /** Slider for feature `j` starting at `value`; `original` is the query's own activation. */
+  slider(j, value, original, onRemove) {
+    const catalog = this.app.catalog;
+    const max = Math.max(2 * original, catalog.maxActivation(j), value) || 1;
+    const li = el('li', undefined, undefined, { feature: j, activation: original });
+    const name = this.app.featureLink(j, 'label');
+    name.title = `feature ${j}`;
+    const input = el('input');
+    Object.assign(input, { type: 'range', min: '0', max: String(max), step: String(max / 200), value: String(value) });
+    input.dataset.feature = String(j);
+    input.setAttribute('aria-label', `activation of ${catalog.label(j)}`);
+    const shown = el('span', fmt.num(value, 2), 'value');
+    input.addEventListener('input', () => {
+      shown.textContent = fmt.num(Number(input.value), 2);
+      const steer = new Map(this.app.state.steer);
+      const v = Number(input.value);
+      if (Math.abs(v - original) < 1e-6 && original > 0) steer.delete(j);
+      else steer.set(j, v);
+      this.app.update({ steer });
+    });
+    li.append(name, input, shown);
+    if (onRemove) li.append(button('×', onRemove, 'remove'));
+    return li;
+  }
+
+  renderSliders() {
+    const s = this.app.state;
+    const own = new Set(this.original.map((f) => f.feature));
+    $('features-note').textContent = `(${this.original.length} active)`;
+    $('query-features').replaceChildren(...this.original.map((f) => this.slider(f.feature, s.steer.get(f.feature) ?? f.activation, f.activation)));
+    const added = [...s.steer].filter(([j]) => !own.has(j));
+    $('added-features').replaceChildren(
+      ...added.map(([j, v]) =>
+        this.slider(j, v, 0, () => {
+          const steer = new Map(this.app.state.steer);
+          steer.delete(j);
+          this.app.update({ steer });
+        }),
+      ),
+    );
+    $('family-sliders').replaceChildren(...[...s.fam].map(([id, strength]) => this.familySlider(id, strength)));
+  }
+
+  /** Keeps slider positions in step with the state (after a reload or a reset) without rebuilding. */
+  syncSliders() {
+    const s = this.app.state;
+    const shown = new Set([...document.querySelectorAll('#added-features li')].map((li) => Number(li.dataset.feature)));
+    const own = new Set(this.original.map((f) => f.feature));
+    const wantAdded = [...s.steer.keys()].filter((j) => !own.has(j));
+    const familiesShown = document.querySelectorAll('#family-sliders li').length;
+    if (wantAdded.length !== shown.size || wantAdded.some((j) => !shown.has(j)) || familiesShown !== s.fam.size) {
+      this.renderSliders();
+      return;
+    }
+    for (const li of document.querySelectorAll('#query-features li')) {
+      const j = Number(li.dataset.feature);
+      const input = li.querySelector('input');
+      const want = s.steer.get(j) ?? Number(li.dataset.activation);
+      if (Math.abs(Number(input.value) - want) > 1e-6 && document.activeElement !== input) {
+        input.value = String(want);
+        li.querySelector('.value').textContent = fmt.num(want, 2);
+      }
+    }
+  }
+
+  familySlider(id, strength) {
+    const catalog = this.app.catalog;
+    const family = catalog.familyById.get(id);
+    const li = el('li', undefined, 'family', { family: id });
+    const name = el('span', `family: ${family?.label ?? catalog.label(family?.parent)} (${family ? family.children.length + 1 : 0} features)`, 'label');
+    const input = el('input');
+    Object.assign(input, { type: 'range', min: '0', max: '2', step: '0.01', value: String(strength) });
+    input.dataset.family = String(id);
+    input.setAttribute('aria-label', `strength of family ${id}`);
+    const shown = el('span', `×${fmt.num(strength, 2)}`, 'value');
+    input.addEventListener('input', () => {
+      shown.textContent = `×${fmt.num(Number(input.value), 2)}`;
+      this.app.update({ fam: new Map(this.app.state.fam).set(id, Number(input.value)) });
+    });
+    const remove = button('×', () => {
+      const fam = new Map(this.app.state.fam);
+      fam.delete(id);
+      this.app.update({ fam });
+    }, 'remove');
+    li.append(name, input, shown, remove);
+    return li;
+  }
+
+  renderAddResults() {
+    const catalog = this.app.catalog;
+    const list = $('add-results');
+    const { features, families } = catalog.searchLabels($('add-feature').value);
+    const item = (text, onClick) => {
+      const li = el('li');
+      li.append(button(text, onClick, 'add'));
+      return li;
+    };
+    list.replaceChildren(
+      ...features.map((j) => item(`${catalog.label(j)} (#${j})`, () => this.addFeature(j))),
+      ...families.map((f) => item(`family: ${f.label ?? catalog.label(f.parent)} (${f.children.length + 1} features)`, () => this.addFamily(f.id))),
+    );
+  }
+
+  addFeature(j) {
+    $('add-feature').value = '';
+    $('add-results').replaceChildren();
+    const steer = new Map(this.app.state.steer).set(j, this.app.catalog.strongActivation(j));
+    this.app.update({ steer, view: 'search' }, { push: true });
+  }
+
+  addFamily(id) {
+    $('add-feature').value = '';
+    $('add-results').replaceChildren();
+    this.app.update({ fam: new Map(this.app.state.fam).set(id, 1), view: 'search' }, { push: true });
+  }
+
+  renderResults(result, edits) {
+    const catalog = this.app.catalog;
+    const steered = [...edits].filter(([, v]) => v > 0).map(([j]) => j);
+    $('moved').textContent = edits.size ? `(cosine to the query ${fmt.num(result.cosine, 3)})` : '';
+    $('moved').dataset.cosine = String(result.cosine);
+    $('results-note').textContent = `top ${result.hits.length} of ${fmt.int(this.app.info.documents)} · ${fmt.num(result.ms, 0)} ms`;
+    const list = $('results');
+    list.dataset.query = this.queryKey;
+    list.replaceChildren(
+      ...result.hits.map((h) => {
+        const d = catalog.document(h.doc);
+        const fires = (h.fires ?? []).filter((j) => steered.includes(j));
+        const li = el('li', undefined, undefined, { doc: h.doc, score: h.score, fires: fires.join(' ') });
+        const title = this.app.documentLink(h.doc);
+        const year = Catalog.year(d.id);
+        const meta = el('p', [d.id, d.categories?.[0], year, `score ${fmt.num(h.score, 3)}`].filter(Boolean).join(' · '), 'meta');
+        const url = Catalog.arxivUrl(d.id);
+        if (url) {
+          const a = el('a', 'arXiv', 'external');
+          a.href = url;
+          a.target = '_blank';
+          a.rel = 'noopener';
+          meta.append(' · ', a);
+        }
+        meta.append(' · ', button('more like this', () => this.app.openDocument(h.doc), 'link'));
+        li.append(title, meta, el('p', snippet(d.abstract), 'snippet'));
+        if (fires.length) li.append(el('p', `fires: ${fires.map((j) => catalog.label(j)).join(' · ')}`, 'fires'));
+        return li;
+      }),
+    );
+  }
+}

@@ -1,0 +1,148 @@
+// The worker that owns the WebAssembly module, the compute engine (WebGPU device or CPU path)
+// and the loaded bundle, so the page never freezes while the math runs. The page talks to it
+// through `engine.js`: each request is `{id, method, args}`; the answer is `{id, result}` or
+// `{id, error}`, with `{id, progress}` messages before it for long work. Requests run one at a
+// time, in order (the wasm objects are not re-entrant).
+
+import init, { Engine, QueryEmbedder } from '../pkg/saescope_wasm.js';
+import { fetchBytes, fetchEntry, inParallel, openCache } from './fetch.js';
+
+const EMBEDDER_ROLES = ['embedder-weights', 'embedder-tokenizer', 'embedder-config'];
+// Files the page itself reads (as JSON or JSON Lines), handed over after verification.
+const PAGE_ROLES = { documents: 'documents', features: 'features', labels: 'labels', families: 'families' };
+
+let engine = null;
+let scope = null;
+let embedder = null;
+let bundle = null; // { base, manifestBytes, manifest }
+
+/** Downloads `entries` (4 at a time), verifying each with `verify(entry, bytes)`. */
+async function download(entries, base, verify, progress) {
+  const cache = await openCache();
+  progress({ type: 'start', files: entries.map((e) => ({ path: e.path, bytes: e.bytes })) });
+  const failures = [];
+  const got = new Map();
+  await inParallel(entries, 4, async (entry) => {
+    let last = 0;
+    try {
+      const { bytes, cached, remember } = await fetchEntry(cache, base, entry, (n) => {
+        // At most ~50 progress messages per file.
+        if (n - last >= entry.bytes / 50 || n === entry.bytes) {
+          last = n;
+          progress({ type: 'bytes', path: entry.path, bytes: n });
+        }
+      });
+      verify(entry, bytes); // throws, naming the file, on a size or sha256 mismatch
+      await remember();
+      got.set(entry.path, bytes);
+      progress({ type: 'done', path: entry.path, cached });
+    } catch (e) {
+      const message = e?.message ?? String(e);
+      failures.push(message);
+      progress({ type: 'done', path: entry.path, error: message });
+    }
+  });
+  if (failures.length) {
+    throw new Error(`${failures.length} of ${entries.length} files could not be used:\n${failures.join('\n')}`);
+  }
+  return got;
+}
+
+const handlers = {
+  async init({ preferGpu }) {
+    await init();
+    engine = await Engine.create(preferGpu);
+    return { kind: engine.kind(), describe: engine.describe() };
+  },
+
+  /** Loads a bundle's core files (everything but the query embedder) onto the engine. */
+  async open({ url }, progress, transfer) {
+    scope?.free();
+    embedder?.free();
+    scope = embedder = bundle = null;
+    const base = new URL(url); // absolute, resolved by the page
+    const manifestBytes = await fetchBytes(new URL('manifest.json', base).href);
+    const loading = engine.openBundle(manifestBytes);
+    try {
+      const manifest = loading.manifest();
+      const entries = manifest.files.filter((f) => !EMBEDDER_ROLES.includes(f.role));
+      const got = await download(entries, base, (entry, bytes) => loading.add(entry.path, bytes), progress);
+      progress({ type: 'finishing' });
+      scope = await loading.finish();
+      bundle = { base, manifestBytes, manifest };
+      const files = {};
+      for (const entry of entries) {
+        const key = PAGE_ROLES[entry.role];
+        if (key) {
+          files[key] = got.get(entry.path).buffer;
+          transfer.push(files[key]);
+        }
+      }
+      return { manifest, info: scope.info(), files, embedderProblem: scope.embedderProblem() ?? null };
+    } finally {
+      loading.free();
+    }
+  },
+
+  /** Downloads, verifies and loads the bundle's query embedder. */
+  async loadEmbedder(_args, progress) {
+    if (!bundle) throw new Error('no bundle is loaded');
+    const entries = EMBEDDER_ROLES.map((role) => bundle.manifest.files.find((f) => f.role === role));
+    if (entries.some((e) => !e)) throw new Error('this bundle carries no query embedder');
+    const expected = new Map(entries.map((e) => [e.path, e]));
+    const got = await download(entries, bundle.base, (entry, bytes) => {
+      // The full check (sha256 included) happens in QueryEmbedder.load; catch truncation early.
+      if (bytes.length !== expected.get(entry.path).bytes) {
+        throw new Error(`${entry.path}: expected ${entry.bytes} bytes, got ${bytes.length}`);
+      }
+    }, progress);
+    progress({ type: 'finishing' });
+    const [weights, tokenizer, config] = entries.map((e) => got.get(e.path));
+    embedder?.free();
+    embedder = QueryEmbedder.load(bundle.manifestBytes, weights, tokenizer, config);
+    return true;
+  },
+
+  async embed({ text }) {
+    if (!embedder) throw new Error('the query embedder is not loaded yet');
+    const started = performance.now();
+    const vector = embedder.embed(text);
+    return { vector, ms: performance.now() - started };
+  },
+
+  documentVector: ({ doc }) => current().documentVector(doc),
+
+  async steeredSearch({ vector, features, values, mode, k }) {
+    const started = performance.now();
+    const result = await current().steeredSearch(vector, Uint32Array.from(features), Float32Array.from(values), mode, k);
+    result.ms = performance.now() - started;
+    return result;
+  },
+
+  decoderNeighbors: ({ feature, n }) => current().decoderNeighbors(feature, n),
+  coFiring: ({ feature, n }) => current().coFiring(feature, n),
+  activationsIn: ({ feature, docs }) => current().activationsIn(feature, Uint32Array.from(docs)),
+  selfTest: () => engine.selfTest(),
+};
+
+function current() {
+  if (!scope) throw new Error('no bundle is loaded');
+  return scope;
+}
+
+let queue = Promise.resolve();
+
+self.onmessage = (event) => {
+  const { id, method, args } = event.data;
+  queue = queue.then(async () => {
+    const transfer = [];
+    try {
+      const handler = handlers[method];
+      if (!handler) throw new Error(`unknown request ${method}`);
+      const result = await handler(args ?? {}, (progress) => self.postMessage({ id, progress }), transfer);
+      self.postMessage({ id, result }, transfer);
+    } catch (e) {
+      self.postMessage({ id, error: e?.message ?? String(e) });
+    }
+  });
+};
