@@ -184,7 +184,6 @@ async fn training_case<B: Backend>(backend: &B, case: &TrainingCase) -> Outcome 
         clip_norm: case.clip_norm,
         aux_coeff: case.aux_coeff,
         seed: case.seed,
-        ..Default::default()
     };
     let mut state = TrainState::init(&data, config, &mut SeededRng::new(case.seed)).map_err(|e| e.to_string())?;
     for i in 0..case.d_in {
