@@ -331,8 +331,9 @@ impl GpuTraining {
         })
     }
 
-    /// The workspace for a batch of `rows` rows, (re)allocated when the last one was smaller.
-    fn workspace(&mut self, gpu: &Gpu, rows: usize) -> &Workspace {
+    /// Makes the workspace fit a batch of `rows` rows (reallocated when an earlier one was
+    /// smaller).
+    fn ensure_workspace(&mut self, gpu: &Gpu, rows: usize) {
         let needed = rows.div_ceil(self.rows_per_chunk);
         if self.workspace.as_ref().is_none_or(|w| w.chunks.len() < needed) {
             let (d, n, rc) = (self.sae.d_in, self.sae.d_sae, self.rows_per_chunk);
@@ -351,7 +352,6 @@ impl GpuTraining {
                 .collect();
             self.workspace = Some(Workspace { chunks, dense: gpu.output("pre-activations / dense codes", bytes(n)) });
         }
-        self.workspace.as_ref().expect("allocated above")
     }
 
     pub(crate) async fn step(&mut self, backend: &GpuBackend, batch: &Matrix) -> Result<StepStats> {
@@ -359,8 +359,8 @@ impl GpuTraining {
         let g = &backend.gpu;
         let (rows, d) = (batch.rows, self.sae.d_in);
         let rc = self.rows_per_chunk;
-        self.workspace(g, rows);
-        let ws = self.workspace.as_ref().expect("allocated");
+        self.ensure_workspace(g, rows);
+        let ws = self.workspace.as_ref().expect("ensured above");
         let plan: Vec<(usize, &ChunkBuffers)> = chunks(rows, rc).zip(&ws.chunks).map(|(r, c)| (r.len(), c)).collect();
         for (r, (_, c)) in chunks(rows, rc).zip(&plan) {
             g.queue.write_buffer(&c.x, 0, bytemuck::cast_slice(&batch.data[r.start * d..r.end * d]));
@@ -411,7 +411,7 @@ impl GpuTraining {
         }
         let [w_enc_t, m_enc_t, v_enc_t, w_dec, m_dec, v_dec] = latent_major;
         let [b_enc, m_b_enc, v_b_enc, b_dec, m_b_dec, v_b_dec] = std::array::from_fn(|_| next());
-        let since_fired = read_u32(&bytes[bytes.len() - 1]);
+        let since_fired = read_u32(parts.next().expect("the counters' read"));
         let sae = Sae::new(self.sae.k, Matrix::new(d, n, transpose(&w_enc_t, n, d))?, b_enc, Matrix::new(n, d, w_dec)?, b_dec)?;
         let state = TrainState {
             config: self.config.clone(),
