@@ -149,7 +149,7 @@ struct TrainingCase {
 pub const STATS_TOLERANCE: f64 = 1e-3;
 /// Absolute tolerance on parameters after the steps (the cases use lr = 1e-3): Adam moves
 /// each parameter by about `lr` per step whatever the gradient's size, so float32 rounding
-/// shows only where a gradient is tiny (lavapipe: up to 8e-6), while a wrong update rule or
+/// shows only where a gradient is tiny (lavapipe: up to 4e-6), while a wrong update rule or
 /// gradient direction shows as a sizeable fraction of `lr`.
 pub const TRAINED_PARAM_TOLERANCE: f32 = 5e-5;
 /// Tolerance on Adam's moments relative to each tensor's largest moment.
@@ -159,9 +159,14 @@ pub const MOMENT_TOLERANCE: f32 = 1e-3;
 /// counters) on the backend against the CPU reference from the same state: every step's
 /// statistics, then parameters, Adam moments, step count and counters.
 pub async fn training_matches<B: Backend>(backend: &B) -> Outcome {
+    // The seeds are chosen so that, on the reference run, every row's k-th and (k+1)-th
+    // pre-activation (and AuxK's aux_k-th and next among dead latents, where positive) differ
+    // by at least 1e-5: a hundred times the float32 differences between backends, so both make
+    // the same selections and the comparison can be exact on counts and counters. (Some seeds
+    // have gaps of 1e-8, where a correct backend could legitimately select differently.)
     let cases = [
-        TrainingCase { name: "clipped", d_in: 70, latents: 150, k: 4, aux_k: Some(9), rows: 250, batch: 90, epochs: 2, clip_norm: 0.05, aux_coeff: 1.0 / 32.0, starved: 40, dead_at_start: 3, seed: 1 },
-        TrainingCase { name: "wide", d_in: 70, latents: 600, k: 7, aux_k: None, rows: 130, batch: 130, epochs: 3, clip_norm: 1.0, aux_coeff: 1.0 / 32.0, starved: 100, dead_at_start: 2, seed: 2 },
+        TrainingCase { name: "clipped", d_in: 70, latents: 150, k: 4, aux_k: Some(9), rows: 250, batch: 90, epochs: 2, clip_norm: 0.05, aux_coeff: 1.0 / 32.0, starved: 40, dead_at_start: 3, seed: 5 },
+        TrainingCase { name: "wide", d_in: 70, latents: 600, k: 7, aux_k: None, rows: 130, batch: 130, epochs: 3, clip_norm: 1.0, aux_coeff: 1.0 / 32.0, starved: 100, dead_at_start: 2, seed: 108 },
         TrainingCase { name: "without AuxK", d_in: 33, latents: 97, k: 5, aux_k: None, rows: 100, batch: 45, epochs: 2, clip_norm: 1.0, aux_coeff: 0.0, starved: 20, dead_at_start: 2, seed: 3 },
     ];
     let mut report = Vec::new();
