@@ -317,10 +317,10 @@ impl TrainState {
         }
         let c = &self.config;
         let usable = c.lr.is_finite() && c.lr > 0.0 && c.aux_coeff.is_finite() && c.aux_coeff >= 0.0 && c.clip_norm > 0.0 && c.aux_k != Some(0);
-        if self.dead_steps == 0 || !usable {
+        if self.dead_steps == 0 || c.batch == 0 || !usable {
             return Err(Error::Invalid(format!(
-                "training needs lr > 0, aux_coeff >= 0, clip_norm > 0, aux_k >= 1 and dead_steps >= 1; got lr={}, aux_coeff={}, clip_norm={}, aux_k={:?}, dead_steps={}",
-                c.lr, c.aux_coeff, c.clip_norm, c.aux_k, self.dead_steps
+                "training needs lr > 0, aux_coeff >= 0, clip_norm > 0, aux_k >= 1, batch >= 1 and dead_steps >= 1; got lr={}, aux_coeff={}, clip_norm={}, aux_k={:?}, batch={}, dead_steps={}",
+                c.lr, c.aux_coeff, c.clip_norm, c.aux_k, c.batch, self.dead_steps
             )));
         }
         Ok(())
@@ -407,9 +407,6 @@ impl<'b, B: Backend> Trainer<'b, B> {
 
     /// Continues from `state`, drawing batch orders from `rng`.
     pub async fn start(backend: &'b B, state: &TrainState, rng: SeededRng) -> Result<Self> {
-        if state.config.batch == 0 {
-            return Err(Error::Invalid("batch size must be at least 1".into()));
-        }
         let training = backend.train_begin(state).await?;
         Ok(Self { backend, training, batch: state.config.batch, rng })
     }
