@@ -45,7 +45,7 @@ struct TrainingArgs {
     /// Fraction of rows held out for validation
     #[arg(long, default_value_t = 0.05)]
     holdout: f64,
-    /// Where the forward pass runs (the sparse backward pass and Adam run on the CPU)
+    /// Where training runs: every step (forward, backward, Adam) on the CPU reference or the GPU
     #[arg(long, value_enum, default_value = "cpu")]
     device: Device,
 }

@@ -9,7 +9,6 @@ use saescope_core::sae::WeightDType;
 use saescope_core::train::{TrainConfig, Trainer};
 use crate::{with_backend, Device};
 use saescope_core::{Backend, Matrix, Sae};
-use std::sync::Arc;
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
@@ -23,6 +22,7 @@ pub struct EpochLog {
     pub l0: f64,
     pub dead_fraction: f64,
     pub val_nmse: f64,
+    /// The epoch's steps and the state's read-back (validation not included).
     pub seconds: f64,
 }
 
@@ -46,39 +46,47 @@ fn validation_nmse(sae: &Sae, val: &Matrix) -> Result<f64> {
     Ok(normalized_mse(val, &recon))
 }
 
-/// Trains on `backend` (the forward selections run there; the sparse backward and Adam on the
-/// CPU) and returns the SAE with its per-epoch log.
+/// Trains on `backend` (every step runs there: forward, backward, Adam) and returns the SAE
+/// with its per-epoch log.
 pub async fn train<B: Backend>(backend: &B, data: &Matrix, config: &TrainConfig, holdout: f64) -> Result<(Sae, Vec<EpochLog>)> {
     if !(0.0..0.5).contains(&holdout) {
         bail!("--holdout must be in [0, 0.5), got {holdout}");
     }
     let (train, val) = split(data, holdout, config.seed);
-    let mut trainer = Trainer::new(&train, config.clone())?;
-    let mut dev = backend.upload_sae(&Arc::new(trainer.sae.clone())).await?;
+    let mut trainer = Trainer::new(backend, &train, config.clone()).await?;
+    let mut sae = None;
     let steps = train.rows.div_ceil(config.batch) * config.epochs;
     let bar = progress(steps as u64, "train");
     let mut log = Vec::with_capacity(config.epochs);
     for epoch in 0..config.epochs {
         let start = Instant::now();
         let mean = trainer
-            .epoch_on(backend, &mut dev, &train, |s| {
+            .epoch(&train, |s| {
                 bar.set_message(format!("nmse {:.3} dead {:.1}% L0 {:.1}", s.nmse, 100.0 * s.dead_fraction, s.l0));
                 bar.inc(1);
             })
             .await?;
+        // The state comes back from the device once per epoch, for validation and the log.
+        let state = trainer.state().await?;
+        let seconds = start.elapsed().as_secs_f64();
         log.push(EpochLog {
             epoch: epoch + 1,
             train_loss: mean.loss,
             train_nmse: mean.nmse,
             aux_loss: mean.aux_loss,
             l0: mean.l0,
-            dead_fraction: trainer.dead().iter().filter(|&&d| d).count() as f64 / config.latents as f64,
-            val_nmse: validation_nmse(&trainer.sae, &val)?,
-            seconds: start.elapsed().as_secs_f64(),
+            dead_fraction: state.dead_fraction(),
+            val_nmse: validation_nmse(&state.sae, &val)?,
+            seconds,
         });
+        sae = Some(state.sae);
     }
     bar.finish_and_clear();
-    Ok((trainer.sae, log))
+    let sae = match sae {
+        Some(sae) => sae,
+        None => trainer.state().await?.sae,
+    };
+    Ok((sae, log))
 }
 
 pub fn run(embeddings: &Path, out: &Path, config: TrainConfig, holdout: f64, device: Device) -> Result<()> {
@@ -87,11 +95,11 @@ pub fn run(embeddings: &Path, out: &Path, config: TrainConfig, holdout: f64, dev
 
 /// Trains on `data` and writes the SAE and its log into `out`.
 pub fn run_on(data: &Matrix, out: &Path, config: TrainConfig, holdout: f64, device: Device) -> Result<()> {
-    let (sae, log) = with_backend!(device, |b| pollster::block_on(train(b, data, &config, holdout)))?;
+    let (sae, log, trained_on) = with_backend!(device, |b| pollster::block_on(train(b, data, &config, holdout)).map(|(s, l)| (s, l, b.describe())))?;
     let (cfg, weights) = sae.to_saelens(WeightDType::F32, None)?;
     write(&out.join("cfg.json"), &cfg)?;
     write(&out.join("sae_weights.safetensors"), &weights)?;
-    let report = serde_json::json!({ "config": config, "holdout": holdout, "device": crate::io::device_name(device), "epochs": log });
+    let report = serde_json::json!({ "config": config, "holdout": holdout, "device": crate::io::device_name(device), "trained_on": trained_on, "epochs": log });
     write(&out.join("training_log.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     if let Some(last) = log.last() {
         eprintln!(

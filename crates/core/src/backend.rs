@@ -10,6 +10,7 @@ use crate::kmeans::{self, Assignment, Metric, Points};
 use crate::matrix::Matrix;
 use crate::sae::Sae;
 use crate::search::{self, Corpus, Hits};
+use crate::train::{StepStats, TrainState};
 use std::sync::Arc;
 
 // The futures need not be Send: wasm is single-threaded and native callers block on them.
@@ -26,13 +27,18 @@ pub trait Backend {
     async fn upload_sae(&self, sae: &Arc<Sae>) -> Result<Self::Sae>;
     /// Top-k codes of each row of `x` (`[rows, d_in]`).
     async fn encode(&self, sae: &Self::Sae, x: &Matrix) -> Result<SparseCodes>;
-    /// Training's forward selections (see [`crate::sae::select`]): top-k codes and, given a
-    /// dead mask and a count, the top codes among dead latents (AuxK).
-    async fn select(&self, sae: &Self::Sae, x: &Matrix, aux: Option<(&[bool], usize)>) -> Result<(SparseCodes, Option<SparseCodes>)>;
-    /// Replaces the device copy of an SAE's weights with `sae`'s (same shape), after a step.
-    async fn update_sae(&self, dev: &mut Self::Sae, sae: &Arc<Sae>) -> Result<()>;
     /// Reconstructions `z W_dec + b_dec`, `[rows, d_in]`.
     async fn decode(&self, sae: &Self::Sae, codes: &SparseCodes) -> Result<Matrix>;
+
+    /// A training state resident on the device: parameters, Adam moments, dead-latent counters.
+    type Training;
+    /// Puts `state` on the device (fresh from [`TrainState::init`], or read back earlier).
+    async fn train_begin(&self, state: &TrainState) -> Result<Self::Training>;
+    /// One whole training step on `batch` (see [`crate::train::reference_step`], which every
+    /// backend must match): only the batch goes in and only its statistics come out.
+    async fn train_step(&self, training: &mut Self::Training, batch: &Matrix) -> Result<StepStats>;
+    /// Reads the whole state back.
+    async fn train_read(&self, training: &Self::Training) -> Result<TrainState>;
 
     async fn upload_corpus(&self, corpus: &Arc<Corpus>) -> Result<Self::Corpus>;
     /// The `k` highest dot products of each query with the corpus.
@@ -65,17 +71,23 @@ impl Backend for CpuBackend {
         sae.encode(x)
     }
 
-    async fn select(&self, sae: &Arc<Sae>, x: &Matrix, aux: Option<(&[bool], usize)>) -> Result<(SparseCodes, Option<SparseCodes>)> {
-        crate::sae::select(sae, x, aux)
-    }
-
-    async fn update_sae(&self, dev: &mut Arc<Sae>, sae: &Arc<Sae>) -> Result<()> {
-        *dev = sae.clone();
-        Ok(())
-    }
-
     async fn decode(&self, sae: &Arc<Sae>, codes: &SparseCodes) -> Result<Matrix> {
         sae.decode(codes)
+    }
+
+    type Training = TrainState;
+
+    async fn train_begin(&self, state: &TrainState) -> Result<TrainState> {
+        state.validate()?;
+        Ok(state.clone())
+    }
+
+    async fn train_step(&self, training: &mut TrainState, batch: &Matrix) -> Result<StepStats> {
+        crate::train::reference_step(training, batch)
+    }
+
+    async fn train_read(&self, training: &TrainState) -> Result<TrainState> {
+        Ok(training.clone())
     }
 
     async fn upload_corpus(&self, corpus: &Arc<Corpus>) -> Result<Arc<Corpus>> {

@@ -15,6 +15,7 @@ use crate::rng::SeededRng;
 use crate::sae::Sae;
 use crate::search::{self, Corpus};
 use crate::synth::{self, PlantedData};
+use crate::train::{TrainConfig, TrainState, Trainer};
 use std::sync::Arc;
 
 /// Absolute tolerance on activations, scores and reconstructions (float32 sums of a few hundred
@@ -123,43 +124,151 @@ pub async fn encode_decode_random<B: Backend>(backend: &B) -> Outcome {
     Ok(format!("encode+decode match the CPU for {}", report.join(", ")))
 }
 
-/// Training's forward selections: top-k and AuxK's top codes among dead latents, and a few
-/// training steps whose forward runs on the backend, against the CPU trainer.
-pub async fn training_matches<B: Backend>(backend: &B) -> Outcome {
-    let sae = Arc::new(random_sae(48, 700, 37, 8));
-    let x = random_matrix(90, 48, &mut SeededRng::new(9), 1.0);
-    let dead: Vec<bool> = (0..700).map(|j| j % 3 == 0).collect();
-    let dev = backend.upload_sae(&sae).await.map_err(|e| e.to_string())?;
-    let (main, aux) = backend.select(&dev, &x, Some((&dead, 50))).await.map_err(|e| e.to_string())?;
-    compare_codes("select (main)", &sae, &x, &main)?;
-    let aux = aux.ok_or("select returned no AuxK codes")?;
-    let (_, want_aux) = crate::sae::select(&sae, &x, Some((&dead, 50))).map_err(|e| e.to_string())?;
-    let want_aux = want_aux.expect("requested");
-    let pre = sae.pre_activations(&x).map_err(|e| e.to_string())?;
-    compare_selection(
-        "select (AuxK)",
-        50,
-        (&aux.indices, &aux.values),
-        (&want_aux.indices, &want_aux.values),
-        |r, j| if dead[j as usize] { pre.row(r)[j as usize].max(0.0) } else { f32::INFINITY },
-        x.rows,
-    )?;
+/// One training comparison: sizes and settings that make the case exercise what it claims.
+struct TrainingCase {
+    name: &'static str,
+    d_in: usize,
+    latents: usize,
+    k: usize,
+    aux_k: Option<usize>,
+    rows: usize,
+    batch: usize,
+    epochs: usize,
+    clip_norm: f32,
+    aux_coeff: f32,
+    /// The first `starved` latents get shrunken encoder columns, so they rarely win a place
+    /// and stay dead (AuxK keeps working on them).
+    starved: usize,
+    /// Latents `j` with `j % dead_at_start == 0` start dead, so AuxK is on from the first step.
+    dead_at_start: usize,
+    seed: u64,
+}
 
-    // A few steps on planted data (clear top-k margins, so both backends select alike).
-    let data = PlantedData::generate(64, 48, 3, 400, 12).embeddings;
-    let config = crate::train::TrainConfig { k: 3, latents: 48, batch: 100, lr: 1e-3, dead_steps: Some(1), seed: 4, ..Default::default() };
-    let mut cpu = crate::train::Trainer::new(&data, config.clone()).map_err(|e| e.to_string())?;
-    let mut other = crate::train::Trainer::new(&data, config).map_err(|e| e.to_string())?;
-    let mut dev = backend.upload_sae(&Arc::new(other.sae.clone())).await.map_err(|e| e.to_string())?;
-    for _ in 0..2 {
-        cpu.epoch(&data, |_| {}).map_err(|e| e.to_string())?;
-        other.epoch_on(backend, &mut dev, &data, |_| {}).await.map_err(|e| e.to_string())?;
+/// Relative tolerance on a step's losses and gradient norm: float32 sums on the device against
+/// the reference's float64 sums.
+pub const STATS_TOLERANCE: f64 = 1e-3;
+/// Absolute tolerance on parameters after the steps (the cases use lr = 1e-3): Adam moves
+/// each parameter by about `lr` per step whatever the gradient's size, so float32 rounding
+/// shows only where a gradient is tiny (lavapipe: up to 4e-6), while a wrong update rule or
+/// gradient direction shows as a sizeable fraction of `lr`.
+pub const TRAINED_PARAM_TOLERANCE: f32 = 5e-5;
+/// Tolerance on Adam's moments relative to each tensor's largest moment.
+pub const MOMENT_TOLERANCE: f32 = 1e-3;
+
+/// Whole training steps (forward, backward, clipping, Adam, renormalisation, dead-latent
+/// counters) on the backend against the CPU reference from the same state: every step's
+/// statistics, then parameters, Adam moments, step count and counters.
+pub async fn training_matches<B: Backend>(backend: &B) -> Outcome {
+    // The seeds are chosen so that, on the reference run, every row's k-th and (k+1)-th
+    // pre-activation (and AuxK's aux_k-th and next among dead latents, where positive) differ
+    // by at least 1e-5: a hundred times the float32 differences between backends, so both make
+    // the same selections and the comparison can be exact on counts and counters. (Some seeds
+    // have gaps of 1e-8, where a correct backend could legitimately select differently.)
+    let cases = [
+        TrainingCase { name: "clipped", d_in: 70, latents: 150, k: 4, aux_k: Some(9), rows: 250, batch: 90, epochs: 2, clip_norm: 0.05, aux_coeff: 1.0 / 32.0, starved: 40, dead_at_start: 3, seed: 5 },
+        TrainingCase { name: "wide", d_in: 70, latents: 600, k: 7, aux_k: None, rows: 130, batch: 130, epochs: 3, clip_norm: 1.0, aux_coeff: 1.0 / 32.0, starved: 100, dead_at_start: 2, seed: 108 },
+        TrainingCase { name: "without AuxK", d_in: 33, latents: 97, k: 5, aux_k: None, rows: 100, batch: 45, epochs: 2, clip_norm: 1.0, aux_coeff: 0.0, starved: 20, dead_at_start: 2, seed: 3 },
+    ];
+    let mut report = Vec::new();
+    for case in &cases {
+        report.push(training_case(backend, case).await.map_err(|e| format!("training case {}: {e}", case.name))?);
     }
-    let diff = max_abs_diff(&other.sae.w_dec, &cpu.sae.w_dec).max(max_abs_diff(&other.sae.w_enc, &cpu.sae.w_enc));
-    if diff > 1e-3 {
-        return Err(format!("8 training steps: parameters differ from the CPU trainer's by {diff}"));
+    Ok(format!("whole training steps match the CPU reference: {}", report.join("; ")))
+}
+
+async fn training_case<B: Backend>(backend: &B, case: &TrainingCase) -> Outcome {
+    let data = PlantedData::generate(case.d_in, 2 * case.d_in, 3, case.rows, 40 + case.seed).embeddings;
+    let config = TrainConfig {
+        k: case.k,
+        latents: case.latents,
+        lr: 1e-3,
+        batch: case.batch,
+        epochs: case.epochs,
+        dead_steps: Some(2),
+        aux_k: case.aux_k,
+        clip_norm: case.clip_norm,
+        aux_coeff: case.aux_coeff,
+        seed: case.seed,
+    };
+    let mut state = TrainState::init(&data, config, &mut SeededRng::new(case.seed)).map_err(|e| e.to_string())?;
+    for i in 0..case.d_in {
+        state.sae.w_enc[i * case.latents..i * case.latents + case.starved].iter_mut().for_each(|w| *w *= 0.05);
     }
-    Ok(format!("training forward (top-k + AuxK) matches the CPU; 8 steps end within {diff:.1e} of the CPU trainer"))
+    state.since_fired.iter_mut().step_by(case.dead_at_start).for_each(|s| *s = state.dead_steps);
+
+    let mut runs = Vec::new();
+    for on_backend in [false, true] {
+        let mut stats = Vec::new();
+        let rng = SeededRng::new(case.seed + 100);
+        let end = if on_backend {
+            let mut t = Trainer::start(backend, &state, rng).await.map_err(|e| e.to_string())?;
+            for _ in 0..case.epochs {
+                t.epoch(&data, |s| stats.push(*s)).await.map_err(|e| e.to_string())?;
+            }
+            t.state().await
+        } else {
+            let mut t = Trainer::start(&crate::CpuBackend, &state, rng).await.map_err(|e| e.to_string())?;
+            for _ in 0..case.epochs {
+                t.epoch(&data, |s| stats.push(*s)).await.map_err(|e| e.to_string())?;
+            }
+            t.state().await
+        };
+        runs.push((stats, end.map_err(|e| e.to_string())?));
+    }
+    let (got_stats, got) = runs.pop().expect("two runs");
+    let (want_stats, want) = runs.pop().expect("two runs");
+
+    // The case must exercise what it claims, or it proves nothing.
+    if case.aux_coeff > 0.0 && !want_stats.iter().any(|s| s.aux_loss > 0.0) {
+        return Err("AuxK never contributed on the CPU reference".into());
+    }
+    let clipped = want_stats.iter().filter(|s| s.grad_norm > case.clip_norm as f64).count();
+    if case.clip_norm < 1.0 && clipped == 0 {
+        return Err("the gradient was never clipped on the CPU reference".into());
+    }
+
+    if got_stats.len() != want_stats.len() {
+        return Err(format!("{} steps, the reference made {}", got_stats.len(), want_stats.len()));
+    }
+    for (step, (g, w)) in got_stats.iter().zip(&want_stats).enumerate() {
+        let close = |a: f64, b: f64| (a - b).abs() <= STATS_TOLERANCE * b.abs() + 1e-7;
+        let exact = |a: f64, b: f64| (a - b).abs() <= 1e-9;
+        if !(close(g.loss, w.loss) && close(g.nmse, w.nmse) && close(g.aux_loss, w.aux_loss) && close(g.grad_norm, w.grad_norm) && exact(g.l0, w.l0) && exact(g.dead_fraction, w.dead_fraction)) {
+            return Err(format!("step {}: statistics {g:?}, reference {w:?}", step + 1));
+        }
+    }
+    if got.step != want.step || got.since_fired != want.since_fired {
+        return Err(format!("after {} steps (reference {}): since-fired counters {:?}, reference {:?}", got.step, want.step, got.since_fired, want.since_fired));
+    }
+    let mut worst_param = 0.0f32;
+    for ((name, g), (_, w)) in got.sae.named_parameters().into_iter().zip(want.sae.named_parameters()) {
+        let diff = max_abs_diff(g, w);
+        if g.len() != w.len() || diff > TRAINED_PARAM_TOLERANCE {
+            return Err(format!("{name} differs from the reference by {diff} after {} steps", want.step));
+        }
+        worst_param = worst_param.max(diff);
+    }
+    let mut worst_moment = 0.0f32;
+    for (what, got_m, want_m) in [("Adam m", &got.adam_m, &want.adam_m), ("Adam v", &got.adam_v, &want.adam_v)] {
+        for ((name, g), (_, w)) in got_m.parts().into_iter().zip(want_m.parts()) {
+            let scale = w.iter().fold(0.0f32, |a, v| a.max(v.abs())).max(f32::MIN_POSITIVE);
+            let rel = max_abs_diff(g, w) / scale;
+            if g.len() != w.len() || rel > MOMENT_TOLERANCE {
+                return Err(format!("{what} of {name} differs from the reference by {rel:.2e} of its largest value"));
+            }
+            worst_moment = worst_moment.max(rel);
+        }
+    }
+    let dead = want_stats.iter().map(|s| s.dead_fraction).fold(0.0, f64::max);
+    Ok(format!(
+        "{} ({}x{} k={}, {} steps, up to {:.0}% dead, {clipped} clipped): parameters within {worst_param:.1e}, moments within {worst_moment:.1e}",
+        case.name,
+        case.d_in,
+        case.latents,
+        case.k,
+        want.step,
+        100.0 * dead
+    ))
 }
 
 /// Exact search over several shards, f32 and f16, including duplicate documents whose exact
@@ -261,7 +370,19 @@ pub async fn rejects_bad_input<B: Backend>(backend: &B) -> Outcome {
     let corpus = Arc::new(Corpus::from_matrix(&Matrix::zeros(5, 32), 5, false));
     let c = backend.upload_corpus(&corpus).await.map_err(|e| e.to_string())?;
     let e3 = backend.search(&c, &Matrix::zeros(1, 16), 3).await.err().ok_or("search accepted 16-d queries on a 32-d corpus")?;
-    Ok(format!("bad input refused: {e1}; {e2}; {e3}"))
+
+    let config = TrainConfig { k: 4, latents: 64, batch: 8, ..Default::default() };
+    let state = TrainState::fresh((*sae).clone(), config, 1).map_err(|e| e.to_string())?;
+    let no_dead_steps = TrainState { dead_steps: 0, ..state.clone() };
+    let e4 = backend.train_begin(&no_dead_steps).await.err().ok_or("training started with dead_steps = 0")?;
+    let mut training = backend.train_begin(&state).await.map_err(|e| e.to_string())?;
+    let e5 = backend.train_step(&mut training, &wrong).await.err().ok_or("a training step accepted 31-d rows for a 32-d SAE")?;
+    let e6 = backend.train_step(&mut training, &nan).await.err().ok_or("a training step accepted NaN")?;
+    let e7 = backend.train_step(&mut training, &Matrix::zeros(0, 32)).await.err().ok_or("a training step accepted an empty batch")?;
+    if backend.train_read(&training).await.map_err(|e| e.to_string())? != state {
+        return Err("a refused training step changed the training state".into());
+    }
+    Ok(format!("bad input refused: {e1}; {e2}; {e3}; {e4}; {e5}; {e6}; {e7}"))
 }
 
 /// Every case, in order, with its outcome.

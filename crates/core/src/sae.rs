@@ -245,6 +245,11 @@ impl Sae {
         Ok((cfg, weights))
     }
 
+    /// The parameters with their SAELens names, in the order `W_enc, b_enc, W_dec, b_dec`.
+    pub fn named_parameters(&self) -> [(&'static str, &[f32]); 4] {
+        [("W_enc", &self.w_enc), ("b_enc", &self.b_enc), ("W_dec", &self.w_dec), ("b_dec", &self.b_dec)]
+    }
+
     pub fn decoder_row(&self, j: usize) -> &[f32] {
         &self.w_dec[j * self.d_in..(j + 1) * self.d_in]
     }
@@ -313,8 +318,8 @@ pub fn check_embeddings(x: &Matrix, d_in: usize) -> Result<()> {
 }
 
 /// The forward selections of a training step: the top-k codes, and (when `aux` gives a dead
-/// mask and a count) the top `aux_k` codes among dead latents only, both ReLU'd. The CPU
-/// reference of `Backend::select`.
+/// mask and a count) the top `aux_k` codes among dead latents only, both ReLU'd (the GPU
+/// training step makes the same selections with its top-k and mask kernels).
 pub fn select(sae: &Sae, x: &Matrix, aux: Option<(&[bool], usize)>) -> Result<(SparseCodes, Option<SparseCodes>)> {
     let mut pre = sae.pre_activations(x)?;
     let main = codes_from_pre(&pre, sae.k);

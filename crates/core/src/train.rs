@@ -1,5 +1,4 @@
-//! Top-k SAE training with the recipe of arXiv 2408.00657 (after Gao et al. 2024): the CPU
-//! reference of the trainer.
+//! Top-k SAE training with the recipe of arXiv 2408.00657 (after Gao et al. 2024).
 //!
 //! - Loss: normalised MSE `sum (x_hat - x)^2 / sum (x - mean_batch(x))^2` plus AuxK: the top
 //!   `aux_k` pre-activations among dead latents (not fired for `dead_steps` steps) reconstruct
@@ -9,18 +8,22 @@
 //! - Init: `b_dec` = coordinate-wise median of a sample, decoder rows random unit vectors,
 //!   `W_enc = W_dec^T`, `b_enc = 0`. Adam, global gradient-norm clip.
 //! - Deterministic for a seed (ChaCha8; order of floating-point sums fixed).
+//!
+//! A whole step (forward, backward, clipping, Adam, renormalisation, dead-latent counters) is a
+//! [`Backend`] operation on a device-resident [`TrainState`]; [`reference_step`] is its CPU
+//! reference (what [`crate::CpuBackend`] runs). [`Trainer`] orchestrates any backend: the
+//! initialisation, epochs, shuffling and statistics.
 
+use crate::backend::Backend;
+use crate::codes::SparseCodes;
 use crate::error::{Error, Result};
 use crate::matrix::{normalize, Matrix};
 use crate::metrics::centered_sum_sq;
 use crate::rng::SeededRng;
-use crate::sae::{transpose, Sae};
-use crate::backend::Backend;
-use crate::codes::SparseCodes;
-use std::sync::Arc;
+use crate::sae::{check_embeddings, transpose, Sae};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub k: usize,
     pub latents: usize,
@@ -42,8 +45,28 @@ impl Default for TrainConfig {
     }
 }
 
+/// Adam's constants, shared by the CPU reference and the GPU kernels.
+pub const ADAM_BETA1: f32 = 0.9;
+pub const ADAM_BETA2: f32 = 0.999;
+pub const ADAM_EPS: f32 = 1e-8;
+
+/// Adam's bias corrections `(1 - beta1^t, 1 - beta2^t)` for update number `step` (from 1).
+pub fn adam_bias_corrections(step: u64) -> (f32, f32) {
+    let t = step.min(i32::MAX as u64) as i32;
+    (1.0 - ADAM_BETA1.powi(t), 1.0 - ADAM_BETA2.powi(t))
+}
+
+/// The factor that scales a gradient of norm `norm` down to `clip_norm` (1 when it is within).
+pub fn clip_factor(norm: f32, clip_norm: f32) -> f32 {
+    if norm > clip_norm {
+        clip_norm / norm
+    } else {
+        1.0
+    }
+}
+
 /// What one step measured (on the batch, before the update).
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct StepStats {
     pub loss: f64,
     pub nmse: f64,
@@ -52,10 +75,11 @@ pub struct StepStats {
     pub l0: f64,
     /// Fraction of latents dead (before this step's update of the counters).
     pub dead_fraction: f64,
+    /// Norm of the gradient that is clipped: after removing each decoder row's parallel part.
     pub grad_norm: f64,
 }
 
-/// Gradients, shaped like the SAE's parameters.
+/// Gradients (or Adam moments), shaped like the SAE's parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Grads {
     pub w_enc: Vec<f32>,
@@ -65,8 +89,13 @@ pub struct Grads {
 }
 
 impl Grads {
-    fn zeros(sae: &Sae) -> Self {
+    pub fn zeros(sae: &Sae) -> Self {
         Self { w_enc: vec![0.0; sae.w_enc.len()], b_enc: vec![0.0; sae.d_sae], w_dec: vec![0.0; sae.w_dec.len()], b_dec: vec![0.0; sae.d_in] }
+    }
+
+    /// The four parts with their parameters' names (as [`Sae::named_parameters`]).
+    pub fn parts(&self) -> [(&'static str, &[f32]); 4] {
+        [("W_enc", &self.w_enc), ("b_enc", &self.b_enc), ("W_dec", &self.w_dec), ("b_dec", &self.b_dec)]
     }
 
     fn parts_mut(&mut self) -> [&mut Vec<f32>; 4] {
@@ -74,7 +103,11 @@ impl Grads {
     }
 
     fn norm(&self) -> f64 {
-        [&self.w_enc, &self.b_enc, &self.w_dec, &self.b_dec].iter().flat_map(|v| v.iter()).map(|&g| (g as f64).powi(2)).sum::<f64>().sqrt()
+        self.parts().iter().flat_map(|(_, v)| v.iter()).map(|&g| (g as f64).powi(2)).sum::<f64>().sqrt()
+    }
+
+    fn same_shape(&self, sae: &Sae) -> bool {
+        self.parts().iter().zip(sae.named_parameters()).all(|((_, g), (_, p))| g.len() == p.len())
     }
 }
 
@@ -103,38 +136,23 @@ pub fn aux_k(config: &TrainConfig, sae: &Sae) -> usize {
     config.aux_k.unwrap_or(2 * sae.k).min(sae.d_sae)
 }
 
-/// Everything one training step computes.
+/// Everything the loss and its gradients give one training step.
 pub struct StepOutput {
+    /// The batch's statistics; `grad_norm` is left 0 here ([`reference_step`] sets it after
+    /// the decoder projection, which this raw gradient has not had).
     pub stats: StepStats,
     pub grads: Grads,
     /// Latents active (value > 0) in some row of the batch.
     pub fired: Vec<bool>,
 }
 
-/// [`loss_and_grads`] with an explicit AuxK target, which is otherwise this batch's residual
-/// (the finite-difference test holds it fixed, as the gradient does).
+/// Loss and raw gradients with an explicit AuxK target, which is otherwise this batch's
+/// residual (the finite-difference test holds it fixed, as the gradient does).
 pub fn loss_and_grads_with(sae: &Sae, batch: &Matrix, dead: &[bool], config: &TrainConfig, aux_target: Option<&AuxTarget>) -> Result<StepOutput> {
-    let (main, aux) = crate::sae::select(sae, batch, aux_request(dead, config, sae))?;
-    loss_and_grads_from(sae, batch, &main, aux.as_ref(), dead, config, aux_target)
-}
-
-/// The AuxK request of a step: the dead mask and aux k, when AuxK is on and a latent is dead.
-fn aux_request<'a>(dead: &'a [bool], config: &TrainConfig, sae: &Sae) -> Option<(&'a [bool], usize)> {
-    (config.aux_coeff > 0.0 && dead.iter().any(|&d| d)).then(|| (dead, aux_k(config, sae)))
-}
-
-/// Loss and gradients given the forward selections (from any backend's `select`).
-pub fn loss_and_grads_from(
-    sae: &Sae,
-    batch: &Matrix,
-    main: &SparseCodes,
-    aux: Option<&SparseCodes>,
-    dead: &[bool],
-    config: &TrainConfig,
-    aux_target: Option<&AuxTarget>,
-) -> Result<StepOutput> {
+    let aux_request = (config.aux_coeff > 0.0 && dead.iter().any(|&d| d)).then(|| (dead, aux_k(config, sae)));
+    let (main, aux) = crate::sae::select(sae, batch, aux_request)?;
     let (b, d, n) = (batch.rows, sae.d_in, sae.d_sae);
-    let selected = selections(main);
+    let selected = selections(&main);
 
     // Reconstruction and its error.
     let mut x_hat = Matrix::zeros(b, d);
@@ -151,8 +169,8 @@ pub fn loss_and_grads_from(
 
     // AuxK: the top `aux_k` pre-activations of dead latents, ReLU'd, reconstruct the residual.
     let aux_selected: Selection = match aux {
-        Some(codes) if config.aux_coeff > 0.0 => selections(codes),
-        _ => vec![Vec::new(); b],
+        Some(codes) => selections(&codes),
+        None => vec![Vec::new(); b],
     };
     let own_target;
     let target = match aux_target {
@@ -222,7 +240,7 @@ pub fn loss_and_grads_from(
         aux_loss,
         l0: active as f64 / b.max(1) as f64,
         dead_fraction: dead.iter().filter(|&&x| x).count() as f64 / n as f64,
-        grad_norm: grads.norm(),
+        grad_norm: 0.0,
     };
     let mut fired = vec![false; n];
     selected.iter().flatten().filter(|s| s.1 > 0.0).for_each(|&(j, _)| fired[j as usize] = true);
@@ -243,27 +261,33 @@ pub fn coordinate_median(data: &Matrix, max_rows: usize) -> Vec<f32> {
         .collect()
 }
 
-pub struct Trainer {
-    pub sae: Sae,
+/// Everything training carries from step to step: what a backend keeps resident during
+/// training, uploads with [`Backend::train_begin`] and reads back with [`Backend::train_read`]
+/// (so a run can also be checkpointed and resumed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainState {
     pub config: TrainConfig,
+    pub sae: Sae,
+    /// Adam's first and second moments.
+    pub adam_m: Grads,
+    pub adam_v: Grads,
+    /// Adam updates made so far.
     pub step: u64,
-    /// Steps since each latent last fired.
-    pub since_fired: Vec<u64>,
-    dead_steps: u64,
-    m: Grads,
-    v: Grads,
-    rng: SeededRng,
+    /// Steps since each latent last fired (saturating).
+    pub since_fired: Vec<u32>,
+    /// A latent is dead once `since_fired >= dead_steps`.
+    pub dead_steps: u32,
 }
 
-impl Trainer {
-    /// Initialises from the training data (for the median) with the paper's recipe.
-    pub fn new(data: &Matrix, config: TrainConfig) -> Result<Self> {
+impl TrainState {
+    /// The paper's initialisation from the training data (the median needs it), drawing the
+    /// decoder from `rng`.
+    pub fn init(data: &Matrix, config: TrainConfig, rng: &mut SeededRng) -> Result<Self> {
         let (d, n) = (data.cols, config.latents);
         if config.k == 0 || config.k > n || config.batch == 0 || data.rows == 0 {
             return Err(Error::Invalid(format!("cannot train k={} of {n} latents with batch {} on {} rows", config.k, config.batch, data.rows)));
         }
         data.check_finite("training embeddings")?;
-        let mut rng = SeededRng::new(config.seed);
         let mut w_dec = Matrix::zeros(n, d);
         for j in 0..n {
             let row = w_dec.row_mut(j);
@@ -272,85 +296,143 @@ impl Trainer {
         }
         let w_enc = Matrix::new(d, n, transpose(&w_dec.data, n, d))?;
         let sae = Sae::new(config.k, w_enc, vec![0.0; n], w_dec, coordinate_median(data, 10_000))?;
-        let steps_per_epoch = data.rows.div_ceil(config.batch) as u64;
-        let dead_steps = config.dead_steps.map_or(steps_per_epoch, |s| s as u64).max(1);
+        let steps_per_epoch = data.rows.div_ceil(config.batch);
+        let dead_steps = config.dead_steps.unwrap_or(steps_per_epoch).clamp(1, u32::MAX as usize) as u32;
+        Self::fresh(sae, config, dead_steps)
+    }
+
+    /// A state that starts training `sae` (zero moments, no latent dead).
+    pub fn fresh(sae: Sae, config: TrainConfig, dead_steps: u32) -> Result<Self> {
         let zeros = Grads::zeros(&sae);
-        Ok(Self { since_fired: vec![0; n], dead_steps, m: zeros.clone(), v: zeros, sae, config, step: 0, rng })
+        let state = Self { config, since_fired: vec![0; sae.d_sae], adam_m: zeros.clone(), adam_v: zeros, sae, step: 0, dead_steps };
+        state.validate()?;
+        Ok(state)
+    }
+
+    /// Errors unless the parts agree in shape and the settings can be trained with.
+    pub fn validate(&self) -> Result<()> {
+        let sae = &self.sae;
+        if !self.adam_m.same_shape(sae) || !self.adam_v.same_shape(sae) || self.since_fired.len() != sae.d_sae {
+            return Err(Error::Shape(format!("training state for a {}x{} SAE has moments or counters of another shape", sae.d_in, sae.d_sae)));
+        }
+        let c = &self.config;
+        let usable = c.lr.is_finite() && c.lr > 0.0 && c.aux_coeff.is_finite() && c.aux_coeff >= 0.0 && c.clip_norm > 0.0 && c.aux_k != Some(0);
+        if self.dead_steps == 0 || c.batch == 0 || !usable {
+            return Err(Error::Invalid(format!(
+                "training needs lr > 0, aux_coeff >= 0, clip_norm > 0, aux_k >= 1, batch >= 1 and dead_steps >= 1; got lr={}, aux_coeff={}, clip_norm={}, aux_k={:?}, batch={}, dead_steps={}",
+                c.lr, c.aux_coeff, c.clip_norm, c.aux_k, c.batch, self.dead_steps
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn aux_k(&self) -> usize {
+        aux_k(&self.config, &self.sae)
     }
 
     pub fn dead(&self) -> Vec<bool> {
         self.since_fired.iter().map(|&s| s >= self.dead_steps).collect()
     }
 
-    /// One Adam step on `batch` with the CPU reference; returns the batch's statistics.
-    pub fn step(&mut self, batch: &Matrix) -> Result<StepStats> {
-        let backend = crate::CpuBackend;
-        let mut dev = Arc::new(self.sae.clone());
-        crate::block_on_ready(self.step_on(&backend, &mut dev, batch))
+    pub fn dead_fraction(&self) -> f64 {
+        self.dead().iter().filter(|&&d| d).count() as f64 / self.sae.d_sae.max(1) as f64
+    }
+}
+
+/// Errors unless `batch` has rows, the SAE's width and only finite values.
+pub fn check_batch(batch: &Matrix, d_in: usize) -> Result<()> {
+    if batch.rows == 0 {
+        return Err(Error::Invalid("a training batch needs at least one row".into()));
+    }
+    check_embeddings(batch, d_in)
+}
+
+/// One training step on the CPU: loss and gradients, the decoder projection, the global
+/// gradient-norm clip, Adam, decoder renormalisation and the dead-latent counters. The
+/// reference every backend's `train_step` is held to. On a non-finite loss the state is left
+/// as it was.
+pub fn reference_step(state: &mut TrainState, batch: &Matrix) -> Result<StepStats> {
+    check_batch(batch, state.sae.d_in)?;
+    let dead = state.dead();
+    let StepOutput { mut stats, mut grads, fired } = loss_and_grads_with(&state.sae, batch, &dead, &state.config, None)?;
+    if !stats.loss.is_finite() {
+        return Err(Error::NonFinite(format!("training loss became {} at step {}", stats.loss, state.step + 1)));
+    }
+    let sae = &mut state.sae;
+    let d = sae.d_in;
+    // Keep decoder rows on the unit sphere: drop the gradient along each row.
+    for j in 0..sae.d_sae {
+        let w = &sae.w_dec[j * d..(j + 1) * d];
+        let g = &mut grads.w_dec[j * d..(j + 1) * d];
+        let along: f32 = g.iter().zip(w).map(|(a, b)| a * b).sum();
+        g.iter_mut().zip(w).for_each(|(gv, wv)| *gv -= along * wv);
+    }
+    stats.grad_norm = grads.norm();
+    let clip = clip_factor(stats.grad_norm as f32, state.config.clip_norm);
+    state.step += 1;
+    let (bias1, bias2) = adam_bias_corrections(state.step);
+    let lr = state.config.lr;
+    let params = [&mut sae.w_enc, &mut sae.b_enc, &mut sae.w_dec, &mut sae.b_dec];
+    for (((p, g), m), v) in params.into_iter().zip(grads.parts_mut()).zip(state.adam_m.parts_mut()).zip(state.adam_v.parts_mut()) {
+        for (((pv, gv), mv), vv) in p.iter_mut().zip(g.iter()).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let g = gv * clip;
+            *mv = ADAM_BETA1 * *mv + (1.0 - ADAM_BETA1) * g;
+            *vv = ADAM_BETA2 * *vv + (1.0 - ADAM_BETA2) * g * g;
+            *pv -= lr * (*mv / bias1) / ((*vv / bias2).sqrt() + ADAM_EPS);
+        }
+    }
+    for j in 0..sae.d_sae {
+        normalize(&mut sae.w_dec[j * d..(j + 1) * d]);
+    }
+    state.since_fired.iter_mut().zip(&fired).for_each(|(s, &f)| *s = if f { 0 } else { s.saturating_add(1) });
+    Ok(stats)
+}
+
+/// The training loop over any backend: the state lives on the backend; this keeps the
+/// shuffling and the statistics.
+pub struct Trainer<'b, B: Backend> {
+    backend: &'b B,
+    training: B::Training,
+    batch: usize,
+    rng: SeededRng,
+}
+
+impl<'b, B: Backend> Trainer<'b, B> {
+    /// Initialises from the training data with the paper's recipe (seeded by `config.seed`).
+    pub async fn new(backend: &'b B, data: &Matrix, config: TrainConfig) -> Result<Self> {
+        let mut rng = SeededRng::new(config.seed);
+        let state = TrainState::init(data, config, &mut rng)?;
+        Self::start(backend, &state, rng).await
     }
 
-    /// One Adam step whose forward selections (the O(batch x d x latents) part) run on
-    /// `backend`; `dev` is the SAE resident there, refreshed after the update. The sparse
-    /// backward pass and Adam run here.
-    pub async fn step_on<B: Backend>(&mut self, backend: &B, dev: &mut B::Sae, batch: &Matrix) -> Result<StepStats> {
-        let dead = self.dead();
-        let (main, aux) = backend.select(dev, batch, aux_request(&dead, &self.config, &self.sae)).await?;
-        let StepOutput { stats, mut grads, fired } = loss_and_grads_from(&self.sae, batch, &main, aux.as_ref(), &dead, &self.config, None)?;
-        if !stats.loss.is_finite() {
-            return Err(Error::NonFinite(format!("training loss became {} at step {}", stats.loss, self.step)));
-        }
-        self.since_fired.iter_mut().zip(&fired).for_each(|(s, &f)| *s = if f { 0 } else { *s + 1 });
-
-        let d = self.sae.d_in;
-        // Keep decoder rows on the unit sphere: drop the gradient along each row.
-        for j in 0..self.sae.d_sae {
-            let w = &self.sae.w_dec[j * d..(j + 1) * d];
-            let g = &mut grads.w_dec[j * d..(j + 1) * d];
-            let along: f32 = g.iter().zip(w).map(|(a, b)| a * b).sum();
-            g.iter_mut().zip(w).for_each(|(gv, wv)| *gv -= along * wv);
-        }
-        let norm = grads.norm() as f32;
-        let clip = if norm > self.config.clip_norm { self.config.clip_norm / norm } else { 1.0 };
-        self.step += 1;
-        let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
-        let bias1 = 1.0 - b1.powi(self.step as i32);
-        let bias2 = 1.0 - b2.powi(self.step as i32);
-        let lr = self.config.lr;
-        let params = [&mut self.sae.w_enc, &mut self.sae.b_enc, &mut self.sae.w_dec, &mut self.sae.b_dec];
-        for (((p, g), m), v) in params.into_iter().zip(grads.parts_mut()).zip(self.m.parts_mut()).zip(self.v.parts_mut()) {
-            for (((pv, gv), mv), vv) in p.iter_mut().zip(g.iter()).zip(m.iter_mut()).zip(v.iter_mut()) {
-                let g = gv * clip;
-                *mv = b1 * *mv + (1.0 - b1) * g;
-                *vv = b2 * *vv + (1.0 - b2) * g * g;
-                *pv -= lr * (*mv / bias1) / ((*vv / bias2).sqrt() + eps);
-            }
-        }
-        for j in 0..self.sae.d_sae {
-            normalize(&mut self.sae.w_dec[j * d..(j + 1) * d]);
-        }
-        backend.update_sae(dev, &Arc::new(self.sae.clone())).await?;
-        Ok(stats)
+    /// Continues from `state`, drawing batch orders from `rng`.
+    pub async fn start(backend: &'b B, state: &TrainState, rng: SeededRng) -> Result<Self> {
+        let training = backend.train_begin(state).await?;
+        Ok(Self { backend, training, batch: state.config.batch, rng })
     }
 
-    /// One pass over `data` in a fresh random order on the CPU reference.
-    pub fn epoch(&mut self, data: &Matrix, on_step: impl FnMut(&StepStats)) -> Result<StepStats> {
-        let backend = crate::CpuBackend;
-        let mut dev = Arc::new(self.sae.clone());
-        crate::block_on_ready(self.epoch_on(&backend, &mut dev, data, on_step))
+    /// One step on `batch`; returns its statistics.
+    pub async fn step(&mut self, batch: &Matrix) -> Result<StepStats> {
+        self.backend.train_step(&mut self.training, batch).await
     }
 
-    /// One pass over `data` in a fresh random order, the forward pass on `backend`; `on_step`
-    /// sees each step's statistics.
-    pub async fn epoch_on<B: Backend>(&mut self, backend: &B, dev: &mut B::Sae, data: &Matrix, mut on_step: impl FnMut(&StepStats)) -> Result<StepStats> {
+    /// The current state, read back from the backend.
+    pub async fn state(&self) -> Result<TrainState> {
+        self.backend.train_read(&self.training).await
+    }
+
+    /// One pass over `data` in a fresh random order; `on_step` sees each step's statistics.
+    /// Returns the mean statistics (the dead fraction of the last step).
+    pub async fn epoch(&mut self, data: &Matrix, mut on_step: impl FnMut(&StepStats)) -> Result<StepStats> {
         let order = self.rng.distinct(data.rows, data.rows);
         let mut mean = StepStats::default();
         let mut steps = 0.0;
-        for chunk in order.chunks(self.config.batch) {
+        for chunk in order.chunks(self.batch) {
             let mut batch = Matrix::zeros(chunk.len(), data.cols);
             for (i, &r) in chunk.iter().enumerate() {
                 batch.row_mut(i).copy_from_slice(data.row(r));
             }
-            let s = self.step_on(backend, dev, &batch).await?;
+            let s = self.step(&batch).await?;
             on_step(&s);
             steps += 1.0;
             mean.loss += s.loss;
@@ -371,15 +453,37 @@ impl Trainer {
 mod tests {
     use super::*;
     use crate::synth::PlantedData;
+    use crate::{block_on_ready, CpuBackend};
+
+    /// A trainer on the CPU reference, from the paper's initialisation.
+    fn cpu_trainer(data: &Matrix, config: TrainConfig) -> Trainer<'static, CpuBackend> {
+        block_on_ready(Trainer::new(&CpuBackend, data, config)).unwrap()
+    }
+
+    /// A CPU trainer whose first `latents` latents start starved (see [`shrink_encoder`]).
+    fn starved_trainer(data: &Matrix, config: TrainConfig, latents: usize) -> Trainer<'static, CpuBackend> {
+        let mut rng = SeededRng::new(config.seed);
+        let mut state = TrainState::init(data, config, &mut rng).unwrap();
+        shrink_encoder(&mut state.sae, latents);
+        block_on_ready(Trainer::start(&CpuBackend, &state, rng)).unwrap()
+    }
+
+    fn epoch(t: &mut Trainer<'static, CpuBackend>, data: &Matrix) -> StepStats {
+        block_on_ready(t.epoch(data, |_| {})).unwrap()
+    }
+
+    fn sae_of(t: &Trainer<'static, CpuBackend>) -> Sae {
+        block_on_ready(t.state()).unwrap().sae
+    }
 
     fn tiny() -> (Sae, Matrix, TrainConfig) {
         let mut rng = SeededRng::new(4);
         let data = Matrix::new(6, 5, (0..30).map(|_| rng.normal()).collect()).unwrap();
         let config = TrainConfig { k: 2, latents: 8, batch: 6, aux_k: Some(3), aux_coeff: 0.5, ..Default::default() };
-        let mut t = Trainer::new(&data, config.clone()).unwrap();
+        let mut sae = TrainState::init(&data, config.clone(), &mut SeededRng::new(0)).unwrap().sae;
         // Non-trivial biases, so their gradients are exercised.
-        t.sae.b_enc.iter_mut().enumerate().for_each(|(i, b)| *b = 0.05 * i as f32);
-        (t.sae, data, config)
+        sae.b_enc.iter_mut().enumerate().for_each(|(i, b)| *b = 0.05 * i as f32);
+        (sae, data, config)
     }
 
     /// Loss as a function of the parameters with the AuxK target frozen, for finite differences.
@@ -433,11 +537,11 @@ mod tests {
     #[test]
     fn decoder_rows_stay_unit_norm() {
         let data = PlantedData::generate(16, 24, 3, 200, 9).embeddings;
-        let mut t = Trainer::new(&data, TrainConfig { k: 3, latents: 24, batch: 50, lr: 1e-2, ..Default::default() }).unwrap();
+        let mut t = cpu_trainer(&data, TrainConfig { k: 3, latents: 24, batch: 50, lr: 1e-2, ..Default::default() });
         for _ in 0..3 {
-            t.epoch(&data, |_| {}).unwrap();
+            epoch(&mut t, &data);
         }
-        let r = t.sae.report();
+        let r = sae_of(&t).report();
         assert!((r.decoder_norm_min - 1.0).abs() < 1e-5 && (r.decoder_norm_max - 1.0).abs() < 1e-5, "{r:?}");
     }
 
@@ -445,16 +549,17 @@ mod tests {
     fn recovers_a_planted_dictionary() {
         let planted = PlantedData::generate(32, 48, 3, 6000, 5);
         let config = TrainConfig { k: 3, latents: 64, batch: 256, lr: 3e-3, epochs: 30, seed: 1, ..Default::default() };
-        let mut t = Trainer::new(&planted.embeddings, config.clone()).unwrap();
+        let mut t = cpu_trainer(&planted.embeddings, config.clone());
         let mut last = StepStats::default();
         for _ in 0..config.epochs {
-            last = t.epoch(&planted.embeddings, |_| {}).unwrap();
+            last = epoch(&mut t, &planted.embeddings);
         }
+        let sae = sae_of(&t);
         let truth = &planted.sae;
         let recovered = (0..truth.d_sae)
             .filter(|&a| {
                 let atom = truth.decoder_row(a);
-                (0..t.sae.d_sae).any(|j| crate::matrix::dot(atom, t.sae.decoder_row(j)) >= 0.9)
+                (0..sae.d_sae).any(|j| crate::matrix::dot(atom, sae.decoder_row(j)) >= 0.9)
             })
             .count();
         assert!(recovered * 10 >= truth.d_sae * 9, "recovered {recovered}/{} atoms; last epoch {last:?}", truth.d_sae);
@@ -465,25 +570,24 @@ mod tests {
         let planted = PlantedData::generate(32, 48, 3, 3000, 6);
         let data = &planted.embeddings;
         let config = TrainConfig { k: 3, latents: 64, batch: 250, lr: 3e-3, dead_steps: Some(2), seed: 2, ..Default::default() };
-        let mut t = Trainer::new(data, config.clone()).unwrap();
         // Starve half the latents: shrunken encoder columns never win a top-k place, though
         // their pre-activations stay positive often enough for AuxK to train them.
-        shrink_encoder(&mut t.sae, 32);
-        let fired_at_start = fired_latents(&t.sae, data);
+        let mut t = starved_trainer(data, config.clone(), 32);
+        let fired_at_start = fired_latents(&block_on_ready(t.state()).unwrap().sae, data);
         for _ in 0..15 {
-            t.epoch(data, |_| {}).unwrap();
+            epoch(&mut t, data);
         }
-        let fired_after = fired_latents(&t.sae, data);
+        let fired_after = fired_latents(&sae_of(&t), data);
         let revived = (0..32).filter(|&j| !fired_at_start[j] && fired_after[j]).count();
         assert!(fired_at_start[..32].iter().all(|&f| !f));
         assert!(revived >= 8, "AuxK revived only {revived} of 32 dead latents");
 
-        let mut without = Trainer::new(data, TrainConfig { aux_coeff: 0.0, ..config }).unwrap();
-        shrink_encoder(&mut without.sae, 32);
+        let mut without = starved_trainer(data, TrainConfig { aux_coeff: 0.0, ..config }, 32);
         for _ in 0..15 {
-            without.epoch(data, |_| {}).unwrap();
+            epoch(&mut without, data);
         }
-        let revived_without = (0..32).filter(|&j| fired_latents(&without.sae, data)[j]).count();
+        let fired_without = fired_latents(&sae_of(&without), data);
+        let revived_without = (0..32).filter(|&j| fired_without[j]).count();
         assert!(revived_without < revived, "without AuxK {revived_without} revived, with {revived}");
     }
 
@@ -507,9 +611,9 @@ mod tests {
         let data = PlantedData::generate(16, 24, 3, 300, 9).embeddings;
         let cfg = TrainConfig { k: 3, latents: 24, batch: 64, lr: 1e-3, seed: 3, ..Default::default() };
         let run = || {
-            let mut t = Trainer::new(&data, cfg.clone()).unwrap();
-            t.epoch(&data, |_| {}).unwrap();
-            t.sae
+            let mut t = cpu_trainer(&data, cfg.clone());
+            epoch(&mut t, &data);
+            block_on_ready(t.state()).unwrap()
         };
         assert_eq!(run(), run());
     }

@@ -2,12 +2,14 @@
 
 use crate::context::{chunks, div_ceil, Gpu, GpuOptions};
 use crate::kernels::{Kernel, Pipelines};
+use crate::train::GpuTraining;
 use bytemuck::{Pod, Zeroable};
 use saescope_core::codes::SparseCodes;
 use saescope_core::kmeans::{point_norms, Assignment, Metric, Points};
 use saescope_core::sae::check_embeddings;
 use saescope_core::search::{check_search_args, Corpus, Hits, Storage};
 use saescope_core::topk::merge;
+use saescope_core::train::{StepStats, TrainState};
 use saescope_core::{Backend, Error, Matrix, Result, Sae};
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ pub const MAX_CLUSTERS: usize = 1024;
 /// Rows per submission: bounds memory and keeps the browser responsive between chunks.
 const MAX_CHUNK_ROWS: usize = 16384;
 /// WebGPU's guaranteed maximum workgroups per dispatch dimension.
-const MAX_GROUPS: usize = 65535;
+pub(crate) const MAX_GROUPS: usize = 65535;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -30,7 +32,10 @@ struct MatmulParams {
     c_col0: u32,
     use_bias: u32,
     use_shift: u32,
-    _pad: u32,
+    accumulate: u32,
+    a_stride: u32,
+    a_col0: u32,
+    _pad: [u32; 2],
 }
 
 #[repr(C)]
@@ -68,14 +73,6 @@ struct SparseDotsParams {
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct MaskParams {
-    rows: u32,
-    n: u32,
-    _pad: [u32; 2],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
 struct ArgminParams {
     points: u32,
     clusters: u32,
@@ -87,24 +84,49 @@ pub struct GpuBackend {
     pub gpu: Gpu,
     pipelines: Pipelines,
     /// Bound where an optional input (bias, shift) is absent.
-    dummy: wgpu::Buffer,
+    pub(crate) dummy: wgpu::Buffer,
 }
 
 /// One range of latents, with its rows of `W_enc^T` and `W_dec` (both `[latents, d_in]`).
-struct LatentBlock {
-    lo: usize,
-    hi: usize,
-    w_enc_t: wgpu::Buffer,
-    w_dec: wgpu::Buffer,
+pub(crate) struct LatentBlock {
+    pub lo: usize,
+    pub hi: usize,
+    pub w_enc_t: wgpu::Buffer,
+    pub w_dec: wgpu::Buffer,
 }
 
 pub struct GpuSae {
-    d_in: usize,
-    d_sae: usize,
-    k: usize,
-    blocks: Vec<LatentBlock>,
-    b_enc: wgpu::Buffer,
-    b_dec: wgpu::Buffer,
+    pub(crate) d_in: usize,
+    pub(crate) d_sae: usize,
+    pub(crate) k: usize,
+    pub(crate) blocks: Vec<LatentBlock>,
+    pub(crate) b_enc: wgpu::Buffer,
+    pub(crate) b_dec: wgpu::Buffer,
+}
+
+impl GpuSae {
+    /// Uploads `sae`'s weights in latent blocks that each fit one binding.
+    pub(crate) fn upload(gpu: &Gpu, sae: &Sae) -> Result<Self> {
+        GpuBackend::check_k(sae.k, "SAE")?;
+        let per_block = gpu.rows_per_binding((sae.d_in * 4) as u64);
+        let w_enc_t = saescope_core::sae::transpose(&sae.w_enc, sae.d_in, sae.d_sae);
+        let blocks = chunks(sae.d_sae, per_block)
+            .map(|r| LatentBlock {
+                lo: r.start,
+                hi: r.end,
+                w_enc_t: gpu.storage_f32("W_enc^T block", &w_enc_t[r.start * sae.d_in..r.end * sae.d_in]),
+                w_dec: gpu.storage_f32("W_dec block", &sae.w_dec[r.start * sae.d_in..r.end * sae.d_in]),
+            })
+            .collect();
+        Ok(GpuSae {
+            d_in: sae.d_in,
+            d_sae: sae.d_sae,
+            k: sae.k,
+            blocks,
+            b_enc: gpu.storage_f32("b_enc", &sae.b_enc),
+            b_dec: gpu.storage_f32("b_dec", &sae.b_dec),
+        })
+    }
 }
 
 struct GpuShard {
@@ -131,25 +153,37 @@ pub struct GpuPoints {
     chunks: Vec<(PointChunk, wgpu::Buffer)>,
 }
 
-struct Matmul<'a> {
-    a: &'a wgpu::Buffer,
-    b: &'a wgpu::Buffer,
-    b_f16: bool,
-    bias: Option<&'a wgpu::Buffer>,
-    shift: Option<&'a wgpu::Buffer>,
-    c: &'a wgpu::Buffer,
-    m: usize,
-    n: usize,
-    k: usize,
-    c_stride: usize,
-    c_col0: usize,
+/// How a product reads its operands (see `shaders/matmul.wgsl`).
+#[derive(Clone, Copy)]
+pub(crate) enum Operands {
+    /// `(A - shift) B^T`: A `[m, k]`, B `[n, k]` (f32, or f16 packed in pairs).
+    ABt { b_f16: bool },
+    /// `A[:, a_col0..a_col0 + m]^T (B - shift)`: A `[k, a_stride]`, B `[k, n]`.
+    AtB { a_stride: usize, a_col0: usize },
 }
 
-fn read_u32(bytes: &[u8]) -> Vec<u32> {
+/// `C[:, c_col0..c_col0 + n] (+)= op(A, B) + bias`, C with rows of `c_stride`.
+pub(crate) struct Matmul<'a> {
+    pub a: &'a wgpu::Buffer,
+    pub b: &'a wgpu::Buffer,
+    pub operands: Operands,
+    pub bias: Option<&'a wgpu::Buffer>,
+    pub shift: Option<&'a wgpu::Buffer>,
+    pub c: &'a wgpu::Buffer,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub c_stride: usize,
+    pub c_col0: usize,
+    /// Add to C instead of overwriting it.
+    pub accumulate: bool,
+}
+
+pub(crate) fn read_u32(bytes: &[u8]) -> Vec<u32> {
     bytemuck::pod_collect_to_vec(bytes)
 }
 
-fn read_f32(bytes: &[u8]) -> Vec<f32> {
+pub(crate) fn read_f32(bytes: &[u8]) -> Vec<f32> {
     bytemuck::pod_collect_to_vec(bytes)
 }
 
@@ -160,11 +194,16 @@ impl GpuBackend {
         Ok(Self { gpu, pipelines: Pipelines::default(), dummy })
     }
 
-    fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
+    pub(crate) fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
         self.pipelines.get(&self.gpu.device, kernel)
     }
 
-    fn matmul(&self, enc: &mut wgpu::CommandEncoder, op: Matmul) {
+    pub(crate) fn matmul(&self, enc: &mut wgpu::CommandEncoder, op: Matmul) {
+        let (kernel, a_stride, a_col0) = match op.operands {
+            Operands::ABt { b_f16: false } => (Kernel::MatmulF32, 0, 0),
+            Operands::ABt { b_f16: true } => (Kernel::MatmulF16, 0, 0),
+            Operands::AtB { a_stride, a_col0 } => (Kernel::MatmulAtB, a_stride, a_col0),
+        };
         let params = self.gpu.uniform(&MatmulParams {
             m: op.m as u32,
             n: op.n as u32,
@@ -173,16 +212,18 @@ impl GpuBackend {
             c_col0: op.c_col0 as u32,
             use_bias: op.bias.is_some() as u32,
             use_shift: op.shift.is_some() as u32,
-            _pad: 0,
+            accumulate: op.accumulate as u32,
+            a_stride: a_stride as u32,
+            a_col0: a_col0 as u32,
+            _pad: [0; 2],
         });
-        let kernel = if op.b_f16 { Kernel::MatmulF16 } else { Kernel::MatmulF32 };
         let buffers = [&params, op.a, op.b, op.bias.unwrap_or(&self.dummy), op.shift.unwrap_or(&self.dummy), op.c];
         self.gpu.dispatch(enc, self.pipeline(kernel), &buffers, (div_ceil(op.n, 64), div_ceil(op.m, 64), 1));
     }
 
     /// Top-k of each of `rows` rows of length `n` in `scores`, into `[rows, k]` outputs.
     #[allow(clippy::too_many_arguments)]
-    fn top_k(&self, enc: &mut wgpu::CommandEncoder, scores: &wgpu::Buffer, rows: usize, n: usize, k: usize, relu: bool, idx: &wgpu::Buffer, val: &wgpu::Buffer) {
+    pub(crate) fn top_k(&self, enc: &mut wgpu::CommandEncoder, scores: &wgpu::Buffer, rows: usize, n: usize, k: usize, relu: bool, idx: &wgpu::Buffer, val: &wgpu::Buffer) {
         for range in chunks(rows, MAX_GROUPS) {
             let params = self.gpu.uniform(&TopkParams {
                 rows: rows as u32,
@@ -196,67 +237,77 @@ impl GpuBackend {
         }
     }
 
-    fn check_k(k: usize, what: &str) -> Result<()> {
+    pub(crate) fn check_k(k: usize, what: &str) -> Result<()> {
         if k > MAX_TOP_K {
             return Err(Error::Invalid(format!("{what} k={k} exceeds the GPU top-k limit of {MAX_TOP_K}")));
         }
         Ok(())
     }
 
-    /// Top-k codes of one chunk and, with `aux` = (keep mask, aux k), the top codes among the
-    /// kept (dead) latents.
-    async fn encode_chunk(&self, sae: &GpuSae, x: &Matrix, aux: Option<(&wgpu::Buffer, usize)>) -> Result<(SparseCodes, Option<SparseCodes>)> {
+    /// `pre[rows, d_sae] = (x - b_dec) W_enc + b_enc`, one product per latent block.
+    pub(crate) fn pre_activations(&self, enc: &mut wgpu::CommandEncoder, sae: &GpuSae, x: &wgpu::Buffer, rows: usize, pre: &wgpu::Buffer) {
+        for block in &sae.blocks {
+            self.matmul(
+                enc,
+                Matmul {
+                    a: x,
+                    b: &block.w_enc_t,
+                    operands: Operands::ABt { b_f16: false },
+                    bias: Some(&sae.b_enc),
+                    shift: Some(&sae.b_dec),
+                    c: pre,
+                    m: rows,
+                    n: block.hi - block.lo,
+                    k: sae.d_in,
+                    c_stride: sae.d_sae,
+                    c_col0: block.lo,
+                    accumulate: false,
+                },
+            );
+        }
+    }
+
+    /// `out[rows, d_in] = z W_dec`, plus `b_dec` when `with_bias`, else added to what `out`
+    /// holds, for `[rows, k]` codes; one pass per latent block.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn decode_into(&self, enc: &mut wgpu::CommandEncoder, sae: &GpuSae, idx: &wgpu::Buffer, val: &wgpu::Buffer, k: usize, rows: usize, out: &wgpu::Buffer, with_bias: bool) {
+        let g = &self.gpu;
+        for (b, block) in sae.blocks.iter().enumerate() {
+            for range in chunks(rows, MAX_GROUPS) {
+                let params = g.uniform(&DecodeParams {
+                    rows: rows as u32,
+                    k: k as u32,
+                    d_in: sae.d_in as u32,
+                    lo: block.lo as u32,
+                    hi: block.hi as u32,
+                    first: (with_bias && b == 0) as u32,
+                    row0: range.start as u32,
+                    _pad: 0,
+                });
+                let buffers = [&params, idx, val, &block.w_dec, &sae.b_dec, out];
+                g.dispatch(enc, self.pipeline(Kernel::Decode), &buffers, (div_ceil(sae.d_in, 64), range.len() as u32, 1));
+            }
+        }
+    }
+
+    /// Top-k codes of one chunk of rows.
+    async fn encode_chunk(&self, sae: &GpuSae, x: &Matrix) -> Result<SparseCodes> {
         let g = &self.gpu;
         let rows = x.rows;
         let x_buf = g.storage_f32("embeddings", &x.data);
         let pre = g.output("pre-activations", (rows * sae.d_sae * 4) as u64);
         let idx = g.output("code indices", (rows * sae.k * 4) as u64);
         let val = g.output("code values", (rows * sae.k * 4) as u64);
-        let aux_k = aux.map_or(1, |a| a.1);
-        let aux_idx = g.output("aux indices", (rows * aux_k * 4) as u64);
-        let aux_val = g.output("aux values", (rows * aux_k * 4) as u64);
         let mut enc = g.encoder();
-        for block in &sae.blocks {
-            self.matmul(
-                &mut enc,
-                Matmul {
-                    a: &x_buf,
-                    b: &block.w_enc_t,
-                    b_f16: false,
-                    bias: Some(&sae.b_enc),
-                    shift: Some(&sae.b_dec),
-                    c: &pre,
-                    m: rows,
-                    n: block.hi - block.lo,
-                    k: sae.d_in,
-                    c_stride: sae.d_sae,
-                    c_col0: block.lo,
-                },
-            );
-        }
+        self.pre_activations(&mut enc, sae, &x_buf, rows, &pre);
         self.top_k(&mut enc, &pre, rows, sae.d_sae, sae.k, true, &idx, &val);
-        if let Some((keep, _)) = aux {
-            // Chunks hold at most MAX_GROUPS rows (encode_rows_per_chunk): one dispatch covers them.
-            let params = g.uniform(&MaskParams { rows: rows as u32, n: sae.d_sae as u32, _pad: [0; 2] });
-            g.dispatch(&mut enc, self.pipeline(Kernel::MaskColumns), &[&params, &pre, keep], (div_ceil(sae.d_sae, 256), rows as u32, 1));
-            self.top_k(&mut enc, &pre, rows, sae.d_sae, aux_k, true, &aux_idx, &aux_val);
-        }
         let bytes = (rows * sae.k * 4) as u64;
-        let aux_bytes = (rows * aux_k * 4) as u64;
-        let mut reads = vec![(&idx, bytes), (&val, bytes)];
-        if aux.is_some() {
-            reads.extend([(&aux_idx, aux_bytes), (&aux_val, aux_bytes)]);
-        }
-        let out = g.submit_and_read(enc, &reads).await?;
-        let main = SparseCodes::new(sae.k, sae.d_sae, read_u32(&out[0]), read_f32(&out[1]))?;
-        let aux = match aux {
-            Some(_) => Some(SparseCodes::new(aux_k, sae.d_sae, read_u32(&out[2]), read_f32(&out[3]))?),
-            None => None,
-        };
-        Ok((main, aux))
+        let out = g.submit_and_read(enc, &[(&idx, bytes), (&val, bytes)]).await?;
+        SparseCodes::new(sae.k, sae.d_sae, read_u32(&out[0]), read_f32(&out[1]))
     }
 
-    fn encode_rows_per_chunk(&self, sae: &GpuSae) -> usize {
+    /// Rows per chunk such that `[rows, d_sae]` and `[rows, d_in]` buffers fit one binding.
+    pub(crate) fn encode_rows_per_chunk(&self, sae: &GpuSae) -> usize {
         let g = &self.gpu;
         g.rows_per_binding((sae.d_sae * 4) as u64).min(g.rows_per_binding((sae.d_in * 4) as u64)).min(MAX_CHUNK_ROWS).min(MAX_GROUPS)
     }
@@ -268,22 +319,7 @@ impl GpuBackend {
         let val = g.storage_f32("code values", &codes.values[rows.start * codes.k..rows.end * codes.k]);
         let out = g.output("reconstructions", (n * sae.d_in * 4) as u64);
         let mut enc = g.encoder();
-        for (b, block) in sae.blocks.iter().enumerate() {
-            for range in chunks(n, MAX_GROUPS) {
-                let params = g.uniform(&DecodeParams {
-                    rows: n as u32,
-                    k: codes.k as u32,
-                    d_in: sae.d_in as u32,
-                    lo: block.lo as u32,
-                    hi: block.hi as u32,
-                    first: (b == 0) as u32,
-                    row0: range.start as u32,
-                    _pad: 0,
-                });
-                let buffers = [&params, &idx, &val, &block.w_dec, &sae.b_dec, &out];
-                g.dispatch(&mut enc, self.pipeline(Kernel::Decode), &buffers, (div_ceil(sae.d_in, 64), range.len() as u32, 1));
-            }
-        }
+        self.decode_into(&mut enc, sae, &idx, &val, codes.k, n, &out, true);
         let read = g.submit_and_read(enc, &[(&out, (n * sae.d_in * 4) as u64)]).await?;
         Ok(read_f32(&read[0]))
     }
@@ -302,7 +338,7 @@ impl GpuBackend {
                 Matmul {
                     a: &q_buf,
                     b: &shard.buffer,
-                    b_f16: shard.f16,
+                    operands: Operands::ABt { b_f16: shard.f16 },
                     bias: None,
                     shift: None,
                     c: &scores,
@@ -311,6 +347,7 @@ impl GpuBackend {
                     k: corpus.dim,
                     c_stride: shard.rows,
                     c_col0: 0,
+                    accumulate: false,
                 },
             );
             let idx = g.output("hit indices", (nq * ks * 4) as u64);
@@ -349,72 +386,20 @@ impl Backend for GpuBackend {
     }
 
     async fn upload_sae(&self, sae: &Arc<Sae>) -> Result<GpuSae> {
-        Self::check_k(sae.k, "SAE")?;
-        let g = &self.gpu;
-        let per_block = g.rows_per_binding((sae.d_in * 4) as u64);
-        let w_enc_t = saescope_core::sae::transpose(&sae.w_enc, sae.d_in, sae.d_sae);
-        let blocks = chunks(sae.d_sae, per_block)
-            .map(|r| LatentBlock {
-                lo: r.start,
-                hi: r.end,
-                w_enc_t: g.storage_f32("W_enc^T block", &w_enc_t[r.start * sae.d_in..r.end * sae.d_in]),
-                w_dec: g.storage_f32("W_dec block", &sae.w_dec[r.start * sae.d_in..r.end * sae.d_in]),
-            })
-            .collect();
-        Ok(GpuSae {
-            d_in: sae.d_in,
-            d_sae: sae.d_sae,
-            k: sae.k,
-            blocks,
-            b_enc: g.storage_f32("b_enc", &sae.b_enc),
-            b_dec: g.storage_f32("b_dec", &sae.b_dec),
-        })
+        GpuSae::upload(&self.gpu, sae)
     }
 
     async fn encode(&self, sae: &GpuSae, x: &Matrix) -> Result<SparseCodes> {
-        self.select(sae, x, None).await.map(|(codes, _)| codes)
-    }
-
-    async fn select(&self, sae: &GpuSae, x: &Matrix, aux: Option<(&[bool], usize)>) -> Result<(SparseCodes, Option<SparseCodes>)> {
         check_embeddings(x, sae.d_in)?;
-        if let Some((dead, aux_k)) = aux {
-            saescope_core::sae::check_mask(dead, sae.d_sae)?;
-            Self::check_k(aux_k, "AuxK")?;
-        }
-        let g = &self.gpu;
-        g.scoped(async {
-            let keep = aux.map(|(dead, k)| {
-                let mask: Vec<u32> = dead.iter().map(|&d| d as u32).collect();
-                (g.storage("dead mask", bytemuck::cast_slice(&mask)), k.min(sae.d_sae))
-            });
-            let mut main = SparseCodes::empty(sae.k, sae.d_sae);
-            let mut aux_codes = keep.as_ref().map(|(_, k)| SparseCodes::empty(*k, sae.d_sae));
-            for r in chunks(x.rows, self.encode_rows_per_chunk(sae)) {
-                let (m, a) = self.encode_chunk(sae, &x.slice_rows(r.start, r.end), keep.as_ref().map(|(b, k)| (b, *k))).await?;
-                main.extend(m);
-                if let (Some(all), Some(a)) = (aux_codes.as_mut(), a) {
-                    all.extend(a);
+        self.gpu
+            .scoped(async {
+                let mut codes = SparseCodes::empty(sae.k, sae.d_sae);
+                for r in chunks(x.rows, self.encode_rows_per_chunk(sae)) {
+                    codes.extend(self.encode_chunk(sae, &x.slice_rows(r.start, r.end)).await?);
                 }
-            }
-            Ok((main, aux_codes))
-        })
-        .await
-    }
-
-    async fn update_sae(&self, dev: &mut GpuSae, sae: &Arc<Sae>) -> Result<()> {
-        if (sae.d_in, sae.d_sae, sae.k) != (dev.d_in, dev.d_sae, dev.k) {
-            return Err(Error::Shape(format!("cannot update a {}x{} k={} SAE on the GPU with a {}x{} k={} one", dev.d_in, dev.d_sae, dev.k, sae.d_in, sae.d_sae, sae.k)));
-        }
-        let q = &self.gpu.queue;
-        let w_enc_t = saescope_core::sae::transpose(&sae.w_enc, sae.d_in, sae.d_sae);
-        for block in &dev.blocks {
-            let rows = block.lo * sae.d_in..block.hi * sae.d_in;
-            q.write_buffer(&block.w_enc_t, 0, bytemuck::cast_slice(&w_enc_t[rows.clone()]));
-            q.write_buffer(&block.w_dec, 0, bytemuck::cast_slice(&sae.w_dec[rows]));
-        }
-        q.write_buffer(&dev.b_enc, 0, bytemuck::cast_slice(&sae.b_enc));
-        q.write_buffer(&dev.b_dec, 0, bytemuck::cast_slice(&sae.b_dec));
-        Ok(())
+                Ok(codes)
+            })
+            .await
     }
 
     async fn decode(&self, sae: &GpuSae, codes: &SparseCodes) -> Result<Matrix> {
@@ -431,6 +416,20 @@ impl Backend for GpuBackend {
             Matrix::new(codes.rows(), sae.d_in, data)
         })
         .await
+    }
+
+    type Training = GpuTraining;
+
+    async fn train_begin(&self, state: &TrainState) -> Result<GpuTraining> {
+        GpuTraining::begin(self, state).await
+    }
+
+    async fn train_step(&self, training: &mut GpuTraining, batch: &Matrix) -> Result<StepStats> {
+        training.step(self, batch).await
+    }
+
+    async fn train_read(&self, training: &GpuTraining) -> Result<TrainState> {
+        training.read(self).await
     }
 
     async fn upload_corpus(&self, corpus: &Arc<Corpus>) -> Result<GpuCorpus> {
@@ -528,7 +527,20 @@ impl Backend for GpuBackend {
                 match chunk {
                     PointChunk::Dense { data, .. } => self.matmul(
                         &mut enc,
-                        Matmul { a: &c_buf, b: data, b_f16: false, bias: None, shift: None, c: &dots, m: clusters, n: rows, k: points.dim, c_stride: rows, c_col0: 0 },
+                        Matmul {
+                            a: &c_buf,
+                            b: data,
+                            operands: Operands::ABt { b_f16: false },
+                            bias: None,
+                            shift: None,
+                            c: &dots,
+                            m: clusters,
+                            n: rows,
+                            k: points.dim,
+                            c_stride: rows,
+                            c_col0: 0,
+                            accumulate: false,
+                        },
                     ),
                     PointChunk::Sparse { idx, val, .. } => {
                         let params = g.uniform(&SparseDotsParams { points: rows as u32, k: points.k as u32, dim: points.dim as u32, clusters: clusters as u32 });

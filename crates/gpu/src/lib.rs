@@ -9,6 +9,8 @@
 mod backend;
 mod context;
 mod kernels;
+mod train;
 
 pub use backend::{GpuBackend, GpuCorpus, GpuPoints, GpuSae};
 pub use context::{Gpu, GpuOptions};
+pub use train::GpuTraining;
