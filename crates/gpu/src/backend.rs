@@ -1,7 +1,7 @@
 //! [`GpuBackend`]: saescope's math as WGSL dispatches, planned around the binding limit.
 
 use crate::context::{chunks, div_ceil, Gpu, GpuOptions};
-use crate::kernels::{Kernel, Pipelines};
+use crate::kernels::{Kernel, Pipelines, MATVEC_MAX_ROWS};
 use crate::train::GpuTraining;
 use bytemuck::{Pod, Zeroable};
 use saescope_core::codes::SparseCodes;
@@ -199,11 +199,15 @@ impl GpuBackend {
     }
 
     pub(crate) fn matmul(&self, enc: &mut wgpu::CommandEncoder, op: Matmul) {
+        let few_rows = op.m <= MATVEC_MAX_ROWS;
         let (kernel, a_stride, a_col0) = match op.operands {
+            Operands::ABt { b_f16: false } if few_rows => (Kernel::MatvecF32, 0, 0),
+            Operands::ABt { b_f16: true } if few_rows => (Kernel::MatvecF16, 0, 0),
             Operands::ABt { b_f16: false } => (Kernel::MatmulF32, 0, 0),
             Operands::ABt { b_f16: true } => (Kernel::MatmulF16, 0, 0),
             Operands::AtB { a_stride, a_col0 } => (Kernel::MatmulAtB, a_stride, a_col0),
         };
+        let groups = if matches!(kernel, Kernel::MatvecF32 | Kernel::MatvecF16) { (div_ceil(op.n, 64), 1, 1) } else { (div_ceil(op.n, 64), div_ceil(op.m, 64), 1) };
         let params = self.gpu.uniform(&MatmulParams {
             m: op.m as u32,
             n: op.n as u32,
@@ -218,7 +222,7 @@ impl GpuBackend {
             _pad: [0; 2],
         });
         let buffers = [&params, op.a, op.b, op.bias.unwrap_or(&self.dummy), op.shift.unwrap_or(&self.dummy), op.c];
-        self.gpu.dispatch(enc, self.pipeline(kernel), &buffers, (div_ceil(op.n, 64), div_ceil(op.m, 64), 1));
+        self.gpu.dispatch(enc, self.pipeline(kernel), &buffers, groups);
     }
 
     /// Top-k of each of `rows` rows of length `n` in `scores`, into `[rows, k]` outputs.

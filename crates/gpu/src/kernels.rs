@@ -8,6 +8,9 @@ pub enum Kernel {
     MatmulF32,
     MatmulF16,
     MatmulAtB,
+    /// A B^T for at most [`MATVEC_MAX_ROWS`] rows of A (one thread per output column).
+    MatvecF32,
+    MatvecF16,
     TopkRows,
     Decode,
     SparseDots,
@@ -34,12 +37,27 @@ pub enum TrainKernel {
 }
 
 const MATMUL: &str = include_str!("shaders/matmul.wgsl");
+const MATVEC: &str = include_str!("shaders/matvec_abt.wgsl");
+/// The most rows of A the matvec entry point takes (its accumulator array's length).
+pub const MATVEC_MAX_ROWS: usize = 8;
+
+/// B's element type and how `load_r` reads it, for the A B^T variants: f32, or f16 packed two
+/// per u32 (k is even whenever this variant is used).
+fn b_elements(f16: bool) -> (&'static str, &'static str) {
+    if f16 {
+        ("u32", "let e = j * p.k + kk;\n    return unpack2x16float(b[e >> 1u])[e & 1u];")
+    } else {
+        ("f32", "return b[j * p.k + kk];")
+    }
+}
 
 impl Kernel {
-    const ALL: [Kernel; 19] = [
+    const ALL: [Kernel; 21] = [
         Kernel::MatmulF32,
         Kernel::MatmulF16,
         Kernel::MatmulAtB,
+        Kernel::MatvecF32,
+        Kernel::MatvecF16,
         Kernel::TopkRows,
         Kernel::Decode,
         Kernel::SparseDots,
@@ -60,18 +78,21 @@ impl Kernel {
 
     fn source(self) -> String {
         // A B^T reads both operands as [*, k]; its loads walk k. A^T B's operands are [k, *].
-        let a_bt = |load_r: &str| {
-            MATMUL
+        let a_bt = |f16: bool, source: String| {
+            let (elem, load_r) = b_elements(f16);
+            source
                 .replace("K_MAJOR_OPERANDS", "false")
                 .replace("LOAD_L", "return shifted(a[i * p.k + kk], kk);")
                 .replace("LOAD_R", load_r)
+                .replace("B_ELEM", elem)
         };
+        // The matvec entry point reuses matmul.wgsl's declarations (everything before `main`).
+        let matvec = || format!("{}{MATVEC}", &MATMUL[..MATMUL.find("@compute").expect("matmul.wgsl has an entry point")]);
         match self {
-            Kernel::MatmulF32 => a_bt("return b[j * p.k + kk];").replace("B_ELEM", "f32"),
-            // Two f16 per u32; k is even whenever this variant is used.
-            Kernel::MatmulF16 => {
-                a_bt("let e = j * p.k + kk;\n    return unpack2x16float(b[e >> 1u])[e & 1u];").replace("B_ELEM", "u32")
-            }
+            Kernel::MatmulF32 => a_bt(false, MATMUL.into()),
+            Kernel::MatmulF16 => a_bt(true, MATMUL.into()),
+            Kernel::MatvecF32 => a_bt(false, matvec()),
+            Kernel::MatvecF16 => a_bt(true, matvec()),
             Kernel::MatmulAtB => MATMUL
                 .replace("K_MAJOR_OPERANDS", "true")
                 .replace("LOAD_L", "return a[kk * p.a_stride + p.a_col0 + i];")
@@ -101,6 +122,7 @@ impl Kernel {
                 TrainKernel::Adam => "adam",
                 TrainKernel::UpdateCounters => "update_counters",
             },
+            Kernel::MatvecF32 | Kernel::MatvecF16 => "matvec",
             _ => "main",
         }
     }

@@ -1,0 +1,61 @@
+// Timings of the explorer in headless Chromium, for `cargo xtask bench` (never asserted in
+// tests): time to the first result when the page opens on a query URL (cold: empty cache;
+// warm: a reload, files from the Cache API), the latency of a typed query (embedding + steered
+// search), and of a slider move, with WebGPU and on the CPU path. Prints one JSON object.
+//
+//   SAESCOPE_URL=http://127.0.0.1:PORT SAESCOPE_DEMO=path/to/bundle node tests/browser/measure.mjs
+
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.SAESCOPE_URL;
+const DEMO = process.env.SAESCOPE_DEMO;
+if (!BASE || !DEMO) throw new Error('set SAESCOPE_URL and SAESCOPE_DEMO (cargo xtask bench does)');
+const ARGS = ['--no-sandbox', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const QUERIES = ['dark matter halos in galaxy clusters', 'graph neural networks for molecules', 'exoplanet atmospheres with JWST', 'reinforcement learning from human feedback', 'fast radio bursts', 'diffusion models for image generation', 'stellar streams in the Milky Way'];
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+
+async function firstResult(page, query) {
+  const started = Date.now();
+  await page.goto(`${BASE}/?bundle=${DEMO}/&q=${encodeURIComponent(query)}`);
+  await page.waitForFunction((q) => document.querySelector('#results')?.dataset.query === `q:${q}` && document.body.dataset.busy === 'false', query, { timeout: 300_000 });
+  return Date.now() - started;
+}
+
+async function measure(gpu) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...ARGS, gpu ? '--enable-unsafe-webgpu' : '--disable-webgpu'] });
+  try {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const cold = await firstResult(page, QUERIES[0]);
+    const warm = await firstResult(page, QUERIES[0]);
+    const engine = await page.getAttribute('#engine', 'data-kind');
+    const queries = [];
+    for (const q of QUERIES.slice(1)) {
+      await page.fill('#query', q);
+      const started = Date.now();
+      await page.press('#query', 'Enter');
+      await page.waitForFunction((t) => document.querySelector('#results').dataset.query === `q:${t}` && document.body.dataset.busy === 'false', q, { timeout: 120_000 });
+      queries.push(Date.now() - started);
+    }
+    const sliders = [];
+    for (let i = 1; i <= 6; i++) {
+      const before = await page.evaluate(() => location.search);
+      const started = Date.now();
+      await page.$eval('#query-features li:first-child input', (input, f) => {
+        input.value = String(Number(input.max) * f);
+        input.dispatchEvent(new Event('input', { bubbles: true }));
+      }, i / 7);
+      await page.waitForFunction((b) => location.search !== b && document.body.dataset.busy === 'false', before, { timeout: 120_000 });
+      sliders.push(Date.now() - started);
+    }
+    return { engine, cold_ms: cold, warm_ms: warm, query_ms: median(queries), slider_ms: median(sliders), queries: queries.length, slider_moves: sliders.length };
+  } finally {
+    await browser.close();
+  }
+}
+
+console.log(JSON.stringify({ webgpu: await measure(true), cpu: await measure(false) }));
