@@ -6,6 +6,7 @@
 //! with WGSL kernels, and the shared test suite in `tests/backend_suite.rs` holds both to the
 //! answers computed here.
 
+pub mod analysis;
 pub mod backend;
 pub mod bundle;
 pub mod codes;
@@ -24,6 +25,7 @@ pub mod phrases;
 pub mod rng;
 pub mod sae;
 pub mod search;
+pub mod splitting;
 pub mod synth;
 pub mod topk;
 pub mod train;

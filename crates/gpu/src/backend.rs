@@ -4,6 +4,7 @@ use crate::context::{chunks, div_ceil, Gpu, GpuOptions};
 use crate::kernels::{Kernel, Pipelines};
 use bytemuck::{Pod, Zeroable};
 use saescope_core::codes::SparseCodes;
+use saescope_core::cooccurrence::Cooccurrence;
 use saescope_core::kmeans::{point_norms, Assignment, Metric, Points};
 use saescope_core::sae::check_embeddings;
 use saescope_core::search::{check_search_args, Corpus, Hits, Storage};
@@ -160,7 +161,7 @@ impl GpuBackend {
         Ok(Self { gpu, pipelines: Pipelines::default(), dummy })
     }
 
-    fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
+    pub(crate) fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
         self.pipelines.get(&self.gpu.device, kernel)
     }
 
@@ -552,5 +553,9 @@ impl Backend for GpuBackend {
             Ok(out)
         })
         .await
+    }
+
+    async fn cooccurrence(&self, codes: &SparseCodes) -> Result<Cooccurrence> {
+        self.cooccurrence_tiles(codes).await
     }
 }

@@ -12,12 +12,13 @@ pub enum Kernel {
     SparseDots,
     Argmin,
     MaskColumns,
+    Cooccurrence,
 }
 
 const MATMUL: &str = include_str!("shaders/matmul_abt.wgsl");
 
 impl Kernel {
-    const ALL: [Kernel; 7] = [
+    const ALL: [Kernel; 8] = [
         Kernel::MatmulF32,
         Kernel::MatmulF16,
         Kernel::TopkRows,
@@ -25,6 +26,7 @@ impl Kernel {
         Kernel::SparseDots,
         Kernel::Argmin,
         Kernel::MaskColumns,
+        Kernel::Cooccurrence,
     ];
 
     fn source(self) -> String {
@@ -40,13 +42,14 @@ impl Kernel {
             Kernel::SparseDots => include_str!("shaders/sparse_dots.wgsl").into(),
             Kernel::Argmin => include_str!("shaders/argmin.wgsl").into(),
             Kernel::MaskColumns => include_str!("shaders/mask_columns.wgsl").into(),
+            Kernel::Cooccurrence => include_str!("shaders/cooccurrence.wgsl").into(),
         }
     }
 }
 
 #[derive(Default)]
 pub struct Pipelines {
-    compiled: [OnceCell<wgpu::ComputePipeline>; 7],
+    compiled: [OnceCell<wgpu::ComputePipeline>; 8],
 }
 
 impl Pipelines {
