@@ -30,6 +30,10 @@ use crate::rng::SeededRng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// Version of the family method: part of cache keys (bump it when the same inputs would give
+/// other families or statistics).
+pub const METHOD_VERSION: u32 = 1;
+
 /// Which features the family graph is built on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -13,21 +13,26 @@
 //! **Scoring.** The paper's protocol on held-out documents: held-out top-activating documents
 //! and random non-activating ones (10 + 10 by default, instead of the paper's 3 + 3), split
 //! deterministically by seed. A predictor scores each document from the label alone: (a) how
-//! many label phrases occur in it, (b) the cosine between the embedded label text and the
-//! document's embedding (label embeddings come from the caller). Per predictor: Pearson r
+//! many label phrases occur in it (singular or plural), (b) the cosine between the embedded
+//! label text and the document's embedding (label embeddings come from the caller). Per
+//! predictor: Pearson r
 //! between prediction and actual activation, AUROC of active vs non-active, and F1 at a
-//! threshold chosen on *separate* calibration documents (the labelling documents and 10 other
-//! random non-activating ones) as the one that maximises F1 there.
+//! threshold chosen on *separate* calibration documents (the labelling documents and as many
+//! other random non-activating ones) as the one that maximises F1 there.
 
 use crate::codes::SparseCodes;
 use crate::error::{Error, Result};
 use crate::matrix::{dot, norm, Matrix};
 use crate::metrics::activations_by_feature;
-use crate::phrases::PhraseIndex;
+use crate::phrases::{singular_key, PhraseIndex};
 use crate::rng::SeededRng;
 use crate::search::Corpus;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+/// Version of the labelling and scoring method: part of cache keys, so labels made by an
+/// earlier method are not reused. Bump it whenever the same inputs would give other labels.
+pub const METHOD_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LabelConfig {
@@ -58,7 +63,9 @@ impl Default for LabelConfig {
             label_documents: 20,
             heldout_top: 10,
             heldout_random: 10,
-            calibration_random: 10,
+            // As many as the labelling documents: F1 thresholds are chosen on balanced classes,
+            // like the held-out set's.
+            calibration_random: 20,
             min_active: 6,
             min_phrase_documents: 3,
             max_label_phrases: 4,
@@ -151,6 +158,8 @@ pub struct LabelDraft {
 /// Labels and scores the features of one set of codes over one set of documents.
 pub struct Labeller {
     pub index: PhraseIndex,
+    /// The phrases of each plural-folded key ("halo" and "halos"), for matching labels.
+    variants: HashMap<String, Vec<u32>>,
     pub config: LabelConfig,
     by_feature: Vec<Vec<(u32, f32)>>,
     documents: usize,
@@ -167,7 +176,9 @@ impl Labeller {
         if index.documents.len() != codes.rows() {
             return Err(Error::Shape(format!("{} documents but codes for {}", index.documents.len(), codes.rows())));
         }
-        Ok(Self { index, config, by_feature: activations_by_feature(codes), documents: codes.rows() })
+        let mut variants: HashMap<String, Vec<u32>> = HashMap::new();
+        index.phrases.iter().enumerate().for_each(|(p, text)| variants.entry(singular_key(text)).or_default().push(p as u32));
+        Ok(Self { index, variants, config, by_feature: activations_by_feature(codes), documents: codes.rows() })
     }
 
     /// Picks the labelling, held-out and calibration documents of `feature`, reproducibly.
@@ -253,26 +264,26 @@ impl Labeller {
         scored
     }
 
-    /// The label's phrases from the scored list: best first, a unigram skipped when a chosen
-    /// bigram contains it, a bigram replacing the chosen unigrams it contains; two phrases,
-    /// then up to `max_label_phrases` while they score at least `extra_phrase_ratio` of the best.
+    /// The label's phrases from the scored list, best first: a phrase containing every word of
+    /// chosen ones replaces them ("dark" -> "dark matter"); a phrase sharing a word with a chosen
+    /// one, plurals folded, is skipped ("comets" after "comet"); two phrases, then up to
+    /// `max_label_phrases` while they score at least `extra_phrase_ratio` of the best.
     fn choose_label(&self, scored: &[(u32, f64)]) -> Vec<u32> {
         let c = &self.config;
-        let text = |p: u32| self.index.phrases[p as usize].as_str();
+        let stems = |p: u32| -> Vec<String> { singular_key(&self.index.phrases[p as usize]).split(' ').map(str::to_owned).collect() };
         let best = scored.first().map_or(0.0, |s| s.1);
-        let mut chosen: Vec<(u32, f64)> = Vec::new();
+        let mut chosen: Vec<(u32, Vec<String>)> = Vec::new();
         for &(p, z) in scored {
             if chosen.len() >= c.max_label_phrases || (chosen.len() >= 2 && z < c.extra_phrase_ratio * best) {
                 break;
             }
-            let words: Vec<&str> = text(p).split(' ').collect();
-            if words.len() == 1 && chosen.iter().any(|&(q, _)| text(q).split(' ').count() == 2 && text(q).split(' ').any(|w| w == words[0])) {
+            let words = stems(p);
+            let covered = |q: &Vec<String>| q.iter().all(|w| words.contains(w));
+            if chosen.iter().any(|(_, q)| !covered(q) && q.iter().any(|w| words.contains(w))) {
                 continue;
             }
-            if words.len() == 2 {
-                chosen.retain(|&(q, _)| !words.contains(&text(q)));
-            }
-            chosen.push((p, z));
+            chosen.retain(|(_, q)| !covered(q));
+            chosen.push((p, words));
         }
         chosen.into_iter().map(|(p, _)| p).collect()
     }
@@ -313,8 +324,10 @@ impl Labeller {
             .collect()
     }
 
+    /// How many label phrases occur in the document, in singular or plural.
     fn keyphrase_matches(&self, draft: &LabelDraft, document: u32) -> f64 {
-        draft.label_phrases.iter().filter(|&&p| self.index.contains(document as usize, p)).count() as f64
+        let occurs = |p: u32| self.variants[&singular_key(&self.index.phrases[p as usize])].iter().any(|&v| self.index.contains(document as usize, v));
+        draft.label_phrases.iter().filter(|&&p| occurs(p)).count() as f64
     }
 
     /// Scores every draft on its held-out documents. `embeddings`, when given, holds one
@@ -609,11 +622,23 @@ mod tests {
     }
 
     #[test]
+    fn label_phrases_replace_what_they_contain_and_skip_overlaps() {
+        let texts = ["dark matter comets comet oort cloud"; 3];
+        let codes = SparseCodes::new(1, 1, vec![0; 3], vec![1.0; 3]).unwrap();
+        let labeller = Labeller::new(texts, &codes, LabelConfig { min_phrase_documents: 1, ..Default::default() }, || {}).unwrap();
+        let id = |p: &str| labeller.index.phrases.binary_search(&p.to_owned()).unwrap() as u32;
+        let scored: Vec<(u32, f64)> =
+            [("dark", 10.0), ("dark matter", 9.0), ("matter", 8.0), ("comets", 7.0), ("comet", 6.0), ("oort cloud", 5.5), ("cloud", 5.2), ("oort", 4.0)].map(|(p, z)| (id(p), z)).to_vec();
+        let chosen: Vec<&str> = labeller.choose_label(&scored).iter().map(|&p| labeller.index.phrases[p as usize].as_str()).collect();
+        assert_eq!(chosen, vec!["dark matter", "comet", "oort cloud"], "4.0 is below half the best score");
+    }
+
+    #[test]
     fn heldout_documents_never_make_the_label() {
         let (texts, codes) = planted();
         let labeller = Labeller::new(texts.iter().map(String::as_str), &codes, LabelConfig::default(), || {}).unwrap();
         let s = labeller.select(1);
-        assert_eq!((s.label.len(), s.heldout_top.len(), s.heldout_random.len(), s.calibration_random.len()), (20, 10, 10, 10));
+        assert_eq!((s.label.len(), s.heldout_top.len(), s.heldout_random.len(), s.calibration_random.len()), (20, 10, 10, 20));
         let mut all: Vec<u32> = s.label.iter().copied().chain(s.heldout_top.iter().map(|a| a.0)).chain(s.heldout_random.clone()).chain(s.calibration_random.clone()).collect();
         let n = all.len();
         all.sort_unstable();

@@ -28,6 +28,12 @@ pub fn is_stop_word(word: &str) -> bool {
     STOP_WORDS.contains(&word)
 }
 
+/// A phrase with each word's plural "s" dropped ("dark matter halos" -> "dark matter halo"):
+/// a crude fold, for telling variants of one phrase apart from different phrases.
+pub fn singular_key(phrase: &str) -> String {
+    phrase.split(' ').map(|w| if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") { &w[..w.len() - 1] } else { w }).collect::<Vec<_>>().join(" ")
+}
+
 /// Removes LaTeX: inline and display math (`$...$`, `$$...$$`), `\commands` and escaped symbols
 /// (`\%`). Math and commands become phrase breaks; braces become spaces, so the words inside
 /// `\emph{dark matter}` are kept.
@@ -183,6 +189,12 @@ mod tests {
         assert_eq!(phrases("We propose Self-Supervised learning, of 3 graphs."), vec!["graphs", "learning", "self-supervised", "self-supervised learning"]);
         assert_eq!(words("the 2024 X-ray"), vec![None, None, Some("x-ray".into())]);
         assert!(phrases("").is_empty());
+    }
+
+    #[test]
+    fn plural_folding() {
+        assert_eq!(singular_key("dark matter halos"), "dark matter halo");
+        assert_eq!(singular_key("gas mass comets"), "gas mass comet");
     }
 
     #[test]
