@@ -7,6 +7,7 @@ use crate::io::{progress, read, read_sae, write};
 use crate::{with_backend, Device};
 use anyhow::{bail, Context, Result};
 use saescope_core::analysis::{self, DiffOrder};
+use saescope_core::cooccurrence::Cooccurrence;
 use saescope_core::bundle::{parse_documents, Bundle, Document};
 use saescope_core::corpus::embedding_text;
 use saescope_core::families::{self, FamiliesFile, FamilyParams, NodeSet};
@@ -226,13 +227,20 @@ pub fn label(cmd: LabelCommand) -> Result<()> {
     emit(&labels, cmd.out.as_deref())
 }
 
-/// Co-occurrence on the chosen device, families, their labels and statistics.
-pub fn compute_families(codes: &SparseCodes, labels: &[FeatureLabel], params: FamilyParams, device: Device) -> Result<(FamiliesFile, f64)> {
-    let started = Instant::now();
+/// Feature co-occurrence of `codes` on the chosen device, with a spinner.
+fn cooccurrence(codes: &SparseCodes, device: Device) -> Result<Cooccurrence> {
     let spinner = progress(1, "co-occurrence");
     spinner.enable_steady_tick(std::time::Duration::from_millis(200));
     let cooc = with_backend!(device, |b| pollster::block_on(b.cooccurrence(codes)))?;
     spinner.finish_and_clear();
+    Ok(cooc)
+}
+
+/// Co-occurrence on the chosen device, families, their labels and statistics; and the seconds
+/// the co-occurrence took.
+pub fn compute_families(codes: &SparseCodes, labels: &[FeatureLabel], params: FamilyParams, device: Device) -> Result<(FamiliesFile, f64)> {
+    let started = Instant::now();
+    let cooc = cooccurrence(codes, device)?;
     let cooccurrence_seconds = started.elapsed().as_secs_f64();
     let nodes = families::family_nodes(&cooc, labels, &params);
     let bar = progress(params.repeats as u64 + 1, "families");
@@ -267,7 +275,7 @@ pub fn families(cmd: FamiliesCommand) -> Result<()> {
             if let Some(f) = imported.iter().find(|f| std::iter::once(&f.parent).chain(&f.children).any(|&m| m as usize >= loaded.codes.d_sae)) {
                 bail!("{}: family {:?} names features beyond this SAE's {} (is it the same SAE?)", path.display(), f.label, loaded.codes.d_sae);
             }
-            let cooc = with_backend!(cmd.device, |b| pollster::block_on(b.cooccurrence(&loaded.codes)))?;
+            let cooc = cooccurrence(&loaded.codes, cmd.device)?;
             let nodes = families::family_nodes(&cooc, &labels, &params);
             let stats = families::family_stats(&cooc, &nodes, &imported, params.seed);
             FamiliesFile { params, families: imported, stats }
@@ -337,7 +345,7 @@ pub fn diff(bundle: &Path, a: &str, b: &str, min_difference: f64, order: DiffOrd
 
 pub fn npmi(bundle: &Path, features: &[u32], top: usize, min_count: u32, device: Device) -> Result<()> {
     let loaded = load(bundle)?;
-    let cooc = with_backend!(device, |b| pollster::block_on(b.cooccurrence(&loaded.codes)))?;
+    let cooc = cooccurrence(&loaded.codes, device)?;
     let pairs = if features.is_empty() { analysis::top_npmi_pairs(&cooc, top, min_count) } else { analysis::npmi_among(&cooc, features)? };
     let texts = label_texts(&loaded.labels(None)?, loaded.codes.d_sae);
     let shown: Vec<Value> = pairs.iter().map(|p| json!({ "pair": p, "labels": [texts[p.a as usize], texts[p.b as usize]] })).collect();

@@ -133,7 +133,7 @@ fn planted_corpus(dir: &Path) {
     for r in 0..300 {
         let atoms = data.atoms_of(r);
         let words: Vec<String> = atoms.iter().map(|a| format!("w{a}x")).collect();
-        let category = if atoms[0] % 2 == 0 { "even" } else { "odd" };
+        let category = if atoms[0].is_multiple_of(2) { "even" } else { "odd" };
         corpus.push_str(&format!("{{\"id\":\"d{r}\",\"title\":\"Document {r}\",\"abstract\":\"About {}. With $x$ and \\\\emph{{{}}}.\",\"categories\":\"{category} x.B\"}}\n", words.join(" and "), words[0]));
         if r == 150 {
             corpus.push_str("{\"id\":\"broken\"}\n"); // no text: skipped, and its embedding row dropped

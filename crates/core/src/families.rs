@@ -263,11 +263,16 @@ pub fn link_parent_families(families: &mut [Family]) {
     families.iter_mut().zip(links).for_each(|(f, l)| f.parent_family = l);
 }
 
+/// A feature's label, or "feature N" where it has none.
+fn label_or_index(by: &[Option<&FeatureLabel>], feature: u32) -> String {
+    by.get(feature as usize).copied().flatten().map_or_else(|| format!("feature {feature}"), |l| l.label.clone())
+}
+
 /// The label of each family: its parent's label, plus up to three phrases shared by at least
 /// two children's labels (phrases are the "; "-separated parts of a label).
 pub fn label_families(families: &mut [Family], labels: &[FeatureLabel], d_sae: usize) {
     let by = labels_by_feature(labels, d_sae);
-    let label_of = |f: u32| by.get(f as usize).copied().flatten().map_or_else(|| format!("feature {f}"), |l| l.label.clone());
+    let label_of = |f: u32| label_or_index(&by, f);
     for family in families.iter_mut() {
         let parent = label_of(family.parent);
         let own: Vec<&str> = parent.split("; ").collect();
@@ -417,7 +422,7 @@ pub struct PaperFamily {
 /// two families share a parent label).
 pub fn to_paper_json(families: &[Family], labels: &[FeatureLabel], d_sae: usize) -> serde_json::Map<String, serde_json::Value> {
     let by = labels_by_feature(labels, d_sae);
-    let label_of = |f: u32| by.get(f as usize).copied().flatten().map_or_else(|| format!("feature {f}"), |l| l.label.clone());
+    let label_of = |f: u32| label_or_index(&by, f);
     let mut out = serde_json::Map::new();
     for f in families {
         let mut key = label_of(f.parent);
