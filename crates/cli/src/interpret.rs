@@ -280,7 +280,11 @@ pub fn families(cmd: FamiliesCommand) -> Result<()> {
             let stats = families::family_stats(&cooc, &nodes, &imported, params.seed);
             FamiliesFile { params, families: imported, stats }
         }
-        None => compute_families(&loaded.codes, &labels, params, cmd.device)?.0,
+        None => {
+            let (file, seconds) = compute_families(&loaded.codes, &labels, params, cmd.device)?;
+            eprintln!("co-occurrence on the {}: {seconds:.2} s", crate::io::device_name(cmd.device).to_uppercase());
+            file
+        }
     };
     eprintln!("{} families; {}", file.families.len(), serde_json::to_string(&file.stats)?);
     if let Some(path) = &cmd.paper_out {

@@ -22,12 +22,15 @@ struct CooccurrenceParams {
 
 /// Documents per dispatch: one invocation each, in workgroups of 64, at most 65535 groups.
 const MAX_DOCUMENTS: usize = 65535 * 64;
+/// A tile's counters, read back whole, stay within WebGPU's guaranteed binding size even where
+/// the adapter allows more (a 16384-latent matrix would otherwise be one 1 GiB tile).
+const MAX_TILE_BYTES: u64 = 128 << 20;
 
 impl GpuBackend {
     pub(crate) async fn cooccurrence_tiles(&self, codes: &SparseCodes) -> Result<Cooccurrence> {
         let g = &self.gpu;
         let (d, k) = (codes.d_sae, codes.k);
-        let rows_per_tile = tile_rows(d, g.binding_limit);
+        let rows_per_tile = tile_rows(d, g.binding_limit.min(MAX_TILE_BYTES));
         let docs_per_chunk = g.rows_per_binding((k * 4) as u64).min(MAX_DOCUMENTS);
         g.scoped(async {
             let documents: Vec<(usize, wgpu::Buffer, wgpu::Buffer)> = chunks(codes.rows(), docs_per_chunk)
