@@ -4,11 +4,13 @@
 //! Finished stages are kept under `OUT/.stages/`, keyed by a fingerprint of their inputs, so a
 //! re-run with the same inputs reuses them.
 
+use crate::interpret::{self, CleanArgs, FamilyArgs};
 use crate::io::{progress, read, write, write_bundle};
 use crate::{train_cmd, with_backend, Device};
 use anyhow::{bail, Context, Result};
 use saescope_core::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
 use saescope_core::corpus::{self, CorpusFormat};
+use saescope_core::labels::LabelConfig;
 use saescope_core::manifest::{sha256_hex, Role};
 use saescope_core::metrics::{feature_stats, MetricsAccumulator};
 use saescope_core::sae::WeightDType;
@@ -29,6 +31,43 @@ pub struct BuildArgs {
     pub train: TrainConfig,
     pub holdout: f64,
     pub device: Device,
+    pub clean: CleanArgs,
+    pub family: FamilyArgs,
+}
+
+/// Wall-clock time of each build stage, printed as each one ends.
+struct StageTimes {
+    last: std::time::Instant,
+    times: Vec<(&'static str, f64)>,
+}
+
+impl StageTimes {
+    fn new() -> Self {
+        Self { last: std::time::Instant::now(), times: Vec::new() }
+    }
+
+    fn record(&mut self, stage: &'static str, seconds: f64) {
+        eprintln!("stage {stage}: {seconds:.1} s");
+        self.times.push((stage, seconds));
+    }
+
+    /// Ends the stage that began at the previous call.
+    fn done(&mut self, stage: &'static str) {
+        let seconds = self.last.elapsed().as_secs_f64();
+        self.record(stage, seconds);
+        self.last = std::time::Instant::now();
+    }
+}
+
+/// A stage's output file: reused if present, else made by `make` and kept.
+fn staged(path: &Path, what: &str, make: impl FnOnce() -> Result<Vec<u8>>) -> Result<Vec<u8>> {
+    if path.exists() {
+        eprintln!("reusing {what} in {}", path.display());
+        return read(path);
+    }
+    let bytes = make()?;
+    write(path, &bytes)?;
+    Ok(bytes)
 }
 
 /// Rows of `embeddings` for the documents kept: all rows if they match the kept documents, or
@@ -118,6 +157,7 @@ fn add_query_embedder(bundle: &mut BundleBuilder, args: &BuildArgs, dim: usize) 
 
 pub fn run(args: BuildArgs) -> Result<()> {
     let started = std::time::Instant::now();
+    let mut stages = StageTimes::new();
     // 1. Documents.
     let file = std::fs::File::open(&args.corpus).with_context(|| format!("cannot read {}", args.corpus.display()))?;
     let format = CorpusFormat::from_name(&args.corpus.display().to_string());
@@ -135,6 +175,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     for s in read_corpus.skipped.iter().take(5) {
         eprintln!("  skipped record {}: {}", s.record, s.reason);
     }
+    stages.done("read corpus");
 
     // 2. Embeddings: given, or computed here (a stage keyed by the corpus's bytes).
     let computed;
@@ -159,10 +200,12 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let embeddings = align_embeddings(npy::read_matrix(&raw).with_context(|| format!("{}", path.display()))?, &kept_records, total_records, path)?;
     drop(raw);
     embeddings.check_finite(&path.display().to_string())?;
+    stages.done("embeddings");
 
     // 3. The SAE.
     let (sae, training_log) = train_stage(&args, &embeddings, &embeddings_hash)?;
     let sae = Arc::new(sae);
+    stages.done("train");
 
     // 4. Codes and feature statistics, on the f16-rounded embeddings the bundle will carry.
     let per_shard = shard_rows(embeddings.cols, 2, DEFAULT_BINDING_LIMIT);
@@ -172,8 +215,49 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let (codes, metrics) = with_backend!(args.device, |b| pollster::block_on(encode_all(b, &sae, &as_read)))?;
     drop(as_read);
     let stats = feature_stats(&codes, 20, 20);
+    stages.done("encode + feature statistics");
 
-    // 5. The bundle.
+    // 5. Labels and their scores (a stage keyed by codes, documents and settings).
+    let mut lines = Vec::new();
+    for d in &docs {
+        serde_json::to_writer(&mut lines, d)?;
+        lines.push(b'\n');
+    }
+    let (idx, val) = codes.to_npy()?;
+    let codes_hash = sha256_hex(&[sha256_hex(&idx), sha256_hex(&val)].concat().into_bytes());
+    let model = interpret::label_model(None);
+    let label_config = LabelConfig { seed: args.train.seed, ..Default::default() };
+    let clean = args.clean.filter();
+    let fingerprint = format!("{codes_hash}{}{}{}{}{}", saescope_core::labels::METHOD_VERSION, sha256_hex(&lines), serde_json::to_string(&label_config)?, serde_json::to_string(&clean)?, model.is_some());
+    let labels_path = stage_dir(&args.out, "labels", &sha256_hex(fingerprint.as_bytes())).join("labels.json");
+    let labels_json = staged(&labels_path, "labels", || {
+        let labels = interpret::compute_labels(&docs, &codes, &stored, model.as_deref(), label_config, &clean)?;
+        Ok(serde_json::to_vec(&labels)?)
+    })?;
+    let labels = saescope_core::labels::parse_labels(&labels_json)?;
+    let label_summary = interpret::label_summary(&labels);
+    eprintln!("labels: {label_summary}");
+    stages.done("labels");
+
+    // 6. Co-occurrence and feature families.
+    let params = args.family.params(clean.max_density);
+    let fingerprint = format!("{codes_hash}{}{}{}", saescope_core::families::METHOD_VERSION, sha256_hex(&labels_json), serde_json::to_string(&params)?);
+    let families_path = stage_dir(&args.out, "families", &sha256_hex(fingerprint.as_bytes())).join("families.json");
+    let mut cooccurrence_seconds = None;
+    let families_json = staged(&families_path, "families", || {
+        let (file, seconds) = interpret::compute_families(&codes, &labels, params, args.device)?;
+        cooccurrence_seconds = Some(seconds);
+        Ok(serde_json::to_vec(&file)?)
+    })?;
+    let families: saescope_core::families::FamiliesFile = serde_json::from_slice(&families_json)?;
+    let families_seconds = stages.last.elapsed().as_secs_f64();
+    if let Some(s) = cooccurrence_seconds {
+        stages.record("co-occurrence", s);
+    }
+    stages.record("families", families_seconds - cooccurrence_seconds.unwrap_or(0.0));
+    stages.last = std::time::Instant::now();
+
+    // 7. The bundle.
     let bar = progress(5, "write bundle");
     let name = args.name.clone().unwrap_or_else(|| args.corpus.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
     let val_nmse = serde_json::from_slice::<serde_json::Value>(&training_log)
@@ -200,22 +284,19 @@ pub fn run(args: BuildArgs) -> Result<()> {
         bundle.add(&format!("embeddings/{i:03}.npy"), Role::Embeddings, npy::to_bytes(&[shard.rows, stored.dim], values)?);
     }
     bar.inc(1);
-    let (idx, val) = codes.to_npy()?;
     bundle.add("codes/indices.npy", Role::CodesIndices, idx);
     bundle.add("codes/values.npy", Role::CodesValues, val);
     let features = serde_json::json!({ "metrics": metrics, "features": stats });
     bundle.add("features.json", Role::Features, serde_json::to_vec(&features)?);
+    bundle.add("labels.json", Role::Labels, labels_json);
+    bundle.add("families.json", Role::Families, families_json);
     bar.inc(1);
-    let mut lines = Vec::new();
-    for d in &docs {
-        serde_json::to_writer(&mut lines, d)?;
-        lines.push(b'\n');
-    }
     bundle.add("documents.jsonl", Role::Documents, lines);
     add_query_embedder(&mut bundle, &args, sae.d_in)?;
     bar.inc(1);
     write_bundle(&args.out, bundle)?;
     bar.finish_and_clear();
+    stages.done("write bundle");
     let report = serde_json::json!({
         "documents": docs.len(),
         "skipped": read_corpus.skipped.len(),
@@ -223,6 +304,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
         "dead_fraction": metrics.dead_fraction,
         "l0": metrics.l0,
         "seconds": started.elapsed().as_secs_f64(),
+        "stage_seconds": stages.times.iter().map(|(s, t)| (s.to_string(), serde_json::json!(t))).collect::<serde_json::Map<_, _>>(),
+        "labels": label_summary,
+        "families": { "count": families.families.len(), "stats": families.stats },
     });
     write(&args.out.join(".stages/build_report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     eprintln!("wrote the bundle to {} in {:.0} s", args.out.display(), started.elapsed().as_secs_f64());

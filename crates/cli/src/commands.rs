@@ -112,7 +112,8 @@ pub fn metrics(sae: &Path, embeddings: &Path, device: Device) -> Result<()> {
     Ok(())
 }
 
-pub fn inspect(bundle: &Path) -> Result<()> {
+/// Reads a bundle, verifying every file against its manifest (all problems in one error).
+pub fn load_bundle(bundle: &Path) -> Result<saescope_core::bundle::Bundle> {
     let manifest = read(&bundle.join("manifest.json"))?;
     let mut loader = BundleLoader::new(&manifest)?;
     let files: Vec<_> = loader.manifest.files.iter().map(|f| (f.path.clone(), f.bytes)).collect();
@@ -129,7 +130,11 @@ pub fn inspect(bundle: &Path) -> Result<()> {
     if !problems.is_empty() {
         bail!("{} of {} files failed verification: {}", problems.len(), files.len(), problems.join("; "));
     }
-    let b = loader.finish()?;
+    Ok(loader.finish()?)
+}
+
+pub fn inspect(bundle: &Path) -> Result<()> {
+    let b = load_bundle(bundle)?;
     let summary = serde_json::json!({
         "name": b.manifest.name,
         "documents": b.corpus.rows(),
@@ -137,7 +142,9 @@ pub fn inspect(bundle: &Path) -> Result<()> {
         "sae": b.sae.report(),
         "shards": b.corpus.shards.len(),
         "has_codes": b.codes.is_some(),
-        "files_verified": files.len(),
+        "has_labels": b.labels.is_some(),
+        "has_families": b.families.is_some(),
+        "files_verified": b.manifest.files.len(),
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())

@@ -4,8 +4,9 @@
 mod bench;
 mod build;
 mod commands;
-mod embed_cmd;
 mod convert;
+mod embed_cmd;
+mod interpret;
 mod io;
 mod synth_bundle;
 mod train_cmd;
@@ -178,6 +179,10 @@ enum Command {
         embedder: Option<PathBuf>,
         #[command(flatten)]
         training: TrainingArgs,
+        #[command(flatten)]
+        clean: interpret::CleanArgs,
+        #[command(flatten)]
+        family: interpret::FamilyArgs,
     },
     /// Train a top-k SAE on embeddings with the paper's recipe (NMSE + AuxK, unit-norm decoder,
     /// Adam); writes the SAELens layout and training_log.json.
@@ -214,6 +219,132 @@ enum Command {
         #[arg(long, value_enum, default_value = "f32")]
         dtype: convert::OutDType,
     },
+    /// Label every live feature of a bundle by contrastive keyphrases and score the labels on
+    /// held-out documents (JSON list); or import the paper's labels file (--import).
+    Label {
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// The paper's labels JSON ({index, label, reasoning, f1, pearson_correlation, density})
+        #[arg(long)]
+        import: Option<PathBuf>,
+        /// Output file (default: print)
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Model folder for embedding the labels (default: .cache/models/all-MiniLM-L6-v2)
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Score labels by keyphrase matches only (do not embed them)
+        #[arg(long)]
+        no_embed: bool,
+        /// Seed of the held-out split
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[command(flatten)]
+        clean: interpret::CleanArgs,
+    },
+    /// Feature families from co-occurrence (the paper's algorithm), labelled, with their
+    /// statistics (JSON); or the statistics of the paper's family file (--import).
+    Families {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Labels file (default: the bundle's labels.json)
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// The paper's family JSON ({parent label: {"parent": [label, index], "children": [...]}})
+        #[arg(long)]
+        import: Option<PathBuf>,
+        /// Output file (default: print)
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also write the families in the paper's format
+        #[arg(long)]
+        paper_out: Option<PathBuf>,
+        #[command(flatten)]
+        family: interpret::FamilyArgs,
+        /// Candidates must fire on fewer than this fraction of documents
+        #[arg(long, default_value_t = 0.2)]
+        max_density: f64,
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: Device,
+    },
+    /// Feature splitting: each feature of a larger SAE mapped to the most similar decoder
+    /// direction of a smaller one; writes the paper's {small_id: [large ids]} JSON.
+    Split {
+        #[arg(long)]
+        small: PathBuf,
+        #[arg(long)]
+        large: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Dataset diffing: features whose firing rate differs between two document sets
+    /// (category=PREFIX, ids=FILE, or rest for --b).
+    Diff {
+        #[arg(long)]
+        bundle: PathBuf,
+        #[arg(long)]
+        a: String,
+        #[arg(long, default_value = "rest")]
+        b: String,
+        /// Keep features whose rates differ by at least this much
+        #[arg(long, default_value_t = 0.01)]
+        min_difference: f64,
+        #[arg(long, value_enum, default_value = "absolute")]
+        order: DiffOrder,
+        #[arg(long, default_value_t = 50)]
+        top: usize,
+    },
+    /// Concept correlations: NPMI of binarised features, among chosen features or the top pairs.
+    Npmi {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Features to correlate pairwise (comma-separated); default: the top pairs overall
+        #[arg(long, value_delimiter = ',')]
+        features: Vec<u32>,
+        #[arg(long, default_value_t = 50)]
+        top: usize,
+        /// Top pairs must fire together in at least this many documents
+        #[arg(long, default_value_t = 5)]
+        min_count: u32,
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: Device,
+    },
+    /// Property retrieval: documents ranked by weighted activations of chosen features.
+    Retrieve {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// FEATURE or FEATURE:WEIGHT (repeat)
+        #[arg(long = "feature", required = true, value_parser = interpret::parse_weight)]
+        features: Vec<(u32, f32)>,
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+    },
+    /// Clustering along chosen features: k-means on their activations only.
+    Cluster {
+        #[arg(long)]
+        bundle: PathBuf,
+        #[arg(long, value_delimiter = ',', required = true)]
+        features: Vec<u32>,
+        #[arg(long, default_value_t = 5)]
+        clusters: usize,
+        #[arg(long, default_value_t = 20)]
+        iters: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output file (default: print)
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: Device,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DiffOrder {
+    /// Largest difference of firing rates first
+    Absolute,
+    /// Largest ratio of firing rates (either way) first
+    Relative,
 }
 
 fn main() -> ExitCode {
@@ -232,16 +363,35 @@ fn main() -> ExitCode {
         Command::Embed { corpus, query, out, text, model } => {
             embed_cmd::run(corpus.as_deref(), query.as_deref(), out.as_deref(), text, &model.unwrap_or_else(embed_cmd::default_model_dir))
         }
-        Command::Build { corpus, out, embeddings, name, model, embedder, training } => {
+        Command::Build { corpus, out, embeddings, name, model, embedder, training, clean, family } => {
             let (train, holdout, device) = (training.config(), training.holdout, training.device);
             let embedder = embedder.unwrap_or_else(embed_cmd::default_model_dir);
-            build::run(build::BuildArgs { corpus, out, embeddings, name, model, embedder, train, holdout, device })
+            build::run(build::BuildArgs { corpus, out, embeddings, name, model, embedder, train, holdout, device, clean, family })
         }
         Command::Train { embeddings, out, training } => {
             train_cmd::run(&embeddings, &out, training.config(), training.holdout, training.device)
         }
         Command::Bench { quick } => bench::run(quick),
         Command::Convert { pth, out, k, dtype } => convert::run(&pth, &out, k, dtype),
+        Command::Label { bundle, import, out, model, no_embed, seed, clean } => {
+            interpret::label(interpret::LabelCommand { bundle, import, out, model, no_embed, seed, clean })
+        }
+        Command::Families { bundle, labels, import, out, paper_out, family, max_density, device } => {
+            interpret::families(interpret::FamiliesCommand { bundle, labels, import, out, paper_out, family, max_density, device })
+        }
+        Command::Split { small, large, out } => interpret::split(&small, &large, out.as_deref()),
+        Command::Diff { bundle, a, b, min_difference, order, top } => {
+            let order = match order {
+                DiffOrder::Absolute => saescope_core::analysis::DiffOrder::Absolute,
+                DiffOrder::Relative => saescope_core::analysis::DiffOrder::Relative,
+            };
+            interpret::diff(&bundle, &a, &b, min_difference, order, top)
+        }
+        Command::Npmi { bundle, features, top, min_count, device } => interpret::npmi(&bundle, &features, top, min_count, device),
+        Command::Retrieve { bundle, features, top } => interpret::retrieve(&bundle, &features, top),
+        Command::Cluster { bundle, features, clusters, iters, seed, out, device } => {
+            interpret::cluster(&bundle, &features, clusters, iters, seed, out.as_deref(), device)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

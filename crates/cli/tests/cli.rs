@@ -124,30 +124,113 @@ fn embed_writes_unit_vectors_and_matches_query_embedding() {
     assert!(dot(t.row(0), e.row(0)) < 0.999, "--text title embeds the title alone");
 }
 
-#[test]
-fn build_makes_a_verified_bundle_and_reuses_the_trained_sae() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// A corpus whose documents name their planted atoms with made-up words (`w12x`), so labels
+/// have something to find; category `even`/`odd` by the first atom.
+fn planted_corpus(dir: &Path) {
     let data = saescope_core::synth::PlantedData::generate(32, 40, 3, 300, 5);
     std::fs::write(dir.join("x.npy"), npy::to_bytes(&[301, 32], &[data.embeddings.data.clone(), vec![0.5; 32]].concat()).unwrap()).unwrap();
     let mut corpus = String::new();
     for r in 0..300 {
-        corpus.push_str(&format!("{{\"id\":\"d{r}\",\"title\":\"Document {r}\",\"abstract\":\"Atoms {:?}\",\"categories\":\"x.A x.B\"}}\n", data.atoms_of(r)));
+        let atoms = data.atoms_of(r);
+        let words: Vec<String> = atoms.iter().map(|a| format!("w{a}x")).collect();
+        let category = if atoms[0].is_multiple_of(2) { "even" } else { "odd" };
+        corpus.push_str(&format!("{{\"id\":\"d{r}\",\"title\":\"Document {r}\",\"abstract\":\"About {}. With $x$ and \\\\emph{{{}}}.\",\"categories\":\"{category} x.B\"}}\n", words.join(" and "), words[0]));
         if r == 150 {
             corpus.push_str("{\"id\":\"broken\"}\n"); // no text: skipped, and its embedding row dropped
         }
     }
     std::fs::write(dir.join("c.jsonl"), corpus).unwrap();
-    let build = ["build", "--corpus", "c.jsonl", "--embeddings", "x.npy", "--out", "b", "--k", "3", "--latents", "48", "--epochs", "3", "--batch", "64", "--lr", "1e-2"];
-    let first = saescope(&build, dir);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    assert!(String::from_utf8_lossy(&first.stderr).contains("skipped 1"));
+}
+
+const BUILD: [&str; 16] = ["build", "--corpus", "c.jsonl", "--embeddings", "x.npy", "--out", "b", "--k", "3", "--latents", "48", "--epochs", "3", "--batch", "64", "--lr"];
+
+fn build(dir: &Path) -> Output {
+    let mut args = BUILD.to_vec();
+    args.push("1e-2");
+    saescope(&args, dir)
+}
+
+#[test]
+fn build_makes_a_verified_bundle_and_reuses_the_trained_sae() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    planted_corpus(dir);
+    let first = build(dir);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{stderr}");
+    assert!(stderr.contains("skipped 1"));
+    for stage in ["stage train:", "stage labels:", "stage co-occurrence:", "stage families:", "keyphrase matches only"] {
+        assert!(stderr.contains(stage), "{stage} missing from: {stderr}");
+    }
     let inspect: serde_json::Value = serde_json::from_str(&ok(&["inspect", "b"], dir)).unwrap();
     assert_eq!(inspect["documents"], 300);
     assert_eq!(inspect["sae"]["d_sae"], 48);
-    assert_eq!(inspect["has_codes"], true);
-    let features: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("b/features.json")).unwrap()).unwrap();
+    assert_eq!((inspect["has_codes"].as_bool(), inspect["has_labels"].as_bool(), inspect["has_families"].as_bool()), (Some(true), Some(true), Some(true)));
+    let json = |p: &str| -> serde_json::Value { serde_json::from_slice(&std::fs::read(dir.join(p)).unwrap()).unwrap() };
+    let features = json("b/features.json");
     assert_eq!(features["features"].as_array().unwrap().len(), 48);
-    let second = saescope(&build, dir);
-    assert!(String::from_utf8_lossy(&second.stderr).contains("reusing the trained SAE"));
+    let live = features["features"].as_array().unwrap().iter().filter(|f| f["density"].as_f64().unwrap() > 0.0).count();
+    let labels = json("b/labels.json");
+    let labels = labels.as_array().unwrap();
+    assert_eq!(labels.len(), live, "one label per live feature");
+    for key in ["index", "label", "reasoning", "f1", "pearson_correlation", "auroc", "density", "phrases", "clean"] {
+        assert!(labels.iter().all(|l| l.get(key).is_some()), "every label has {key}");
+    }
+    assert!(labels.iter().any(|l| l["label"].as_str().unwrap().contains('w')), "labels name the planted words: {labels:?}");
+    let families = json("b/families.json");
+    for key in ["sizes", "cooccurrence_ratio", "block_diagonal_ratio", "block_diagonal_ratio_random", "membership_fraction"] {
+        assert!(families["stats"].get(key).is_some(), "stats.{key}");
+    }
+    assert_eq!(families["params"]["first_threshold"], 0.1);
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert!(report["stage_seconds"]["labels"].as_f64().is_some(), "{report}");
+
+    let second = build(dir);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    for reused in ["reusing the trained SAE", "reusing labels", "reusing families"] {
+        assert!(stderr.contains(reused), "{reused} missing from: {stderr}");
+    }
+
+    // The subcommands on the built bundle.
+    ok(&["label", "--bundle", "b", "--no-embed", "--out", "labels.json"], dir);
+    assert_eq!(json("labels.json"), json("b/labels.json"), "the same labels as the build's (same seed, keyphrase scoring)");
+    ok(&["families", "--bundle", "b", "--out", "f-cpu.json", "--paper-out", "paper.json"], dir);
+    ok(&["families", "--bundle", "b", "--out", "f-gpu.json", "--device", "gpu"], dir);
+    assert_eq!(json("f-cpu.json"), json("f-gpu.json"), "co-occurrence on the GPU gives the same families");
+    assert_eq!(json("f-cpu.json"), families);
+    let imported: serde_json::Value = serde_json::from_str(&ok(&["families", "--bundle", "b", "--import", "paper.json"], dir)).unwrap();
+    assert_eq!(imported["families"].as_array().unwrap().len(), families["families"].as_array().unwrap().len());
+    let diff: serde_json::Value = serde_json::from_str(&ok(&["diff", "--bundle", "b", "--a", "category=even", "--min-difference", "0.05"], dir)).unwrap();
+    assert_eq!(diff["a"]["documents"].as_u64().unwrap() + diff["b"]["documents"].as_u64().unwrap(), 300);
+    assert!(diff["features"].as_u64().unwrap() > 0, "{diff}");
+    let npmi: serde_json::Value = serde_json::from_str(&ok(&["npmi", "--bundle", "b", "--top", "5", "--min-count", "2"], dir)).unwrap();
+    assert!(npmi.as_array().unwrap().len() <= 5);
+    let hits: serde_json::Value = serde_json::from_str(&ok(&["retrieve", "--bundle", "b", "--feature", &labels[0]["index"].to_string(), "--top", "3"], dir)).unwrap();
+    assert_eq!(hits.as_array().unwrap().len(), 3);
+    let ids: Vec<String> = labels.iter().take(3).map(|l| l["index"].to_string()).collect();
+    let clusters: serde_json::Value = serde_json::from_str(&ok(&["cluster", "--bundle", "b", "--features", &ids.join(","), "--clusters", "2"], dir)).unwrap();
+    assert_eq!(clusters["clusters"]["assignments"].as_array().unwrap().len(), 300);
+    let split: serde_json::Value = serde_json::from_str(&ok(&["split", "--small", "b/sae", "--large", "b/sae"], dir)).unwrap();
+    assert_eq!(split["7"], serde_json::json!([7]), "an SAE splits onto itself one to one");
+
+    // The paper's labels import as they are; the clean filter uses the paper's thresholds.
+    std::fs::write(dir.join("paper.labels.json"), r#"[{"index": 0, "label": "Dark matter", "reasoning": "r", "f1": 0.9, "pearson_correlation": 0.85, "density": 0.01}, {"index": 1, "label": "Noise", "f1": NaN, "pearson_correlation": 0.2, "density": 0.01}]"#).unwrap();
+    let converted: serde_json::Value = serde_json::from_str(&ok(&["label", "--import", "paper.labels.json"], dir)).unwrap();
+    assert_eq!((converted[0]["clean"].as_bool(), converted[1]["clean"].as_bool(), converted[1]["f1"].is_null()), (Some(true), Some(false), true));
+
+    // Bad input: one line, no panic.
+    assert!(fails(&["label"], dir).contains("--bundle"));
+    assert!(fails(&["label", "--import", "missing.json"], dir).contains("cannot read"));
+    assert!(fails(&["diff", "--bundle", "b", "--a", "category=nothing"], dir).contains("matches no documents"));
+    assert!(fails(&["diff", "--bundle", "b", "--a", "rest"], dir).contains("only allowed for --b"));
+    assert!(fails(&["retrieve", "--bundle", "b", "--feature", "4800"], dir).contains("out of range"));
+    let bad_weight = saescope(&["retrieve", "--bundle", "b", "--feature", "1:x"], dir);
+    assert!(!bad_weight.status.success() && String::from_utf8_lossy(&bad_weight.stderr).contains("weight \"x\""));
+    assert!(fails(&["npmi", "--bundle", "b", "--features", "0,4800"], dir).contains("out of range"));
+    assert!(fails(&["cluster", "--bundle", "b", "--features", &ids[0], "--clusters", "1000"], dir).contains("clusters"));
+    std::fs::write(dir.join("bad.json"), "[1, 2").unwrap();
+    assert!(fails(&["families", "--bundle", "b", "--import", "bad.json"], dir).contains("families file"));
+    assert!(fails(&["families", "--bundle", "b", "--labels", "bad.json"], dir).contains("labels file"));
+    assert!(fails(&["split", "--small", "b/sae", "--large", "nowhere"], dir).contains("cannot read"));
+    assert!(fails(&["families", "--bundle", "nowhere"], dir).contains("cannot read"));
 }

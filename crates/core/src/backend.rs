@@ -5,6 +5,7 @@
 //! work is; native callers use `pollster::block_on`.
 
 use crate::codes::SparseCodes;
+use crate::cooccurrence::{self, Cooccurrence};
 use crate::error::Result;
 use crate::kmeans::{self, Assignment, Metric, Points};
 use crate::matrix::Matrix;
@@ -49,6 +50,9 @@ pub trait Backend {
     async fn upload_points<'a>(&self, points: Points<'a>) -> Result<Self::Points<'a>>;
     /// The k-means assignment step: each point's nearest centroid.
     async fn assign(&self, points: &Self::Points<'_>, centroids: &Matrix, metric: Metric) -> Result<Assignment>;
+
+    /// Feature co-occurrence `C = A^T A` of the binarised codes (see [`crate::cooccurrence`]).
+    async fn cooccurrence(&self, codes: &SparseCodes) -> Result<Cooccurrence>;
 }
 
 /// The CPU reference backend.
@@ -106,5 +110,9 @@ impl Backend for CpuBackend {
 
     async fn assign(&self, points: &Self::Points<'_>, centroids: &Matrix, metric: Metric) -> Result<Assignment> {
         kmeans::assign(*points, centroids, metric)
+    }
+
+    async fn cooccurrence(&self, codes: &SparseCodes) -> Result<Cooccurrence> {
+        cooccurrence::cooccurrence(codes)
     }
 }

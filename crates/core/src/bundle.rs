@@ -93,6 +93,10 @@ pub struct Bundle {
     pub corpus: Corpus,
     pub codes: Option<SparseCodes>,
     pub documents: Option<Vec<u8>>,
+    /// `labels.json` and `families.json`, when the bundle has them (parse with
+    /// `labels::parse_labels` and serde).
+    pub labels: Option<Vec<u8>>,
+    pub families: Option<Vec<u8>>,
 }
 
 impl BundleLoader {
@@ -110,6 +114,15 @@ impl BundleLoader {
     fn take(&mut self, role: Role) -> Result<Vec<u8>> {
         let path = self.manifest.file(role)?.path.clone();
         self.files.remove(&path).ok_or_else(|| Error::Missing(format!("file {path} (not loaded)")))
+    }
+
+    /// The file of `role` if the manifest lists one (then it must have been added).
+    fn take_optional(&mut self, role: Role) -> Result<Option<Vec<u8>>> {
+        if self.manifest.files_with(role).next().is_some() {
+            self.take(role).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Parses everything added. Embedding shards are taken in manifest order.
@@ -148,9 +161,10 @@ impl BundleLoader {
         } else {
             None
         };
-        let has_documents = self.manifest.files_with(Role::Documents).next().is_some();
-        let documents = if has_documents { Some(self.take(Role::Documents)?) } else { None };
-        Ok(Bundle { manifest: self.manifest, sae, corpus, codes, documents })
+        let documents = self.take_optional(Role::Documents)?;
+        let labels = self.take_optional(Role::Labels)?;
+        let families = self.take_optional(Role::Families)?;
+        Ok(Bundle { manifest: self.manifest, sae, corpus, codes, documents, labels, families })
     }
 }
 

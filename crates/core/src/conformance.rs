@@ -362,6 +362,37 @@ fn pollster_free_cpu_kmeans(points: Points, config: &KMeansConfig) -> Result<kme
     crate::block_on_ready(fut).map_err(|e| e.to_string())
 }
 
+/// Random codes: `k` distinct features per row, a fifth of the entries inactive (value 0).
+fn random_codes(rows: usize, d_sae: usize, k: usize, rng: &mut SeededRng) -> SparseCodes {
+    let (mut indices, mut values) = (Vec::with_capacity(rows * k), Vec::with_capacity(rows * k));
+    for _ in 0..rows {
+        indices.extend(rng.distinct(d_sae, k).into_iter().map(|i| i as u32));
+        values.extend((0..k).map(|_| if rng.uniform() < 0.2 { 0.0 } else { rng.normal().abs() + 0.01 }));
+    }
+    SparseCodes::new(k, d_sae, indices, values).expect("valid random codes")
+}
+
+/// Feature co-occurrence counts are integers: the backend's must equal the CPU's exactly, on
+/// random codes with inactive entries and on planted feature families.
+pub async fn cooccurrence_matches<B: Backend>(backend: &B) -> Outcome {
+    let mut rng = SeededRng::new(41);
+    let planted = synth::planted_families(6, 5, 4, 3000, 2).map_err(|e| e.to_string())?.codes;
+    let mut report = Vec::new();
+    for (name, codes) in [("random 1500 x k=9 over 700", random_codes(1500, 700, 9, &mut rng)), ("planted families", planted), ("random 40 x k=128 over 1031", random_codes(40, 1031, 128, &mut rng))] {
+        let want = crate::cooccurrence::cooccurrence(&codes).map_err(|e| e.to_string())?;
+        let got = backend.cooccurrence(&codes).await.map_err(|e| e.to_string())?;
+        if got != want {
+            let diff = (0..codes.d_sae as u32).flat_map(|i| (i..codes.d_sae as u32).map(move |j| (i, j))).find(|&(i, j)| got.get(i, j) != want.get(i, j));
+            return Err(match diff {
+                Some((i, j)) => format!("co-occurrence of {name}: C[{i},{j}] = {} vs CPU {}", got.get(i, j), want.get(i, j)),
+                None => format!("co-occurrence of {name}: same counts, different shape"),
+            });
+        }
+        report.push(format!("{name} ({} pairs)", want.pair_count()));
+    }
+    Ok(format!("co-occurrence equals the CPU's exactly: {}", report.join(", ")))
+}
+
 /// Bad input is refused with a reason, not a crash.
 pub async fn rejects_bad_input<B: Backend>(backend: &B) -> Outcome {
     let sae = Arc::new(synth::planted_sae(32, 64, 4, 1));
@@ -397,6 +428,7 @@ pub async fn run_all<B: Backend>(backend: &B) -> Vec<(&'static str, Outcome)> {
         ("training_matches", training_matches(backend).await),
         ("search_matches", search_matches(backend).await),
         ("kmeans_matches", kmeans_matches(backend).await),
+        ("cooccurrence_matches", cooccurrence_matches(backend).await),
         ("rejects_bad_input", rejects_bad_input(backend).await),
     ]
 }

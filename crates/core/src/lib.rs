@@ -6,22 +6,28 @@
 //! with WGSL kernels, and the shared test suite in `tests/backend_suite.rs` holds both to the
 //! answers computed here.
 
+pub mod analysis;
 pub mod backend;
 pub mod bundle;
 pub mod codes;
 pub mod conformance;
+pub mod cooccurrence;
 pub mod corpus;
 pub mod error;
 pub mod explore;
+pub mod families;
 pub mod kmeans;
+pub mod labels;
 pub mod manifest;
 pub mod matrix;
 pub mod metrics;
 pub mod npy;
+pub mod phrases;
 pub mod rng;
 pub mod sae;
 pub mod search;
 pub mod steer;
+pub mod splitting;
 pub mod synth;
 pub mod topk;
 pub mod train;

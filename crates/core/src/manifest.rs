@@ -65,6 +65,10 @@ pub enum Role {
     EmbedderWeights,
     EmbedderTokenizer,
     EmbedderConfig,
+    /// Feature labels and their interpretability scores (JSON list, `labels::FeatureLabel`).
+    Labels,
+    /// Feature families with their parameters and statistics (JSON, `families::FamiliesFile`).
+    Families,
     /// A file this version does not know; kept so newer bundles still load.
     #[serde(other)]
     Other,

@@ -217,16 +217,22 @@ pub struct FeatureStats {
     pub top_documents: Vec<(u32, f32)>,
 }
 
-/// Density, activation histogram and top documents of every feature, in one pass over the codes.
-pub fn feature_stats(codes: &SparseCodes, bins: usize, top: usize) -> Vec<FeatureStats> {
+/// Each feature's active documents and activations, `(document, activation)` by document.
+pub fn activations_by_feature(codes: &SparseCodes) -> Vec<Vec<(u32, f32)>> {
     let mut per: Vec<Vec<(u32, f32)>> = vec![Vec::new(); codes.d_sae];
     for r in 0..codes.rows() {
         for (j, v) in codes.active(r) {
             per[j as usize].push((r as u32, v));
         }
     }
+    per
+}
+
+/// Density, activation histogram and top documents of every feature, in one pass over the codes.
+pub fn feature_stats(codes: &SparseCodes, bins: usize, top: usize) -> Vec<FeatureStats> {
     let n = codes.rows().max(1) as f64;
-    per.into_iter()
+    activations_by_feature(codes)
+        .into_iter()
         .enumerate()
         .map(|(j, acts)| {
             let h = histogram(acts.iter().map(|a| a.1), bins);

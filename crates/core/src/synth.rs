@@ -73,3 +73,59 @@ impl PlantedData {
         self.atoms[row * k..(row + 1) * k].to_vec()
     }
 }
+
+/// Codes with planted feature families: a known answer for the family algorithm.
+pub struct PlantedFamilies {
+    pub codes: crate::codes::SparseCodes,
+    /// (parent, children ascending) of each planted family, by parent.
+    pub families: Vec<(u32, Vec<u32>)>,
+}
+
+/// `families` parents, each with `children` children (parent `f * (children + 1)`, children
+/// the next indices), then `noise` independent features. Each document belongs to one family
+/// (its parent and two of its children fire) and, one time in five, to a second one (its parent
+/// and one child); each noise feature fires independently with probability 0.02. Activations
+/// fall from parent to children to noise; rows are padded with inactive entries to k = 8.
+pub fn planted_families(families: usize, children: usize, noise: usize, documents: usize, seed: u64) -> crate::Result<PlantedFamilies> {
+    const K: usize = 8;
+    if families < 2 || children < 2 {
+        return Err(crate::Error::Invalid("planted families need at least two families of two children".into()));
+    }
+    let width = children + 1;
+    let d_sae = families * width + noise;
+    let mut rng = SeededRng::new(seed);
+    let (mut indices, mut values) = (Vec::with_capacity(documents * K), Vec::with_capacity(documents * K));
+    for _ in 0..documents {
+        let mut row: Vec<(u32, f32)> = Vec::with_capacity(K);
+        let first = rng.below(families);
+        let add_family = |f: usize, picks: usize, rng: &mut SeededRng, row: &mut Vec<(u32, f32)>| {
+            row.push(((f * width) as u32, 2.0 + rng.uniform() as f32));
+            for c in rng.distinct(children, picks) {
+                row.push(((f * width + 1 + c) as u32, 1.0 + rng.uniform() as f32 * 0.5));
+            }
+        };
+        add_family(first, 2, &mut rng, &mut row);
+        if rng.uniform() < 0.2 {
+            let second = (first + 1 + rng.below(families - 1)) % families;
+            add_family(second, 1, &mut rng, &mut row);
+        }
+        for n in 0..noise {
+            if rng.uniform() < 0.02 {
+                row.push(((families * width + n) as u32, 0.5 + rng.uniform() as f32 * 0.2));
+            }
+        }
+        row.sort_by(crate::topk::rank_order);
+        row.truncate(K);
+        let mut pad = 0u32;
+        while row.len() < K {
+            if !row.iter().any(|e| e.0 == pad) {
+                row.push((pad, 0.0));
+            }
+            pad += 1;
+        }
+        indices.extend(row.iter().map(|e| e.0));
+        values.extend(row.iter().map(|e| e.1));
+    }
+    let planted = (0..families).map(|f| ((f * width) as u32, (1..=children).map(|c| (f * width + c) as u32).collect())).collect();
+    Ok(PlantedFamilies { codes: crate::codes::SparseCodes::new(K, d_sae, indices, values)?, families: planted })
+}

@@ -5,6 +5,7 @@ use crate::kernels::{Kernel, Pipelines, MATVEC_MAX_ROWS};
 use crate::train::GpuTraining;
 use bytemuck::{Pod, Zeroable};
 use saescope_core::codes::SparseCodes;
+use saescope_core::cooccurrence::Cooccurrence;
 use saescope_core::kmeans::{point_norms, Assignment, Metric, Points};
 use saescope_core::sae::check_embeddings;
 use saescope_core::search::{check_search_args, Corpus, Hits, Storage};
@@ -568,5 +569,9 @@ impl Backend for GpuBackend {
             Ok(out)
         })
         .await
+    }
+
+    async fn cooccurrence(&self, codes: &SparseCodes) -> Result<Cooccurrence> {
+        self.cooccurrence_tiles(codes).await
     }
 }

@@ -17,6 +17,7 @@ pub enum Kernel {
     Argmin,
     /// Training's own kernels: entry points of `shaders/train.wgsl`.
     Train(TrainKernel),
+    Cooccurrence,
 }
 
 /// The entry points of `shaders/train.wgsl` (named as there).
@@ -52,7 +53,7 @@ fn b_elements(f16: bool) -> (&'static str, &'static str) {
 }
 
 impl Kernel {
-    const ALL: [Kernel; 21] = [
+    const ALL: [Kernel; 22] = [
         Kernel::MatmulF32,
         Kernel::MatmulF16,
         Kernel::MatmulAtB,
@@ -74,6 +75,7 @@ impl Kernel {
         Kernel::Train(TrainKernel::FinishGradNorm),
         Kernel::Train(TrainKernel::Adam),
         Kernel::Train(TrainKernel::UpdateCounters),
+        Kernel::Cooccurrence,
     ];
 
     fn source(self) -> String {
@@ -103,6 +105,7 @@ impl Kernel {
             Kernel::SparseDots => include_str!("shaders/sparse_dots.wgsl").into(),
             Kernel::Argmin => include_str!("shaders/argmin.wgsl").into(),
             Kernel::Train(_) => crate::train::shader_constants() + include_str!("shaders/train.wgsl"),
+            Kernel::Cooccurrence => include_str!("shaders/cooccurrence.wgsl").into(),
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod backend;
 mod context;
+mod cooccurrence;
 mod kernels;
 mod train;
 

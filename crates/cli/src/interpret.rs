@@ -1,0 +1,384 @@
+//! Interpretation subcommands (`label`, `families`, `split`, `diff`, `npmi`, `retrieve`,
+//! `cluster`) and the label and family stages of `saescope build`. The math is in
+//! `saescope-core` (`labels`, `cooccurrence`, `families`, `splitting`, `analysis`); this file
+//! moves files, embeds label texts and shows progress.
+
+use crate::io::{progress, read, read_sae, write};
+use crate::{with_backend, Device};
+use anyhow::{bail, Context, Result};
+use saescope_core::analysis::{self, DiffOrder};
+use saescope_core::cooccurrence::Cooccurrence;
+use saescope_core::bundle::{parse_documents, Bundle, Document};
+use saescope_core::corpus::embedding_text;
+use saescope_core::families::{self, FamiliesFile, FamilyParams, NodeSet};
+use saescope_core::labels::{self, CleanFilter, FeatureLabel, LabelConfig, LabelEmbeddings, Labeller};
+use saescope_core::search::Corpus;
+use saescope_core::{Backend, Matrix, SparseCodes};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The clean-feature filter's thresholds (the paper's by default).
+#[derive(clap::Args, Clone)]
+pub struct CleanArgs {
+    #[arg(long, default_value_t = 0.8)]
+    min_f1: f64,
+    #[arg(long, default_value_t = 0.8)]
+    min_pearson: f64,
+    #[arg(long, default_value_t = 0.2)]
+    max_density: f64,
+}
+
+impl CleanArgs {
+    pub fn filter(&self) -> CleanFilter {
+        CleanFilter { min_f1: self.min_f1, min_pearson: self.min_pearson, max_density: self.max_density, drop_duplicates: true }
+    }
+}
+
+/// The family algorithm's settings (the paper's by default).
+#[derive(clap::Args, Clone)]
+pub struct FamilyArgs {
+    /// Family candidates: every live feature below the density cap, or only clean-labelled ones
+    #[arg(long, value_enum, default_value = "live")]
+    nodes: Nodes,
+    #[arg(long, default_value_t = 0.1)]
+    first_threshold: f64,
+    #[arg(long, default_value_t = 0.07)]
+    later_threshold: f64,
+    /// Rounds after the first, each without the roots found before
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Nodes {
+    Live,
+    Clean,
+}
+
+impl FamilyArgs {
+    pub fn params(&self, max_density: f64) -> FamilyParams {
+        FamilyParams {
+            nodes: match self.nodes {
+                Nodes::Live => NodeSet::Live,
+                Nodes::Clean => NodeSet::Clean,
+            },
+            first_threshold: self.first_threshold,
+            later_threshold: self.later_threshold,
+            repeats: self.repeats,
+            max_density,
+            ..Default::default()
+        }
+    }
+}
+
+/// Writes JSON to `out`, or prints it.
+fn emit(value: &impl serde::Serialize, out: Option<&Path>) -> Result<()> {
+    match out {
+        Some(path) => {
+            write(path, &serde_json::to_vec_pretty(value)?)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => println!("{}", serde_json::to_string_pretty(value)?),
+    }
+    Ok(())
+}
+
+/// A verified bundle with its codes and documents (which these analyses need).
+pub struct Loaded {
+    pub bundle: Bundle,
+    pub codes: SparseCodes,
+    pub documents: Vec<Document>,
+}
+
+pub fn load(dir: &Path) -> Result<Loaded> {
+    let bundle = crate::commands::load_bundle(dir)?;
+    let codes = bundle.codes.clone().with_context(|| format!("{} has no codes (codes/indices.npy, codes/values.npy)", dir.display()))?;
+    let documents = match &bundle.documents {
+        Some(bytes) => parse_documents(bytes)?,
+        None => bail!("{} has no documents.jsonl", dir.display()),
+    };
+    if documents.len() != codes.rows() {
+        bail!("{} has {} documents but codes for {}", dir.display(), documents.len(), codes.rows());
+    }
+    Ok(Loaded { bundle, codes, documents })
+}
+
+impl Loaded {
+    /// The bundle's labels, or those of `path` when given.
+    fn labels(&self, path: Option<&Path>) -> Result<Vec<FeatureLabel>> {
+        match (path, &self.bundle.labels) {
+            (Some(p), _) => labels::parse_labels(&read(p)?).with_context(|| format!("{}", p.display())),
+            (None, Some(bytes)) => Ok(labels::parse_labels(bytes)?),
+            (None, None) => Ok(Vec::new()),
+        }
+    }
+}
+
+/// `label text or null` for every feature.
+fn label_texts(labels: &[FeatureLabel], d_sae: usize) -> Vec<Option<String>> {
+    labels::labels_by_feature(labels, d_sae).into_iter().map(|l| l.map(|l| l.label.clone())).collect()
+}
+
+/// Embeds label texts with all-MiniLM-L6-v2, in batches, with progress.
+fn embed_labels(model: &Path, texts: &[String]) -> Result<Matrix> {
+    let embedder = crate::embed_cmd::load(model)?;
+    let bar = progress(texts.len() as u64, "embed labels");
+    let mut data = Vec::with_capacity(texts.len() * embedder.dim());
+    for chunk in texts.chunks(64) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        data.extend(embedder.embed(&refs)?.data);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(Matrix::new(texts.len(), embedder.dim(), data)?)
+}
+
+/// The model folder to embed labels with, if it is there.
+pub fn label_model(model: Option<&Path>) -> Option<PathBuf> {
+    let dir = model.map(Path::to_path_buf).unwrap_or_else(crate::embed_cmd::default_model_dir);
+    dir.join("model.safetensors").exists().then_some(dir)
+}
+
+/// Labels and scores every live feature. With `model`, labels are embedded and the embedding
+/// predictor is scored too (and is the headline score).
+pub fn compute_labels(docs: &[Document], codes: &SparseCodes, corpus: &Corpus, model: Option<&Path>, config: LabelConfig, clean: &CleanFilter) -> Result<Vec<FeatureLabel>> {
+    let texts: Vec<String> = docs.iter().map(embedding_text).collect();
+    let bar = progress(texts.len() as u64, "index phrases");
+    let labeller = Labeller::new(texts.iter().map(String::as_str), codes, config, || bar.inc(1))?;
+    bar.finish_and_clear();
+    let bar = progress(codes.d_sae as u64, "label");
+    let drafts = labeller.draft_all(|| bar.inc(1));
+    bar.finish_and_clear();
+    let mut labels = match model {
+        Some(dir) => {
+            let texts: Vec<String> = drafts.iter().map(|d| d.label.clone()).collect();
+            let embedded = embed_labels(dir, &texts)?;
+            labeller.score(&drafts, Some(LabelEmbeddings { labels: &embedded, documents: corpus }))?
+        }
+        None => {
+            eprintln!("no embedding model at {}: scoring labels by keyphrase matches only", crate::embed_cmd::default_model_dir().display());
+            labeller.score(&drafts, None)?
+        }
+    };
+    labels::mark_clean(&mut labels, clean);
+    Ok(labels)
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Value {
+    let v: Vec<f64> = values.collect();
+    if v.is_empty() {
+        Value::Null
+    } else {
+        json!((v.iter().sum::<f64>() / v.len() as f64 * 1e4).round() / 1e4)
+    }
+}
+
+/// Counts and mean scores of a set of labels, per predictor.
+pub fn label_summary(labels: &[FeatureLabel]) -> Value {
+    let scored: Vec<_> = labels.iter().filter_map(|l| l.scores.as_ref()).collect();
+    let per = |pick: &dyn Fn(&labels::ScoreDetail) -> Option<labels::Scores>| {
+        let s: Vec<labels::Scores> = scored.iter().filter_map(|d| pick(d)).collect();
+        json!({
+            "features": s.len(),
+            "mean_pearson": mean(s.iter().map(|x| x.pearson_correlation)),
+            "mean_f1": mean(s.iter().map(|x| x.f1)),
+            "mean_auroc": mean(s.iter().map(|x| x.auroc)),
+            "pearson_at_least_0.5": s.iter().filter(|x| x.pearson_correlation >= 0.5).count(),
+            "f1_at_least_0.8": s.iter().filter(|x| x.f1 >= 0.8).count(),
+        })
+    };
+    json!({
+        "labelled": labels.len(),
+        "scored": scored.len(),
+        "clean": labels.iter().filter(|l| l.clean).count(),
+        "headline_predictor": scored.first().map(|d| d.predictor),
+        "keyphrase": per(&|d| Some(d.keyphrase)),
+        "embedding": per(&|d| d.embedding),
+    })
+}
+
+pub struct LabelCommand {
+    pub bundle: Option<PathBuf>,
+    pub import: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub model: Option<PathBuf>,
+    pub no_embed: bool,
+    pub seed: u64,
+    pub clean: CleanArgs,
+}
+
+pub fn label(cmd: LabelCommand) -> Result<()> {
+    let mut labels = match (&cmd.import, &cmd.bundle) {
+        (Some(path), _) => labels::parse_labels(&read(path)?).with_context(|| format!("{}", path.display()))?,
+        (None, Some(dir)) => {
+            let loaded = load(dir)?;
+            let model = if cmd.no_embed { None } else { label_model(cmd.model.as_deref()) };
+            if cmd.model.is_some() && model.is_none() {
+                bail!("no model.safetensors in {}", cmd.model.as_deref().unwrap_or(Path::new("")).display());
+            }
+            let config = LabelConfig { seed: cmd.seed, ..Default::default() };
+            compute_labels(&loaded.documents, &loaded.codes, &loaded.bundle.corpus, model.as_deref(), config, &cmd.clean.filter())?
+        }
+        (None, None) => bail!("pass --bundle DIR to label a bundle's features, or --import LABELS.json to convert the paper's labels"),
+    };
+    labels::mark_clean(&mut labels, &cmd.clean.filter());
+    eprintln!("{}", label_summary(&labels));
+    emit(&labels, cmd.out.as_deref())
+}
+
+/// Feature co-occurrence of `codes` on the chosen device, with a spinner.
+fn cooccurrence(codes: &SparseCodes, device: Device) -> Result<Cooccurrence> {
+    let spinner = progress(1, "co-occurrence");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let cooc = with_backend!(device, |b| pollster::block_on(b.cooccurrence(codes)))?;
+    spinner.finish_and_clear();
+    Ok(cooc)
+}
+
+/// Co-occurrence on the chosen device, families, their labels and statistics; and the seconds
+/// the co-occurrence took.
+pub fn compute_families(codes: &SparseCodes, labels: &[FeatureLabel], params: FamilyParams, device: Device) -> Result<(FamiliesFile, f64)> {
+    let started = Instant::now();
+    let cooc = cooccurrence(codes, device)?;
+    let cooccurrence_seconds = started.elapsed().as_secs_f64();
+    let nodes = families::family_nodes(&cooc, labels, &params);
+    let bar = progress(params.repeats as u64 + 1, "families");
+    let mut found = families::find_families(&cooc, &nodes, &params, |_| bar.inc(1))?;
+    bar.finish_and_clear();
+    families::label_families(&mut found, labels, codes.d_sae);
+    let stats = families::family_stats(&cooc, &nodes, &found, params.seed);
+    Ok((FamiliesFile { params, families: found, stats }, cooccurrence_seconds))
+}
+
+pub struct FamiliesCommand {
+    pub bundle: PathBuf,
+    pub labels: Option<PathBuf>,
+    pub import: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub paper_out: Option<PathBuf>,
+    pub family: FamilyArgs,
+    pub max_density: f64,
+    pub device: Device,
+}
+
+pub fn families(cmd: FamiliesCommand) -> Result<()> {
+    let loaded = load(&cmd.bundle)?;
+    let labels = loaded.labels(cmd.labels.as_deref())?;
+    let params = cmd.family.params(cmd.max_density);
+    if params.nodes == NodeSet::Clean && !labels.iter().any(|l| l.clean) {
+        bail!("--nodes clean needs labels with clean features (none in the labels given)");
+    }
+    let file = match &cmd.import {
+        Some(path) => {
+            let imported = families::from_paper_json(&read(path)?, &labels).with_context(|| format!("{}", path.display()))?;
+            if let Some(f) = imported.iter().find(|f| std::iter::once(&f.parent).chain(&f.children).any(|&m| m as usize >= loaded.codes.d_sae)) {
+                bail!("{}: family {:?} names features beyond this SAE's {} (is it the same SAE?)", path.display(), f.label, loaded.codes.d_sae);
+            }
+            let cooc = cooccurrence(&loaded.codes, cmd.device)?;
+            let nodes = families::family_nodes(&cooc, &labels, &params);
+            let stats = families::family_stats(&cooc, &nodes, &imported, params.seed);
+            FamiliesFile { params, families: imported, stats }
+        }
+        None => {
+            let (file, seconds) = compute_families(&loaded.codes, &labels, params, cmd.device)?;
+            eprintln!("co-occurrence on the {}: {seconds:.2} s", crate::io::device_name(cmd.device).to_uppercase());
+            file
+        }
+    };
+    eprintln!("{} families; {}", file.families.len(), serde_json::to_string(&file.stats)?);
+    if let Some(path) = &cmd.paper_out {
+        write(path, &serde_json::to_vec_pretty(&families::to_paper_json(&file.families, &labels, loaded.codes.d_sae))?)?;
+    }
+    emit(&file, cmd.out.as_deref())
+}
+
+pub fn split(small: &Path, large: &Path, out: Option<&Path>) -> Result<()> {
+    let (small, large) = (read_sae(small)?, read_sae(large)?);
+    if large.d_sae < small.d_sae {
+        eprintln!("note: --large has fewer features ({}) than --small ({})", large.d_sae, small.d_sae);
+    }
+    let split = saescope_core::splitting::split_features(&small, &large)?;
+    let children = split.to_paper_json();
+    let splitting = children.values().filter(|v| v.as_array().is_some_and(|a| a.len() > 1)).count();
+    eprintln!(
+        "{} large features onto {} small ones: {splitting} small features split into several; mean best cosine {:.3}",
+        split.best_small.len(),
+        split.small_features,
+        split.cosine.iter().map(|&c| c as f64).sum::<f64>() / split.cosine.len().max(1) as f64
+    );
+    emit(&children, out)
+}
+
+/// A document set: `category=PREFIX` (any category starting with it), `ids=FILE` (document
+/// ids, one per line), or `rest` (every document not in the other set).
+fn document_set(spec: &str, docs: &[Document], other: Option<&[u32]>) -> Result<Vec<u32>> {
+    let set: Vec<u32> = if let Some(prefix) = spec.strip_prefix("category=") {
+        (0..docs.len() as u32).filter(|&d| docs[d as usize].categories.iter().any(|c| c.starts_with(prefix))).collect()
+    } else if let Some(path) = spec.strip_prefix("ids=") {
+        let text = String::from_utf8(read(Path::new(path))?).with_context(|| format!("{path} is not UTF-8"))?;
+        let index: std::collections::HashMap<&str, u32> = docs.iter().enumerate().map(|(i, d)| (d.id.as_str(), i as u32)).collect();
+        let mut set = Vec::new();
+        for id in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            set.push(*index.get(id).with_context(|| format!("{path}: no document with id {id:?} in the bundle"))?);
+        }
+        set
+    } else if spec == "rest" {
+        let other = other.context("`rest` is only allowed for --b (the documents not in --a)")?;
+        let mut taken = vec![false; docs.len()];
+        other.iter().for_each(|&d| taken[d as usize] = true);
+        (0..docs.len() as u32).filter(|&d| !taken[d as usize]).collect()
+    } else {
+        bail!("document set {spec:?}: use category=PREFIX, ids=FILE or rest");
+    };
+    if set.is_empty() {
+        bail!("document set {spec:?} matches no documents");
+    }
+    Ok(set)
+}
+
+pub fn diff(bundle: &Path, a: &str, b: &str, min_difference: f64, order: DiffOrder, top: usize) -> Result<()> {
+    let loaded = load(bundle)?;
+    let set_a = document_set(a, &loaded.documents, None)?;
+    let set_b = document_set(b, &loaded.documents, Some(&set_a))?;
+    let texts = label_texts(&loaded.labels(None)?, loaded.codes.d_sae);
+    let rows = analysis::diff(&loaded.codes, &set_a, &set_b, min_difference, order)?;
+    let shown: Vec<Value> = rows.iter().take(top).map(|r| json!({ "label": texts[r.feature as usize], "row": r })).collect();
+    emit(&json!({ "a": { "spec": a, "documents": set_a.len() }, "b": { "spec": b, "documents": set_b.len() }, "features": rows.len(), "top": shown }), None)
+}
+
+pub fn npmi(bundle: &Path, features: &[u32], top: usize, min_count: u32, device: Device) -> Result<()> {
+    let loaded = load(bundle)?;
+    let cooc = cooccurrence(&loaded.codes, device)?;
+    let pairs = if features.is_empty() { analysis::top_npmi_pairs(&cooc, top, min_count) } else { analysis::npmi_among(&cooc, features)? };
+    let texts = label_texts(&loaded.labels(None)?, loaded.codes.d_sae);
+    let shown: Vec<Value> = pairs.iter().map(|p| json!({ "pair": p, "labels": [texts[p.a as usize], texts[p.b as usize]] })).collect();
+    emit(&shown, None)
+}
+
+/// `FEATURE` or `FEATURE:WEIGHT`.
+pub fn parse_weight(spec: &str) -> std::result::Result<(u32, f32), String> {
+    let (feature, weight) = spec.split_once(':').unwrap_or((spec, "1"));
+    let feature = feature.trim().parse::<u32>().map_err(|e| format!("feature {feature:?}: {e}"))?;
+    let weight = weight.trim().parse::<f32>().map_err(|e| format!("weight {weight:?}: {e}"))?;
+    Ok((feature, weight))
+}
+
+pub fn retrieve(bundle: &Path, weights: &[(u32, f32)], top: usize) -> Result<()> {
+    let loaded = load(bundle)?;
+    let hits = analysis::retrieve(&loaded.codes, weights, top)?;
+    let shown: Vec<Value> =
+        hits.iter().map(|&(d, score)| json!({ "document": d, "score": score, "id": loaded.documents[d as usize].id, "title": loaded.documents[d as usize].title })).collect();
+    emit(&shown, None)
+}
+
+pub fn cluster(bundle: &Path, features: &[u32], clusters: usize, iters: usize, seed: u64, out: Option<&Path>, device: Device) -> Result<()> {
+    let loaded = load(bundle)?;
+    let result = with_backend!(device, |b| pollster::block_on(analysis::cluster_along(b, &loaded.codes, features, clusters, iters, seed)))?;
+    let texts = label_texts(&loaded.labels(None)?, loaded.codes.d_sae);
+    let examples: Vec<Vec<String>> = (0..clusters as i32)
+        .map(|c| result.assignments.iter().enumerate().filter(|(_, &a)| a == c).take(3).map(|(d, _)| loaded.documents[d].title.clone()).collect())
+        .collect();
+    let features: Vec<Value> = features.iter().map(|&f| json!({ "feature": f, "label": texts[f as usize] })).collect();
+    emit(&json!({ "features": features, "clusters": result, "example_titles": examples }), out)
+}
