@@ -74,8 +74,17 @@ export class Catalog {
     return top.reduce((s, [, a]) => s + a, 0) / top.length;
   }
 
-  maxActivation(j) {
-    return this.stats.get(j)?.max_activation || this.strongActivation(j) * 1.5;
+  /**
+   * Activations for steering with `features` at `strength` (1 = as strong as the query).
+   * Queries are unit vectors whose norm an SAE shares among k features, so a document's own
+   * activations (about 0.25 here) barely move a query: on the demo, adding a feature at 0.25
+   * brought none of its documents into the top 20, at 1 twelve of them. So the features
+   * together get norm `strength`, each in proportion to its typical strong activation.
+   */
+  steeringActivations(features, strength) {
+    const strong = features.map((j) => this.strongActivation(j));
+    const norm = Math.hypot(...strong) || 1;
+    return new Map(features.map((j, i) => [j, (strength * strong[i]) / norm]));
   }
 
   /** Families whose parent is `j`, and families that have `j` among their children. */

@@ -48,6 +48,13 @@ async function download(entries, base, verify, progress) {
   return got;
 }
 
+/** The bytes as an ArrayBuffer, decompressed first if they are gzip (documents.jsonl.gz). */
+async function gunzipped(bytes) {
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes.buffer;
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+  return new Response(stream).arrayBuffer();
+}
+
 const handlers = {
   async init({ preferGpu }) {
     await init();
@@ -74,7 +81,7 @@ const handlers = {
       for (const entry of entries) {
         const key = PAGE_ROLES[entry.role];
         if (key) {
-          files[key] = got.get(entry.path).buffer;
+          files[key] = await gunzipped(got.get(entry.path));
           transfer.push(files[key]);
         }
       }
@@ -122,6 +129,13 @@ const handlers = {
   decoderNeighbors: ({ feature, n }) => current().decoderNeighbors(feature, n),
   coFiring: ({ feature, n }) => current().coFiring(feature, n),
   activationsIn: ({ feature, docs }) => current().activationsIn(feature, Uint32Array.from(docs)),
+
+  async cluster({ space, clusters, features, iterations, seed }) {
+    const started = performance.now();
+    const result = await current().cluster(space, clusters, Uint32Array.from(features), iterations, seed);
+    result.ms = performance.now() - started;
+    return result;
+  },
   selfTest: () => engine.selfTest(),
 };
 

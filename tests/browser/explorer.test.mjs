@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { readNpy } from './npy.mjs';
 
@@ -18,7 +19,7 @@ const SHOTS = new URL('../../target/browser-test/screenshots/', import.meta.url)
 mkdirSync(SHOTS, { recursive: true });
 
 const file = (p) => readFileSync(new URL(`../../${DEMO}/${p}`, import.meta.url));
-const documents = file('documents.jsonl').toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const documents = gunzipSync(file('documents.jsonl.gz')).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const labels = JSON.parse(file('labels.json'));
 const families = JSON.parse(file('families.json')).families;
 const features = JSON.parse(file('features.json')).features;
@@ -99,12 +100,12 @@ test('boosting a feature raises the share of results that fire it, and a reload 
   const word = boost.label.split(/[;,]/)[0].trim();
   await page.fill('#add-feature', word);
   await page.click(`#add-results button:has-text("(#${boost.index})")`);
-  await page.waitForFunction((j) => document.querySelector(`#added-features li[data-feature="${j}"]`) && document.body.dataset.busy === 'false', boost.index);
-  await page.waitForFunction(() => document.querySelector('#results li')?.dataset.fires !== undefined);
+  await page.waitForFunction((j) => document.querySelector(`#added-features li[data-feature="${j}"]`), boost.index);
+  await page.waitForFunction((j) => document.querySelector('#results')?.dataset.steer?.split(',').some((e) => e.startsWith(`${j}:`)), boost.index);
   const steered = await page.$$eval('#results li', (lis) => lis.map((li) => ({ doc: Number(li.dataset.doc), fires: li.dataset.fires.split(' ').filter(Boolean).map(Number) })));
   const after = steered.filter((h) => h.fires.includes(boost.index)).length / steered.length;
   steered.forEach((h) => assert.equal(h.fires.includes(boost.index), fires(h.doc, boost.index), `doc ${h.doc}`));
-  assert.ok(after > before && after >= 0.5, `share firing feature ${boost.index}: ${before} before, ${after} after`);
+  assert.ok(after > before, `share firing feature ${boost.index}: ${before} before, ${after} after`);
   const cosine = Number(await page.getAttribute('#moved', 'data-cosine'));
   assert.ok(cosine < 1 && cosine > 0, `the steered query moved (cosine ${cosine})`);
 
@@ -115,9 +116,11 @@ test('boosting a feature raises the share of results that fire it, and a reload 
     input.value = String(v);
     input.dispatchEvent(new Event('input', { bubbles: true }));
   }, max);
-  await page.waitForFunction((v) => new URL(location.href).searchParams.get('steer')?.includes(`:${Number(v.toFixed(3))}`) && document.body.dataset.busy === 'false', max);
+  await page.waitForFunction(([j, v]) => document.querySelector('#results')?.dataset.steer?.split(',').includes(`${j}:${Number(v.toFixed(3))}`), [boost.index, max]);
   const url = page.url();
   const stronger = await page.$$eval('#results li', (lis) => lis.map((li) => Number(li.dataset.doc)));
+  const firingAtMax = stronger.filter((doc) => fires(doc, boost.index)).length / stronger.length;
+  assert.ok(firingAtMax >= 0.8 && firingAtMax >= after, `at the slider's end ${firingAtMax} of the results fire feature ${boost.index}`);
   assert.match(url, new RegExp(`steer=${boost.index}%3A`));
   await page.screenshot({ path: new URL('steering.png', SHOTS).pathname, fullPage: true });
 
@@ -162,7 +165,8 @@ test('the families view draws the family tree of the bundle', async () => {
   assert.deepEqual([...new Set(shown)].sort((a, b) => a - b), families.map((f) => f.id).sort((a, b) => a - b), 'every family appears once');
   const first = await page.$('#family-tree > li.family');
   await first.$eval('summary', (s) => s.click());
-  const family = families.find((f) => f.id === Number(await first.getAttribute('data-family')));
+  const firstId = Number(await first.getAttribute('data-family'));
+  const family = families.find((f) => f.id === firstId);
   const members = await first.$$eval(':scope > details > ul > li.member', (lis) => lis.map((li) => Number(li.dataset.feature)));
   assert.deepEqual(members, family.children);
   await page.screenshot({ path: new URL('families.png', SHOTS).pathname, fullPage: true });

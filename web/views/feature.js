@@ -37,11 +37,15 @@ export class FeatureView {
     const head = el('header', undefined, 'feature-head');
     head.append(el('h2', catalog.label(j), 'feature-label'), el('span', `feature ${j}`, 'muted'));
     head.append(button('Steer the search with this feature', () => {
-      const steer = new Map(app.state.steer).set(j, catalog.strongActivation(j));
+      const steer = new Map([...app.state.steer, ...catalog.steeringActivations([j], 1)]);
       app.update({ view: 'search', steer }, { push: true });
     }));
     const facts = el('dl', undefined, 'facts');
-    const fact = (k, v) => facts.append(el('dt', k), el('dd', v));
+    const fact = (k, v) => {
+      const pair = el('div');
+      pair.append(el('dt', k), el('dd', v));
+      facts.append(pair);
+    };
     fact('density', stats ? `${fmt.pct(stats.density)} of documents` : 'unknown');
     if (stats) fact('max activation', fmt.num(stats.max_activation, 3));
     if (label) {

@@ -63,7 +63,7 @@ export class SearchView {
     for (const [id, strength] of s.fam) {
       const family = catalog.familyById.get(id);
       if (!family) continue;
-      for (const j of catalog.familyMembers(family)) edits.set(j, strength * catalog.strongActivation(j));
+      for (const [j, v] of catalog.steeringActivations(catalog.familyMembers(family), strength)) edits.set(j, v);
     }
     for (const [j, v] of s.steer) edits.set(j, v);
     return edits;
@@ -99,7 +99,8 @@ export class SearchView {
   /** Slider for feature `j` starting at `value`; `original` is the query's own activation. */
   slider(j, value, original, onRemove) {
     const catalog = this.app.catalog;
-    const max = Math.max(2 * original, catalog.maxActivation(j), value) || 1;
+    // Up to twice the query's own norm (see Catalog.steeringActivations), or twice the activation.
+    const max = Math.max(2, 2 * original, value);
     const li = el('li', undefined, undefined, { feature: j, activation: original });
     const name = this.app.featureLink(j, 'label');
     name.title = `feature ${j}`;
@@ -202,7 +203,7 @@ export class SearchView {
   addFeature(j) {
     $('add-feature').value = '';
     $('add-results').replaceChildren();
-    const steer = new Map(this.app.state.steer).set(j, this.app.catalog.strongActivation(j));
+    const steer = new Map([...this.app.state.steer, ...this.app.catalog.steeringActivations([j], 1)]);
     this.app.update({ steer, view: 'search' }, { push: true });
   }
 
@@ -220,6 +221,8 @@ export class SearchView {
     $('results-note').textContent = `top ${result.hits.length} of ${fmt.int(this.app.info.documents)} · ${fmt.num(result.ms, 0)} ms`;
     const list = $('results');
     list.dataset.query = this.queryKey;
+    // Which edits these results answer (tests and scripts wait on it; steering is asynchronous).
+    list.dataset.steer = [...edits].map(([j, v]) => `${j}:${Number(v.toFixed(3))}`).join(',');
     list.replaceChildren(
       ...result.hits.map((h) => {
         const d = catalog.document(h.doc);

@@ -4,8 +4,9 @@
 //!   version, Debian chromium and mesa-vulkan-drivers, the browser tests' npm packages).
 //! - `build`: the wasm package into `pkg/`.
 //! - `demo [--no-serve] [--port N]`: builds the app and the demo bundle and serves them.
-//! - `test`: setup, native tests (GPU ones on the Vulkan CPU driver), clippy for host and
-//!   wasm32, the wasm build, and the browser tests in headless Chromium with WebGPU.
+//! - `test [--browser]`: setup, native tests (GPU ones on the Vulkan CPU driver), clippy for
+//!   host and wasm32, the wasm build, and the browser tests in headless Chromium with WebGPU
+//!   (`--browser`: only the last two).
 //! - `bench`: the engine benchmarks, written into BENCHMARKS.md.
 //! - `fidelity [--epochs N]`: the paper's k x latents grid on the demo embeddings.
 //! - `serve [--port N]`: the static server alone.
@@ -167,13 +168,36 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn test() -> Result<()> {
+/// `node --check` on the page's and the tests' own scripts: a syntax error fails in a second
+/// instead of after the builds.
+fn check_js_syntax() -> Result<()> {
+    let mut scripts = Vec::new();
+    for dir in ["web", "web/views", "tests/browser"] {
+        for entry in std::fs::read_dir(root().join(dir))? {
+            let path = entry?.path();
+            if matches!(path.extension().and_then(|e| e.to_str()), Some("js" | "mjs")) {
+                scripts.push(path);
+            }
+        }
+    }
+    scripts.sort();
+    for script in scripts {
+        run(Command::new("node").arg("--check").arg(script))?;
+    }
+    Ok(())
+}
+
+/// Everything; with `--browser`, only the wasm build and the browser tests (for work on the page).
+fn test(args: &[String]) -> Result<()> {
     setup::all()?;
-    run(cargo().args(["test", "--workspace"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    run(cargo().args([
-        "clippy", "--target", "wasm32-unknown-unknown", "-p", "saescope-core", "-p", "saescope-gpu", "-p", "saescope-wasm", "--", "-D", "warnings",
-    ]))?;
+    check_js_syntax()?;
+    if !args.iter().any(|a| a == "--browser") {
+        run(cargo().args(["test", "--workspace"]))?;
+        run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+        run(cargo().args([
+            "clippy", "--target", "wasm32-unknown-unknown", "-p", "saescope-core", "-p", "saescope-gpu", "-p", "saescope-wasm", "--", "-D", "warnings",
+        ]))?;
+    }
     build_wasm()?;
     let cli = saescope_cli()?;
     let fixtures = browser_fixtures(&cli)?;
@@ -289,7 +313,7 @@ fn main() -> Result<()> {
         Some("setup") => setup::all(),
         Some("build") => setup::wasm_tools().and_then(|_| build_wasm()),
         Some("demo") => demo(&args[1..]),
-        Some("test") => test(),
+        Some("test") => test(&args[1..]),
         Some("bench") => bench(),
         Some("fidelity") => fidelity(&args[1..]),
         Some("serve") => {
@@ -298,6 +322,6 @@ fn main() -> Result<()> {
             server.join();
             Ok(())
         }
-        _ => bail!("usage: cargo xtask setup|build|demo [--no-serve] [--port N]|test|bench|serve [--port N]"),
+        _ => bail!("usage: cargo xtask setup|build|demo [--no-serve] [--port N]|test [--browser]|bench|fidelity [--epochs N]|serve [--port N]"),
     }
 }

@@ -291,7 +291,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     bundle.add("labels.json", Role::Labels, labels_json);
     bundle.add("families.json", Role::Families, families_json);
     bar.inc(1);
-    bundle.add("documents.jsonl", Role::Documents, lines);
+    bundle.add("documents.jsonl.gz", Role::Documents, saescope_core::corpus::gzip(&lines));
     add_query_embedder(&mut bundle, &args, sae.d_in)?;
     bar.inc(1);
     write_bundle(&args.out, bundle)?;

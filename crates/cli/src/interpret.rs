@@ -96,7 +96,7 @@ pub fn load(dir: &Path) -> Result<Loaded> {
     let codes = bundle.codes.clone().with_context(|| format!("{} has no codes (codes/indices.npy, codes/values.npy)", dir.display()))?;
     let documents = match &bundle.documents {
         Some(bytes) => parse_documents(bytes)?,
-        None => bail!("{} has no documents.jsonl", dir.display()),
+        None => bail!("{} has no documents (documents.jsonl.gz)", dir.display()),
     };
     if documents.len() != codes.rows() {
         bail!("{} has {} documents but codes for {}", dir.display(), documents.len(), codes.rows());

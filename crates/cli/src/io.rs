@@ -19,8 +19,16 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Writes every file of a bundle, then its manifest (last, so a half-written bundle never has
 /// a manifest that promises files it lacks).
+/// Files the previous manifest listed and the new one does not are removed (a rebuilt bundle
+/// keeps no stale files); anything else in the folder is left alone.
 pub fn write_bundle(out: &Path, bundle: saescope_core::bundle::BundleBuilder) -> Result<()> {
     let (manifest, files) = bundle.finish();
+    let previous = std::fs::read(out.join("manifest.json")).ok().and_then(|bytes| saescope_core::manifest::Manifest::parse(&bytes).ok());
+    for old in previous.iter().flat_map(|m| &m.files) {
+        if !files.iter().any(|(path, _)| *path == old.path) {
+            let _ = std::fs::remove_file(out.join(&old.path));
+        }
+    }
     for (path, bytes) in files {
         write(&out.join(path), &bytes)?;
     }

@@ -62,7 +62,7 @@ pub fn write_synthetic(out: &Path, documents: usize, dim: usize, latents: usize,
         docs.push_str(&doc.to_string());
         docs.push('\n');
     }
-    bundle.add("documents.jsonl", Role::Documents, docs.into_bytes());
+    bundle.add("documents.jsonl.gz", Role::Documents, saescope_core::corpus::gzip(docs.as_bytes()));
     bar.inc(1);
 
     write_bundle(out, bundle)?;

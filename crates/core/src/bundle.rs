@@ -30,8 +30,12 @@ pub struct Document {
     pub categories: Vec<String>,
 }
 
+/// Reads `documents.jsonl`, plain or gzip (bundles store it as `documents.jsonl.gz`: a third of the bytes to download).
 pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Document>> {
-    let text = std::str::from_utf8(bytes).map_err(|_| Error::Format("documents file is not UTF-8".into()))?;
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut crate::corpus::maybe_gunzip(bytes)?, &mut plain)
+        .map_err(|e| Error::Format(format!("documents file: {e}")))?;
+    let text = std::str::from_utf8(&plain).map_err(|_| Error::Format("documents file is not UTF-8".into()))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -172,6 +176,18 @@ impl BundleLoader {
 mod tests {
     use super::*;
     use crate::{npy, synth::PlantedData};
+
+    #[test]
+    fn documents_read_plain_or_gzip_and_bad_lines_are_named() {
+        let text = "{\"id\":\"a\",\"title\":\"T\",\"abstract\":\"x\",\"categories\":[\"cs.LG\"]}\n\n{\"id\":\"b\",\"title\":\"U\"}\n";
+        let plain = parse_documents(text.as_bytes()).unwrap();
+        assert_eq!(plain.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(parse_documents(&crate::corpus::gzip(text.as_bytes())).unwrap(), plain);
+        let broken = parse_documents(b"{\"id\":\"a\",\"title\":\"T\"}\n{oops\n").unwrap_err().to_string();
+        assert!(broken.contains("documents line 2"), "{broken}");
+        let truncated = crate::corpus::gzip(text.as_bytes());
+        assert!(parse_documents(&truncated[..truncated.len() / 2]).is_err());
+    }
 
     fn small_bundle() -> (Manifest, Vec<(String, Vec<u8>)>) {
         let data = PlantedData::generate(16, 32, 3, 10, 2);

@@ -50,6 +50,14 @@ pub fn maybe_gunzip<'a, R: Read + 'a>(reader: R) -> Result<Box<dyn BufRead + 'a>
     }
 }
 
+/// `bytes` gzip-compressed (how bundles store their documents).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 3), flate2::Compression::default());
+    encoder.write_all(bytes).expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail")
+}
+
 /// The text a document is embedded as: `title + ". " + abstract` (the data README's recipe).
 pub fn embedding_text(doc: &Document) -> String {
     match (doc.title.trim().is_empty(), doc.text.trim().is_empty()) {
@@ -142,7 +150,6 @@ pub fn read<R: Read>(reader: R, format: CorpusFormat) -> Result<CorpusRead> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     #[test]
     fn reads_shared_and_snapshot_json_lines_and_skips_bad_records() {
@@ -168,9 +175,7 @@ mod tests {
     #[test]
     fn reads_gzip_csv() {
         let csv = "id,title,abstract,categories\n1,First,\"Text, with comma\",cs.LG\n2,,,\n3,Third,More,astro-ph\n";
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(csv.as_bytes()).unwrap();
-        let bytes = gz.finish().unwrap();
+        let bytes = gzip(csv.as_bytes());
         let read = read(&bytes[..], CorpusFormat::from_name("papers.csv.gz")).unwrap();
         assert_eq!(read.documents.len(), 2);
         assert_eq!(read.documents[0].text, "Text, with comma");

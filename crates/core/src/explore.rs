@@ -1,6 +1,8 @@
-//! What a feature page shows about one feature, computed live from the SAE and the codes:
-//! its nearest and farthest features by decoder direction, and the features it fires with.
+//! What the explorer shows, computed live from the SAE and the codes: a feature's nearest and
+//! farthest features by decoder direction and the features it fires with, and what sets each
+//! cluster of documents apart.
 
+use crate::analysis::{diff, DiffOrder};
 use crate::codes::SparseCodes;
 use crate::error::{Error, Result};
 use crate::sae::Sae;
@@ -88,6 +90,65 @@ pub fn activations_in(codes: &SparseCodes, feature: u32, docs: &[u32]) -> Result
         .collect()
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Overrepresented {
+    pub feature: u32,
+    /// Firing rate inside the cluster.
+    pub rate: f64,
+    /// Firing rate in the other clustered documents.
+    pub rest_rate: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClusterSummary {
+    pub size: usize,
+    /// The features whose firing rate most exceeds the rest's (dataset diffing of the cluster
+    /// against the other clusters), most over-represented first: the cluster's name.
+    pub features: Vec<Overrepresented>,
+    /// Members that fire the top feature most strongly (or the first members, if none does).
+    pub examples: Vec<u32>,
+}
+
+/// Names each of `clusters` clusters by its `n_features` most over-represented features and
+/// picks `n_examples` example documents. `assignments[doc]` is the document's cluster, or
+/// `None` for a document left out of the clustering.
+pub fn describe_clusters(codes: &SparseCodes, assignments: &[Option<u32>], clusters: usize, n_features: usize, n_examples: usize) -> Result<Vec<ClusterSummary>> {
+    if assignments.len() != codes.rows() {
+        return Err(Error::Shape(format!("{} assignments for {} documents", assignments.len(), codes.rows())));
+    }
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); clusters];
+    for (doc, c) in assignments.iter().enumerate() {
+        if let Some(c) = *c {
+            members.get_mut(c as usize).ok_or_else(|| Error::Invalid(format!("cluster {c} of {clusters}")))?.push(doc as u32);
+        }
+    }
+    (0..clusters)
+        .map(|c| {
+            let inside = &members[c];
+            let rest: Vec<u32> = members.iter().enumerate().filter(|&(o, _)| o != c).flat_map(|(_, m)| m.iter().copied()).collect();
+            let features: Vec<Overrepresented> = if inside.is_empty() || rest.is_empty() {
+                Vec::new()
+            } else {
+                diff(codes, inside, &rest, 0.0, DiffOrder::Absolute)?
+                    .into_iter()
+                    .filter(|r| r.difference > 0.0)
+                    .take(n_features)
+                    .map(|r| Overrepresented { feature: r.feature, rate: r.rate_a, rest_rate: r.rate_b })
+                    .collect()
+            };
+            let mut examples = inside.clone();
+            if let Some(top) = features.first() {
+                let strength = activations_in(codes, top.feature, inside)?;
+                let mut ranked: Vec<(u32, f32)> = inside.iter().copied().zip(strength).collect();
+                ranked.sort_by(crate::topk::rank_order);
+                examples = ranked.into_iter().map(|(d, _)| d).collect();
+            }
+            examples.truncate(n_examples);
+            Ok(ClusterSummary { size: inside.len(), features, examples })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +181,26 @@ mod tests {
         assert_eq!(list, vec![CoFiring { feature: 1, together: 2, share: 2.0 / 3.0 }, CoFiring { feature: 2, together: 1, share: 1.0 / 3.0 }]);
         assert_eq!(activations_in(&codes, 2, &[0, 1, 3]).unwrap(), vec![0.0, 1.0, 1.0]);
         assert!(activations_in(&codes, 2, &[4]).is_err());
+    }
+
+    #[test]
+    fn clusters_are_named_by_what_sets_them_apart() {
+        // Documents 0..4 fire feature 0 (doc 2 most strongly), 4..8 fire feature 1; feature 2 fires everywhere.
+        let (mut idx, mut val) = (Vec::new(), Vec::new());
+        for r in 0..8u32 {
+            idx.extend([if r < 4 { 0 } else { 1 }, 2]);
+            val.extend([if r == 2 { 3.0 } else { 1.0 }, 1.0]);
+        }
+        let codes = SparseCodes::new(2, 3, idx, val).unwrap();
+        let assignments: Vec<Option<u32>> = (0..8).map(|r| Some(u32::from(r >= 4))).collect();
+        let summary = describe_clusters(&codes, &assignments, 2, 5, 2).unwrap();
+        assert_eq!(summary[0].size, 4);
+        assert_eq!(summary[0].features, vec![Overrepresented { feature: 0, rate: 1.0, rest_rate: 0.0 }]);
+        assert_eq!(summary[0].examples, vec![2, 0]);
+        assert_eq!(summary[1].features[0].feature, 1);
+        let mut left_out = assignments.clone();
+        left_out[7] = None;
+        assert_eq!(describe_clusters(&codes, &left_out, 2, 5, 2).unwrap()[1].size, 3);
+        assert!(describe_clusters(&codes, &assignments[..7], 2, 5, 2).is_err());
     }
 }

@@ -129,6 +129,12 @@ impl Manifest {
                 m.sae.d_in, m.embedding.dim
             )));
         }
+        // Paths are read (and on rebuild, removed) relative to the bundle: none may leave it.
+        if let Some(bad) = m.files.iter().find(|f| {
+            f.path.is_empty() || f.path.starts_with('/') || f.path.contains('\\') || f.path.contains(':') || f.path.split('/').any(|part| part == ".." || part.is_empty())
+        }) {
+            return Err(Error::Format(format!("manifest.json: file path {:?} is not a plain relative path inside the bundle", bad.path)));
+        }
         Ok(m)
     }
 
@@ -187,5 +193,10 @@ mod tests {
             "\"files\": [{\"path\":\"x\",\"role\":\"hologram\",\"bytes\":1,\"sha256\":\"00\"}]",
         );
         assert_eq!(Manifest::parse(with_future_role.as_bytes()).unwrap().files[0].role, Role::Other);
+        for escaping in ["../x", "/etc/passwd", "a/../../x", "a//b", "C:\\\\x", ""] {
+            let bad = json.replace("\"files\": []", &format!("\"files\": [{{\"path\":{escaping:?},\"role\":\"other\",\"bytes\":1,\"sha256\":\"00\"}}]"));
+            let error = Manifest::parse(bad.as_bytes()).unwrap_err().to_string();
+            assert!(error.contains("not a plain relative path"), "{escaping}: {error}");
+        }
     }
 }

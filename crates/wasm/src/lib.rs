@@ -3,7 +3,9 @@
 //! logs to the console). The math is in `saescope-core` and `saescope-gpu`.
 
 use saescope_core::bundle::{Bundle, BundleLoader};
+use saescope_core::analysis;
 use saescope_core::explore;
+use saescope_core::kmeans::{self, KMeansConfig, Metric, Points};
 use saescope_core::manifest::Manifest;
 use saescope_core::search::Corpus;
 use saescope_core::steer::{apply_edits, cosine, rows_to_codes, steered_query, SteerMode};
@@ -345,6 +347,44 @@ impl Scope {
     pub fn co_firing(&self, feature: u32, n: u32) -> Result<JsValue, JsError> {
         let (documents, with) = explore::co_firing(self.codes()?, feature, n as usize).map_err(js_err)?;
         to_js(&serde_json::json!({ "documents": documents, "with": with }))
+    }
+
+    /// k-means of the documents on the engine: over the embeddings (`space` "embeddings",
+    /// cosine), over the sparse codes ("codes"), or along the chosen `features` only (codes
+    /// restricted to those columns; documents firing none of them are left out). Each cluster
+    /// comes with its most over-represented features and example documents:
+    /// `{clusters: [{size, features: [{feature, rate, rest_rate}], examples}], inertia,
+    /// iterations, clustered}`.
+    pub async fn cluster(&self, space: &str, clusters: u32, features: Vec<u32>, iterations: u32, seed: u32) -> Result<JsValue, JsError> {
+        let codes = self.codes()?;
+        let (clusters, iterations, seed) = (clusters as usize, iterations as usize, seed as u64);
+        let (assignments, inertia): (Vec<Option<u32>>, Vec<f64>) = match (space, features.is_empty()) {
+            ("codes", false) => {
+                let along = dispatch!(&*self.backend, b => analysis::cluster_along(b, codes, &features, clusters, iterations, seed).await).map_err(js_err)?;
+                (along.assignments.iter().map(|&c| u32::try_from(c).ok()).collect(), along.inertia)
+            }
+            ("codes", true) | ("embeddings", true) => {
+                let dense;
+                let (points, metric) = if space == "codes" {
+                    (Points::Sparse(codes), Metric::Euclidean)
+                } else {
+                    dense = self.corpus.to_matrix();
+                    (Points::Dense(&dense), Metric::Cosine)
+                };
+                let config = KMeansConfig { clusters, iterations, metric, seed };
+                let result = dispatch!(&*self.backend, b => kmeans::kmeans(b, points, &config).await).map_err(js_err)?;
+                (result.assignments.into_iter().map(Some).collect(), result.inertia)
+            }
+            ("embeddings", false) => return Err(JsError::new("clustering along chosen features works on the SAE codes")),
+            (other, _) => return Err(JsError::new(&format!("unknown clustering space {other:?} (use \"codes\" or \"embeddings\")"))),
+        };
+        let summary = explore::describe_clusters(codes, &assignments, clusters, 5, 4).map_err(js_err)?;
+        to_js(&serde_json::json!({
+            "clusters": summary,
+            "inertia": inertia.last().copied().unwrap_or(f64::NAN),
+            "iterations": inertia.len(),
+            "clustered": assignments.iter().flatten().count(),
+        }))
     }
 
     /// `feature`'s activation in each of `docs` (0 where it does not fire).
