@@ -7,10 +7,12 @@
 //! - `test [--browser]`: setup, native tests (GPU ones on the Vulkan CPU driver), clippy for
 //!   host and wasm32, the wasm build, and the browser tests in headless Chromium with WebGPU
 //!   (`--browser`: only the last two).
-//! - `bench`: the engine benchmarks, written into BENCHMARKS.md.
+//! - `bench [--quick]`: every hot path against the tool a user would otherwise pick (numpy,
+//!   faiss, scikit-learn, networkx), and the page in headless Chromium, into BENCHMARKS.md.
 //! - `fidelity [--epochs N]`: the paper's k x latents grid on the demo embeddings.
 //! - `serve [--port N]`: the static server alone.
 
+mod bench;
 mod model;
 mod serve;
 mod setup;
@@ -215,18 +217,6 @@ fn test(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn bench() -> Result<()> {
-    setup::vulkan()?;
-    run(cargo().args(["build", "--release", "-p", "saescope-cli"]))?;
-    let out = Command::new(root().join("target/release/saescope")).arg("bench").stderr(std::process::Stdio::inherit()).output()?;
-    if !out.status.success() {
-        bail!("saescope bench failed");
-    }
-    let table = String::from_utf8(out.stdout)?;
-    print!("{table}");
-    replace_block(&root().join("BENCHMARKS.md"), "engine", &table)
-}
-
 /// The fidelity grid of the paper (k x latents) on the demo embeddings: validation NMSE, dead
 /// fraction and the log10 feature-density histogram, into BENCHMARKS.md.
 fn fidelity(args: &[String]) -> Result<()> {
@@ -314,7 +304,7 @@ fn main() -> Result<()> {
         Some("build") => setup::wasm_tools().and_then(|_| build_wasm()),
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
-        Some("bench") => bench(),
+        Some("bench") => bench::bench(&args[1..]),
         Some("fidelity") => fidelity(&args[1..]),
         Some("serve") => {
             let server = serve::Server::start(port_arg(&args[1..])?)?;
@@ -322,6 +312,6 @@ fn main() -> Result<()> {
             server.join();
             Ok(())
         }
-        _ => bail!("usage: cargo xtask setup|build|demo [--no-serve] [--port N]|test [--browser]|bench|fidelity [--epochs N]|serve [--port N]"),
+        _ => bail!("usage: cargo xtask setup|build|demo [--no-serve] [--port N]|test [--browser]|bench [--quick]|fidelity [--epochs N]|serve [--port N]"),
     }
 }

@@ -82,7 +82,7 @@ pub fn vulkan() -> Result<()> {
 }
 
 /// Debian's Chromium (never a downloaded browser) and the tests' npm packages.
-fn browser() -> Result<()> {
+pub fn browser() -> Result<()> {
     apt_install(&["chromium"])?;
     let tests = root().join("tests/browser");
     if !tests.join("node_modules/playwright-core").exists() {

@@ -1,128 +1,497 @@
-//! `saescope bench`: the engine's kernels against the CPU reference on the same data, median of
-//! repeated runs. Timings live here, never in tests.
+//! `saescope bench`: saescope's hot paths, timed on inputs that it also writes as `.npy`, so
+//! that the peers (numpy, faiss, scikit-learn, networkx: `xtask/bench/peers.py`) time the same
+//! work on the same data. Writes `ours.json` (every case: its shape, its files, our timings and
+//! results) into the output folder; `cargo xtask bench` runs the peers and writes the tables.
+//! Timings live here and in BENCHMARKS.md, never in tests.
 
-use anyhow::Result;
+use crate::io::{read_matrix, write};
+use anyhow::{bail, Context, Result};
+use saescope_core::bundle::{shard_rows, DEFAULT_BINDING_LIMIT};
+use saescope_core::codes::SparseCodes;
 use saescope_core::conformance::random_sae;
-use saescope_core::kmeans::{kmeans_plus_plus, Metric, Points};
+use saescope_core::families::{self, FamilyParams};
+use saescope_core::kmeans::{kmeans_plus_plus, lloyd, Metric, Points};
+use saescope_core::matrix::{gemm, normalize};
+use saescope_core::npy::{self, Element};
 use saescope_core::rng::SeededRng;
-use saescope_core::search::Corpus;
+use saescope_core::search::{Corpus, Hits};
+use saescope_core::train::{TrainConfig, Trainer};
 use saescope_core::{Backend, CpuBackend, Matrix};
 use saescope_gpu::GpuBackend;
+use serde::Serialize;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-fn unit_rows(rows: usize, cols: usize, seed: u64) -> Matrix {
-    let mut rng = SeededRng::new(seed);
-    let mut m = Matrix::new(rows, cols, (0..rows * cols).map(|_| rng.normal()).collect()).expect("shape");
-    (0..rows).for_each(|r| saescope_core::matrix::normalize(m.row_mut(r)));
-    m
+pub struct BenchArgs {
+    pub quick: bool,
+    /// Folder for the shared inputs and `ours.json`.
+    pub out: PathBuf,
+    /// Real corpus embeddings (the demo's `[20000, 384]` MiniLM vectors).
+    pub embeddings: PathBuf,
+    /// A bundle whose codes the co-occurrence and families case runs on (the demo bundle).
+    pub bundle: Option<PathBuf>,
 }
 
-/// Median wall time in milliseconds of `reps` runs after one warm-up run.
-fn median_ms(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    f()?;
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let t = Instant::now();
+/// How many times each measurement runs: after one warm-up run, timed runs until `budget_s`
+/// has passed, at least `min_runs` (unless one run alone took longer than the budget) and at
+/// most `max_runs`. The peers follow the same policy (it is written into `ours.json`).
+#[derive(Clone, Copy, Serialize)]
+struct RunPolicy {
+    max_runs: usize,
+    min_runs: usize,
+    budget_s: f64,
+}
+
+#[derive(Clone, Copy, Serialize)]
+struct Timing {
+    median_ms: f64,
+    runs: usize,
+}
+
+impl RunPolicy {
+    fn time(&self, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
         f()?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+        self.repeat(f)
     }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+
+    /// The timed runs alone, for callers that warm up in their own way.
+    fn repeat(&self, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
+        let budget_ms = self.budget_s * 1e3;
+        let mut times: Vec<f64> = Vec::with_capacity(self.max_runs);
+        let started = Instant::now();
+        while times.len() < self.max_runs {
+            let enough = times.len() >= self.min_runs || times.iter().any(|&t| t > budget_ms);
+            if enough && started.elapsed().as_secs_f64() * 1e3 >= budget_ms {
+                break;
+            }
+            let t = Instant::now();
+            f()?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        Ok(Timing { median_ms: times[times.len() / 2], runs: times.len() })
+    }
 }
 
-struct Row {
-    case: String,
-    cpu_ms: f64,
-    gpu_ms: f64,
-    gflop: f64,
+/// A software GPU adapter runs about 2 GFLOP/s: cases above this much work per run would take
+/// minutes each there, and say nothing about GPU speed, so they are left out on one.
+const SOFTWARE_GPU_MAX_GFLOP: f64 = 120.0;
+
+/// Our GPU path on one case: its timing, or why it was not run.
+#[derive(Serialize)]
+struct GpuTiming {
+    #[serde(flatten)]
+    timing: Option<Timing>,
+    skipped: Option<String>,
 }
 
-fn encode_case(gpu: &GpuBackend, rows: usize, d_in: usize, d_sae: usize, k: usize, reps: usize) -> Result<Row> {
-    let sae = Arc::new(random_sae(d_in, d_sae, k, 1));
-    let x = unit_rows(rows, d_in, 2);
-    let dev = pollster::block_on(gpu.upload_sae(&sae))?;
-    let cpu_ms = median_ms(reps, || Ok(sae.encode(&x).map(drop)?))?;
-    let gpu_ms = median_ms(reps, || Ok(pollster::block_on(gpu.encode(&dev, &x)).map(drop)?))?;
-    Ok(Row {
-        case: format!("encode {rows} x d={d_in} -> d_sae={d_sae}, k={k}"),
-        cpu_ms,
-        gpu_ms,
-        gflop: 2.0 * (rows * d_in * d_sae) as f64 / 1e9,
-    })
+struct Bench {
+    out: PathBuf,
+    policy: RunPolicy,
+    gpu: GpuBackend,
 }
 
-fn search_case(gpu: &GpuBackend, docs: usize, queries: usize, half: bool, reps: usize) -> Result<Row> {
-    let corpus = Arc::new(Corpus::from_matrix(&unit_rows(docs, 384, 3), docs, half));
-    let q = unit_rows(queries, 384, 4);
-    let cpu = pollster::block_on(CpuBackend.upload_corpus(&corpus))?;
-    let dev = pollster::block_on(gpu.upload_corpus(&corpus))?;
-    let cpu_ms = median_ms(reps, || Ok(pollster::block_on(CpuBackend.search(&cpu, &q, 10)).map(drop)?))?;
-    let gpu_ms = median_ms(reps, || Ok(pollster::block_on(gpu.search(&dev, &q, 10)).map(drop)?))?;
-    Ok(Row {
-        case: format!("search top-10, {queries} queries over {docs} docs ({})", if half { "f16" } else { "f32" }),
-        cpu_ms,
-        gpu_ms,
-        gflop: 2.0 * (docs * queries * 384) as f64 / 1e9,
-    })
+impl Bench {
+    /// Writes `data` as `name` (an `.npy` in the output folder) and returns the name.
+    fn write_npy<T: Element>(&self, name: &str, shape: &[usize], data: &[T]) -> Result<String> {
+        write(&self.out.join(name), &npy::to_bytes(shape, data)?)?;
+        Ok(name.to_owned())
+    }
+
+    fn write_matrix(&self, name: &str, m: &Matrix) -> Result<String> {
+        self.write_npy(name, &[m.rows, m.cols], &m.data)
+    }
+
+    /// Times `f` on the GPU, unless the adapter is a software one and the case too large.
+    fn time_gpu(&self, gflop_per_run: f64, f: impl FnMut() -> Result<()>) -> Result<GpuTiming> {
+        if self.gpu.gpu.is_software() && gflop_per_run > SOFTWARE_GPU_MAX_GFLOP {
+            let skipped = format!("{gflop_per_run:.0} GFLOP per run is too much for a software adapter");
+            return Ok(GpuTiming { timing: None, skipped: Some(skipped) });
+        }
+        Ok(GpuTiming { timing: Some(self.policy.time(f)?), skipped: None })
+    }
 }
 
-fn assign_case(gpu: &GpuBackend, points: usize, clusters: usize, reps: usize) -> Result<Row> {
-    let x = unit_rows(points, 384, 5);
-    let centroids = kmeans_plus_plus(Points::Dense(&x), clusters, Metric::Euclidean, &mut SeededRng::new(6));
-    let dev = pollster::block_on(gpu.upload_points(Points::Dense(&x)))?;
-    let cpu_ms = median_ms(reps, || Ok(saescope_core::kmeans::assign(Points::Dense(&x), &centroids, Metric::Euclidean).map(drop)?))?;
-    let gpu_ms = median_ms(reps, || Ok(pollster::block_on(gpu.assign(&dev, &centroids, Metric::Euclidean)).map(drop)?))?;
-    Ok(Row {
-        case: format!("k-means assignment step, {points} points x {clusters} clusters (d=384)"),
-        cpu_ms,
-        gpu_ms,
-        gflop: 2.0 * (points * clusters * 384) as f64 / 1e9,
-    })
+#[derive(Serialize)]
+struct Machine {
+    cpu: String,
+    cores: usize,
+    gpu_adapter: String,
+    gpu_is_software: bool,
 }
 
-fn machine() -> String {
+fn machine(gpu: &GpuBackend) -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    format!("{cpu}, {cores} cores available")
+    Machine { cpu, cores, gpu_adapter: gpu.describe(), gpu_is_software: gpu.gpu.is_software() }
 }
 
-pub fn run(quick: bool) -> Result<()> {
-    let gpu = pollster::block_on(GpuBackend::new(Default::default()))?;
-    let reps = if quick { 1 } else { 5 };
-    let mut rows = Vec::new();
-    let encode_rows = if quick { 256 } else { 2048 };
-    for (d_sae, k) in [(3072, 32), (16384, 64)] {
-        rows.push(encode_case(&gpu, encode_rows, 384, d_sae, k, reps)?);
-        eprintln!("{}", rows.last().map(|r| r.case.as_str()).unwrap_or(""));
-    }
-    let docs = if quick { 2000 } else { 20000 };
-    for half in [false, true] {
-        rows.push(search_case(&gpu, docs, 32, half, reps)?);
-        eprintln!("{}", rows.last().map(|r| r.case.as_str()).unwrap_or(""));
-    }
-    rows.push(assign_case(&gpu, docs, 100, reps)?);
+fn unit_rows(rows: usize, cols: usize, seed: u64) -> Matrix {
+    let mut rng = SeededRng::new(seed);
+    let mut m = Matrix::new(rows, cols, (0..rows * cols).map(|_| rng.normal()).collect()).expect("shape");
+    (0..rows).for_each(|r| normalize(m.row_mut(r)));
+    m
+}
 
-    let mut table = format!(
-        "Machine: {}. GPU path: {}. Median of {reps} runs after a warm-up; GPU times include upload of the batch and read-back of results.\n\n",
-        machine(),
-        gpu.describe()
-    );
-    table.push_str("| case | CPU reference (ms) | GPU kernels (ms) | CPU / GPU | CPU GFLOP/s | GPU GFLOP/s |\n|---|---:|---:|---:|---:|---:|\n");
-    for r in &rows {
-        table.push_str(&format!(
-            "| {} | {:.1} | {:.1} | {:.2}x | {:.1} | {:.1} |\n",
-            r.case,
-            r.cpu_ms,
-            r.gpu_ms,
-            r.cpu_ms / r.gpu_ms,
-            r.gflop / (r.cpu_ms / 1e3),
-            r.gflop / (r.gpu_ms / 1e3)
-        ));
+/// `rows` unit vectors made from the real ones: the real rows first, then each real row again
+/// with Gaussian noise of norm ~0.5 (cosine ~0.9 to its source), so that a large corpus keeps
+/// the real one's neighbourhoods and score distribution.
+fn grow_corpus(real: &Matrix, rows: usize, seed: u64) -> Matrix {
+    let mut rng = SeededRng::new(seed);
+    let scale = 0.5 / (real.cols as f32).sqrt();
+    let mut m = Matrix::zeros(rows, real.cols);
+    for r in 0..rows {
+        let source = real.row(r % real.rows);
+        let row = m.row_mut(r);
+        row.copy_from_slice(source);
+        if r >= real.rows {
+            row.iter_mut().for_each(|v| *v += scale * rng.normal());
+            normalize(row);
+        }
     }
-    print!("{table}");
+    m
+}
+
+/// The largest single-precision matrix product we time, to know the machine's peak.
+#[derive(Serialize)]
+struct SgemmCase {
+    n: usize,
+    files: serde_json::Value,
+    cpu: Timing,
+}
+
+fn sgemm_case(bench: &Bench, n: usize) -> Result<SgemmCase> {
+    let a = unit_rows(n, n, 11);
+    let b = unit_rows(n, n, 12);
+    let mut c = vec![0.0f32; n * n];
+    let cpu = bench.policy.time(|| {
+        gemm(n, n, n, &a.data, false, &b.data, false, 0.0, &mut c);
+        Ok(())
+    })?;
+    let files = serde_json::json!({ "a": bench.write_matrix("sgemm-a.npy", &a)?, "b": bench.write_matrix("sgemm-b.npy", &b)? });
+    Ok(SgemmCase { n, files, cpu })
+}
+
+#[derive(Serialize)]
+struct EncodeCase {
+    id: String,
+    data: String,
+    rows: usize,
+    d_in: usize,
+    d_sae: usize,
+    k: usize,
+    gflop: f64,
+    files: serde_json::Value,
+    cpu: Timing,
+    gpu: GpuTiming,
+    /// Fraction of rows whose GPU top-k index set equals the CPU's.
+    gpu_agreement: Option<f64>,
+}
+
+/// Fraction of rows whose selected index sets are equal (order within a row aside).
+fn same_sets(a: &[u32], b: &[u32], k: usize) -> f64 {
+    let rows = a.len() / k.max(1);
+    let same = a
+        .chunks(k)
+        .zip(b.chunks(k))
+        .filter(|(x, y)| {
+            let (mut x, mut y) = (x.to_vec(), y.to_vec());
+            x.sort_unstable();
+            y.sort_unstable();
+            x == y
+        })
+        .count();
+    same as f64 / rows.max(1) as f64
+}
+
+fn encode_case(bench: &Bench, x: &Matrix, x_file: &str, data: &str, d_sae: usize, k: usize) -> Result<EncodeCase> {
+    let d_in = x.cols;
+    let id = format!("encode-{}x{d_in}-{d_sae}-k{k}", x.rows);
+    eprintln!("{id}");
+    let sae = Arc::new(random_sae(d_in, d_sae, k, 1));
+    let mut codes = None;
+    let cpu = bench.policy.time(|| {
+        codes = Some(sae.encode(x)?);
+        Ok(())
+    })?;
+    let codes: SparseCodes = codes.context("encode ran")?;
+    let gflop = 2.0 * (x.rows * d_in * d_sae) as f64 / 1e9;
+    let resident = pollster::block_on(bench.gpu.upload_sae(&sae))?;
+    let mut gpu_codes = None;
+    let gpu = bench.time_gpu(gflop, || {
+        gpu_codes = Some(pollster::block_on(bench.gpu.encode(&resident, x))?);
+        Ok(())
+    })?;
+    let gpu_agreement = gpu_codes.map(|g| same_sets(&g.indices, &codes.indices, k));
+    let files = serde_json::json!({
+        "x": x_file,
+        "w_enc": bench.write_npy(&format!("{id}-w_enc.npy"), &[d_in, d_sae], &sae.w_enc)?,
+        "b_enc": bench.write_npy(&format!("{id}-b_enc.npy"), &[d_sae], &sae.b_enc)?,
+        "b_dec": bench.write_npy(&format!("{id}-b_dec.npy"), &[d_in], &sae.b_dec)?,
+        "cpu_indices": bench.write_npy(&format!("{id}-cpu-indices.npy"), &[x.rows, k], &codes.indices)?,
+    });
+    Ok(EncodeCase { id, data: data.into(), rows: x.rows, d_in, d_sae, k, gflop, files, cpu, gpu, gpu_agreement })
+}
+
+#[derive(Serialize)]
+struct SearchCase {
+    id: String,
+    data: String,
+    docs: usize,
+    dim: usize,
+    queries: usize,
+    k: usize,
+    storage: &'static str,
+    files: serde_json::Value,
+    cpu: Timing,
+    gpu: GpuTiming,
+}
+
+const SEARCH_K: usize = 10;
+
+/// Top-10 search of the first `queries` documents over `corpus` (written as `corpus_file` in
+/// f32; the f16 case writes its own f16 copy, rounded as our storage rounds it).
+fn search_case(bench: &Bench, corpus: &Matrix, corpus_file: &str, data: &str, queries: usize, half: bool) -> Result<SearchCase> {
+    let storage = if half { "f16" } else { "f32" };
+    let id = format!("search-{}-{storage}-q{queries}", corpus.rows);
+    eprintln!("{id}");
+    let bytes_per_value = if half { 2 } else { 4 };
+    let stored = Arc::new(Corpus::from_matrix(corpus, shard_rows(corpus.cols, bytes_per_value, DEFAULT_BINDING_LIMIT), half));
+    let q = corpus.slice_rows(0, queries);
+    let resident = pollster::block_on(CpuBackend.upload_corpus(&stored))?;
+    let mut hits = None;
+    let cpu = bench.policy.time(|| {
+        hits = Some(pollster::block_on(CpuBackend.search(&resident, &q, SEARCH_K))?);
+        Ok(())
+    })?;
+    let gflop = 2.0 * (corpus.rows * corpus.cols * queries) as f64 / 1e9;
+    let on_gpu = pollster::block_on(bench.gpu.upload_corpus(&stored))?;
+    let mut gpu_hits = None;
+    let gpu = bench.time_gpu(gflop, || {
+        gpu_hits = Some(pollster::block_on(bench.gpu.search(&on_gpu, &q, SEARCH_K))?);
+        Ok(())
+    })?;
+    let write_hits = |who: &str, hits: Option<Hits>| -> Result<Option<String>> {
+        hits.map(|h| bench.write_npy(&format!("{id}-{who}-indices.npy"), &[queries, h.k], &h.indices)).transpose()
+    };
+    let corpus_file = if half {
+        let halves: Vec<half::f16> = corpus.data.iter().map(|&v| half::f16::from_f32(v)).collect();
+        bench.write_npy(&format!("search-{}-f16.npy", corpus.rows), &[corpus.rows, corpus.cols], &halves)?
+    } else {
+        corpus_file.to_owned()
+    };
+    let files = serde_json::json!({
+        "corpus": corpus_file,
+        "cpu_indices": write_hits("cpu", hits)?,
+        "gpu_indices": write_hits("gpu", gpu_hits)?,
+    });
+    Ok(SearchCase { id, data: data.into(), docs: corpus.rows, dim: corpus.cols, queries, k: SEARCH_K, storage, files, cpu, gpu })
+}
+
+#[derive(Serialize)]
+struct KMeansCase {
+    id: String,
+    data: String,
+    points: usize,
+    dim: usize,
+    clusters: usize,
+    /// Assignment steps, with a centroid update between each two.
+    iterations: usize,
+    files: serde_json::Value,
+    /// One whole run of Lloyd's iterations from the shared k-means++ centroids.
+    cpu: Timing,
+    cpu_inertia: f64,
+    gpu: GpuTiming,
+    gpu_inertia: Option<f64>,
+}
+
+fn kmeans_case(bench: &Bench, points: &Matrix, points_file: &str, data: &str, clusters: usize, iterations: usize) -> Result<KMeansCase> {
+    let id = format!("kmeans-{}-c{clusters}", points.rows);
+    eprintln!("{id}");
+    let dense = Points::Dense(points);
+    let start = kmeans_plus_plus(dense, clusters, Metric::Euclidean, &mut SeededRng::new(clusters as u64));
+    let final_inertia = |r: saescope_core::kmeans::KMeansResult| r.inertia.last().copied().unwrap_or(f64::NAN);
+    let mut cpu_inertia = f64::NAN;
+    let cpu = bench.policy.time(|| {
+        cpu_inertia = final_inertia(pollster::block_on(lloyd(&CpuBackend, dense, start.clone(), iterations, Metric::Euclidean))?);
+        Ok(())
+    })?;
+    let gflop = 2.0 * (points.rows * points.cols * clusters * iterations) as f64 / 1e9;
+    let mut gpu_inertia = None;
+    let gpu = bench.time_gpu(gflop, || {
+        gpu_inertia = Some(final_inertia(pollster::block_on(lloyd(&bench.gpu, dense, start.clone(), iterations, Metric::Euclidean))?));
+        Ok(())
+    })?;
+    let files = serde_json::json!({ "points": points_file, "init": bench.write_matrix(&format!("{id}-init.npy"), &start)? });
+    Ok(KMeansCase { id, data: data.into(), points: points.rows, dim: points.cols, clusters, iterations, files, cpu, cpu_inertia, gpu, gpu_inertia })
+}
+
+#[derive(Serialize)]
+struct TrainCase {
+    data: String,
+    rows: usize,
+    config: TrainConfig,
+    steps_per_epoch: usize,
+    /// One epoch each (after a warm-up step), from the same initialisation.
+    cpu: Timing,
+    /// Mean normalised MSE of the last epoch timed.
+    cpu_nmse: f64,
+    gpu: Timing,
+    gpu_nmse: f64,
+}
+
+/// Times epochs of training on `backend` after one warm-up step (first-use costs such as
+/// compiling kernels; a whole warm-up epoch takes minutes on a software GPU), returning the
+/// last epoch's mean NMSE too.
+fn time_epochs<B: Backend>(policy: &RunPolicy, backend: &B, data: &Matrix, config: &TrainConfig) -> Result<(Timing, f64)> {
+    let mut trainer = pollster::block_on(Trainer::new(backend, data, config.clone()))?;
+    pollster::block_on(trainer.step(&data.slice_rows(0, config.batch.min(data.rows))))?;
+    let mut nmse = f64::NAN;
+    let timing = policy.repeat(|| {
+        nmse = pollster::block_on(trainer.epoch(data, |_| {}))?.nmse;
+        Ok(())
+    })?;
+    Ok((timing, nmse))
+}
+
+fn train_case(bench: &Bench, data: &Matrix, description: &str) -> Result<TrainCase> {
+    eprintln!("train-{}", data.rows);
+    let config = TrainConfig { k: 32, latents: 3072, batch: 1024, lr: 1e-3, epochs: 1, seed: 0, ..Default::default() };
+    let (cpu, cpu_nmse) = time_epochs(&bench.policy, &CpuBackend, data, &config)?;
+    let steps_per_epoch = data.rows.div_ceil(config.batch);
+    // Training runs on any adapter, software ones too: one epoch is the unit in question.
+    let (gpu, gpu_nmse) = time_epochs(&bench.policy, &bench.gpu, data, &config)?;
+    Ok(TrainCase { data: description.into(), rows: data.rows, config, steps_per_epoch, cpu, cpu_nmse, gpu, gpu_nmse })
+}
+
+#[derive(Serialize)]
+struct FamiliesCase {
+    data: String,
+    documents: usize,
+    d_sae: usize,
+    k: usize,
+    params: FamilyParams,
+    files: std::collections::BTreeMap<&'static str, String>,
+    /// `C = A^T A` of the binarised codes.
+    cooccurrence_cpu: Timing,
+    cooccurrence_gpu: GpuTiming,
+    /// Candidates, the rounds of spanning forests, merging: from the co-occurrence.
+    families: Timing,
+    count: usize,
+}
+
+/// Co-occurrence (CPU and GPU, which must agree) and the families algorithm on a bundle's
+/// codes; its codes and our families are written for the networkx peer to redo and compare.
+fn families_case(bench: &Bench, bundle: &std::path::Path) -> Result<FamiliesCase> {
+    eprintln!("families");
+    let codes = crate::commands::load_bundle(bundle)?.codes.with_context(|| format!("{} has no codes", bundle.display()))?;
+    let params = FamilyParams::default();
+    let mut cooc = None;
+    let cooccurrence_cpu = bench.policy.time(|| {
+        cooc = Some(pollster::block_on(CpuBackend.cooccurrence(&codes))?);
+        Ok(())
+    })?;
+    let cooc = cooc.expect("timed at least once");
+    let work = codes.rows() as f64 * (codes.k * codes.k) as f64 / 1e9;
+    let cooccurrence_gpu = bench.time_gpu(work, || {
+        let gpu = pollster::block_on(bench.gpu.cooccurrence(&codes))?;
+        if gpu != cooc {
+            bail!("the GPU co-occurrence differs from the CPU one");
+        }
+        Ok(())
+    })?;
+    let nodes = families::family_nodes(&cooc, &[], &params);
+    let mut found = Vec::new();
+    let timing = bench.policy.time(|| {
+        found = families::find_families(&cooc, &nodes, &params, |_| {})?;
+        Ok(())
+    })?;
+    let ours: Vec<(u32, Vec<u32>)> = found.iter().map(|f| (f.parent, f.children.clone())).collect();
+    let mut files = std::collections::BTreeMap::new();
+    files.insert("indices", bench.write_npy("families-codes-indices.npy", &[codes.rows(), codes.k], &codes.indices)?);
+    files.insert("values", bench.write_npy("families-codes-values.npy", &[codes.rows(), codes.k], &codes.values)?);
+    write(&bench.out.join("families-ours.json"), &serde_json::to_vec(&ours)?)?;
+    files.insert("ours", "families-ours.json".into());
+    let data = format!("the codes of {} (the demo SAE on the demo embeddings)", bundle.display());
+    Ok(FamiliesCase { data, documents: codes.rows(), d_sae: codes.d_sae, k: codes.k, params, files, cooccurrence_cpu, cooccurrence_gpu, families: timing, count: found.len() })
+}
+
+#[derive(Serialize)]
+struct Report {
+    quick: bool,
+    machine: Machine,
+    policy: RunPolicy,
+    sgemm: SgemmCase,
+    encode: Vec<EncodeCase>,
+    search: Vec<SearchCase>,
+    kmeans: Vec<KMeansCase>,
+    families: Option<FamiliesCase>,
+    train: TrainCase,
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let real = read_matrix(&args.embeddings).context("saescope bench needs real corpus embeddings (--embeddings)")?;
+    if real.rows < 2048 || real.cols != 384 {
+        bail!("{} is [{}, {}]; the benchmark needs at least 2048 rows of 384-d embeddings", args.embeddings.display(), real.rows, real.cols);
+    }
+    let gpu = pollster::block_on(GpuBackend::new(Default::default())).map_err(|e| anyhow::anyhow!("{e} (saescope bench times the GPU path too)"))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let policy = if args.quick { RunPolicy { max_runs: 1, min_runs: 1, budget_s: 0.0 } } else { RunPolicy { max_runs: 7, min_runs: 3, budget_s: 20.0 } };
+    let bench = Bench { out: args.out.clone(), policy, gpu };
+    eprintln!("{}", bench.gpu.describe());
+
+    let sgemm = sgemm_case(&bench, if args.quick { 1024 } else { 4096 })?;
+
+    // A batch of the real corpus for d = 384; random unit vectors for d = 1536 (the paper's
+    // text-embedding-3-small width), which has no real corpus here.
+    let batch = if args.quick { 256 } else { 2048 };
+    let real_batch = real.slice_rows(0, batch);
+    let wide_batch = unit_rows(batch, 1536, 3);
+    let (real_file, wide_file) = (bench.write_matrix("encode-x-384.npy", &real_batch)?, bench.write_matrix("encode-x-1536.npy", &wide_batch)?);
+    let mut encode = Vec::new();
+    for (x, file, data, d_sae, k) in [
+        (&real_batch, &real_file, "demo embeddings, random SAE", 3072, 32),
+        (&real_batch, &real_file, "demo embeddings, random SAE", 16384, 128),
+        (&wide_batch, &wide_file, "synthetic", 3072, 16),
+        (&wide_batch, &wide_file, "synthetic", 16384, 64),
+    ] {
+        encode.push(encode_case(&bench, x, file, data, d_sae, k)?);
+    }
+
+    let small = if args.quick { real.slice_rows(0, 2000) } else { real.clone() };
+    let large = grow_corpus(&real, if args.quick { 19_000 } else { 190_000 }, 4);
+    let small_data = format!("demo embeddings{}", if args.quick { " (first 2000)" } else { "" });
+    let large_data = format!("synthetic: the {} demo embeddings and noisy copies", real.rows);
+    let (small_file, large_file) = (bench.write_matrix(&format!("corpus-{}.npy", small.rows), &small)?, bench.write_matrix(&format!("corpus-{}.npy", large.rows), &large)?);
+    let corpora = [(&small, &small_file, &small_data), (&large, &large_file, &large_data)];
+    let mut search = Vec::new();
+    for (corpus, file, data) in corpora {
+        for half in [false, true] {
+            for queries in [1, 32] {
+                search.push(search_case(&bench, corpus, file, data, queries, half)?);
+            }
+        }
+    }
+
+    let mut kmeans = Vec::new();
+    for (points, file, data) in corpora {
+        for clusters in [50, 200] {
+            kmeans.push(kmeans_case(&bench, points, file, data, clusters, 20)?);
+        }
+    }
+
+    let families = args.bundle.as_deref().map(|b| families_case(&bench, b)).transpose()?;
+
+    let train_rows = if args.quick { real.slice_rows(0, 2048) } else { real.clone() };
+    let train = train_case(&bench, &train_rows, &format!("demo embeddings ({} rows)", train_rows.rows))?;
+
+    let report = Report { quick: args.quick, machine: machine(&bench.gpu), policy, sgemm, encode, search, kmeans, families, train };
+    let path = args.out.join("ours.json");
+    write(&path, &serde_json::to_vec_pretty(&report)?)?;
+    println!("{}", path.display());
     Ok(())
 }

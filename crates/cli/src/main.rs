@@ -195,12 +195,22 @@ enum Command {
         #[command(flatten)]
         training: TrainingArgs,
     },
-    /// Time the engine's kernels against the CPU reference; prints a Markdown table
-    /// (`cargo xtask bench` puts it into BENCHMARKS.md).
+    /// Time saescope's hot paths (encode, search, k-means, training; CPU and GPU) on inputs it
+    /// writes as .npy for the peers to time too; writes ours.json (`cargo xtask bench` adds
+    /// numpy, faiss, scikit-learn and networkx and writes BENCHMARKS.md).
     Bench {
-        /// Fewer and smaller cases, for a quick check
+        /// Smaller inputs and one run each, to check the harness
         #[arg(long)]
         quick: bool,
+        /// Real corpus embeddings, [N >= 2048, 384] .npy (e.g. the demo's MiniLM vectors)
+        #[arg(long)]
+        embeddings: PathBuf,
+        /// Folder for the shared inputs and ours.json
+        #[arg(long, default_value = "target/bench-data")]
+        out: PathBuf,
+        /// A bundle for the co-occurrence and families case (its codes)
+        #[arg(long)]
+        bundle: Option<PathBuf>,
     },
     /// Convert the paper's PyTorch state dict (a torch.save .pth holding encoder.weight,
     /// decoder.weight, pre_bias and latent_bias) into an SAE directory in the SAELens layout;
@@ -371,7 +381,7 @@ fn main() -> ExitCode {
         Command::Train { embeddings, out, training } => {
             train_cmd::run(&embeddings, &out, training.config(), training.holdout, training.device)
         }
-        Command::Bench { quick } => bench::run(quick),
+        Command::Bench { quick, embeddings, out, bundle } => bench::run(&bench::BenchArgs { quick, out, embeddings, bundle }),
         Command::Convert { pth, out, k, dtype } => convert::run(&pth, &out, k, dtype),
         Command::Label { bundle, import, out, model, no_embed, seed, clean } => {
             interpret::label(interpret::LabelCommand { bundle, import, out, model, no_embed, seed, clean })

@@ -139,6 +139,13 @@ fn check_dims(points: Points, centroids: &Matrix) -> Result<()> {
     Ok(())
 }
 
+fn check_clusters(clusters: usize, points: usize) -> Result<()> {
+    if clusters == 0 || clusters > points {
+        return Err(Error::Invalid(format!("cannot make {clusters} clusters of {points} points")));
+    }
+    Ok(())
+}
+
 #[derive(Clone, Debug)]
 pub struct KMeansConfig {
     pub clusters: usize,
@@ -202,24 +209,31 @@ fn set_to_point(points: Points, i: usize, metric: Metric, out: &mut [f32]) {
 /// Lloyd's algorithm from a k-means++ start. An emptied cluster is re-seeded with the point
 /// farthest from its centroid, so every cluster stays in use.
 pub async fn kmeans<B: Backend>(backend: &B, points: Points<'_>, config: &KMeansConfig) -> Result<KMeansResult> {
-    let n = points.len();
-    if config.clusters == 0 || config.clusters > n {
-        return Err(Error::Invalid(format!("cannot make {} clusters of {n} points", config.clusters)));
-    }
+    check_clusters(config.clusters, points.len())?;
     let mut rng = SeededRng::new(config.seed);
-    let mut centroids = kmeans_plus_plus(points, config.clusters, config.metric, &mut rng);
-    let mut inertia = Vec::with_capacity(config.iterations);
+    let start = kmeans_plus_plus(points, config.clusters, config.metric, &mut rng);
+    lloyd(backend, points, start, config.iterations, config.metric).await
+}
+
+/// Lloyd's iterations from the centroids `start`: `iterations` assignment steps (at least
+/// one) with a centroid update between each two, so the last inertia is that of the centroids
+/// after `iterations - 1` updates.
+pub async fn lloyd<B: Backend>(backend: &B, points: Points<'_>, start: Matrix, iterations: usize, metric: Metric) -> Result<KMeansResult> {
+    let clusters = start.rows;
+    check_clusters(clusters, points.len())?;
+    let mut centroids = start;
+    let mut inertia = Vec::with_capacity(iterations);
     let resident = backend.upload_points(points).await?;
-    let mut assignment = backend.assign(&resident, &centroids, config.metric).await?;
-    for iteration in 0..config.iterations.max(1) {
+    let mut assignment = backend.assign(&resident, &centroids, metric).await?;
+    for iteration in 0..iterations.max(1) {
         inertia.push(assignment.distance.iter().map(|&d| d as f64).sum());
-        if iteration + 1 == config.iterations.max(1) {
+        if iteration + 1 == iterations.max(1) {
             break;
         }
-        centroids = update_centroids(points, &assignment, config.clusters, config.metric);
-        assignment = backend.assign(&resident, &centroids, config.metric).await?;
+        centroids = update_centroids(points, &assignment, clusters, metric);
+        assignment = backend.assign(&resident, &centroids, metric).await?;
     }
-    let mut sizes = vec![0u32; config.clusters];
+    let mut sizes = vec![0u32; clusters];
     assignment.cluster.iter().for_each(|&c| sizes[c as usize] += 1);
     Ok(KMeansResult { assignments: assignment.cluster, centroids, inertia, sizes })
 }

@@ -72,6 +72,12 @@ impl Gpu {
         format!("GPU: {} ({:?}, {:?})", i.name, i.backend, i.device_type)
     }
 
+    /// Whether the adapter is a CPU emulation (llvmpipe, SwiftShader): correct, but no faster
+    /// than the CPU path, so benchmarks leave out their largest cases on it.
+    pub fn is_software(&self) -> bool {
+        self.adapter_info.device_type == wgpu::DeviceType::Cpu
+    }
+
     pub fn storage(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
         // WebGPU rejects zero-sized bindings; an empty input still gets one word.
         let padded;

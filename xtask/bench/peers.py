@@ -1,0 +1,262 @@
+"""The tools a user would otherwise pick, timed on the inputs `saescope bench` wrote.
+
+    python peers.py DIR    # DIR holds ours.json and the .npy inputs; prints one JSON object
+
+Each case of ours.json is run the same way here: one warm-up run, then the run policy of
+ours.json (up to max_runs, at least min_runs, stopping after budget_s), median wall time.
+Results are checked against ours: top-k agreement (encode), recall@10 (search), final inertia
+(k-means). `cargo xtask bench` installs the pinned packages (requirements.txt) into a venv.
+"""
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+import faiss
+import networkx
+import numpy as np
+import scipy.sparse
+import sklearn
+import threadpoolctl
+from sklearn.cluster import KMeans
+
+
+def timed(policy, f):
+    """Median milliseconds of `f` under `policy` (as saescope bench's RunPolicy), and its last
+    result: one warm-up run, then timed runs until budget_s has passed, at least min_runs
+    (unless one run alone took longer than the budget) and at most max_runs."""
+    result = f()
+    budget_ms = policy["budget_s"] * 1e3
+    times = []
+    started = time.perf_counter()
+    while len(times) < policy["max_runs"]:
+        enough = len(times) >= policy["min_runs"] or any(t > budget_ms for t in times)
+        if enough and (time.perf_counter() - started) * 1e3 >= budget_ms:
+            break
+        t = time.perf_counter()
+        result = f()
+        times.append((time.perf_counter() - t) * 1e3)
+    times.sort()
+    return {"median_ms": times[len(times) // 2], "runs": len(times)}, result
+
+
+def load(folder, name):
+    return np.load(os.path.join(folder, name))
+
+
+def versions():
+    blas = [
+        f"{p['internal_api']} {p['version']} ({p['prefix']}, {p['num_threads']} threads)"
+        for p in threadpoolctl.threadpool_info()
+        if p["user_api"] == "blas"
+    ]
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "faiss-cpu": faiss.__version__,
+        "scikit-learn": sklearn.__version__,
+        "networkx": networkx.__version__,
+        "blas": blas,
+        "faiss_threads": faiss.omp_get_max_threads(),
+    }
+
+
+def sgemm(folder, case, policy):
+    a, b = load(folder, case["files"]["a"]), load(folder, case["files"]["b"])
+    timing, _ = timed(policy, lambda: a @ b)
+    return {"numpy": timing}
+
+
+def top_k_rows(pre, k):
+    """The k largest of each row, largest first (argpartition, then a sort of the k)."""
+    part = np.argpartition(-pre, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(pre, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.maximum(np.take_along_axis(vals, order, axis=1), 0)
+
+
+def same_sets(a, b):
+    return float(np.mean(np.all(np.sort(a, axis=1) == np.sort(b, axis=1), axis=1)))
+
+
+def encode(folder, case, policy):
+    f = case["files"]
+    x, w_enc, b_enc, b_dec = (load(folder, f[n]) for n in ("x", "w_enc", "b_enc", "b_dec"))
+
+    def run():
+        return top_k_rows((x - b_dec) @ w_enc + b_enc, case["k"])
+
+    timing, (indices, _) = timed(policy, run)
+    return {"numpy": timing, "agreement": same_sets(indices, load(folder, f["cpu_indices"]))}
+
+
+def recall(reference, got):
+    """Fraction of the reference's hits that `got` also returns, over all queries."""
+    found = sum(len(set(r) & set(g)) for r, g in zip(reference.tolist(), got.tolist()))
+    return found / reference.size
+
+
+def search(folder, case, policy):
+    f = case["files"]
+    stored = load(folder, f["corpus"])
+    corpus = np.ascontiguousarray(stored.astype(np.float32))
+    queries = np.ascontiguousarray(corpus[: case["queries"]])
+    k = case["k"]
+    # The exact reference: IndexFlatIP over the values as stored (f16 ones widened).
+    flat = faiss.IndexFlatIP(corpus.shape[1])
+    flat.add(corpus)
+    if stored.dtype == np.float16:
+        # faiss's own f16 storage, the peer of ours.
+        index = faiss.IndexScalarQuantizer(corpus.shape[1], faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+        index.add(corpus)
+        name = "IndexScalarQuantizer(QT_fp16)"
+    else:
+        index, name = flat, "IndexFlatIP"
+    timing, (_, peer) = timed(policy, lambda: index.search(queries, k))
+    _, exact = flat.search(queries, k)
+    out = {"faiss": timing, "faiss_index": name, "peer_recall": recall(exact, peer)}
+    for who in ("cpu", "gpu"):
+        if f.get(f"{who}_indices"):
+            out[f"recall_{who}"] = recall(exact, load(folder, f[f"{who}_indices"]).astype(np.int64))
+    return out
+
+
+def kmeans(folder, case, policy):
+    x = np.ascontiguousarray(load(folder, case["files"]["points"]), dtype=np.float32)
+    init = np.ascontiguousarray(load(folder, case["files"]["init"]), dtype=np.float32)
+    n, d = x.shape
+    clusters, iterations = case["clusters"], case["iterations"]
+
+    def run_faiss():
+        # All points every iteration (faiss subsamples to 256 per centroid by default; the
+        # minimum only sets when it warns).
+        km = faiss.Kmeans(d, clusters, niter=iterations, max_points_per_centroid=n, min_points_per_centroid=1, seed=1)
+        km.train(x, init_centroids=init)
+        # obj[i] is the inertia of iteration i's assignment, before its update: as ours.
+        return float(km.obj[-1])
+
+    def run_sklearn():
+        # Ours makes `iterations` assignments with an update between each two; scikit-learn's
+        # max_iter counts updates and then assigns once more: iterations - 1 of them.
+        km = KMeans(clusters, init=init, n_init=1, max_iter=iterations - 1, tol=0.0, algorithm="lloyd")
+        km.fit(x)
+        return float(km.inertia_), int(km.n_iter_) + 1
+
+    faiss_timing, faiss_inertia = timed(policy, run_faiss)
+    sklearn_timing, (sklearn_inertia, sklearn_assignments) = timed(policy, run_sklearn)
+    return {
+        "faiss": faiss_timing,
+        "faiss_inertia": faiss_inertia,
+        "faiss_assignments": iterations,
+        "sklearn": sklearn_timing,
+        "sklearn_inertia": sklearn_inertia,
+        "sklearn_assignments": sklearn_assignments,
+    }
+
+
+def cooccurrence(indices, values, d_sae):
+    """C = A^T A of the binarised codes, with scipy.sparse: what a numpy user would write."""
+    rows = np.repeat(np.arange(indices.shape[0]), indices.shape[1])
+    fired = values.reshape(-1) > 0
+    a = scipy.sparse.csr_matrix(
+        (np.ones(int(fired.sum()), dtype=np.int32), (rows[fired], indices.reshape(-1)[fired].astype(np.int64))),
+        shape=(indices.shape[0], d_sae),
+    )
+    return (a.T @ a).tocoo()
+
+
+def find_families(cooc, documents, params):
+    """The families algorithm of saescope's `families.rs` (the paper's, with its documented
+    choices), written the straightforward way: a networkx graph per round and
+    `maximum_spanning_tree` (Kruskal). Edges are added in (i, j) order so that networkx breaks
+    weight ties the way ours does."""
+    diagonal = np.zeros(cooc.shape[0], dtype=np.int64)
+    on_diagonal = cooc.row == cooc.col
+    diagonal[cooc.row[on_diagonal]] = cooc.data[on_diagonal]
+    upper = cooc.row < cooc.col
+    pairs = sorted(zip(cooc.row[upper].tolist(), cooc.col[upper].tolist(), cooc.data[upper].tolist()))
+    in_graph = {int(i) for i in np.flatnonzero((diagonal > 0) & (diagonal / max(documents, 1) < params["max_density"]))}
+    found = []
+    for round_ in range(params["repeats"] + 1):
+        threshold = params["first_threshold"] if round_ == 0 else params["later_threshold"]
+        graph = networkx.Graph()
+        graph.add_nodes_from(sorted(in_graph))
+        for i, j, c in pairs:
+            if i in in_graph and j in in_graph:
+                p = c / (min(diagonal[i], diagonal[j]) + 1.0)
+                if p >= threshold:
+                    graph.add_edge(i, j, weight=math.exp(p))
+        tree = networkx.maximum_spanning_tree(graph, algorithm="kruskal")
+        children = {n: [] for n in graph.nodes}
+        has_parent = set()
+        for i, j in tree.edges():
+            i, j = min(i, j), max(i, j)
+            parent, child = (i, j) if diagonal[i] >= diagonal[j] else (j, i)
+            children[parent].append(child)
+            has_parent.add(child)
+        oriented = networkx.DiGraph((p, c) for p in children for c in children[p])
+        is_root = lambda n: len(children[n]) >= params["root_min_children"]
+        stack = [n for n in sorted(in_graph) if n not in has_parent and is_root(n)]
+        roots = []
+        while stack:
+            root = stack.pop()
+            roots.append(root)
+            stack.extend(c for c in children[root] if is_root(c))
+            members = list(networkx.descendants(oriented, root))
+            if len(members) >= params["min_members"]:
+                found.append((root, sorted(members), round_))
+        if not roots and round_ > 0:
+            break
+        in_graph -= set(roots)
+    found.sort(key=lambda f: (-len(f[1]), f[2], f[0]))
+    kept = []
+    for parent, members, round_ in found:
+        m = set(members)
+        if all(len(m & k) / len(m | k) <= params["merge_jaccard"] for _, k in kept):
+            kept.append((parent, m))
+    return [(parent, sorted(m)) for parent, m in kept]
+
+
+def families(folder, case, policy):
+    f = case["files"]
+    indices, values = load(folder, f["indices"]), load(folder, f["values"])
+    cooc_timing, cooc = timed(policy, lambda: cooccurrence(indices, values, case["d_sae"]))
+    families_timing, peer = timed(policy, lambda: find_families(cooc, case["documents"], case["params"]))
+    with open(os.path.join(folder, f["ours"])) as fh:
+        ours = {(parent, tuple(sorted(children))) for parent, children in json.load(fh)}
+    theirs = {(parent, tuple(members)) for parent, members in peer}
+    return {
+        "cooccurrence": cooc_timing,
+        "families": families_timing,
+        "count": len(peer),
+        "identical": len(ours & theirs),
+    }
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: peers.py DIR (the folder saescope bench wrote)")
+    folder = sys.argv[1]
+    try:
+        with open(os.path.join(folder, "ours.json")) as f:
+            ours = json.load(f)
+    except OSError as e:
+        sys.exit(f"cannot read ours.json in {folder}: {e} (run saescope bench first)")
+    policy = ours["policy"]
+    out = {"versions": versions(), "sgemm": sgemm(folder, ours["sgemm"], policy)}
+    for section, run in (("encode", encode), ("search", search), ("kmeans", kmeans)):
+        out[section] = {}
+        for case in ours[section]:
+            print(case["id"], file=sys.stderr)
+            out[section][case["id"]] = run(folder, case, policy)
+    if ours.get("families"):
+        print("families", file=sys.stderr)
+        out["families"] = families(folder, ours["families"], policy)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,431 @@
+//! `cargo xtask bench [--quick]`: every hot path side by side with the tool a user would
+//! otherwise pick, on the same data, into BENCHMARKS.md.
+//!
+//! 1. `saescope bench` (release) writes the shared inputs as `.npy` under `target/bench-data`
+//!    and its own timings as `ours.json`;
+//! 2. `xtask/bench/peers.py` times numpy, faiss and scikit-learn on the same files (in a venv
+//!    under `target/` with the pinned `requirements.txt`) and prints JSON;
+//! 3. the page is timed in headless Chromium on the demo bundle (`tests/browser/measure.mjs`),
+//!    and the bundle's and the wasm binary's sizes are read;
+//! 4. the tables are printed and, in full mode, written between the `saescope-bench` markers.
+//!
+//! A failed check (top-k agreement, recall@10 = 1 against faiss, final inertia within 1%) fails
+//! the command before BENCHMARKS.md is touched.
+
+use crate::{build_demo_bundle, build_wasm, cargo, replace_block, root, run, serve, setup, SHARED_EMBEDDINGS};
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const DATA_DIR: &str = "target/bench-data";
+const VENV_DIR: &str = "target/bench-venv";
+const DEMO_DIR: &str = "target/bench-demo";
+const REQUIREMENTS: &str = "xtask/bench/requirements.txt";
+
+/// A table cell for a number that may be missing.
+fn cell(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(|| "—".into(), |v| format!("{v:.decimals$}"))
+}
+
+/// Milliseconds with as many decimals as are meaningful.
+fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v < 10.0 => format!("{v:.2}"),
+        Some(v) if v < 100.0 => format!("{v:.1}"),
+        other => cell(other, 0),
+    }
+}
+
+/// How many times faster ours is than the peer (peer time / our time).
+fn speedup(peer: Option<f64>, ours: Option<f64>) -> String {
+    match (peer, ours) {
+        (Some(p), Some(o)) if o > 0.0 => format!("{:.2}x", p / o),
+        _ => "—".into(),
+    }
+}
+
+fn median(v: &Value) -> Option<f64> {
+    v.get("median_ms").and_then(Value::as_f64)
+}
+
+fn num(v: &Value, key: &str) -> Option<f64> {
+    v.get(key).and_then(Value::as_f64)
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn cases<'a>(v: &'a Value, section: &str) -> &'a [Value] {
+    v.get(section).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+/// What our GPU column shows: the time, or why there is none.
+fn gpu_cell(gpu: &Value, per: f64) -> String {
+    match median(gpu) {
+        Some(t) => ms(Some(t / per)),
+        None => format!("not run: {}", text(gpu, "skipped")),
+    }
+}
+
+/// The failed checks of a run; the tables are printed either way.
+#[derive(Default)]
+struct Checks(Vec<String>);
+
+impl Checks {
+    fn require(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(what());
+        }
+    }
+}
+
+fn first_line(cmd: &mut Command) -> String {
+    cmd.output().ok().map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_owned()).unwrap_or_default()
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_else(|_| "unknown".into())
+}
+
+/// The venv with the pinned peers; reinstalled when requirements.txt changes.
+fn peers_python() -> Result<PathBuf> {
+    let venv = root().join(VENV_DIR);
+    let python = venv.join("bin/python");
+    let wanted = std::fs::read_to_string(root().join(REQUIREMENTS))?;
+    let stamp = venv.join("installed-requirements.txt");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
+        return Ok(python);
+    }
+    if !python.exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", REQUIREMENTS]))?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(python)
+}
+
+fn json_output(cmd: &mut Command, what: &str) -> Result<Value> {
+    let out = cmd.current_dir(root()).stderr(Stdio::inherit()).output().with_context(|| format!("cannot start {what}"))?;
+    if !out.status.success() {
+        bail!("{what} failed ({})", out.status);
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| format!("{what} printed no JSON"))
+}
+
+/// Times the page in headless Chromium on the demo bundle (WebGPU and the CPU path).
+fn measure_browser(demo: &Path) -> Result<Value> {
+    setup::wasm_tools()?;
+    setup::browser()?;
+    build_wasm()?;
+    let server = serve::Server::start(0)?;
+    let relative = demo.strip_prefix(root()).context("the demo bundle is inside the workspace")?.display().to_string();
+    json_output(
+        Command::new("node").arg("tests/browser/measure.mjs").env("SAESCOPE_URL", server.url()).env("SAESCOPE_DEMO", relative),
+        "tests/browser/measure.mjs",
+    )
+}
+
+fn gzip_size(path: &Path) -> Result<u64> {
+    let out = Command::new("gzip").args(["-9", "-c"]).arg(path).output().context("cannot run gzip")?;
+    Ok(out.stdout.len() as u64)
+}
+
+fn header(cells: &[&str]) -> String {
+    let aligns: Vec<&str> = cells.iter().enumerate().map(|(i, _)| if i == 0 { "---" } else { "---:" }).collect();
+    format!("| {} |\n|{}|\n", cells.join(" | "), aligns.join("|"))
+}
+
+fn row(cells: &[String]) -> String {
+    format!("| {} |\n", cells.join(" | "))
+}
+
+struct Tables<'a> {
+    ours: &'a Value,
+    peers: &'a Value,
+    checks: Checks,
+}
+
+impl<'a> Tables<'a> {
+    fn peer(&self, section: &str, id: &str) -> &'a Value {
+        &self.peers[section][id]
+    }
+
+    /// The peak single-precision matmul rate measured here (GFLOP/s), ours and numpy's.
+    fn peak(&self) -> (Option<f64>, Option<f64>) {
+        let sgemm = &self.ours["sgemm"];
+        let gflop = num(sgemm, "n").map(|n| 2.0 * n.powi(3) / 1e9);
+        let rate = |t: Option<f64>| Some(gflop? / (t? / 1e3));
+        (rate(median(&sgemm["cpu"])), rate(median(&self.peers["sgemm"]["numpy"])))
+    }
+
+    fn encode(&mut self) -> String {
+        let (ours_peak, numpy_peak) = self.peak();
+        let peak = ours_peak.into_iter().chain(numpy_peak).fold(f64::NAN, f64::max);
+        let n = num(&self.ours["sgemm"], "n").unwrap_or(0.0);
+        let mut out = format!(
+            "Peak f32 matmul ({n} x {n} x {n}, median): numpy (OpenBLAS) {} GFLOP/s, ours (matrixmultiply) {} GFLOP/s; \"% of peak\" is against the higher, {peak:.0} GFLOP/s. \
+             The numpy peer computes `(x - b_dec) @ W_enc + b_enc`, then `argpartition` and a sort of the k per row, and the ReLU; \
+             \"top-k agreement\" is the fraction of rows whose selected latents equal ours (CPU).\n\n",
+            cell(numpy_peak, 0),
+            cell(ours_peak, 0),
+        );
+        out += &header(&["case (rows x d -> d_sae, k)", "data", "ours CPU (ms)", "numpy (ms)", "numpy / ours", "ours CPU GFLOP/s (% of peak)", "numpy GFLOP/s (% of peak)", "ours GPU (ms)", "top-k agreement: numpy, GPU"]);
+        for case in cases(self.ours, "encode") {
+            let id = text(case, "id");
+            let peer = self.peer("encode", id);
+            let gflop = num(case, "gflop").unwrap_or(f64::NAN);
+            let (cpu, numpy) = (median(&case["cpu"]), median(&peer["numpy"]));
+            let rate = |t: Option<f64>| t.map_or("—".into(), |t| format!("{:.0} ({:.0}%)", gflop / (t / 1e3), 100.0 * gflop / (t / 1e3) / peak));
+            let (numpy_agree, gpu_agree) = (num(peer, "agreement"), num(case, "gpu_agreement"));
+            // Float summation order may swap a near-tie at the k-th place; more than that is a bug.
+            for (who, a) in [("numpy", numpy_agree), ("GPU", gpu_agree)] {
+                self.checks.require(a.is_none_or(|a| a >= 0.99), || format!("{id}: {who} top-k agrees with ours on only {:.2}% of rows", 100.0 * a.unwrap_or(0.0)));
+            }
+            out += &row(&[
+                format!("{} x {} -> {}, k={}", case["rows"], case["d_in"], case["d_sae"], case["k"]),
+                text(case, "data").into(),
+                ms(cpu),
+                ms(numpy),
+                speedup(numpy, cpu),
+                rate(cpu),
+                rate(numpy),
+                gpu_cell(&case["gpu"], 1.0),
+                format!("{}, {}", cell(numpy_agree.map(|a| 100.0 * a), 2) + "%", gpu_agree.map_or("—".into(), |a| format!("{:.2}%", 100.0 * a))),
+            ]);
+        }
+        out
+    }
+
+    fn search(&mut self) -> String {
+        let mut out = String::from(
+            "Top-10 by inner product; the queries are the corpus's first documents. faiss is `IndexFlatIP` for f32 storage and \
+             `IndexScalarQuantizer(QT_fp16)` (its f16 storage) for f16; recall@10 is against `IndexFlatIP` over the same stored \
+             values (f16 ones widened to f32) and must be 1.\n\n",
+        );
+        out += &header(&["case", "data", "ours CPU (ms)", "faiss (ms)", "faiss / ours", "ours GPU (ms)", "recall@10: ours CPU, ours GPU, faiss"]);
+        for case in cases(self.ours, "search") {
+            let id = text(case, "id");
+            let peer = self.peer("search", id);
+            let (cpu, faiss) = (median(&case["cpu"]), median(&peer["faiss"]));
+            let recalls = [num(peer, "recall_cpu"), num(peer, "recall_gpu")];
+            self.checks.require(recalls[0] == Some(1.0), || format!("{id}: recall@10 of ours (CPU) vs faiss is {}", cell(recalls[0], 4)));
+            self.checks.require(recalls[1].is_none_or(|r| r == 1.0), || format!("{id}: recall@10 of ours (GPU) vs faiss is {}", cell(recalls[1], 4)));
+            out += &row(&[
+                format!("{} quer{} over {} docs ({})", case["queries"], if case["queries"] == 1 { "y" } else { "ies" }, case["docs"], text(case, "storage")),
+                text(case, "data").into(),
+                ms(cpu),
+                ms(faiss),
+                speedup(faiss, cpu),
+                gpu_cell(&case["gpu"], 1.0),
+                format!("{}, {}, {}", cell(recalls[0], 3), cell(recalls[1], 3), cell(num(peer, "peer_recall"), 3)),
+            ]);
+        }
+        out
+    }
+
+    fn kmeans(&mut self) -> String {
+        let mut out = String::from(
+            "Lloyd's iterations from the same k-means++ centroids (ours, passed to faiss as `init_centroids` and to scikit-learn as \
+             `init`), Euclidean, all points every iteration (faiss's `max_points_per_centroid` raised so it does not subsample), \
+             20 assignment steps. Time per assignment step = run time / steps; final inertia = sum of squared distances after the \
+             last assignment, which must agree within 1%.\n\n",
+        );
+        out += &header(&["case", "data", "ours CPU (ms/iter)", "faiss (ms/iter)", "scikit-learn (ms/iter)", "faiss / ours", "scikit-learn / ours", "ours GPU (ms/iter)", "final inertia: ours, faiss, scikit-learn", "largest difference"]);
+        for case in cases(self.ours, "kmeans") {
+            let id = text(case, "id");
+            let peer = self.peer("kmeans", id);
+            let steps = num(case, "iterations").unwrap_or(f64::NAN);
+            let per = |t: Option<f64>, steps: Option<f64>| Some(t? / steps?);
+            let cpu = per(median(&case["cpu"]), Some(steps));
+            let faiss = per(median(&peer["faiss"]), num(peer, "faiss_assignments"));
+            let sklearn = per(median(&peer["sklearn"]), num(peer, "sklearn_assignments"));
+            let ours_inertia = num(case, "cpu_inertia").unwrap_or(f64::NAN);
+            let inertias = [num(case, "gpu_inertia"), num(peer, "faiss_inertia"), num(peer, "sklearn_inertia")];
+            let worst = inertias.iter().flatten().map(|i| (i - ours_inertia).abs() / ours_inertia).fold(0.0, f64::max);
+            self.checks.require(worst <= 0.01 && inertias[1].is_some() && inertias[2].is_some(), || format!("{id}: final inertias differ by {:.2}% (ours {ours_inertia:.3}, GPU {}, faiss {}, scikit-learn {})", 100.0 * worst, cell(inertias[0], 3), cell(inertias[1], 3), cell(inertias[2], 3)));
+            out += &row(&[
+                format!("{} points, {} clusters", case["points"], case["clusters"]),
+                text(case, "data").into(),
+                ms(cpu),
+                ms(faiss),
+                ms(sklearn),
+                speedup(faiss, cpu),
+                speedup(sklearn, cpu),
+                gpu_cell(&case["gpu"], steps),
+                format!("{ours_inertia:.2}, {}, {}", cell(inertias[1], 2), cell(inertias[2], 2)),
+                format!("{:.3}%", 100.0 * worst),
+            ]);
+        }
+        out
+    }
+
+    fn families(&mut self) -> String {
+        let case = &self.ours["families"];
+        let peer = &self.peers["families"];
+        let (ours_count, peer_count, identical) = (num(case, "count"), num(peer, "count"), num(peer, "identical"));
+        self.checks.require(ours_count.is_some() && ours_count == peer_count && peer_count == identical, || {
+            format!("families: ours {}, networkx {}, identical {}", cell(ours_count, 0), cell(peer_count, 0), cell(identical, 0))
+        });
+        let mut out = format!(
+            "On {}: {} documents, {} latents, k = {}. The peer is `xtask/bench/peers.py`: `C = AᵀA` with scipy.sparse, then the same \
+             family algorithm (`crates/core/src/families.rs`, default parameters, every live feature below density 0.2) with a networkx \
+             graph and `maximum_spanning_tree` per round. Both must find the same families (parent and members).\n\n",
+            text(case, "data"), case["documents"], case["d_sae"], case["k"]
+        );
+        out += &header(&["step", "ours CPU (ms)", "ours GPU (ms)", "peer (ms)", "peer / ours"]);
+        let (cooc, cooc_peer) = (median(&case["cooccurrence_cpu"]), median(&peer["cooccurrence"]));
+        out += &row(&["co-occurrence `AᵀA`".into(), ms(cooc), gpu_cell(&case["cooccurrence_gpu"], 1.0), format!("{} (scipy.sparse)", ms(cooc_peer)), speedup(cooc_peer, cooc)]);
+        let (fam, fam_peer) = (median(&case["families"]), median(&peer["families"]));
+        out += &row(&["families from `C`".into(), ms(fam), "—".into(), format!("{} (networkx)", ms(fam_peer)), speedup(fam_peer, fam)]);
+        out += &format!("\nFamilies: ours {}, networkx {}, identical {}.\n", cell(ours_count, 0), cell(peer_count, 0), cell(identical, 0));
+        out
+    }
+
+    fn train(&self) -> String {
+        let t = &self.ours["train"];
+        let c = &t["config"];
+        let mut out = format!(
+            "`Trainer` over each backend (the whole step on it: forward, backward, Adam), on {}: k = {}, {} latents, batch {}, lr {}, {} steps per epoch. \
+             Median time per epoch after a warm-up epoch, from the same initialisation; the NMSE is the last timed epoch's mean (both paths train the same model).\n\n",
+            text(t, "data"), c["k"], c["latents"], c["batch"], c["lr"], t["steps_per_epoch"]
+        );
+        out += &header(&["path", "s / epoch", "epochs timed", "train NMSE (last epoch)"]);
+        for (path, who) in [("ours CPU", "cpu"), ("ours GPU", "gpu")] {
+            let timing = &t[who];
+            out += &row(&[path.into(), cell(median(timing).map(|v| v / 1e3), 2), timing["runs"].to_string(), cell(num(t, &format!("{who}_nmse")), 4)]);
+        }
+        out
+    }
+}
+
+fn browser_table(browser: &Value) -> String {
+    let mut out = String::from(
+        "`tests/browser/measure.mjs` in headless Chromium on the demo bundle served from 127.0.0.1: time from opening a query URL \
+         to its results (cold: empty cache, every file downloaded and checked; warm: a reload, files from the Cache API), a typed \
+         query end to end (embedding in wasm + encode + steered search; median), and a steering slider move (median).\n\n",
+    );
+    out += &header(&["engine", "cold load to first result (ms)", "warm reload (ms)", "query end to end (ms)", "slider move (ms)"]);
+    for (name, m) in [("WebGPU", &browser["webgpu"]), ("CPU path (`--disable-webgpu`)", &browser["cpu"])] {
+        out += &row(&[
+            format!("{name}: page reports {}", text(m, "engine")),
+            cell(num(m, "cold_ms"), 0),
+            cell(num(m, "warm_ms"), 0),
+            format!("{} (median of {})", cell(num(m, "query_ms"), 0), m["queries"]),
+            format!("{} (median of {})", cell(num(m, "slider_ms"), 0), m["slider_moves"]),
+        ]);
+    }
+    out
+}
+
+/// Bytes of the demo bundle per document, by part, and of the wasm binary.
+fn sizes_table(demo: &Path) -> Result<String> {
+    let manifest: Value = serde_json::from_slice(&std::fs::read(demo.join("manifest.json"))?)?;
+    let documents = num(&manifest, "documents").context("manifest.json has no document count")?;
+    let mut parts: Vec<(String, f64)> = Vec::new();
+    for file in manifest["files"].as_array().context("manifest.json has no files")? {
+        let role = text(file, "role");
+        let part = role.split('-').next().unwrap_or(role).to_owned();
+        let bytes = num(file, "bytes").unwrap_or(0.0);
+        match parts.iter_mut().find(|(p, _)| *p == part) {
+            Some((_, total)) => *total += bytes,
+            None => parts.push((part, bytes)),
+        }
+    }
+    let total: f64 = parts.iter().map(|(_, b)| b).sum();
+    let embedder: f64 = parts.iter().filter(|(p, _)| p == "embedder").map(|(_, b)| b).sum();
+    let mut out = format!("The demo bundle's files by manifest role ({documents} documents):\n\n");
+    out += &header(&["part", "bytes", "bytes per document"]);
+    for (part, bytes) in &parts {
+        out += &row(&[part.clone(), format!("{bytes:.0}"), format!("{:.0}", bytes / documents)]);
+    }
+    out += &row(&["**total**".into(), format!("{total:.0}"), format!("**{:.0}**", total / documents)]);
+    out += &row(&["**total without the query embedder**".into(), format!("{:.0}", total - embedder), format!("**{:.0}**", (total - embedder) / documents)]);
+    let wasm = root().join("pkg/saescope_wasm_bg.wasm");
+    let raw = std::fs::metadata(&wasm).with_context(|| format!("{} is missing", wasm.display()))?.len();
+    out += &format!("\nWasm binary `pkg/saescope_wasm_bg.wasm` (release): {raw} bytes, {} bytes gzipped (`gzip -9`).\n", gzip_size(&wasm)?);
+    Ok(out)
+}
+
+pub fn bench(args: &[String]) -> Result<()> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let embeddings = root().join(SHARED_EMBEDDINGS);
+    if !embeddings.exists() {
+        bail!("the benchmark runs on the demo embeddings, expected at {}", embeddings.display());
+    }
+    let load_before = load_average();
+    setup::vulkan()?;
+    run(cargo().args(["build", "--release", "-p", "saescope-cli"]))?;
+    let cli = root().join("target/release/saescope");
+    let python = peers_python()?;
+    let data = root().join(DATA_DIR);
+    // Stale inputs of another mode must not be read.
+    let _ = std::fs::remove_dir_all(&data);
+    let demo = root().join(DEMO_DIR);
+    build_demo_bundle(&cli, &demo)?;
+    let mut ours_cmd = Command::new(&cli);
+    ours_cmd.arg("bench").arg("--embeddings").arg(&embeddings).arg("--out").arg(&data).arg("--bundle").arg(&demo);
+    if quick {
+        ours_cmd.arg("--quick");
+    }
+    run(&mut ours_cmd)?;
+    let ours: Value = serde_json::from_slice(&std::fs::read(data.join("ours.json"))?)?;
+    let peers = json_output(Command::new(&python).arg("xtask/bench/peers.py").arg(&data), "xtask/bench/peers.py")?;
+
+    let browser = measure_browser(&demo)?;
+    let load_after = load_average();
+
+    let mut tables = Tables { ours: &ours, peers: &peers, checks: Checks::default() };
+    let machine = &ours["machine"];
+    let v = &peers["versions"];
+    let setup = format!(
+        "Command: `cargo xtask bench`{} ({}). Machine: {}, {} cores available; GPU path: {}{}. \
+         1-minute load average before the run: {load_before} (after: {load_after}; the benchmark itself keeps the cores busy). \
+         Timings: median of up to {} runs after a warm-up run (fewer for slow cases: at least {}, stopping after {} s; the count is kept in `target/bench-data/ours.json`).\n\n\
+         Versions: {}; Python {}, numpy {}, faiss-cpu {} ({} OpenMP threads), scikit-learn {}, networkx {}; BLAS: {}; {}; Node.js {}.\n",
+        if quick { " --quick" } else { "" },
+        first_line(Command::new("date").args(["-u", "+%Y-%m-%d"])),
+        text(machine, "cpu"),
+        machine["cores"],
+        text(machine, "gpu_adapter"),
+        if machine["gpu_is_software"] == true { " (a software rasteriser on the CPU: its GPU columns check correctness and overhead, they are not GPU speed)" } else { "" },
+        ours["policy"]["max_runs"],
+        ours["policy"]["min_runs"],
+        ours["policy"]["budget_s"],
+        first_line(Command::new("rustc").arg("--version")),
+        text(v, "python"),
+        text(v, "numpy"),
+        text(v, "faiss-cpu"),
+        v["faiss_threads"],
+        text(v, "scikit-learn"),
+        text(v, "networkx"),
+        v["blas"].as_array().map(|b| b.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")).unwrap_or_default(),
+        first_line(Command::new("chromium").arg("--version")),
+        first_line(Command::new("node").arg("--version")),
+    );
+    let blocks = [
+        ("setup", setup),
+        ("encode", tables.encode()),
+        ("search", tables.search()),
+        ("kmeans", tables.kmeans()),
+        ("families", tables.families()),
+        ("train", tables.train()),
+        ("browser", browser_table(&browser)),
+        ("sizes", sizes_table(&demo)?),
+    ];
+    for (name, body) in &blocks {
+        println!("## {name}\n\n{body}");
+    }
+    if !tables.checks.0.is_empty() {
+        bail!("checks failed, BENCHMARKS.md left as it was:\n  {}", tables.checks.0.join("\n  "));
+    }
+    if quick {
+        eprintln!("--quick: BENCHMARKS.md left as it was");
+        return Ok(());
+    }
+    for (name, body) in &blocks {
+        replace_block(&root().join("BENCHMARKS.md"), name, body)?;
+    }
+    Ok(())
+}
