@@ -7,14 +7,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 import { readNpy } from './npy.mjs';
 
 const BASE = process.env.SAESCOPE_URL;
 const DEMO = process.env.SAESCOPE_DEMO;
 if (!BASE || !DEMO) throw new Error('run through `cargo xtask test` (SAESCOPE_URL and SAESCOPE_DEMO unset)');
 
-const ARGS = ['--no-sandbox', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SHOTS = new URL('../../target/browser-test/screenshots/', import.meta.url);
 mkdirSync(SHOTS, { recursive: true });
 
@@ -36,8 +35,8 @@ let gpuBrowser;
 let cpuBrowser;
 
 before(async () => {
-  gpuBrowser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...ARGS, '--enable-unsafe-webgpu'] });
-  cpuBrowser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...ARGS, '--disable-webgpu'] });
+  gpuBrowser = await launch({ webgpu: true });
+  cpuBrowser = await launch({ webgpu: false });
 });
 
 after(async () => {

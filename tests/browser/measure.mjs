@@ -5,12 +5,11 @@
 //
 //   SAESCOPE_URL=http://127.0.0.1:PORT SAESCOPE_DEMO=path/to/bundle node tests/browser/measure.mjs
 
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const BASE = process.env.SAESCOPE_URL;
 const DEMO = process.env.SAESCOPE_DEMO;
 if (!BASE || !DEMO) throw new Error('set SAESCOPE_URL and SAESCOPE_DEMO (cargo xtask bench does)');
-const ARGS = ['--no-sandbox', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const QUERIES = ['dark matter halos in galaxy clusters', 'graph neural networks for molecules', 'exoplanet atmospheres with JWST', 'reinforcement learning from human feedback', 'fast radio bursts', 'diffusion models for image generation', 'stellar streams in the Milky Way'];
 
 const median = (xs) => {
@@ -26,7 +25,7 @@ async function firstResult(page, query) {
 }
 
 async function measure(gpu) {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...ARGS, gpu ? '--enable-unsafe-webgpu' : '--disable-webgpu'] });
+  const browser = await launch({ webgpu: gpu });
   try {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -43,13 +42,14 @@ async function measure(gpu) {
     }
     const sliders = [];
     for (let i = 1; i <= 6; i++) {
-      const before = await page.evaluate(() => location.search);
       const started = Date.now();
-      await page.$eval('#query-features li:first-child input', (input, f) => {
+      const edit = await page.$eval('#query-features li:first-child input', (input, f) => {
         input.value = String(Number(input.max) * f);
         input.dispatchEvent(new Event('input', { bubbles: true }));
+        return `${input.dataset.feature}:${Number(Number(input.value).toFixed(3))}`;
       }, i / 7);
-      await page.waitForFunction((b) => location.search !== b && document.body.dataset.busy === 'false', before, { timeout: 120_000 });
+      // The results say which edits they answer.
+      await page.waitForFunction((e) => document.querySelector('#results').dataset.steer?.split(',').includes(e), edit, { timeout: 120_000 });
       sliders.push(Date.now() - started);
     }
     return { engine, cold_ms: cold, warm_ms: warm, query_ms: median(queries), slider_ms: median(sliders), queries: queries.length, slider_moves: sliders.length };

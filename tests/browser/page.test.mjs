@@ -5,14 +5,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 import { readNpy } from './npy.mjs';
 
 const BASE = process.env.SAESCOPE_URL;
 const FIXTURES = process.env.SAESCOPE_FIXTURES;
 if (!BASE || !FIXTURES) throw new Error('run through `cargo xtask test` (SAESCOPE_URL and SAESCOPE_FIXTURES unset)');
 
-const COMMON_ARGS = ['--no-sandbox', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const TOLERANCE = 1e-4;
 const DOCS = [0, 5, 123, 999];
 
@@ -24,8 +23,8 @@ let gpuBrowser;
 let plainBrowser;
 
 before(async () => {
-  gpuBrowser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...COMMON_ARGS, '--enable-unsafe-webgpu'] });
-  plainBrowser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...COMMON_ARGS, '--disable-webgpu'] });
+  gpuBrowser = await launch({ webgpu: true });
+  plainBrowser = await launch({ webgpu: false });
 });
 
 after(async () => {

@@ -12,7 +12,7 @@
 //! A failed check (top-k agreement, recall@10 = 1 against faiss, final inertia within 1%) fails
 //! the command before BENCHMARKS.md is touched.
 
-use crate::{build_demo_bundle, build_wasm, cargo, replace_block, root, run, serve, setup, SHARED_EMBEDDINGS};
+use crate::{build_demo_bundle, build_wasm, cargo, replace_block, root, run, serve, setup, DEMO_DIR, SHARED_EMBEDDINGS};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,6 @@ use std::process::{Command, Stdio};
 
 const DATA_DIR: &str = "target/bench-data";
 const VENV_DIR: &str = "target/bench-venv";
-const DEMO_DIR: &str = "target/bench-demo";
 const REQUIREMENTS: &str = "xtask/bench/requirements.txt";
 
 /// A table cell for a number that may be missing.

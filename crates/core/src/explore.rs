@@ -152,19 +152,12 @@ pub fn describe_clusters(codes: &SparseCodes, assignments: &[Option<u32>], clust
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matrix::Matrix;
-
-    fn sae_with_rows(rows: &[[f32; 2]]) -> Sae {
-        let n = rows.len();
-        let w_dec = Matrix::new(n, 2, rows.iter().flatten().copied().collect()).unwrap();
-        let w_enc = Matrix::new(2, n, crate::sae::transpose(&w_dec.data, n, 2)).unwrap();
-        Sae::new(1, w_enc, vec![0.0; n], w_dec, vec![0.0; 2]).unwrap()
-    }
+    use crate::sae::tied_sae;
 
     #[test]
     fn neighbors_by_decoder_cosine() {
         let s = std::f32::consts::FRAC_1_SQRT_2;
-        let sae = sae_with_rows(&[[1.0, 0.0], [s, s], [0.0, 1.0], [-1.0, 0.0]]);
+        let sae = tied_sae(&[[1.0, 0.0], [s, s], [0.0, 1.0], [-1.0, 0.0]]);
         let n = decoder_neighbors(&sae, 0, 2).unwrap();
         assert_eq!(n.nearest.iter().map(|x| x.feature).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(n.farthest[0].feature, 3);

@@ -359,6 +359,16 @@ pub fn codes_from_pre(pre: &Matrix, k: usize) -> SparseCodes {
     SparseCodes { k, d_sae: pre.cols, indices, values }
 }
 
+/// A k = 1 SAE with these decoder rows, tied encoder and zero biases (for tests of functions
+/// that only look at the decoder).
+#[cfg(test)]
+pub(crate) fn tied_sae<const D: usize>(rows: &[[f32; D]]) -> Sae {
+    let n = rows.len();
+    let w_dec = Matrix::new(n, D, rows.iter().flatten().copied().collect()).unwrap();
+    let w_enc = Matrix::new(D, n, transpose(&w_dec.data, n, D)).unwrap();
+    Sae::new(1, w_enc, vec![0.0; n], w_dec, vec![0.0; D]).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,23 +154,55 @@ pub fn check_search_args(corpus_dim: usize, corpus_rows: usize, queries: &Matrix
 /// Corpus rows scored per block on the CPU: bounds the f32 copy of an f16 shard.
 const CPU_BLOCK_ROWS: usize = 4096;
 
-/// CPU reference: exact top-k by dot product (blocked SGEMM, then per-query selection).
+/// Up to this many queries are scored by direct dot products: SGEMM would first pack the whole
+/// block, a copy as large as the scan itself.
+const DOT_MAX_QUERIES: usize = 4;
+
+/// A dot product in eight independent sums, which compilers vectorise (one running sum must
+/// be added in order and is not).
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            lanes[l] += x[l] * y[l];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// CPU reference: exact top-k by dot product (blocked SGEMM, or direct dot products for a few
+/// queries, then per-query selection).
 pub fn search(corpus: &Corpus, queries: &Matrix, k: usize) -> Result<Hits> {
+    use half::slice::HalfFloatSliceExt;
     let k = check_search_args(corpus.dim, corpus.rows(), queries, k)?;
     let dim = corpus.dim;
     let mut candidates: Vec<Vec<(u32, f32)>> = vec![Vec::new(); queries.rows];
     let mut offset = 0usize;
-    let mut block = Vec::new();
+    let mut widened = Vec::new();
     let mut scores = Vec::new();
     for s in &corpus.shards {
         for start in (0..s.rows).step_by(CPU_BLOCK_ROWS) {
             let rows = CPU_BLOCK_ROWS.min(s.rows - start);
-            block.resize(rows * dim, 0.0);
-            for i in 0..rows {
-                s.row_into(dim, start + i, &mut block[i * dim..(i + 1) * dim]);
-            }
+            let range = start * dim..(start + rows) * dim;
+            let block: &[f32] = match &s.storage {
+                Storage::F32(v) => &v[range],
+                Storage::F16(v) => {
+                    widened.resize(rows * dim, 0.0);
+                    v[range].convert_to_f32_slice(&mut widened);
+                    &widened
+                }
+            };
             scores.resize(queries.rows * rows, 0.0);
-            crate::matrix::gemm(queries.rows, dim, rows, &queries.data, false, &block, true, 0.0, &mut scores);
+            if queries.rows <= DOT_MAX_QUERIES {
+                for (q, out) in scores.chunks_exact_mut(rows).enumerate() {
+                    let query = queries.row(q);
+                    out.iter_mut().zip(block.chunks_exact(dim)).for_each(|(o, row)| *o = dot_lanes(query, row));
+                }
+            } else {
+                crate::matrix::gemm(queries.rows, dim, rows, &queries.data, false, block, true, 0.0, &mut scores);
+            }
             let base = (offset + start) as u32;
             for (q, list) in candidates.iter_mut().enumerate() {
                 let best = top_k(&scores[q * rows..(q + 1) * rows], k).into_iter().map(|(i, v)| (i + base, v));

@@ -58,25 +58,19 @@ impl FeatureSplit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matrix::Matrix;
-
-    fn sae_with_rows(rows: &[[f32; 3]]) -> Sae {
-        let n = rows.len();
-        let w_dec = Matrix::new(n, 3, rows.iter().flatten().copied().collect()).unwrap();
-        let w_enc = Matrix::new(3, n, crate::sae::transpose(&w_dec.data, n, 3)).unwrap();
-        Sae::new(1, w_enc, vec![0.0; n], w_dec, vec![0.0; 3]).unwrap()
-    }
+    use crate::sae::tied_sae;
+    use crate::Matrix;
 
     #[test]
     fn large_features_map_to_their_nearest_small_direction() {
-        let small = sae_with_rows(&[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
-        let large = sae_with_rows(&[[0.9, 0.1, 0.0], [0.8, -0.2, 0.1], [0.1, 0.9, 0.0], [0.0, 0.0, 1.0]]);
+        let small = tied_sae(&[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
+        let large = tied_sae(&[[0.9, 0.1, 0.0], [0.8, -0.2, 0.1], [0.1, 0.9, 0.0], [0.0, 0.0, 1.0]]);
         let split = split_features(&small, &large).unwrap();
         assert_eq!(split.best_small, vec![0, 0, 1, 0], "the last is orthogonal to both: the lower index");
         assert!((split.cosine[0] - 0.9 / (0.82f32).sqrt()).abs() < 1e-6);
         let json = serde_json::Value::Object(split.to_paper_json());
         assert_eq!(json, serde_json::json!({"0": [0, 1, 3], "1": [2]}));
-        let other = sae_with_rows(&[[1.0, 0.0, 0.0]]);
+        let other = tied_sae(&[[1.0, 0.0, 0.0]]);
         let mismatch = Sae::new(1, Matrix::zeros(2, 1), vec![0.0], Matrix::zeros(1, 2), vec![0.0; 2]).unwrap();
         assert!(split_features(&other, &mismatch).is_err());
     }
