@@ -33,12 +33,16 @@ async function measure(gpu) {
     const warm = await firstResult(page, QUERIES[0]);
     const engine = await page.getAttribute('#engine', 'data-kind');
     const queries = [];
+    const embeddings = [];
     for (const q of QUERIES.slice(1)) {
       await page.fill('#query', q);
       const started = Date.now();
       await page.press('#query', 'Enter');
       await page.waitForFunction((t) => document.querySelector('#results').dataset.query === `q:${t}` && document.body.dataset.busy === 'false', q, { timeout: 120_000 });
       queries.push(Date.now() - started);
+      // "Embedded in your browser in N ms." (the embedding's share of the query, timed in the worker)
+      const embedded = /in ([\d,.]+) ms/.exec(await page.textContent('#query-status'));
+      if (embedded) embeddings.push(Number(embedded[1].replace(/,/g, '')));
     }
     const sliders = [];
     for (let i = 1; i <= 6; i++) {
@@ -52,7 +56,7 @@ async function measure(gpu) {
       await page.waitForFunction((e) => document.querySelector('#results').dataset.steer?.split(',').includes(e), edit, { timeout: 120_000 });
       sliders.push(Date.now() - started);
     }
-    return { engine, cold_ms: cold, warm_ms: warm, query_ms: median(queries), slider_ms: median(sliders), queries: queries.length, slider_moves: sliders.length };
+    return { engine, cold_ms: cold, warm_ms: warm, query_ms: median(queries), embed_ms: embeddings.length ? median(embeddings) : null, slider_ms: median(sliders), queries: queries.length, slider_moves: sliders.length };
   } finally {
     await browser.close();
   }

@@ -31,6 +31,8 @@ pub struct BenchArgs {
     pub embeddings: PathBuf,
     /// A bundle whose codes the co-occurrence and families case runs on (the demo bundle).
     pub bundle: Option<PathBuf>,
+    /// The MiniLM model folder, for the query-embedding case.
+    pub embedder: Option<PathBuf>,
 }
 
 /// How many times each measurement runs: after one warm-up run, timed runs until `budget_s`
@@ -368,6 +370,34 @@ fn train_case(bench: &Bench, data: &Matrix, description: &str) -> Result<TrainCa
     Ok(TrainCase { data: description.into(), rows: data.rows, config, steps_per_epoch, cpu, cpu_nmse, gpu, gpu_nmse })
 }
 
+/// Typed queries of the kind the page gets (also in tests/browser/measure.mjs).
+const QUERIES: [&str; 6] = [
+    "graph neural networks for molecules",
+    "exoplanet atmospheres with JWST",
+    "reinforcement learning from human feedback",
+    "fast radio bursts",
+    "diffusion models for image generation",
+    "stellar streams in the Milky Way",
+];
+
+#[derive(Serialize)]
+struct EmbedCase {
+    model: String,
+    /// One query at a time, as the page embeds them (median over the queries' runs).
+    per_query: Timing,
+}
+
+fn embed_case(bench: &Bench, model: &std::path::Path) -> Result<EmbedCase> {
+    eprintln!("embed");
+    let embedder = crate::embed_cmd::load(model)?;
+    let mut per_query = Vec::new();
+    for query in QUERIES {
+        per_query.push(bench.policy.time(|| embedder.embed(&[query]).map(drop).map_err(Into::into))?);
+    }
+    per_query.sort_by(|a, b| a.median_ms.total_cmp(&b.median_ms));
+    Ok(EmbedCase { model: model.display().to_string(), per_query: per_query[per_query.len() / 2] })
+}
+
 #[derive(Serialize)]
 struct FamiliesCase {
     data: String,
@@ -430,6 +460,7 @@ struct Report {
     search: Vec<SearchCase>,
     kmeans: Vec<KMeansCase>,
     families: Option<FamiliesCase>,
+    embed: Option<EmbedCase>,
     train: TrainCase,
 }
 
@@ -486,10 +517,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     let families = args.bundle.as_deref().map(|b| families_case(&bench, b)).transpose()?;
 
+    let embed = args.embedder.as_deref().map(|m| embed_case(&bench, m)).transpose()?;
+
     let train_rows = if args.quick { real.slice_rows(0, 2048) } else { real.clone() };
     let train = train_case(&bench, &train_rows, &format!("demo embeddings ({} rows)", train_rows.rows))?;
 
-    let report = Report { quick: args.quick, machine: machine(&bench.gpu), policy, sgemm, encode, search, kmeans, families, train };
+    let report = Report { quick: args.quick, machine: machine(&bench.gpu), policy, sgemm, encode, search, kmeans, families, embed, train };
     let path = args.out.join("ours.json");
     write(&path, &serde_json::to_vec_pretty(&report)?)?;
     println!("{}", path.display());

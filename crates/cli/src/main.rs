@@ -211,6 +211,9 @@ enum Command {
         /// A bundle for the co-occurrence and families case (its codes)
         #[arg(long)]
         bundle: Option<PathBuf>,
+        /// The MiniLM model folder, for the query-embedding case
+        #[arg(long)]
+        embedder: Option<PathBuf>,
     },
     /// Convert the paper's PyTorch state dict (a torch.save .pth holding encoder.weight,
     /// decoder.weight, pre_bias and latent_bias) into an SAE directory in the SAELens layout;
@@ -381,7 +384,7 @@ fn main() -> ExitCode {
         Command::Train { embeddings, out, training } => {
             train_cmd::run(&embeddings, &out, training.config(), training.holdout, training.device)
         }
-        Command::Bench { quick, embeddings, out, bundle } => bench::run(&bench::BenchArgs { quick, out, embeddings, bundle }),
+        Command::Bench { quick, embeddings, out, bundle, embedder } => bench::run(&bench::BenchArgs { quick, out, embeddings, bundle, embedder }),
         Command::Convert { pth, out, k, dtype } => convert::run(&pth, &out, k, dtype),
         Command::Label { bundle, import, out, model, no_embed, seed, clean } => {
             interpret::label(interpret::LabelCommand { bundle, import, out, model, no_embed, seed, clean })

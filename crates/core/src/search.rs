@@ -1,7 +1,7 @@
 //! Exact maximum-inner-product search over a corpus held in shards (f32 or f16 storage).
 
 use crate::error::{Error, Result};
-use crate::matrix::Matrix;
+use crate::matrix::{dot, Matrix};
 use crate::npy::{DType, Npy};
 use crate::topk::{merge, top_k};
 use half::f16;
@@ -158,20 +158,6 @@ const CPU_BLOCK_ROWS: usize = 4096;
 /// block, a copy as large as the scan itself.
 const DOT_MAX_QUERIES: usize = 4;
 
-/// A dot product in eight independent sums, which compilers vectorise (one running sum must
-/// be added in order and is not).
-fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            lanes[l] += x[l] * y[l];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
-
 /// CPU reference: exact top-k by dot product (blocked SGEMM, or direct dot products for a few
 /// queries, then per-query selection).
 pub fn search(corpus: &Corpus, queries: &Matrix, k: usize) -> Result<Hits> {
@@ -198,7 +184,7 @@ pub fn search(corpus: &Corpus, queries: &Matrix, k: usize) -> Result<Hits> {
             if queries.rows <= DOT_MAX_QUERIES {
                 for (q, out) in scores.chunks_exact_mut(rows).enumerate() {
                     let query = queries.row(q);
-                    out.iter_mut().zip(block.chunks_exact(dim)).for_each(|(o, row)| *o = dot_lanes(query, row));
+                    out.iter_mut().zip(block.chunks_exact(dim)).for_each(|(o, row)| *o = dot(query, row));
                 }
             } else {
                 crate::matrix::gemm(queries.rows, dim, rows, &queries.data, false, block, true, 0.0, &mut scores);
