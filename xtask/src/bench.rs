@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick]`: every hot path side by side with the tool a user would
+//! `cargo xtask bench [--quick] [--reuse]`: every hot path side by side with the tool a user would
 //! otherwise pick, on the same data, into BENCHMARKS.md.
 //!
 //! 1. `saescope bench` (release) writes the shared inputs as `.npy` under `target/bench-data`
@@ -8,6 +8,8 @@
 //! 3. the page is timed in headless Chromium on the demo bundle (`tests/browser/measure.mjs`),
 //!    and the bundle's and the wasm binary's sizes are read;
 //! 4. the tables are printed and, in full mode, written between the `saescope-bench` markers.
+//!
+//! `--reuse` keeps the timings of steps 1 and 2 from an earlier run of the same mode.
 //!
 //! A failed check (top-k agreement, recall@10 = 1 against faiss, final inertia within 1%) fails
 //! the command before BENCHMARKS.md is touched.
@@ -367,18 +369,38 @@ pub fn bench(args: &[String]) -> Result<()> {
     let cli = root().join("target/release/saescope");
     let python = peers_python()?;
     let data = root().join(DATA_DIR);
-    // Stale inputs of another mode must not be read.
-    let _ = std::fs::remove_dir_all(&data);
     let demo = root().join(DEMO_DIR);
     build_demo_bundle(&cli, &demo)?;
-    let mut ours_cmd = Command::new(&cli);
-    ours_cmd.arg("bench").arg("--embeddings").arg(&embeddings).arg("--out").arg(&data).arg("--bundle").arg(DEMO_DIR).arg("--embedder").arg(crate::model::fetch()?);
-    if quick {
-        ours_cmd.arg("--quick");
-    }
-    run(&mut ours_cmd)?;
-    let ours: Value = serde_json::from_slice(&std::fs::read(data.join("ours.json"))?)?;
-    let peers = json_output(Command::new(&python).arg("xtask/bench/peers.py").arg(&data), "xtask/bench/peers.py")?;
+    // `--reuse`: the timings of an earlier run of the same mode, so that a failure in a later
+    // part (the browser) does not cost the half hour of the first ones again.
+    let reuse = args.iter().any(|a| a == "--reuse");
+    let earlier = |name: &str| -> Option<Value> {
+        let v: Value = serde_json::from_slice(&std::fs::read(data.join(name)).ok()?).ok()?;
+        (reuse && v["quick"] == quick).then_some(v)
+    };
+    let ours = match earlier("ours.json") {
+        Some(ours) => ours,
+        None => {
+            // Stale inputs of another mode must not be read.
+            let _ = std::fs::remove_dir_all(&data);
+            let mut ours_cmd = Command::new(&cli);
+            ours_cmd.arg("bench").arg("--embeddings").arg(&embeddings).arg("--out").arg(&data).arg("--bundle").arg(DEMO_DIR).arg("--embedder").arg(crate::model::fetch()?);
+            if quick {
+                ours_cmd.arg("--quick");
+            }
+            run(&mut ours_cmd)?;
+            serde_json::from_slice(&std::fs::read(data.join("ours.json"))?)?
+        }
+    };
+    let peers = match earlier("peers.json") {
+        Some(peers) => peers,
+        None => {
+            let mut peers = json_output(Command::new(&python).arg("xtask/bench/peers.py").arg(&data), "xtask/bench/peers.py")?;
+            peers["quick"] = quick.into();
+            std::fs::write(data.join("peers.json"), serde_json::to_vec_pretty(&peers)?)?;
+            peers
+        }
+    };
 
     let browser = measure_browser(&demo)?;
     let load_after = load_average();
