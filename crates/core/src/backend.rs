@@ -102,14 +102,14 @@ impl Backend for CpuBackend {
         search::search(corpus, queries, k)
     }
 
-    type Points<'a> = Points<'a>;
+    type Points<'a> = kmeans::NormedPoints<'a>;
 
-    async fn upload_points<'a>(&self, points: Points<'a>) -> Result<Points<'a>> {
-        Ok(points)
+    async fn upload_points<'a>(&self, points: Points<'a>) -> Result<kmeans::NormedPoints<'a>> {
+        Ok(kmeans::NormedPoints::new(points))
     }
 
     async fn assign(&self, points: &Self::Points<'_>, centroids: &Matrix, metric: Metric) -> Result<Assignment> {
-        kmeans::assign(*points, centroids, metric)
+        kmeans::assign_normed(points, centroids, metric)
     }
 
     async fn cooccurrence(&self, codes: &SparseCodes) -> Result<Cooccurrence> {

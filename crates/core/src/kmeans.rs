@@ -77,8 +77,28 @@ pub struct Assignment {
     pub distance: Vec<f32>,
 }
 
+/// Points with their norms, computed once for all the assignment steps of a run (the CPU
+/// backend's resident points; recomputing them was a quarter of each step).
+pub struct NormedPoints<'a> {
+    pub points: Points<'a>,
+    /// (`|x|^2`, `1/|x|`) per point, as [`point_norms`].
+    norms: Vec<(f32, f32)>,
+}
+
+impl<'a> NormedPoints<'a> {
+    pub fn new(points: Points<'a>) -> Self {
+        Self { points, norms: (0..points.len()).map(|i| point_norms(points, i)).collect() }
+    }
+}
+
 /// CPU reference of the assignment step. Ties go to the lower centroid index.
 pub fn assign(points: Points, centroids: &Matrix, metric: Metric) -> Result<Assignment> {
+    assign_normed(&NormedPoints::new(points), centroids, metric)
+}
+
+/// [`assign`] with the points' norms already known.
+pub fn assign_normed(normed: &NormedPoints, centroids: &Matrix, metric: Metric) -> Result<Assignment> {
+    let points = normed.points;
     check_dims(points, centroids)?;
     let c_norms: Vec<f32> = (0..centroids.rows).map(|c| dot(centroids.row(c), centroids.row(c))).collect();
     let mut out = Assignment { cluster: Vec::with_capacity(points.len()), distance: Vec::with_capacity(points.len()) };
@@ -98,7 +118,7 @@ pub fn assign(points: Points, centroids: &Matrix, metric: Metric) -> Result<Assi
             }
         }
         for i in 0..rows {
-            let (x_norm, inv) = point_norms(points, start + i);
+            let (x_norm, inv) = normed.norms[start + i];
             let (mut best, mut best_d) = (0u32, f32::INFINITY);
             for (c, &c_norm) in c_norms.iter().enumerate() {
                 let d = distance(metric, dots[i * centroids.rows + c], x_norm, inv, c_norm);
@@ -171,12 +191,13 @@ pub fn kmeans_plus_plus(points: Points, clusters: usize, metric: Metric, rng: &m
     let mut centroids = Matrix::zeros(clusters, points.dim());
     let mut nearest = vec![f32::INFINITY; n];
     let mut chosen = rng.below(n);
+    let norms: Vec<(f32, f32)> = (0..n).map(|i| point_norms(points, i)).collect();
     for c in 0..clusters {
         set_to_point(points, chosen, metric, centroids.row_mut(c));
         let centroid = centroids.row(c);
         let c_norm = dot(centroid, centroid);
         for (i, near) in nearest.iter_mut().enumerate() {
-            let (x_norm, inv) = point_norms(points, i);
+            let (x_norm, inv) = norms[i];
             let d = distance(metric, points.dot(i, centroid), x_norm, inv, c_norm).max(0.0);
             *near = near.min(d);
         }
