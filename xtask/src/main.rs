@@ -100,7 +100,8 @@ fn build_demo_bundle(cli: &Path, dir: &Path) -> Result<()> {
 
 /// The demo SAE's training settings (see README: 20k documents give ~19 steps per epoch, so
 /// the paper's lr of 1e-4 is raised to reach a comparable loss in a few minutes on 2 cores).
-const DEMO_TRAINING: &[&str] = &["--k", "32", "--latents", "3072", "--epochs", "50", "--lr", "1e-3", "--seed", "0"];
+/// A 768-latent SAE rides along so the page can show how features split (`--coarse-latents`).
+const DEMO_TRAINING: &[&str] = &["--k", "32", "--latents", "3072", "--coarse-latents", "768", "--epochs", "50", "--lr", "1e-3", "--seed", "0"];
 
 fn port_arg(args: &[String]) -> Result<u16> {
     match args.iter().position(|a| a == "--port") {

@@ -28,6 +28,8 @@ pub struct BuildArgs {
     pub model: String,
     /// The query embedder's model folder.
     pub embedder: PathBuf,
+    /// Latent counts of the smaller SAEs to train and map the main SAE's features onto.
+    pub coarse_latents: Vec<usize>,
     pub train: TrainConfig,
     pub holdout: f64,
     pub device: Device,
@@ -97,15 +99,15 @@ fn stage_dir(out: &Path, name: &str, fingerprint: &str) -> PathBuf {
     out.join(".stages").join(format!("{name}-{}", &fingerprint[..16]))
 }
 
-fn train_stage(args: &BuildArgs, embeddings: &Matrix, embeddings_hash: &str) -> Result<(Sae, Vec<u8>)> {
-    let config_json = serde_json::to_string(&args.train)?;
+fn train_stage(args: &BuildArgs, config: &TrainConfig, embeddings: &Matrix, embeddings_hash: &str) -> Result<(Sae, Vec<u8>)> {
+    let config_json = serde_json::to_string(config)?;
     let fingerprint = sha256_hex(format!("{embeddings_hash}{config_json}{}", args.holdout).as_bytes());
     let dir = stage_dir(&args.out, "sae", &fingerprint);
     let files = [dir.join("cfg.json"), dir.join("sae_weights.safetensors"), dir.join("training_log.json")];
     if files.iter().all(|f| f.exists()) {
         eprintln!("reusing the trained SAE in {}", dir.display());
     } else {
-        train_cmd::run_on(embeddings, &dir, args.train.clone(), args.holdout, args.device)?;
+        train_cmd::run_on(embeddings, &dir, config.clone(), args.holdout, args.device)?;
     }
     let sae = crate::io::read_sae(&dir)?;
     Ok((sae, read(&files[2])?))
@@ -202,10 +204,24 @@ pub fn run(args: BuildArgs) -> Result<()> {
     embeddings.check_finite(&path.display().to_string())?;
     stages.done("embeddings");
 
-    // 3. The SAE.
-    let (sae, training_log) = train_stage(&args, &embeddings, &embeddings_hash)?;
+    // 3. The SAE, and the smaller ones its features split from.
+    let (sae, training_log) = train_stage(&args, &args.train, &embeddings, &embeddings_hash)?;
     let sae = Arc::new(sae);
     stages.done("train");
+    let mut coarse = Vec::new();
+    for &latents in &args.coarse_latents {
+        if latents >= sae.d_sae || latents <= sae.k {
+            bail!("--coarse-latents {latents}: a coarse SAE needs fewer latents than the main SAE ({}) and more than k ({})", sae.d_sae, sae.k);
+        }
+        eprintln!("coarse SAE with {latents} latents:");
+        let (small, _) = train_stage(&args, &TrainConfig { latents, ..args.train.clone() }, &embeddings, &embeddings_hash)?;
+        let split = saescope_core::splitting::split_features(&small, &sae)?;
+        eprintln!("feature splitting: {}", split.summary());
+        coarse.push((small, split));
+    }
+    if !coarse.is_empty() {
+        stages.done("coarse SAEs + feature splitting");
+    }
 
     // 4. Codes and feature statistics, on the f16-rounded embeddings the bundle will carry.
     let per_shard = shard_rows(embeddings.cols, 2, DEFAULT_BINDING_LIMIT);
@@ -278,6 +294,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
     bundle.add("sae/cfg.json", Role::SaeConfig, cfg);
     bundle.add("sae/sae_weights.safetensors", Role::SaeWeights, weights);
     bundle.add("sae/training_log.json", Role::TrainingLog, training_log);
+    for (small, split) in &coarse {
+        bundle.add_coarse_sae(small, split, WeightDType::F16, Some(&args.model))?;
+    }
     bar.inc(1);
     for (i, shard) in stored.shards.iter().enumerate() {
         let Storage::F16(values) = &shard.storage else { unreachable!("stored as f16") };

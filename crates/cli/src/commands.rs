@@ -144,6 +144,7 @@ pub fn inspect(bundle: &Path) -> Result<()> {
         "has_codes": b.codes.is_some(),
         "has_labels": b.labels.is_some(),
         "has_families": b.families.is_some(),
+        "coarse_saes": b.coarse.iter().map(|c| serde_json::json!({ "sae": c.sae.report(), "split": c.split.summary() })).collect::<Vec<_>>(),
         "files_verified": b.manifest.files.len(),
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);

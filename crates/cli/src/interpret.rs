@@ -299,15 +299,8 @@ pub fn split(small: &Path, large: &Path, out: Option<&Path>) -> Result<()> {
         eprintln!("note: --large has fewer features ({}) than --small ({})", large.d_sae, small.d_sae);
     }
     let split = saescope_core::splitting::split_features(&small, &large)?;
-    let children = split.to_paper_json();
-    let splitting = children.values().filter(|v| v.as_array().is_some_and(|a| a.len() > 1)).count();
-    eprintln!(
-        "{} large features onto {} small ones: {splitting} small features split into several; mean best cosine {:.3}",
-        split.best_small.len(),
-        split.small_features,
-        split.cosine.iter().map(|&c| c as f64).sum::<f64>() / split.cosine.len().max(1) as f64
-    );
-    emit(&children, out)
+    eprintln!("{}", split.summary());
+    emit(&split.to_paper_json(), out)
 }
 
 /// A document set: `category=PREFIX` (any category starting with it), `ids=FILE` (document

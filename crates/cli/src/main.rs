@@ -177,6 +177,10 @@ enum Command {
         /// fetches). Only bundled when --model is the model it implements.
         #[arg(long)]
         embedder: Option<PathBuf>,
+        /// Also train SAEs with these fewer latents (same k and recipe) and bundle them with the
+        /// map of how the main SAE's features split from theirs, e.g. `--coarse-latents 768`
+        #[arg(long, value_delimiter = ',')]
+        coarse_latents: Vec<usize>,
         #[command(flatten)]
         training: TrainingArgs,
         #[command(flatten)]
@@ -376,10 +380,10 @@ fn main() -> ExitCode {
         Command::Embed { corpus, query, out, text, model } => {
             embed_cmd::run(corpus.as_deref(), query.as_deref(), out.as_deref(), text, &model.unwrap_or_else(embed_cmd::default_model_dir))
         }
-        Command::Build { corpus, out, embeddings, name, model, embedder, training, clean, family } => {
+        Command::Build { corpus, out, embeddings, name, model, embedder, coarse_latents, training, clean, family } => {
             let (train, holdout, device) = (training.config(), training.holdout, training.device);
             let embedder = embedder.unwrap_or_else(embed_cmd::default_model_dir);
-            build::run(build::BuildArgs { corpus, out, embeddings, name, model, embedder, train, holdout, device, clean, family })
+            build::run(build::BuildArgs { corpus, out, embeddings, name, model, embedder, coarse_latents, train, holdout, device, clean, family })
         }
         Command::Train { embeddings, out, training } => {
             train_cmd::run(&embeddings, &out, training.config(), training.holdout, training.device)

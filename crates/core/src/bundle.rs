@@ -4,9 +4,10 @@
 
 use crate::codes::SparseCodes;
 use crate::error::{Error, Result};
-use crate::manifest::{EmbedderInfo, EmbeddingInfo, FileEntry, Manifest, Role, SaeInfo, FORMAT, VERSION};
-use crate::sae::Sae;
+use crate::manifest::{CoarseSaeInfo, EmbedderInfo, EmbeddingInfo, FileEntry, Manifest, Role, SaeInfo, FORMAT, VERSION};
+use crate::sae::{Sae, WeightDType};
 use crate::search::Corpus;
+use crate::splitting::FeatureSplit;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -60,6 +61,7 @@ impl BundleBuilder {
                 embedding: EmbeddingInfo { model: model.into(), dim: sae.d_in },
                 sae: SaeInfo { d_in: sae.d_in, d_sae: sae.d_sae, k: sae.k },
                 embedder: None,
+                coarse_saes: Vec::new(),
                 files: Vec::new(),
             },
             contents: Vec::new(),
@@ -74,6 +76,37 @@ impl BundleBuilder {
     pub fn add(&mut self, path: &str, role: Role, bytes: Vec<u8>) {
         self.manifest.files.push(FileEntry::describe(path, role, &bytes));
         self.contents.push(bytes);
+    }
+
+    /// Adds a smaller SAE on the same embeddings and its split map onto the main SAE, under
+    /// `saes/{d_sae}/` and `splits/{d_sae}.json`.
+    pub fn add_coarse_sae(&mut self, sae: &Sae, split: &FeatureSplit, dtype: WeightDType, model: Option<&str>) -> Result<()> {
+        let main = &self.manifest.sae;
+        if sae.d_in != main.d_in || sae.d_sae >= main.d_sae || split.small_features != sae.d_sae || split.best_small.len() != main.d_sae {
+            return Err(Error::Shape(format!(
+                "a coarse SAE ({}x{}) with a split of {} onto {} features does not fit the main SAE ({}x{})",
+                sae.d_in,
+                sae.d_sae,
+                split.small_features,
+                split.best_small.len(),
+                main.d_in,
+                main.d_sae
+            )));
+        }
+        let (cfg, weights) = sae.to_saelens(dtype, model)?;
+        let info = CoarseSaeInfo {
+            d_sae: sae.d_sae,
+            k: sae.k,
+            config: format!("saes/{}/cfg.json", sae.d_sae),
+            weights: format!("saes/{}/sae_weights.safetensors", sae.d_sae),
+            split: format!("splits/{}.json", sae.d_sae),
+        };
+        let split_json = serde_json::to_vec(&split.to_paper_json()).map_err(|e| Error::Format(e.to_string()))?;
+        self.add(&info.config, Role::CoarseSaeConfig, cfg);
+        self.add(&info.weights, Role::CoarseSaeWeights, weights);
+        self.add(&info.split, Role::FeatureSplit, split_json);
+        self.manifest.coarse_saes.push(info);
+        Ok(())
     }
 
     /// The manifest and every file as (path, bytes); `manifest.json` is not among the files.
@@ -101,6 +134,15 @@ pub struct Bundle {
     /// `labels::parse_labels` and serde).
     pub labels: Option<Vec<u8>>,
     pub families: Option<Vec<u8>>,
+    /// The smaller SAEs of [`Manifest::coarse_saes`], in manifest order.
+    pub coarse: Vec<CoarseSae>,
+}
+
+/// A smaller SAE on the same embeddings and how the main SAE's features split from its own.
+#[derive(Debug)]
+pub struct CoarseSae {
+    pub sae: Sae,
+    pub split: FeatureSplit,
 }
 
 impl BundleLoader {
@@ -117,7 +159,23 @@ impl BundleLoader {
 
     fn take(&mut self, role: Role) -> Result<Vec<u8>> {
         let path = self.manifest.file(role)?.path.clone();
-        self.files.remove(&path).ok_or_else(|| Error::Missing(format!("file {path} (not loaded)")))
+        self.take_path(&path)
+    }
+
+    fn take_path(&mut self, path: &str) -> Result<Vec<u8>> {
+        self.files.remove(path).ok_or_else(|| Error::Missing(format!("file {path} (not loaded)")))
+    }
+
+    fn coarse_sae(&mut self, info: &CoarseSaeInfo, main: &Sae) -> Result<CoarseSae> {
+        let sae = Sae::from_saelens(&self.take_path(&info.config)?, &self.take_path(&info.weights)?)?;
+        if (sae.d_in, sae.d_sae, sae.k) != (main.d_in, info.d_sae, info.k) {
+            return Err(Error::Shape(format!(
+                "{}: manifest says a {}x{} k={} SAE, the weights are {}x{} k={}",
+                info.weights, main.d_in, info.d_sae, info.k, sae.d_in, sae.d_sae, sae.k
+            )));
+        }
+        let split = FeatureSplit::from_paper_json(&self.take_path(&info.split)?, &sae, main, &info.split)?;
+        Ok(CoarseSae { sae, split })
     }
 
     /// The file of `role` if the manifest lists one (then it must have been added).
@@ -144,7 +202,7 @@ impl BundleLoader {
         let mut corpus = Corpus::new(m.embedding.dim);
         let shard_paths: Vec<String> = m.files_with(Role::Embeddings).map(|f| f.path.clone()).collect();
         for path in shard_paths {
-            let bytes = self.files.remove(&path).ok_or_else(|| Error::Missing(format!("file {path} (not loaded)")))?;
+            let bytes = self.take_path(&path)?;
             corpus.push_npy(&path, &bytes)?;
         }
         if corpus.rows() != self.manifest.documents {
@@ -168,7 +226,8 @@ impl BundleLoader {
         let documents = self.take_optional(Role::Documents)?;
         let labels = self.take_optional(Role::Labels)?;
         let families = self.take_optional(Role::Families)?;
-        Ok(Bundle { manifest: self.manifest, sae, corpus, codes, documents, labels, families })
+        let coarse = m.coarse_saes.iter().map(|info| self.coarse_sae(info, &sae)).collect::<Result<_>>()?;
+        Ok(Bundle { manifest: self.manifest, sae, corpus, codes, documents, labels, families, coarse })
     }
 }
 
@@ -212,6 +271,42 @@ mod tests {
         let bundle = loader.finish().unwrap();
         assert_eq!(bundle.corpus.rows(), 10);
         assert_eq!(bundle.corpus.shards.len(), 2);
+    }
+
+    #[test]
+    fn coarse_saes_and_their_split_maps_load_with_the_bundle() {
+        let data = PlantedData::generate(16, 32, 3, 10, 2);
+        let coarse = PlantedData::generate(16, 8, 2, 1, 3).sae;
+        let split = crate::splitting::split_features(&coarse, &data.sae).unwrap();
+        let mut b = BundleBuilder::new("t", "", "planted", &data.sae, 10);
+        let (cfg, w) = data.sae.to_saelens(WeightDType::F32, None).unwrap();
+        b.add("sae/cfg.json", Role::SaeConfig, cfg);
+        b.add("sae/sae_weights.safetensors", Role::SaeWeights, w);
+        b.add("embeddings/000.npy", Role::Embeddings, npy::to_bytes(&[10, 16], &data.embeddings.data).unwrap());
+        b.add_coarse_sae(&coarse, &split, WeightDType::F32, None).unwrap();
+        let too_large = PlantedData::generate(16, 32, 2, 1, 4).sae;
+        assert!(b.add_coarse_sae(&too_large, &split, WeightDType::F32, None).is_err(), "not smaller than the main SAE");
+        let (manifest, files) = b.finish();
+        assert_eq!(manifest.coarse_saes[0].split, "splits/8.json");
+        let mut loader = BundleLoader::new(&manifest.to_json()).unwrap();
+        for (p, bytes) in files.clone() {
+            loader.add(&p, bytes).unwrap();
+        }
+        let bundle = loader.finish().unwrap();
+        assert_eq!(bundle.coarse.len(), 1);
+        assert_eq!(bundle.coarse[0].sae.d_sae, 8);
+        assert_eq!(bundle.coarse[0].split.best_small, split.best_small);
+        assert!(bundle.coarse[0].split.cosine.iter().zip(&split.cosine).all(|(a, b)| (a - b).abs() < 1e-5));
+
+        let mut unlisted = manifest.clone();
+        unlisted.files.retain(|f| f.role != Role::FeatureSplit);
+        let unlisted = BundleLoader::new(&unlisted.to_json()).err().expect("a coarse SAE whose split is not listed");
+        assert!(unlisted.to_string().contains("splits/8.json"), "{unlisted}");
+        let mut missing = BundleLoader::new(&manifest.to_json()).unwrap();
+        for (p, bytes) in files.into_iter().filter(|(p, _)| p != "splits/8.json") {
+            missing.add(&p, bytes).unwrap();
+        }
+        assert!(missing.finish().unwrap_err().to_string().contains("splits/8.json"));
     }
 
     #[test]

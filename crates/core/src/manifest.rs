@@ -21,7 +21,21 @@ pub struct Manifest {
     /// The query embedder the bundle carries (its files have the `embedder-*` roles), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedder: Option<EmbedderInfo>,
+    /// Smaller SAEs trained on the same embeddings, each with the feature-splitting map from its
+    /// features onto the main SAE's (arXiv 2408.00657, section on feature splitting).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coarse_saes: Vec<CoarseSaeInfo>,
     pub files: Vec<FileEntry>,
+}
+
+/// One smaller SAE of a bundle: its files and the split map `{small_id: [main ids]}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CoarseSaeInfo {
+    pub d_sae: usize,
+    pub k: usize,
+    pub config: String,
+    pub weights: String,
+    pub split: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -69,6 +83,11 @@ pub enum Role {
     Labels,
     /// Feature families with their parameters and statistics (JSON, `families::FamiliesFile`).
     Families,
+    /// A smaller SAE of [`Manifest::coarse_saes`] (SAELens `cfg.json`, safetensors weights).
+    CoarseSaeConfig,
+    CoarseSaeWeights,
+    /// The paper's feature-splitting JSON `{small_id: [main ids]}` of one coarse SAE.
+    FeatureSplit,
     /// A file this version does not know; kept so newer bundles still load.
     #[serde(other)]
     Other,
@@ -135,6 +154,17 @@ impl Manifest {
         }) {
             return Err(Error::Format(format!("manifest.json: file path {:?} is not a plain relative path inside the bundle", bad.path)));
         }
+        for coarse in &m.coarse_saes {
+            if coarse.d_sae >= m.sae.d_sae {
+                return Err(Error::Shape(format!(
+                    "manifest.json: a coarse SAE has {} latents, not fewer than the main SAE's {} (its split map points to the main SAE's features)",
+                    coarse.d_sae, m.sae.d_sae
+                )));
+            }
+            for path in [&coarse.config, &coarse.weights, &coarse.split] {
+                m.entry(path)?;
+            }
+        }
         Ok(m)
     }
 
@@ -182,6 +212,7 @@ mod tests {
             embedding: EmbeddingInfo { model: "m".into(), dim: 4 },
             sae: SaeInfo { d_in: 4, d_sae: 8, k: 2 },
             embedder: None,
+            coarse_saes: vec![],
             files: vec![],
         };
         let json = String::from_utf8(m.to_json()).unwrap();
@@ -193,6 +224,16 @@ mod tests {
             "\"files\": [{\"path\":\"x\",\"role\":\"hologram\",\"bytes\":1,\"sha256\":\"00\"}]",
         );
         assert_eq!(Manifest::parse(with_future_role.as_bytes()).unwrap().files[0].role, Role::Other);
+        let coarse = |d_sae: usize| {
+            let entry = |path: &str| format!("{{\"path\":\"{path}\",\"role\":\"other\",\"bytes\":1,\"sha256\":\"00\"}}");
+            json.replace("\"files\": []", &format!(
+                "\"coarse_saes\": [{{\"d_sae\":{d_sae},\"k\":2,\"config\":\"c\",\"weights\":\"w\",\"split\":\"s\"}}], \"files\": [{},{},{}]",
+                entry("c"), entry("w"), entry("s")
+            ))
+        };
+        assert_eq!(Manifest::parse(coarse(4).as_bytes()).unwrap().coarse_saes[0].d_sae, 4);
+        assert!(Manifest::parse(coarse(8).as_bytes()).unwrap_err().to_string().contains("not fewer than the main SAE's 8"));
+        assert!(Manifest::parse(coarse(4).replace("\"path\":\"s\"", "\"path\":\"t\"").as_bytes()).unwrap_err().to_string().contains("s in manifest.json"));
         for escaping in ["../x", "/etc/passwd", "a/../../x", "a//b", "C:\\\\x", ""] {
             let bad = json.replace("\"files\": []", &format!("\"files\": [{{\"path\":{escaping:?},\"role\":\"other\",\"bytes\":1,\"sha256\":\"00\"}}]"));
             let error = Manifest::parse(bad.as_bytes()).unwrap_err().to_string();

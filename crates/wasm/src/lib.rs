@@ -187,6 +187,18 @@ pub struct Scope {
     sae: Arc<Sae>,
     corpus: Arc<Corpus>,
     codes: Option<SparseCodes>,
+    coarse: Vec<CoarseSplit>,
+}
+
+/// How the main SAE's features split from one smaller SAE's (see [`Scope::splits`]).
+#[derive(Serialize)]
+struct CoarseSplit {
+    d_sae: usize,
+    k: usize,
+    /// For each main feature, the coarse feature it splits from...
+    coarse_of: Vec<u32>,
+    /// ... and the cosine of their decoder directions.
+    cosine: Vec<f32>,
 }
 
 #[derive(Serialize)]
@@ -240,7 +252,12 @@ impl Scope {
             AnyBackend::Cpu(b) => AnyResident::Cpu(upload(b, &sae, &corpus).await.map_err(js_err)?),
             AnyBackend::Gpu(b) => AnyResident::Gpu(upload(b, &sae, &corpus).await.map_err(js_err)?),
         };
-        Ok(Scope { backend, resident, manifest: bundle.manifest, sae, corpus, codes: bundle.codes })
+        let coarse = bundle
+            .coarse
+            .into_iter()
+            .map(|c| CoarseSplit { d_sae: c.sae.d_sae, k: c.sae.k, coarse_of: c.split.best_small, cosine: c.split.cosine })
+            .collect();
+        Ok(Scope { backend, resident, manifest: bundle.manifest, sae, corpus, codes: bundle.codes, coarse })
     }
 
     fn document(&self, doc: u32) -> Result<Matrix, JsError> {
@@ -286,6 +303,13 @@ impl Scope {
             "k": self.sae.k,
             "has_codes": self.codes.is_some(),
         }))
+    }
+
+    /// Feature splitting across SAE sizes, one entry per smaller SAE the bundle carries:
+    /// `[{d_sae, k, coarse_of, cosine}]`, where `coarse_of[j]` is the coarse feature that main
+    /// feature `j` splits from and `cosine[j]` their decoder cosine.
+    pub fn splits(&self) -> Result<JsValue, JsError> {
+        to_js(&self.coarse)
     }
 
     /// Why free-text queries cannot be embedded for this bundle (no embedder, or one whose
