@@ -1,6 +1,6 @@
 // What the page knows about a bundle's documents and features: the parsed documents.jsonl,
-// features.json (density, activation histogram, top documents), labels.json and families.json.
-// Lookups only; the math runs in the worker.
+// features.json (density, activation histogram, top documents), labels.json, families.json and
+// the feature-splitting maps of the bundle's smaller SAEs. Lookups only; the math runs in the worker.
 
 function parseJsonLines(buffer) {
   const text = new TextDecoder().decode(buffer);
@@ -32,9 +32,16 @@ function words(text) {
 }
 
 export class Catalog {
-  constructor(manifest, info, files) {
+  constructor(manifest, info, files, splits = []) {
     this.manifest = manifest;
     this.info = info;
+    // Per smaller SAE: which coarse feature each main feature splits from, and the reverse.
+    this.splits = splits.map((s) => {
+      const members = Array.from({ length: s.d_sae }, () => []);
+      s.coarse_of.forEach((c, j) => members[c].push(j));
+      for (const m of members) m.sort((a, b) => s.cosine[b] - s.cosine[a]);
+      return { ...s, members };
+    });
     this.problems = [];
     this.documents = files.documents ? parseJsonLines(files.documents) : [];
     const features = parseJson(files.features, 'features.json', this.problems);
@@ -85,6 +92,20 @@ export class Catalog {
     const strong = features.map((j) => this.strongActivation(j));
     const norm = Math.hypot(...strong) || 1;
     return new Map(features.map((j, i) => [j, (strength * strong[i]) / norm]));
+  }
+
+  /**
+   * Feature `j` seen from each smaller SAE: the coarse feature it splits from, their decoder
+   * cosine, and every main feature that splits from it as `{feature, cosine}` (closest
+   * first, `j` among them).
+   */
+  splitsOf(j) {
+    return this.splits.map((s) => ({
+      d_sae: s.d_sae,
+      coarse: s.coarse_of[j],
+      cosine: s.cosine[j],
+      members: s.members[s.coarse_of[j]].map((m) => ({ feature: m, cosine: s.cosine[m] })),
+    }));
   }
 
   /** Families whose parent is `j`, and families that have `j` among their children. */

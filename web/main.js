@@ -178,9 +178,9 @@ class App {
     try {
       // The worker lives in web/, so relative bundle URLs are resolved against the page here.
       const absolute = new URL(url.endsWith('/') ? url : `${url}/`, location.href).href;
-      const { manifest, info, files, embedderProblem } = await this.engine.call('open', { url: absolute }, onProgress);
+      const { manifest, info, splits, files, embedderProblem } = await this.engine.call('open', { url: absolute }, onProgress);
       if (url !== this.bundleUrl) return; // another bundle was asked for meanwhile
-      this.catalog = new Catalog(manifest, info, files);
+      this.catalog = new Catalog(manifest, info, files, splits);
       this.info = info;
       $('bundle-info').textContent =
         `${manifest.name}: ${fmt.int(info.documents)} documents, ${manifest.embedding.model} embeddings (${info.d_in}-d), ` +

@@ -85,7 +85,7 @@ const handlers = {
           transfer.push(files[key]);
         }
       }
-      return { manifest, info: scope.info(), files, embedderProblem: scope.embedderProblem() ?? null };
+      return { manifest, info: scope.info(), splits: scope.splits(), files, embedderProblem: scope.embedderProblem() ?? null };
     } finally {
       loading.free();
     }

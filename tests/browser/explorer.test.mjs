@@ -23,6 +23,7 @@ const labels = JSON.parse(file('labels.json'));
 const families = JSON.parse(file('families.json')).families;
 const features = JSON.parse(file('features.json')).features;
 const codes = { indices: readNpy(file('codes/indices.npy')), values: readNpy(file('codes/values.npy')) };
+const coarse = JSON.parse(file('manifest.json')).coarse_saes ?? [];
 
 /** Whether `feature` fires in document `doc`, from the bundle's codes. */
 function fires(doc, feature) {
@@ -147,6 +148,17 @@ test('the feature page shows the label, the histogram, top documents and related
   assert.equal(await page.$$eval('ol[data-list="nearest"] li', (l) => l.length), 8);
   const cofiring = await page.$$eval('ol[data-list="cofiring"] a', (as) => as.map((a) => Number(a.dataset.feature)));
   assert.ok(cofiring.length > 0 && cofiring.every((c) => c !== j));
+  // Feature splitting: the page names the coarse feature j splits from and all its siblings,
+  // exactly as the bundle's split map says.
+  assert.ok(coarse.length > 0, 'the demo bundle carries a smaller SAE');
+  for (const { d_sae: n, split } of coarse) {
+    const [from, members] = Object.entries(JSON.parse(file(split))).find(([, large]) => large.includes(j));
+    assert.equal(await page.getAttribute(`p.split[data-sae="${n}"]`, 'data-coarse'), from);
+    if (members.length > 1) {
+      const shown = await page.$$eval(`ol[data-list="split-${n}"] li`, (lis) => lis.map((li) => Number(li.dataset.feature)));
+      assert.deepEqual([...shown].sort((a, b) => a - b), [...members].sort((a, b) => a - b));
+    }
+  }
   await page.screenshot({ path: new URL('feature.png', SHOTS).pathname, fullPage: true });
   // A related feature opens its own page.
   await page.click('ol[data-list="nearest"] li:first-child a');

@@ -1,6 +1,6 @@
 // One feature's page: label and scores, density, activation histogram (drawn), top documents,
 // nearest and farthest features by decoder direction, the features it fires with, its family,
-// and which of the current search results fire it.
+// how it splits from the bundle's smaller SAEs, and which of the current search results fire it.
 
 import { el, button, fmt, snippet } from '../dom.js';
 import { barChart } from '../charts.js';
@@ -109,6 +109,7 @@ export class FeatureView {
         }));
       }
       side.append(...this.familySection(j));
+      side.append(...this.splitSection(j));
       side.append(...(await this.inResults(j)));
     } catch (e) {
       app.showError(e.message);
@@ -130,6 +131,32 @@ export class FeatureView {
       p.append(this.app.featureLink(f.parent), ` (family ${f.id}); siblings: `);
       f.children.filter((c) => c !== j).slice(0, 12).forEach((c, i) => p.append(i ? ', ' : '', this.app.featureLink(c)));
       out.push(p);
+    }
+    return out;
+  }
+
+  /** Feature splitting: the coarse feature `j` comes from in each smaller SAE, and its siblings. */
+  splitSection(j) {
+    const out = [];
+    for (const s of this.app.catalog.splitsOf(j)) {
+      out.push(el('h3', `In the ${fmt.int(s.d_sae)}-feature SAE`));
+      const p = el('p', undefined, 'split', { coarse: s.coarse, sae: s.d_sae });
+      // Independently trained SAEs only partly share directions; say when the match is loose.
+      const match = `decoder cosine ${fmt.num(s.cosine, 2)}${s.cosine < 0.5 ? ', a loose match' : ''}`;
+      if (s.members.length === 1) {
+        p.append(`Feature ${s.coarse} there is this feature alone (${match}): it does not split.`);
+        out.push(p);
+        continue;
+      }
+      p.append(`Part of feature ${s.coarse} there (${match}), which splits here into ${s.members.length} features:`);
+      const ol = el('ol', undefined, 'features', { list: `split-${s.d_sae}` });
+      ol.append(...s.members.map((m) => {
+        const li = el('li', undefined, m.feature === j ? 'current' : undefined, { feature: m.feature });
+        const name = m.feature === j ? el('strong', `${this.app.catalog.label(j)} (this feature)`) : this.app.featureLink(m.feature);
+        li.append(name, el('span', ` cos ${fmt.num(m.cosine, 2)}`, 'score'));
+        return li;
+      }));
+      out.push(p, ol);
     }
     return out;
   }
