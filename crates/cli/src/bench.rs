@@ -15,6 +15,7 @@ use saescope_core::matrix::{gemm, normalize};
 use saescope_core::npy::{self, Element};
 use saescope_core::rng::SeededRng;
 use saescope_core::search::{Corpus, Hits};
+use saescope_core::synth::unit_atoms;
 use saescope_core::train::{TrainConfig, Trainer};
 use saescope_core::{Backend, CpuBackend, Matrix};
 use saescope_gpu::GpuBackend;
@@ -132,11 +133,9 @@ fn machine(gpu: &GpuBackend) -> Machine {
     Machine { cpu, cores, gpu_adapter: gpu.describe(), gpu_is_software: gpu.gpu.is_software() }
 }
 
+/// `rows` random unit vectors of width `cols` (core's synthetic dictionary atoms).
 fn unit_rows(rows: usize, cols: usize, seed: u64) -> Matrix {
-    let mut rng = SeededRng::new(seed);
-    let mut m = Matrix::new(rows, cols, (0..rows * cols).map(|_| rng.normal()).collect()).expect("shape");
-    (0..rows).for_each(|r| normalize(m.row_mut(r)));
-    m
+    unit_atoms(cols, rows, &mut SeededRng::new(seed))
 }
 
 /// `rows` unit vectors made from the real ones: the real rows first, then each real row again

@@ -191,7 +191,7 @@ pub fn kmeans_plus_plus(points: Points, clusters: usize, metric: Metric, rng: &m
     let mut centroids = Matrix::zeros(clusters, points.dim());
     let mut nearest = vec![f32::INFINITY; n];
     let mut chosen = rng.below(n);
-    let norms: Vec<(f32, f32)> = (0..n).map(|i| point_norms(points, i)).collect();
+    let norms = NormedPoints::new(points).norms;
     for c in 0..clusters {
         set_to_point(points, chosen, metric, centroids.row_mut(c));
         let centroid = centroids.row(c);
