@@ -74,26 +74,6 @@ export class Catalog {
     return this.labels.get(j)?.label || `feature ${j}`;
   }
 
-  /** A feature's typical strong activation: the mean over its top documents (steering unit). */
-  strongActivation(j) {
-    const top = this.stats.get(j)?.top_documents ?? [];
-    if (!top.length) return 1;
-    return top.reduce((s, [, a]) => s + a, 0) / top.length;
-  }
-
-  /**
-   * Activations for steering with `features` at `strength` (1 = as strong as the query).
-   * Queries are unit vectors whose norm an SAE shares among k features, so a document's own
-   * activations (about 0.25 here) barely move a query: on the demo, adding a feature at 0.25
-   * brought none of its documents into the top 20, at 1 twelve of them. So the features
-   * together get norm `strength`, each in proportion to its typical strong activation.
-   */
-  steeringActivations(features, strength) {
-    const strong = features.map((j) => this.strongActivation(j));
-    const norm = Math.hypot(...strong) || 1;
-    return new Map(features.map((j, i) => [j, (strength * strong[i]) / norm]));
-  }
-
   /**
    * Feature `j` seen from each smaller SAE: the coarse feature it splits from, their decoder
    * cosine, and every main feature that splits from it as `{feature, cosine}` (closest

@@ -108,6 +108,16 @@ class App {
   }
 
   /** Document `doc` as the query ("more like this"), with no steering. */
+  /** Adds feature `j` to the steering at strength 1 (as strong as the whole query; the engine owns the unit). */
+  async steerWithFeature(j) {
+    try {
+      const activations = await this.engine.call('steeringActivations', { features: [j], strength: 1 });
+      this.update({ view: 'search', steer: new Map([...this.state.steer, ...activations]) }, { push: true });
+    } catch (e) {
+      this.showError(e.message);
+    }
+  }
+
   openDocument(doc) {
     this.update({ view: 'search', q: '', doc, steer: new Map(), fam: new Map() }, { push: true });
   }

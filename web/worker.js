@@ -119,13 +119,15 @@ const handlers = {
 
   documentVector: ({ doc }) => current().documentVector(doc),
 
-  async steeredSearch({ vector, features, values, mode, k }) {
+  async steeredSearch({ vector, features, values, families, strengths, mode, k }) {
     const started = performance.now();
-    const result = await current().steeredSearch(vector, Uint32Array.from(features), Float32Array.from(values), mode, k);
+    const result = await current().steeredSearch(
+      vector, Uint32Array.from(features), Float32Array.from(values), Uint32Array.from(families), Float32Array.from(strengths), mode, k);
     result.ms = performance.now() - started;
     return result;
   },
 
+  steeringActivations: ({ features, strength }) => current().steeringActivations(Uint32Array.from(features), strength),
   decoderNeighbors: ({ feature, n }) => current().decoderNeighbors(feature, n),
   coFiring: ({ feature, n }) => current().coFiring(feature, n),
   activationsIn: ({ feature, docs }) => current().activationsIn(feature, Uint32Array.from(docs)),

@@ -36,10 +36,7 @@ export class FeatureView {
     root.dataset.feature = String(j);
     const head = el('header', undefined, 'feature-head');
     head.append(el('h2', catalog.label(j), 'feature-label'), el('span', `feature ${j}`, 'muted'));
-    head.append(button('Steer the search with this feature', () => {
-      const steer = new Map([...app.state.steer, ...catalog.steeringActivations([j], 1)]);
-      app.update({ view: 'search', steer }, { push: true });
-    }));
+    head.append(button('Steer the search with this feature', () => app.steerWithFeature(j)));
     const facts = el('dl', undefined, 'facts');
     const fact = (k, v) => {
       const pair = el('div');

@@ -55,20 +55,6 @@ export class SearchView {
     $('doc-text').textContent = d.abstract ?? '';
   }
 
-  /** The steering edits of the state: explicit feature edits over family strengths. */
-  edits() {
-    const s = this.app.state;
-    const catalog = this.app.catalog;
-    const edits = new Map();
-    for (const [id, strength] of s.fam) {
-      const family = catalog.familyById.get(id);
-      if (!family) continue;
-      for (const [j, v] of catalog.steeringActivations(catalog.familyMembers(family), strength)) edits.set(j, v);
-    }
-    for (const [j, v] of s.steer) edits.set(j, v);
-    return edits;
-  }
-
   async run(key) {
     const app = this.app;
     const s = app.state;
@@ -76,8 +62,12 @@ export class SearchView {
     try {
       const vector = await app.queryVector(s);
       if (!vector) return; // the status line says why
-      const edits = this.edits();
-      const result = await app.engine.steer({ vector, features: [...edits.keys()], values: [...edits.values()], mode: s.mode, k: RESULTS });
+      // Explicit feature edits over family strengths; the engine expands families (in the
+      // query's unit) and answers with the edits it applied.
+      const result = await app.engine.steer({
+        vector, features: [...s.steer.keys()], values: [...s.steer.values()],
+        families: [...s.fam.keys()], strengths: [...s.fam.values()], mode: s.mode, k: RESULTS,
+      });
       if (!result) return; // superseded by a newer slider position
       if (key !== this.queryKey) {
         this.queryKey = key;
@@ -87,7 +77,7 @@ export class SearchView {
         this.syncSliders();
       }
       this.hits = result.hits;
-      this.renderResults(result, edits);
+      this.renderResults(result, new Map(result.edits));
       app.showError('');
     } catch (e) {
       app.showError(e.message);
@@ -99,7 +89,7 @@ export class SearchView {
   /** Slider for feature `j` starting at `value`; `original` is the query's own activation. */
   slider(j, value, original, onRemove) {
     const catalog = this.app.catalog;
-    // Up to twice the query's own norm (see Catalog.steeringActivations), or twice the activation.
+    // Up to twice the query's own norm (see saescope_interp::explorer), or twice the activation.
     const max = Math.max(2, 2 * original, value);
     const li = el('li', undefined, undefined, { feature: j, activation: original });
     const name = this.app.featureLink(j, 'label');
@@ -203,8 +193,7 @@ export class SearchView {
   addFeature(j) {
     $('add-feature').value = '';
     $('add-results').replaceChildren();
-    const steer = new Map([...this.app.state.steer, ...this.app.catalog.steeringActivations([j], 1)]);
-    this.app.update({ steer, view: 'search' }, { push: true });
+    this.app.steerWithFeature(j);
   }
 
   addFamily(id) {

@@ -4,19 +4,22 @@
 //! results) into the output folder; `cargo xtask bench` runs the peers and writes the tables.
 //! Timings live here and in BENCHMARKS.md, never in tests.
 
+use saescope_core::prelude::*;
 use crate::io::{read_matrix, write};
 use anyhow::{bail, Context, Result};
-use saescope_core::bundle::{shard_rows, DEFAULT_BINDING_LIMIT};
+use saescope_format::bundle::{shard_rows, DEFAULT_BINDING_LIMIT};
 use saescope_core::codes::SparseCodes;
-use saescope_core::conformance::random_sae;
-use saescope_core::families::{self, FamilyParams};
-use saescope_core::kmeans::{kmeans_plus_plus, lloyd, Metric, Points};
+use saescope_conformance::random_sae;
+use saescope_interp::families::{self, FamilyParams};
+use saescope_core::fit::lloyd;
+use saescope_core::kmeans::{kmeans_plus_plus, Metric, Points};
 use saescope_core::matrix::{gemm, normalize};
-use saescope_core::npy::{self, Element};
+use saescope_format::npy::{self, Element};
 use saescope_core::rng::SeededRng;
 use saescope_core::search::{Corpus, Hits};
 use saescope_core::synth::unit_atoms;
-use saescope_core::train::{TrainConfig, Trainer};
+use saescope_core::fit::Trainer;
+use saescope_core::train::{TrainConfig};
 use saescope_core::{Backend, CpuBackend, Matrix};
 use saescope_gpu::GpuBackend;
 use serde::Serialize;

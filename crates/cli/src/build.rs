@@ -4,19 +4,21 @@
 //! Finished stages are kept under `OUT/.stages/`, keyed by a fingerprint of their inputs, so a
 //! re-run with the same inputs reuses them.
 
+use saescope_format::prelude::*;
 use crate::interpret::{self, CleanArgs, FamilyArgs};
 use crate::io::{progress, read, write, write_bundle};
-use crate::{train_cmd, with_backend, Device};
+use crate::{train_cmd, Device};
 use anyhow::{bail, Context, Result};
-use saescope_core::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
-use saescope_core::corpus::{self, CorpusFormat};
-use saescope_core::labels::LabelConfig;
-use saescope_core::manifest::{sha256_hex, Role};
+use saescope_format::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
+use saescope_format::corpus::{self, CorpusFormat};
+use saescope_interp::labels::LabelConfig;
+use saescope_format::manifest::{sha256_hex, Role};
 use saescope_core::metrics::{feature_stats, MetricsAccumulator};
-use saescope_core::sae::WeightDType;
+use saescope_format::WeightDType;
 use saescope_core::search::{Corpus, Storage};
 use saescope_core::train::TrainConfig;
-use saescope_core::{npy, Backend, Matrix, Sae, SparseCodes};
+use saescope_core::{Backend, Matrix, Sae, SparseCodes};
+use saescope_format::npy;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -228,7 +230,10 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let stored = Corpus::from_matrix(&embeddings, per_shard, true);
     drop(embeddings);
     let as_read = stored.to_matrix();
-    let (codes, metrics) = with_backend!(args.device, |b| pollster::block_on(encode_all(b, &sae, &as_read)))?;
+    let (codes, metrics) = {
+        let b = &crate::io::backend(args.device)?;
+        pollster::block_on(encode_all(b, &sae, &as_read))
+    }?;
     drop(as_read);
     let stats = feature_stats(&codes, 20, 20);
     stages.done("encode + feature statistics");
@@ -244,20 +249,20 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let model = interpret::label_model(None);
     let label_config = LabelConfig { seed: args.train.seed, ..Default::default() };
     let clean = args.clean.filter();
-    let fingerprint = format!("{codes_hash}{}{}{}{}{}", saescope_core::labels::METHOD_VERSION, sha256_hex(&lines), serde_json::to_string(&label_config)?, serde_json::to_string(&clean)?, model.is_some());
+    let fingerprint = format!("{codes_hash}{}{}{}{}{}", saescope_interp::labels::METHOD_VERSION, sha256_hex(&lines), serde_json::to_string(&label_config)?, serde_json::to_string(&clean)?, model.is_some());
     let labels_path = stage_dir(&args.out, "labels", &sha256_hex(fingerprint.as_bytes())).join("labels.json");
     let labels_json = staged(&labels_path, "labels", || {
         let labels = interpret::compute_labels(&docs, &codes, &stored, model.as_deref(), label_config, &clean)?;
         Ok(serde_json::to_vec(&labels)?)
     })?;
-    let labels = saescope_core::labels::parse_labels(&labels_json)?;
+    let labels = saescope_interp::labels::parse_labels(&labels_json)?;
     let label_summary = interpret::label_summary(&labels);
     eprintln!("labels: {label_summary}");
     stages.done("labels");
 
     // 6. Co-occurrence and feature families.
     let params = args.family.params(clean.max_density);
-    let fingerprint = format!("{codes_hash}{}{}{}", saescope_core::families::METHOD_VERSION, sha256_hex(&labels_json), serde_json::to_string(&params)?);
+    let fingerprint = format!("{codes_hash}{}{}{}", saescope_interp::families::METHOD_VERSION, sha256_hex(&labels_json), serde_json::to_string(&params)?);
     let families_path = stage_dir(&args.out, "families", &sha256_hex(fingerprint.as_bytes())).join("families.json");
     let mut cooccurrence_seconds = None;
     let families_json = staged(&families_path, "families", || {
@@ -265,7 +270,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         cooccurrence_seconds = Some(seconds);
         Ok(serde_json::to_vec(&file)?)
     })?;
-    let families: saescope_core::families::FamiliesFile = serde_json::from_slice(&families_json)?;
+    let families: saescope_interp::families::FamiliesFile = serde_json::from_slice(&families_json)?;
     let families_seconds = stages.last.elapsed().as_secs_f64();
     if let Some(s) = cooccurrence_seconds {
         stages.record("co-occurrence", s);
@@ -305,12 +310,12 @@ pub fn run(args: BuildArgs) -> Result<()> {
     bar.inc(1);
     bundle.add("codes/indices.npy", Role::CodesIndices, idx);
     bundle.add("codes/values.npy", Role::CodesValues, val);
-    let features = serde_json::json!({ "metrics": metrics, "features": stats });
-    bundle.add("features.json", Role::Features, serde_json::to_vec(&features)?);
+    let features = saescope_format::features::FeaturesFile { metrics: metrics.clone(), features: stats };
+    bundle.add("features.json", Role::Features, features.to_json());
     bundle.add("labels.json", Role::Labels, labels_json);
     bundle.add("families.json", Role::Families, families_json);
     bar.inc(1);
-    bundle.add("documents.jsonl.gz", Role::Documents, saescope_core::corpus::gzip(&lines));
+    bundle.add("documents.jsonl.gz", Role::Documents, saescope_format::documents::gzip(&lines));
     add_query_embedder(&mut bundle, &args, sae.d_in)?;
     bar.inc(1);
     write_bundle(&args.out, bundle)?;

@@ -1,13 +1,15 @@
 //! The engine subcommands: thin wrappers that move files in and out of `saescope-core` and the
 //! chosen backend.
 
+use saescope_core::prelude::*;
+use saescope_format::prelude::*;
 use crate::io::{progress, read, read_matrix, read_sae, write};
-use crate::{with_backend, Device};
+use crate::Device;
 use anyhow::{bail, Context, Result};
-use saescope_core::bundle::BundleLoader;
-use saescope_core::kmeans::{self, KMeansConfig, Metric, Points};
+use saescope_format::bundle::BundleLoader;
+use saescope_core::kmeans::{KMeansConfig, Metric, Points};
 use saescope_core::metrics::MetricsAccumulator;
-use saescope_core::npy::{self, RowReader};
+use saescope_format::npy::{self, RowReader};
 use saescope_core::search::Corpus;
 use saescope_core::{Backend, SparseCodes};
 use std::path::Path;
@@ -49,7 +51,10 @@ async fn stream_encode<B: Backend>(
 pub fn encode(sae: &Path, embeddings: &Path, out: &Path, device: Device) -> Result<()> {
     let sae = Arc::new(read_sae(sae)?);
     let mut all = SparseCodes::empty(sae.k, sae.d_sae);
-    with_backend!(device, |b| pollster::block_on(stream_encode(b, &sae, embeddings, false, |_, c, _| all.extend(c))))?;
+    {
+        let b = &crate::io::backend(device)?;
+        pollster::block_on(stream_encode(b, &sae, embeddings, false, |_, c, _| all.extend(c)))
+    }?;
     let (idx, val) = all.to_npy()?;
     write(&out.join("indices.npy"), &idx)?;
     write(&out.join("values.npy"), &val)?;
@@ -67,10 +72,13 @@ pub fn search(corpus_paths: &[std::path::PathBuf], queries: &Path, k: usize, out
     }
     bar.finish_and_clear();
     let corpus = Arc::new(corpus);
-    let hits = with_backend!(device, |b| pollster::block_on(async {
+    let hits = {
+        let b = &crate::io::backend(device)?;
+        pollster::block_on(async {
         let dev = b.upload_corpus(&corpus).await?;
         b.search(&dev, &queries, k).await
-    }))?;
+    })
+    }?;
     let shape = [hits.queries(), hits.k];
     let idx: Vec<i32> = hits.indices.iter().map(|&i| i as i32).collect();
     write(&out.join("indices.npy"), &npy::to_bytes(&shape, &idx)?)?;
@@ -90,7 +98,10 @@ pub fn kmeans(embeddings: &Path, clusters: usize, iters: usize, spherical: bool,
     };
     let spinner = progress(1, "k-means");
     spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-    let result = with_backend!(device, |b| pollster::block_on(kmeans::kmeans(b, Points::Dense(&x), &config)))?;
+    let result = {
+        let b = &crate::io::backend(device)?;
+        pollster::block_on(saescope_core::fit::kmeans(b, Points::Dense(&x), &config))
+    }?;
     spinner.finish_and_clear();
     let assignments: Vec<i32> = result.assignments.iter().map(|&a| a as i32).collect();
     write(&out.join("assignments.npy"), &npy::to_bytes(&[x.rows], &assignments)?)?;
@@ -104,16 +115,19 @@ pub fn kmeans(embeddings: &Path, clusters: usize, iters: usize, spherical: bool,
 pub fn metrics(sae: &Path, embeddings: &Path, device: Device) -> Result<()> {
     let sae = Arc::new(read_sae(sae)?);
     let mut acc = MetricsAccumulator::new(sae.d_in, sae.d_sae);
-    with_backend!(device, |b| pollster::block_on(stream_encode(b, &sae, embeddings, true, |x, c, r| {
+    {
+        let b = &crate::io::backend(device)?;
+        pollster::block_on(stream_encode(b, &sae, embeddings, true, |x, c, r| {
         acc.add(x, r.as_ref().expect("decoded"), &c)
-    })))?;
+    }))
+    }?;
     let report = serde_json::json!({ "metrics": acc.finish(), "sae": sae.report() });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 
 /// Reads a bundle, verifying every file against its manifest (all problems in one error).
-pub fn load_bundle(bundle: &Path) -> Result<saescope_core::bundle::Bundle> {
+pub fn load_bundle(bundle: &Path) -> Result<saescope_format::bundle::Bundle> {
     let manifest = read(&bundle.join("manifest.json"))?;
     let mut loader = BundleLoader::new(&manifest)?;
     let files: Vec<_> = loader.manifest.files.iter().map(|f| (f.path.clone(), f.bytes)).collect();

@@ -27,11 +27,13 @@
 //!
 //! The reader below needs only `zip` and checks every index and length before using it.
 
+use saescope_format::prelude::*;
 use crate::io::write;
 use anyhow::{anyhow, bail, Context, Result};
 use half::{bf16, f16};
 use pickle::Value;
-use saescope_core::sae::{transpose, WeightDType};
+use saescope_core::sae::transpose;
+use saescope_format::WeightDType;
 use saescope_core::{Matrix, Sae};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};

@@ -2,9 +2,9 @@
 
 use crate::io::{progress, read};
 use anyhow::{Context, Result};
-use saescope_core::bundle::Document;
-use saescope_core::corpus::{self, CorpusFormat};
-use saescope_core::npy;
+use saescope_format::documents::Document;
+use saescope_format::corpus::{self, CorpusFormat};
+use saescope_format::npy;
 use saescope_embed::Embedder;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -3,17 +3,19 @@
 //! `saescope-core` (`labels`, `cooccurrence`, `families`, `splitting`, `analysis`); this file
 //! moves files, embeds label texts and shows progress.
 
+use saescope_core::prelude::*;
 use crate::io::{progress, read, read_sae, write};
-use crate::{with_backend, Device};
+use crate::Device;
 use anyhow::{bail, Context, Result};
-use saescope_core::analysis::{self, DiffOrder};
+use saescope_interp::analysis::{self, DiffOrder};
 use saescope_core::cooccurrence::Cooccurrence;
-use saescope_core::bundle::{parse_documents, Bundle, Document};
-use saescope_core::corpus::embedding_text;
-use saescope_core::families::{self, FamiliesFile, FamilyParams, NodeSet};
-use saescope_core::labels::{self, CleanFilter, FeatureLabel, LabelConfig, LabelEmbeddings, Labeller};
+use saescope_format::bundle::Bundle;
+use saescope_format::documents::{parse_documents, Document};
+use saescope_format::corpus::embedding_text;
+use saescope_interp::families::{self, FamiliesFile, FamilyParams, NodeSet};
+use saescope_interp::labels::{self, CleanFilter, FeatureLabel, LabelConfig, LabelEmbeddings, Labeller};
 use saescope_core::search::Corpus;
-use saescope_core::{Backend, Matrix, SparseCodes};
+use saescope_core::{Matrix, SparseCodes};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -231,7 +233,10 @@ pub fn label(cmd: LabelCommand) -> Result<()> {
 fn cooccurrence(codes: &SparseCodes, device: Device) -> Result<Cooccurrence> {
     let spinner = progress(1, "co-occurrence");
     spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-    let cooc = with_backend!(device, |b| pollster::block_on(b.cooccurrence(codes)))?;
+    let cooc = {
+        let b = &crate::io::backend(device)?;
+        pollster::block_on(b.cooccurrence(codes))
+    }?;
     spinner.finish_and_clear();
     Ok(cooc)
 }
@@ -367,7 +372,10 @@ pub fn retrieve(bundle: &Path, weights: &[(u32, f32)], top: usize) -> Result<()>
 
 pub fn cluster(bundle: &Path, features: &[u32], clusters: usize, iters: usize, seed: u64, out: Option<&Path>, device: Device) -> Result<()> {
     let loaded = load(bundle)?;
-    let result = with_backend!(device, |b| pollster::block_on(analysis::cluster_along(b, &loaded.codes, features, clusters, iters, seed)))?;
+    let result = {
+        let b = &crate::io::backend(device)?;
+        pollster::block_on(analysis::cluster_along(b, &loaded.codes, features, clusters, iters, seed))
+    }?;
     let texts = label_texts(&loaded.labels(None)?, loaded.codes.d_sae);
     let examples: Vec<Vec<String>> = (0..clusters as i32)
         .map(|c| result.assignments.iter().enumerate().filter(|(_, &a)| a == c).take(3).map(|(d, _)| loaded.documents[d].title.clone()).collect())

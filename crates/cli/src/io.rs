@@ -1,9 +1,11 @@
 //! Files, progress bars and the choice of compute backend.
 
+use saescope_format::prelude::*;
 use crate::Device;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use saescope_core::{npy, Matrix, Sae};
+use saescope_core::{Matrix, Sae};
+use saescope_format::npy;
 use std::path::Path;
 
 pub fn read(path: &Path) -> Result<Vec<u8>> {
@@ -21,9 +23,9 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 /// a manifest that promises files it lacks).
 /// Files the previous manifest listed and the new one does not are removed (a rebuilt bundle
 /// keeps no stale files); anything else in the folder is left alone.
-pub fn write_bundle(out: &Path, bundle: saescope_core::bundle::BundleBuilder) -> Result<()> {
+pub fn write_bundle(out: &Path, bundle: saescope_format::bundle::BundleBuilder) -> Result<()> {
     let (manifest, files) = bundle.finish();
-    let previous = std::fs::read(out.join("manifest.json")).ok().and_then(|bytes| saescope_core::manifest::Manifest::parse(&bytes).ok());
+    let previous = std::fs::read(out.join("manifest.json")).ok().and_then(|bytes| saescope_format::manifest::Manifest::parse(&bytes).ok());
     for old in previous.iter().flat_map(|m| &m.files) {
         if !files.iter().any(|(path, _)| *path == old.path) {
             let _ = std::fs::remove_file(out.join(&old.path));
@@ -56,24 +58,18 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Runs `$body` with `$b` bound to the chosen backend (the CPU reference or the GPU).
-#[macro_export]
-macro_rules! with_backend {
-    ($device:expr, |$b:ident| $body:expr) => {
-        match $device {
-            $crate::Device::Cpu => {
-                let $b = &saescope_core::CpuBackend;
-                $body
-            }
-            $crate::Device::Gpu => {
-                let gpu = pollster::block_on(saescope_gpu::GpuBackend::new(Default::default()))
-                    .map_err(|e| anyhow::anyhow!("{e} (use --device cpu to run without a GPU)"))?;
-                eprintln!("{}", saescope_core::Backend::describe(&gpu));
-                let $b = &gpu;
-                $body
-            }
+/// The chosen backend: the CPU reference, or the GPU (an error, not a silent fallback, when
+/// no adapter opens).
+pub fn backend(device: Device) -> anyhow::Result<saescope_gpu::AnyBackend> {
+    Ok(match device {
+        Device::Cpu => saescope_gpu::AnyBackend::Cpu(saescope_core::CpuBackend),
+        Device::Gpu => {
+            let gpu = pollster::block_on(saescope_gpu::GpuBackend::new(Default::default()))
+                .map_err(|e| anyhow::anyhow!("{e} (use --device cpu to run without a GPU)"))?;
+            eprintln!("{}", saescope_core::Backend::describe(&gpu));
+            saescope_gpu::AnyBackend::Gpu(gpu)
         }
-    };
+    })
 }
 
 pub fn device_name(d: Device) -> &'static str {

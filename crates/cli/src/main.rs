@@ -399,8 +399,8 @@ fn main() -> ExitCode {
         Command::Split { small, large, out } => interpret::split(&small, &large, out.as_deref()),
         Command::Diff { bundle, a, b, min_difference, order, top } => {
             let order = match order {
-                DiffOrder::Absolute => saescope_core::analysis::DiffOrder::Absolute,
-                DiffOrder::Relative => saescope_core::analysis::DiffOrder::Relative,
+                DiffOrder::Absolute => saescope_interp::analysis::DiffOrder::Absolute,
+                DiffOrder::Relative => saescope_interp::analysis::DiffOrder::Relative,
             };
             interpret::diff(&bundle, &a, &b, min_difference, order, top)
         }

@@ -2,15 +2,16 @@
 //! until a corpus bundle is built, and the fixture of the browser tests: every document's true
 //! atoms are known, so a page that lists the wrong features is visibly wrong.
 
+use saescope_format::prelude::*;
 use crate::io::{progress, write_bundle};
 use anyhow::Result;
-use saescope_core::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
-use saescope_core::manifest::Role;
+use saescope_format::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
+use saescope_format::manifest::Role;
 use saescope_core::matrix::normalize;
-use saescope_core::sae::WeightDType;
+use saescope_format::WeightDType;
 use saescope_core::search::{Corpus, Storage};
 use saescope_core::synth::PlantedData;
-use saescope_core::npy;
+use saescope_format::npy;
 use std::path::Path;
 
 pub const MODEL: &str = "synthetic-planted";
@@ -62,7 +63,7 @@ pub fn write_synthetic(out: &Path, documents: usize, dim: usize, latents: usize,
         docs.push_str(&doc.to_string());
         docs.push('\n');
     }
-    bundle.add("documents.jsonl.gz", Role::Documents, saescope_core::corpus::gzip(docs.as_bytes()));
+    bundle.add("documents.jsonl.gz", Role::Documents, saescope_format::documents::gzip(docs.as_bytes()));
     bar.inc(1);
 
     write_bundle(out, bundle)?;

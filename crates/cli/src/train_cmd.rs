@@ -1,13 +1,15 @@
 //! `saescope train`: the paper's top-k SAE recipe on an embeddings file, with a validation
 //! split, a progress bar, a JSON training log, and output in the SAELens layout.
 
+use saescope_format::prelude::*;
 use crate::io::{progress, read_matrix, write};
 use anyhow::{bail, Result};
 use saescope_core::metrics::normalized_mse;
 use saescope_core::rng::SeededRng;
-use saescope_core::sae::WeightDType;
-use saescope_core::train::{TrainConfig, Trainer};
-use crate::{with_backend, Device};
+use saescope_format::WeightDType;
+use saescope_core::fit::Trainer;
+use saescope_core::train::{TrainConfig};
+use crate::Device;
 use saescope_core::{Backend, Matrix, Sae};
 use serde::Serialize;
 use std::path::Path;
@@ -95,7 +97,10 @@ pub fn run(embeddings: &Path, out: &Path, config: TrainConfig, holdout: f64, dev
 
 /// Trains on `data` and writes the SAE and its log into `out`.
 pub fn run_on(data: &Matrix, out: &Path, config: TrainConfig, holdout: f64, device: Device) -> Result<()> {
-    let (sae, log, trained_on) = with_backend!(device, |b| pollster::block_on(train(b, data, &config, holdout)).map(|(s, l)| (s, l, b.describe())))?;
+    let (sae, log, trained_on) = {
+        let b = &crate::io::backend(device)?;
+        pollster::block_on(train(b, data, &config, holdout)).map(|(s, l)| (s, l, b.describe()))
+    }?;
     let (cfg, weights) = sae.to_saelens(WeightDType::F32, None)?;
     write(&out.join("cfg.json"), &cfg)?;
     write(&out.join("sae_weights.safetensors"), &weights)?;

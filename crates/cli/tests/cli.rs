@@ -1,7 +1,7 @@
 //! The `saescope` binary end to end: outputs on good input, and a non-zero exit with a one-line
 //! reason on each kind of bad input.
 
-use saescope_core::npy;
+use saescope_format::npy;
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -4,6 +4,7 @@
 
 use saescope_core::sae::transpose;
 use saescope_core::{Matrix, Sae};
+use saescope_format::SaeFiles;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,7 +1,6 @@
 //! Sparse SAE codes: for each document the `k` active latents and their activations.
 
 use crate::error::{Error, Result};
-use crate::npy;
 
 /// Row-major `[rows, k]` latent indices and activations, each row in
 /// [`crate::topk::rank_order`]. Activations are post-ReLU, so trailing entries may be 0.
@@ -52,25 +51,5 @@ impl SparseCodes {
 
     pub fn empty(k: usize, d_sae: usize) -> Self {
         Self { k, d_sae, indices: Vec::new(), values: Vec::new() }
-    }
-
-    /// `indices.npy` (int32) and `values.npy` (float32), both `[rows, k]`.
-    pub fn to_npy(&self) -> Result<(Vec<u8>, Vec<u8>)> {
-        let shape = [self.rows(), self.k];
-        let idx: Vec<i32> = self.indices.iter().map(|&i| i as i32).collect();
-        Ok((npy::to_bytes(&shape, &idx)?, npy::to_bytes(&shape, &self.values)?))
-    }
-
-    pub fn from_npy(indices: &[u8], values: &[u8], d_sae: usize) -> Result<Self> {
-        let idx = npy::Npy::parse(indices)?;
-        let val = npy::Npy::parse(values)?;
-        if idx.header.shape != val.header.shape {
-            return Err(Error::Shape(format!(
-                "indices {:?} and values {:?} differ in shape",
-                idx.header.shape, val.header.shape
-            )));
-        }
-        let (_, k) = idx.header.matrix_shape()?;
-        Self::new(k, d_sae, idx.to_u32()?, val.to_f32()?)
     }
 }

@@ -1,10 +1,10 @@
 //! k-means (k-means++ initialisation, Lloyd iterations, optional spherical/cosine variant) on
 //! dense embeddings or sparse SAE codes.
 //!
-//! The assignment step, O(points x clusters x dim), runs on a [`Backend`] (the GPU kernel or the
-//! CPU reference); initialisation and the O(points x dim) centroid update run here.
+//! The types, the initialisation, the O(points x dim) centroid update and the CPU reference of
+//! the assignment step. The assignment, O(points x clusters x dim), runs on a backend
+//! ([`crate::backend::ClusterOps`]); [`crate::fit::kmeans`] drives the iterations.
 
-use crate::backend::Backend;
 use crate::codes::SparseCodes;
 use crate::error::{Error, Result};
 use crate::matrix::{dot, gemm, normalize, Matrix};
@@ -159,7 +159,7 @@ fn check_dims(points: Points, centroids: &Matrix) -> Result<()> {
     Ok(())
 }
 
-fn check_clusters(clusters: usize, points: usize) -> Result<()> {
+pub fn check_clusters(clusters: usize, points: usize) -> Result<()> {
     if clusters == 0 || clusters > points {
         return Err(Error::Invalid(format!("cannot make {clusters} clusters of {points} points")));
     }
@@ -227,38 +227,6 @@ fn set_to_point(points: Points, i: usize, metric: Metric, out: &mut [f32]) {
     }
 }
 
-/// Lloyd's algorithm from a k-means++ start. An emptied cluster is re-seeded with the point
-/// farthest from its centroid, so every cluster stays in use.
-pub async fn kmeans<B: Backend>(backend: &B, points: Points<'_>, config: &KMeansConfig) -> Result<KMeansResult> {
-    check_clusters(config.clusters, points.len())?;
-    let mut rng = SeededRng::new(config.seed);
-    let start = kmeans_plus_plus(points, config.clusters, config.metric, &mut rng);
-    lloyd(backend, points, start, config.iterations, config.metric).await
-}
-
-/// Lloyd's iterations from the centroids `start`: `iterations` assignment steps (at least
-/// one) with a centroid update between each two, so the last inertia is that of the centroids
-/// after `iterations - 1` updates.
-pub async fn lloyd<B: Backend>(backend: &B, points: Points<'_>, start: Matrix, iterations: usize, metric: Metric) -> Result<KMeansResult> {
-    let clusters = start.rows;
-    check_clusters(clusters, points.len())?;
-    let mut centroids = start;
-    let mut inertia = Vec::with_capacity(iterations);
-    let resident = backend.upload_points(points).await?;
-    let mut assignment = backend.assign(&resident, &centroids, metric).await?;
-    for iteration in 0..iterations.max(1) {
-        inertia.push(assignment.distance.iter().map(|&d| d as f64).sum());
-        if iteration + 1 == iterations.max(1) {
-            break;
-        }
-        centroids = update_centroids(points, &assignment, clusters, metric);
-        assignment = backend.assign(&resident, &centroids, metric).await?;
-    }
-    let mut sizes = vec![0u32; clusters];
-    assignment.cluster.iter().for_each(|&c| sizes[c as usize] += 1);
-    Ok(KMeansResult { assignments: assignment.cluster, centroids, inertia, sizes })
-}
-
 /// Mean of each cluster's points (re-normalised for the cosine metric).
 pub fn update_centroids(points: Points, assignment: &Assignment, clusters: usize, metric: Metric) -> Matrix {
     let mut sums = Matrix::zeros(clusters, points.dim());
@@ -293,6 +261,7 @@ pub fn update_centroids(points: Points, assignment: &Assignment, clusters: usize
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fit::kmeans;
     use crate::CpuBackend;
 
     fn blobs() -> Matrix {

@@ -1,38 +1,32 @@
-//! saescope-core: the formats saescope reads and writes, and the CPU reference of every SAE
-//! computation (encode, decode, metrics, search, k-means).
+//! saescope-core: the data types and the CPU reference of every SAE computation (encode,
+//! decode, metrics, search, k-means, co-occurrence, training), and the backend traits.
 //!
-//! Platform-free: no wasm-bindgen, no wgpu, no filesystem. Everything works on byte slices so the
-//! same code serves the CLI and the browser. `crates/gpu` implements the same [`Backend`] trait
-//! with WGSL kernels, and the shared test suite in `tests/backend_suite.rs` holds both to the
-//! answers computed here.
+//! Platform-free: no wasm-bindgen, no wgpu, no filesystem, no file formats (those are
+//! `saescope-format`'s). `crates/gpu` implements the same backend traits with WGSL kernels, and
+//! the shared suite in `saescope-conformance` holds both to the answers computed here.
+//!
+//! Layers inside the crate (each module uses only those above it):
+//! `error`, `rng`, `matrix`, `topk` -> `codes`, `sae`, `metrics`, `search`, `kmeans`,
+//! `cooccurrence`, `train`, `splitting`, `synth` -> `backend` (traits + `CpuBackend`) -> `fit`
+//! (the loops that drive a backend: k-means, training epochs).
 
-pub mod analysis;
 pub mod backend;
-pub mod bundle;
 pub mod codes;
-pub mod conformance;
 pub mod cooccurrence;
-pub mod corpus;
 pub mod error;
-pub mod explore;
-pub mod families;
+pub mod fit;
 pub mod kmeans;
-pub mod labels;
-pub mod manifest;
 pub mod matrix;
 pub mod metrics;
-pub mod npy;
-pub mod phrases;
 pub mod rng;
 pub mod sae;
 pub mod search;
-pub mod steer;
 pub mod splitting;
 pub mod synth;
 pub mod topk;
 pub mod train;
 
-pub use backend::{Backend, CpuBackend};
+pub use backend::{Backend, ClusterOps, CooccurrenceOps, CpuBackend, EncodeOps, SearchOps, TrainOps};
 pub use codes::SparseCodes;
 pub use error::{Error, Result};
 pub use matrix::Matrix;
@@ -46,4 +40,10 @@ pub fn block_on_ready<F: std::future::Future>(future: F) -> F::Output {
         std::task::Poll::Ready(v) => v,
         std::task::Poll::Pending => panic!("block_on_ready: the future waited; use an executor"),
     }
+}
+
+/// The backend traits, for `use saescope_core::prelude::*` where a caller runs several
+/// capabilities (their methods need the traits in scope).
+pub mod prelude {
+    pub use crate::backend::{Backend, ClusterOps, CooccurrenceOps, EncodeOps, SearchOps, TrainOps};
 }

@@ -2,7 +2,6 @@
 
 use crate::error::{Error, Result};
 use crate::matrix::{dot, Matrix};
-use crate::npy::{DType, Npy};
 use crate::topk::{merge, top_k};
 use half::f16;
 
@@ -47,23 +46,6 @@ impl Corpus {
 
     pub fn rows(&self) -> usize {
         self.shards.iter().map(|s| s.rows).sum()
-    }
-
-    /// Appends one `.npy` shard (f32 or f16 `[rows, dim]`), checking its dimension and values.
-    pub fn push_npy(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        let npy = Npy::parse(bytes).map_err(|e| Error::Format(format!("{name}: {e}")))?;
-        let (rows, cols) = npy.header.matrix_shape()?;
-        if cols != self.dim {
-            return Err(Error::Shape(format!("{name} has dimension {cols}, expected {}", self.dim)));
-        }
-        let values = npy.to_f32()?;
-        crate::matrix::check_finite(&values, cols, name)?;
-        let storage = match npy.header.dtype {
-            DType::F16 => Storage::F16(values.iter().map(|&v| f16::from_f32(v)).collect()),
-            _ => Storage::F32(values),
-        };
-        self.shards.push(Shard { rows, storage });
-        Ok(())
     }
 
     pub fn from_matrix(m: &Matrix, shard_rows: usize, half: bool) -> Self {

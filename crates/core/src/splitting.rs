@@ -105,7 +105,7 @@ impl FeatureSplit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sae::tied_sae;
+    use crate::synth::tied_sae;
     use crate::Matrix;
 
     #[test]

@@ -129,3 +129,12 @@ pub fn planted_families(families: usize, children: usize, noise: usize, document
     let planted = (0..families).map(|f| ((f * width) as u32, (1..=children).map(|c| (f * width + c) as u32).collect())).collect();
     Ok(PlantedFamilies { codes: crate::codes::SparseCodes::new(K, d_sae, indices, values)?, families: planted })
 }
+
+/// A k = 1 SAE with these decoder rows, tied encoder and zero biases (for tests of functions
+/// that only look at the decoder).
+pub fn tied_sae<const D: usize>(rows: &[[f32; D]]) -> Sae {
+    let n = rows.len();
+    let w_dec = Matrix::new(n, D, rows.iter().flatten().copied().collect()).unwrap();
+    let w_enc = Matrix::new(D, n, transpose(&w_dec.data, n, D)).unwrap();
+    Sae::new(1, w_enc, vec![0.0; n], w_dec, vec![0.0; D]).unwrap()
+}

@@ -10,11 +10,10 @@
 //! - Deterministic for a seed (ChaCha8; order of floating-point sums fixed).
 //!
 //! A whole step (forward, backward, clipping, Adam, renormalisation, dead-latent counters) is a
-//! [`Backend`] operation on a device-resident [`TrainState`]; [`reference_step`] is its CPU
-//! reference (what [`crate::CpuBackend`] runs). [`Trainer`] orchestrates any backend: the
-//! initialisation, epochs, shuffling and statistics.
+//! backend operation ([`crate::backend::TrainOps`]) on a device-resident [`TrainState`];
+//! [`reference_step`] is its CPU reference (what [`crate::CpuBackend`] runs).
+//! [`crate::fit::Trainer`] drives any backend: epochs, shuffling and statistics.
 
-use crate::backend::Backend;
 use crate::codes::SparseCodes;
 use crate::error::{Error, Result};
 use crate::matrix::{normalize, Matrix};
@@ -388,71 +387,11 @@ pub fn reference_step(state: &mut TrainState, batch: &Matrix) -> Result<StepStat
     Ok(stats)
 }
 
-/// The training loop over any backend: the state lives on the backend; this keeps the
-/// shuffling and the statistics.
-pub struct Trainer<'b, B: Backend> {
-    backend: &'b B,
-    training: B::Training,
-    batch: usize,
-    rng: SeededRng,
-}
-
-impl<'b, B: Backend> Trainer<'b, B> {
-    /// Initialises from the training data with the paper's recipe (seeded by `config.seed`).
-    pub async fn new(backend: &'b B, data: &Matrix, config: TrainConfig) -> Result<Self> {
-        let mut rng = SeededRng::new(config.seed);
-        let state = TrainState::init(data, config, &mut rng)?;
-        Self::start(backend, &state, rng).await
-    }
-
-    /// Continues from `state`, drawing batch orders from `rng`.
-    pub async fn start(backend: &'b B, state: &TrainState, rng: SeededRng) -> Result<Self> {
-        let training = backend.train_begin(state).await?;
-        Ok(Self { backend, training, batch: state.config.batch, rng })
-    }
-
-    /// One step on `batch`; returns its statistics.
-    pub async fn step(&mut self, batch: &Matrix) -> Result<StepStats> {
-        self.backend.train_step(&mut self.training, batch).await
-    }
-
-    /// The current state, read back from the backend.
-    pub async fn state(&self) -> Result<TrainState> {
-        self.backend.train_read(&self.training).await
-    }
-
-    /// One pass over `data` in a fresh random order; `on_step` sees each step's statistics.
-    /// Returns the mean statistics (the dead fraction of the last step).
-    pub async fn epoch(&mut self, data: &Matrix, mut on_step: impl FnMut(&StepStats)) -> Result<StepStats> {
-        let order = self.rng.distinct(data.rows, data.rows);
-        let mut mean = StepStats::default();
-        let mut steps = 0.0;
-        for chunk in order.chunks(self.batch) {
-            let mut batch = Matrix::zeros(chunk.len(), data.cols);
-            for (i, &r) in chunk.iter().enumerate() {
-                batch.row_mut(i).copy_from_slice(data.row(r));
-            }
-            let s = self.step(&batch).await?;
-            on_step(&s);
-            steps += 1.0;
-            mean.loss += s.loss;
-            mean.nmse += s.nmse;
-            mean.aux_loss += s.aux_loss;
-            mean.l0 += s.l0;
-            mean.grad_norm += s.grad_norm;
-            mean.dead_fraction = s.dead_fraction;
-        }
-        for v in [&mut mean.loss, &mut mean.nmse, &mut mean.aux_loss, &mut mean.l0, &mut mean.grad_norm] {
-            *v /= steps;
-        }
-        Ok(mean)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::synth::PlantedData;
+    use crate::fit::Trainer;
     use crate::{block_on_ready, CpuBackend};
 
     /// A trainer on the CPU reference, from the paper's initialisation.

@@ -6,7 +6,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use saescope_core::manifest::{EmbedderInfo, Manifest, Role};
+use saescope_format::manifest::{EmbedderInfo, Manifest, Role};
 use saescope_core::{Error, Matrix, Result};
 use tokenizers::Tokenizer;
 

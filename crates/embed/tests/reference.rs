@@ -3,7 +3,7 @@
 //! at least 0.9999 with the reference embeddings computed by sentence-transformers. Needs the
 //! model (`cargo xtask setup` fetches it) and ../shared beside the checkout; fails without them.
 
-use saescope_core::npy;
+use saescope_format::npy;
 use saescope_embed::{weights_to_f16, Embedder};
 use std::io::BufRead;
 use std::path::PathBuf;

@@ -11,7 +11,8 @@ use saescope_core::sae::check_embeddings;
 use saescope_core::search::{check_search_args, Corpus, Hits, Storage};
 use saescope_core::topk::merge;
 use saescope_core::train::{StepStats, TrainState};
-use saescope_core::{Backend, Error, Matrix, Result, Sae};
+use saescope_core::backend::{Backend, ClusterOps, CooccurrenceOps, EncodeOps, SearchOps, TrainOps};
+use saescope_core::{Error, Matrix, Result, Sae};
 use std::sync::Arc;
 
 /// The radix-select kernel keeps its candidates in workgroup memory, so k is bounded.
@@ -382,13 +383,13 @@ impl GpuBackend {
 }
 
 impl Backend for GpuBackend {
-    type Sae = GpuSae;
-    type Corpus = GpuCorpus;
-    type Points<'a> = GpuPoints;
-
     fn describe(&self) -> String {
         self.gpu.describe()
     }
+}
+
+impl EncodeOps for GpuBackend {
+    type Sae = GpuSae;
 
     async fn upload_sae(&self, sae: &Arc<Sae>) -> Result<GpuSae> {
         GpuSae::upload(&self.gpu, sae)
@@ -422,7 +423,9 @@ impl Backend for GpuBackend {
         })
         .await
     }
+}
 
+impl TrainOps for GpuBackend {
     type Training = GpuTraining;
 
     async fn train_begin(&self, state: &TrainState) -> Result<GpuTraining> {
@@ -436,6 +439,10 @@ impl Backend for GpuBackend {
     async fn train_read(&self, training: &GpuTraining) -> Result<TrainState> {
         training.read(self).await
     }
+}
+
+impl SearchOps for GpuBackend {
+    type Corpus = GpuCorpus;
 
     async fn upload_corpus(&self, corpus: &Arc<Corpus>) -> Result<GpuCorpus> {
         let g = &self.gpu;
@@ -477,6 +484,10 @@ impl Backend for GpuBackend {
         })
         .await
     }
+}
+
+impl ClusterOps for GpuBackend {
+    type Points<'a> = GpuPoints;
 
     async fn upload_points<'a>(&self, points: Points<'a>) -> Result<GpuPoints> {
         let g = &self.gpu;
@@ -570,7 +581,9 @@ impl Backend for GpuBackend {
         })
         .await
     }
+}
 
+impl CooccurrenceOps for GpuBackend {
     async fn cooccurrence(&self, codes: &SparseCodes) -> Result<Cooccurrence> {
         self.cooccurrence_tiles(codes).await
     }

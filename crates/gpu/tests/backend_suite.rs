@@ -3,7 +3,7 @@
 //! chunked path (latent blocks, row chunks, corpus sub-shards, point chunks).
 //! There is no skip: a machine without a Vulkan adapter fails this test.
 
-use saescope_core::conformance;
+use saescope_conformance as conformance;
 use saescope_gpu::{GpuBackend, GpuOptions};
 
 fn run(options: GpuOptions) {

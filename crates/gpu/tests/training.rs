@@ -1,9 +1,9 @@
 //! GPU training behaviour that the shared suite cannot hold against the CPU reference: the
 //! limits of float32 sums (the reference sums losses in float64).
 
-use saescope_core::conformance::random_sae;
+use saescope_conformance::random_sae;
 use saescope_core::train::{TrainConfig, TrainState};
-use saescope_core::{Backend, Error, Matrix};
+use saescope_core::{Error, Matrix, TrainOps};
 use saescope_gpu::{GpuBackend, GpuOptions};
 
 /// A step whose squared error overflows float32 (here: huge encoder biases make huge

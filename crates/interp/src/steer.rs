@@ -6,9 +6,9 @@
 //! reconstruction error, `q' = q + W_dec (z' - z)` (the paper's evaluation): with no edit the
 //! query is unchanged, so the results only move as far as the edits ask.
 
-use crate::codes::SparseCodes;
-use crate::error::{Error, Result};
-use crate::matrix::{dot, norm};
+use saescope_core::codes::SparseCodes;
+use saescope_core::error::{Error, Result};
+use saescope_core::matrix::{dot, norm};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SteerMode {
@@ -83,7 +83,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::PlantedData;
+    use saescope_core::synth::PlantedData;
 
     #[test]
     fn edits_set_add_and_remove_features() {

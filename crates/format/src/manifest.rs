@@ -1,7 +1,7 @@
 //! The bundle manifest: what a bundle holds, and every file's size and sha256, so a loader can
 //! verify each download and say exactly which file is wrong.
 
-use crate::error::{Error, Result};
+use saescope_core::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

@@ -2,10 +2,10 @@
 //! snapshot where `categories` is one space-separated string), or CSV with a header; plain or
 //! gzip. Bad records are skipped and counted with a reason instead of failing the run.
 
-use crate::bundle::Document;
-use crate::error::{Error, Result};
+use crate::documents::{maybe_gunzip, Document};
+use saescope_core::error::{Error, Result};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 
 /// A record that was not used, and why.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -37,25 +37,6 @@ impl CorpusFormat {
             CorpusFormat::JsonLines
         }
     }
-}
-
-/// Wraps `reader` in a gzip decoder when the stream starts with the gzip magic.
-pub fn maybe_gunzip<'a, R: Read + 'a>(reader: R) -> Result<Box<dyn BufRead + 'a>> {
-    let mut buffered = BufReader::new(reader);
-    let head = buffered.fill_buf().map_err(|e| Error::Format(format!("reading corpus: {e}")))?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(buffered))))
-    } else {
-        Ok(Box::new(buffered))
-    }
-}
-
-/// `bytes` gzip-compressed (how bundles store their documents).
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 3), flate2::Compression::default());
-    encoder.write_all(bytes).expect("writing to a Vec cannot fail");
-    encoder.finish().expect("writing to a Vec cannot fail")
 }
 
 /// The text a document is embedded as: `title + ". " + abstract` (the data README's recipe).
@@ -150,6 +131,7 @@ pub fn read<R: Read>(reader: R, format: CorpusFormat) -> Result<CorpusRead> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documents::gzip;
 
     #[test]
     fn reads_shared_and_snapshot_json_lines_and_skips_bad_records() {

@@ -7,15 +7,16 @@
 //! tolerance. Near-ties may legitimately rank differently in float32, so selections are checked
 //! by value: every selected entry must carry its true value, and the values by rank must agree.
 
-use crate::backend::Backend;
-use crate::codes::SparseCodes;
-use crate::kmeans::{self, KMeansConfig, Metric, Points};
-use crate::matrix::Matrix;
-use crate::rng::SeededRng;
-use crate::sae::Sae;
-use crate::search::{self, Corpus};
-use crate::synth::{self, PlantedData};
-use crate::train::{TrainConfig, TrainState, Trainer};
+use saescope_core::backend::Backend;
+use saescope_core::codes::SparseCodes;
+use saescope_core::kmeans::{self, KMeansConfig, Metric, Points};
+use saescope_core::matrix::Matrix;
+use saescope_core::rng::SeededRng;
+use saescope_core::sae::Sae;
+use saescope_core::search::{self, Corpus};
+use saescope_core::synth::{self, PlantedData};
+use saescope_core::fit::{self, Trainer};
+use saescope_core::train::{TrainConfig, TrainState};
 use std::sync::Arc;
 
 /// Absolute tolerance on activations, scores and reconstructions (float32 sums of a few hundred
@@ -34,7 +35,7 @@ pub fn random_sae(d_in: usize, d_sae: usize, k: usize, seed: u64) -> Sae {
     let mut rng = SeededRng::new(seed);
     let w_enc = random_matrix(d_in, d_sae, &mut rng, 1.0 / (d_in as f32).sqrt());
     let mut w_dec = random_matrix(d_sae, d_in, &mut rng, 1.0);
-    (0..d_sae).for_each(|j| crate::matrix::normalize(w_dec.row_mut(j)));
+    (0..d_sae).for_each(|j| saescope_core::matrix::normalize(w_dec.row_mut(j)));
     let b_enc = (0..d_sae).map(|_| rng.normal() * 0.1).collect();
     let b_dec = (0..d_in).map(|_| rng.normal() * 0.1).collect();
     Sae::new(k, w_enc, b_enc, w_dec, b_dec).expect("valid")
@@ -208,7 +209,7 @@ async fn training_case<B: Backend>(backend: &B, case: &TrainingCase) -> Outcome 
             }
             t.state().await
         } else {
-            let mut t = Trainer::start(&crate::CpuBackend, &state, rng).await.map_err(|e| e.to_string())?;
+            let mut t = Trainer::start(&saescope_core::CpuBackend, &state, rng).await.map_err(|e| e.to_string())?;
             for _ in 0..case.epochs {
                 t.epoch(&data, |s| stats.push(*s)).await.map_err(|e| e.to_string())?;
             }
@@ -277,7 +278,7 @@ async fn training_case<B: Backend>(backend: &B, case: &TrainingCase) -> Outcome 
 pub async fn search_matches<B: Backend>(backend: &B) -> Outcome {
     let mut rng = SeededRng::new(21);
     let mut docs = random_matrix(1500, 64, &mut rng, 1.0);
-    (0..docs.rows).for_each(|r| crate::matrix::normalize(docs.row_mut(r)));
+    (0..docs.rows).for_each(|r| saescope_core::matrix::normalize(docs.row_mut(r)));
     for (dup, orig) in [(900usize, 10usize), (1400, 10), (1200, 700)] {
         let row = docs.row(orig).to_vec();
         docs.row_mut(dup).copy_from_slice(&row);
@@ -302,7 +303,7 @@ pub async fn search_matches<B: Backend>(backend: &B) -> Outcome {
                 k,
                 (&got.indices, &got.scores),
                 (&want.indices, &want.scores),
-                |q, i| crate::matrix::dot(queries.row(q), all.row(i as usize)),
+                |q, i| saescope_core::matrix::dot(queries.row(q), all.row(i as usize)),
                 queries.rows,
             )?;
             // Exact duplicates score identically on any backend: the lower index must win.
@@ -337,7 +338,7 @@ pub async fn kmeans_matches<B: Backend>(backend: &B) -> Outcome {
                     // Only a near-tie may pick another centroid: its true distance must be as small.
                     let c = got.cluster[i] as usize;
                     let (sq, inv) = kmeans::point_norms(points, i);
-                    let cn = crate::matrix::dot(centroids.row(c), centroids.row(c));
+                    let cn = saescope_core::matrix::dot(centroids.row(c), centroids.row(c));
                     let true_d = kmeans::distance(metric, points.dot(i, centroids.row(c)), sq, inv, cn);
                     if (true_d - w).abs() > TOLERANCE * (1.0 + w.abs()) * 10.0 {
                         return Err(format!("{name} {metric:?} assign: point {i} -> {c} (distance {true_d}) but nearest is {} ({w})", want.cluster[i]));
@@ -346,7 +347,7 @@ pub async fn kmeans_matches<B: Backend>(backend: &B) -> Outcome {
             }
         }
         let config = KMeansConfig { clusters: 20, iterations: 8, metric: Metric::Euclidean, seed: 9 };
-        let got = kmeans::kmeans(backend, points, &config).await.map_err(|e| e.to_string())?;
+        let got = fit::kmeans(backend, points, &config).await.map_err(|e| e.to_string())?;
         let want = pollster_free_cpu_kmeans(points, &config)?;
         let (g, w) = (*got.inertia.last().unwrap(), *want.inertia.last().unwrap());
         if (g - w).abs() > 1e-3 * w.abs().max(1.0) {
@@ -358,8 +359,8 @@ pub async fn kmeans_matches<B: Backend>(backend: &B) -> Outcome {
 
 /// Runs the CPU k-means synchronously (its futures never wait).
 fn pollster_free_cpu_kmeans(points: Points, config: &KMeansConfig) -> Result<kmeans::KMeansResult, String> {
-    let fut = kmeans::kmeans(&crate::CpuBackend, points, config);
-    crate::block_on_ready(fut).map_err(|e| e.to_string())
+    let fut = fit::kmeans(&saescope_core::CpuBackend, points, config);
+    saescope_core::block_on_ready(fut).map_err(|e| e.to_string())
 }
 
 /// Random codes: `k` distinct features per row, a fifth of the entries inactive (value 0).
@@ -379,7 +380,7 @@ pub async fn cooccurrence_matches<B: Backend>(backend: &B) -> Outcome {
     let planted = synth::planted_families(6, 5, 4, 3000, 2).map_err(|e| e.to_string())?.codes;
     let mut report = Vec::new();
     for (name, codes) in [("random 1500 x k=9 over 700", random_codes(1500, 700, 9, &mut rng)), ("planted families", planted), ("random 40 x k=128 over 1031", random_codes(40, 1031, 128, &mut rng))] {
-        let want = crate::cooccurrence::cooccurrence(&codes).map_err(|e| e.to_string())?;
+        let want = saescope_core::cooccurrence::cooccurrence(&codes).map_err(|e| e.to_string())?;
         let got = backend.cooccurrence(&codes).await.map_err(|e| e.to_string())?;
         if got != want {
             let diff = (0..codes.d_sae as u32).flat_map(|i| (i..codes.d_sae as u32).map(move |j| (i, j))).find(|&(i, j)| got.get(i, j) != want.get(i, j));

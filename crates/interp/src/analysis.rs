@@ -3,12 +3,13 @@
 //! features), property retrieval (documents ranked by chosen features) and clustering along
 //! chosen features.
 
-use crate::backend::Backend;
-use crate::codes::SparseCodes;
-use crate::cooccurrence::Cooccurrence;
-use crate::error::{Error, Result};
-use crate::kmeans::{kmeans, KMeansConfig, Metric, Points};
-use crate::matrix::Matrix;
+use saescope_core::backend::ClusterOps;
+use saescope_core::codes::SparseCodes;
+use saescope_core::cooccurrence::Cooccurrence;
+use saescope_core::error::{Error, Result};
+use saescope_core::fit::kmeans;
+use saescope_core::kmeans::{KMeansConfig, Metric, Points};
+use saescope_core::matrix::Matrix;
 use serde::Serialize;
 
 fn check_documents(codes: &SparseCodes, docs: &[u32], what: &str) -> Result<()> {
@@ -158,7 +159,7 @@ pub fn retrieve(codes: &SparseCodes, weights: &[(u32, f32)], top: usize) -> Resu
             hit.then_some((r as u32, score))
         })
         .collect();
-    scored.sort_by(crate::topk::rank_order);
+    scored.sort_by(saescope_core::topk::rank_order);
     scored.truncate(top);
     Ok(scored)
 }
@@ -177,7 +178,7 @@ pub struct AxisClusters {
 
 /// Clustering along an axis of interest: k-means (Euclidean) on the chosen features'
 /// activations only, over the documents where at least one of them fires.
-pub async fn cluster_along<B: Backend>(backend: &B, codes: &SparseCodes, features: &[u32], clusters: usize, iterations: usize, seed: u64) -> Result<AxisClusters> {
+pub async fn cluster_along<B: ClusterOps>(backend: &B, codes: &SparseCodes, features: &[u32], clusters: usize, iterations: usize, seed: u64) -> Result<AxisClusters> {
     check_features(codes.d_sae, features)?;
     let mut column = vec![usize::MAX; codes.d_sae];
     for (c, &f) in features.iter().enumerate() {
@@ -218,7 +219,7 @@ pub async fn cluster_along<B: Backend>(backend: &B, codes: &SparseCodes, feature
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cooccurrence::cooccurrence;
+    use saescope_core::cooccurrence::cooccurrence;
 
     /// Documents 0..50 fire features 0 and 1 together; 50..100 fire 2; 3 fires on even documents.
     fn codes() -> SparseCodes {
@@ -274,12 +275,12 @@ mod tests {
     #[test]
     fn clustering_along_features_separates_their_groups() {
         let c = codes();
-        let r = pollster::block_on(cluster_along(&crate::CpuBackend, &c, &[0, 2], 2, 10, 1)).unwrap();
+        let r = pollster::block_on(cluster_along(&saescope_core::CpuBackend, &c, &[0, 2], 2, 10, 1)).unwrap();
         assert_eq!(r.clustered, 100);
         assert!(r.assignments[..50].iter().all(|&a| a == r.assignments[0]));
         assert!(r.assignments[50..].iter().all(|&a| a == r.assignments[50] && a != r.assignments[0]));
-        let r = pollster::block_on(cluster_along(&crate::CpuBackend, &c, &[1], 1, 3, 1)).unwrap();
+        let r = pollster::block_on(cluster_along(&saescope_core::CpuBackend, &c, &[1], 1, 3, 1)).unwrap();
         assert_eq!((r.clustered, r.assignments[60]), (50, -1));
-        assert!(pollster::block_on(cluster_along(&crate::CpuBackend, &c, &[1, 1], 1, 3, 1)).is_err());
+        assert!(pollster::block_on(cluster_along(&saescope_core::CpuBackend, &c, &[1, 1], 1, 3, 1)).is_err());
     }
 }

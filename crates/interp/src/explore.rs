@@ -3,9 +3,9 @@
 //! cluster of documents apart.
 
 use crate::analysis::{diff, DiffOrder};
-use crate::codes::SparseCodes;
-use crate::error::{Error, Result};
-use crate::sae::Sae;
+use saescope_core::codes::SparseCodes;
+use saescope_core::error::{Error, Result};
+use saescope_core::sae::Sae;
 use crate::steer::cosine;
 use serde::Serialize;
 
@@ -140,7 +140,7 @@ pub fn describe_clusters(codes: &SparseCodes, assignments: &[Option<u32>], clust
             if let Some(top) = features.first() {
                 let strength = activations_in(codes, top.feature, inside)?;
                 let mut ranked: Vec<(u32, f32)> = inside.iter().copied().zip(strength).collect();
-                ranked.sort_by(crate::topk::rank_order);
+                ranked.sort_by(saescope_core::topk::rank_order);
                 examples = ranked.into_iter().map(|(d, _)| d).collect();
             }
             examples.truncate(n_examples);
@@ -152,7 +152,7 @@ pub fn describe_clusters(codes: &SparseCodes, assignments: &[Option<u32>], clust
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sae::tied_sae;
+    use saescope_core::synth::tied_sae;
 
     #[test]
     fn neighbors_by_decoder_cosine() {

@@ -4,8 +4,8 @@
 //! whole shard (bytemuck casts, one f16->f32 pass), and because every way a file can be wrong
 //! must produce a sentence a user understands.
 
-use crate::error::{Error, Result};
-use crate::format_err;
+use saescope_core::error::{Error, Result};
+use saescope_core::format_err;
 use half::f16;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
@@ -234,7 +234,7 @@ impl<R: std::io::Read> RowReader<R> {
     }
 
     /// The next up to `max_rows` rows, or `None` at the end.
-    pub fn next_chunk(&mut self, max_rows: usize) -> Result<Option<crate::Matrix>> {
+    pub fn next_chunk(&mut self, max_rows: usize) -> Result<Option<saescope_core::Matrix>> {
         let n = max_rows.min(self.rows - self.read);
         if n == 0 {
             return Ok(None);
@@ -254,15 +254,15 @@ impl<R: std::io::Read> RowReader<R> {
             _ => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
         };
         self.read += n;
-        crate::Matrix::new(n, self.cols, values).map(Some)
+        saescope_core::Matrix::new(n, self.cols, values).map(Some)
     }
 }
 
 /// Reads a float matrix (`[rows, cols]`, or a vector as one column).
-pub fn read_matrix(bytes: &[u8]) -> Result<crate::Matrix> {
+pub fn read_matrix(bytes: &[u8]) -> Result<saescope_core::Matrix> {
     let npy = Npy::parse(bytes)?;
     let (rows, cols) = npy.header.matrix_shape()?;
-    crate::Matrix::new(rows, cols, npy.to_f32()?)
+    saescope_core::Matrix::new(rows, cols, npy.to_f32()?)
 }
 
 fn header_bytes(dtype: DType, shape: &[usize]) -> Vec<u8> {

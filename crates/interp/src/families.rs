@@ -23,10 +23,10 @@
 //! - A family's `parent_family` is the smallest family of the same round that contains its
 //!   parent as a member, else the smallest of an earlier round: never a cycle.
 
-use crate::cooccurrence::Cooccurrence;
-use crate::error::{Error, Result};
+use saescope_core::cooccurrence::Cooccurrence;
+use saescope_core::error::{Error, Result};
 use crate::labels::{labels_by_feature, FeatureLabel};
-use crate::rng::SeededRng;
+use saescope_core::rng::SeededRng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -537,8 +537,8 @@ mod tests {
     fn planted_hierarchies_are_recovered() {
         // 24 families keep each parent's density near 5%: independent noise features co-occur
         // with a parent at P = its density, far enough below the first round's 0.1.
-        let planted = crate::synth::planted_families(24, 6, 10, 30_000, 7).unwrap();
-        let c = crate::cooccurrence::cooccurrence(&planted.codes).unwrap();
+        let planted = saescope_core::synth::planted_families(24, 6, 10, 30_000, 7).unwrap();
+        let c = saescope_core::cooccurrence::cooccurrence(&planted.codes).unwrap();
         let labels = [];
         let nodes = family_nodes(&c, &labels, &params());
         assert_eq!(nodes.len(), c.d_sae, "every planted feature is live and below 20% density");

@@ -2,13 +2,16 @@
 //! hashes them; the loader verifies each file as it arrives and assembles SAE, corpus and codes.
 //! No filesystem here: callers (CLI, browser) move the bytes.
 
-use crate::codes::SparseCodes;
-use crate::error::{Error, Result};
+use saescope_core::codes::SparseCodes;
+use saescope_core::error::{Error, Result};
 use crate::manifest::{CoarseSaeInfo, EmbedderInfo, EmbeddingInfo, FileEntry, Manifest, Role, SaeInfo, FORMAT, VERSION};
-use crate::sae::{Sae, WeightDType};
-use crate::search::Corpus;
-use crate::splitting::FeatureSplit;
-use serde::{Deserialize, Serialize};
+use crate::features::FeaturesFile;
+use crate::matrices::{CodesFiles, CorpusFiles};
+use crate::saelens::{SaeFiles, WeightDType};
+use saescope_core::sae::Sae;
+use saescope_core::search::Corpus;
+use saescope_core::splitting::FeatureSplit;
+
 use std::collections::HashMap;
 
 /// WebGPU's guaranteed minimum `maxStorageBufferBindingSize` (128 MiB). Shards are kept under
@@ -20,29 +23,6 @@ pub fn shard_rows(dim: usize, bytes_per_value: usize, limit: u64) -> usize {
     ((limit as usize) / (dim * bytes_per_value).max(1)).max(1)
 }
 
-/// One document as the bundle stores it (JSON Lines).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Document {
-    pub id: String,
-    pub title: String,
-    #[serde(default, rename = "abstract")]
-    pub text: String,
-    #[serde(default)]
-    pub categories: Vec<String>,
-}
-
-/// Reads `documents.jsonl`, plain or gzip (bundles store it as `documents.jsonl.gz`: a third of the bytes to download).
-pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Document>> {
-    let mut plain = Vec::new();
-    std::io::Read::read_to_end(&mut crate::corpus::maybe_gunzip(bytes)?, &mut plain)
-        .map_err(|e| Error::Format(format!("documents file: {e}")))?;
-    let text = std::str::from_utf8(&plain).map_err(|_| Error::Format("documents file is not UTF-8".into()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Format(format!("documents line {}: {e}", i + 1))))
-        .collect()
-}
 
 pub struct BundleBuilder {
     manifest: Manifest,
@@ -134,6 +114,8 @@ pub struct Bundle {
     /// `labels::parse_labels` and serde).
     pub labels: Option<Vec<u8>>,
     pub families: Option<Vec<u8>>,
+    /// `features.json`, parsed, when the bundle has it.
+    pub features: Option<FeaturesFile>,
     /// The smaller SAEs of [`Manifest::coarse_saes`], in manifest order.
     pub coarse: Vec<CoarseSae>,
 }
@@ -226,32 +208,27 @@ impl BundleLoader {
         let documents = self.take_optional(Role::Documents)?;
         let labels = self.take_optional(Role::Labels)?;
         let families = self.take_optional(Role::Families)?;
+        let features = self.take_optional(Role::Features)?.map(|bytes| FeaturesFile::parse(&bytes)).transpose()?;
+        if let Some(f) = &features {
+            if let Some(bad) = f.features.iter().find(|f| f.feature as usize >= sae.d_sae) {
+                return Err(Error::Format(format!("features.json: feature {} does not exist (the SAE has {} features)", bad.feature, sae.d_sae)));
+            }
+        }
         let coarse = m.coarse_saes.iter().map(|info| self.coarse_sae(info, &sae)).collect::<Result<_>>()?;
-        Ok(Bundle { manifest: self.manifest, sae, corpus, codes, documents, labels, families, coarse })
+        Ok(Bundle { manifest: self.manifest, sae, corpus, codes, documents, labels, families, features, coarse })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{npy, synth::PlantedData};
-
-    #[test]
-    fn documents_read_plain_or_gzip_and_bad_lines_are_named() {
-        let text = "{\"id\":\"a\",\"title\":\"T\",\"abstract\":\"x\",\"categories\":[\"cs.LG\"]}\n\n{\"id\":\"b\",\"title\":\"U\"}\n";
-        let plain = parse_documents(text.as_bytes()).unwrap();
-        assert_eq!(plain.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-        assert_eq!(parse_documents(&crate::corpus::gzip(text.as_bytes())).unwrap(), plain);
-        let broken = parse_documents(b"{\"id\":\"a\",\"title\":\"T\"}\n{oops\n").unwrap_err().to_string();
-        assert!(broken.contains("documents line 2"), "{broken}");
-        let truncated = crate::corpus::gzip(text.as_bytes());
-        assert!(parse_documents(&truncated[..truncated.len() / 2]).is_err());
-    }
+    use crate::npy;
+    use saescope_core::synth::PlantedData;
 
     fn small_bundle() -> (Manifest, Vec<(String, Vec<u8>)>) {
         let data = PlantedData::generate(16, 32, 3, 10, 2);
         let mut b = BundleBuilder::new("t", "", "planted", &data.sae, 10);
-        let (cfg, w) = data.sae.to_saelens(crate::sae::WeightDType::F32, None).unwrap();
+        let (cfg, w) = data.sae.to_saelens(crate::saelens::WeightDType::F32, None).unwrap();
         b.add("sae/cfg.json", Role::SaeConfig, cfg);
         b.add("sae/sae_weights.safetensors", Role::SaeWeights, w);
         for (i, start) in [0usize, 6].into_iter().enumerate() {
@@ -277,7 +254,7 @@ mod tests {
     fn coarse_saes_and_their_split_maps_load_with_the_bundle() {
         let data = PlantedData::generate(16, 32, 3, 10, 2);
         let coarse = PlantedData::generate(16, 8, 2, 1, 3).sae;
-        let split = crate::splitting::split_features(&coarse, &data.sae).unwrap();
+        let split = saescope_core::splitting::split_features(&coarse, &data.sae).unwrap();
         let mut b = BundleBuilder::new("t", "", "planted", &data.sae, 10);
         let (cfg, w) = data.sae.to_saelens(WeightDType::F32, None).unwrap();
         b.add("sae/cfg.json", Role::SaeConfig, cfg);

@@ -20,13 +20,13 @@
 //! threshold chosen on *separate* calibration documents (the labelling documents and as many
 //! other random non-activating ones) as the one that maximises F1 there.
 
-use crate::codes::SparseCodes;
-use crate::error::{Error, Result};
-use crate::matrix::{dot, norm, Matrix};
-use crate::metrics::activations_by_feature;
+use saescope_core::codes::SparseCodes;
+use saescope_core::error::{Error, Result};
+use saescope_core::matrix::{dot, norm, Matrix};
+use saescope_core::metrics::activations_by_feature;
 use crate::phrases::{singular_key, PhraseIndex};
-use crate::rng::SeededRng;
-use crate::search::Corpus;
+use saescope_core::rng::SeededRng;
+use saescope_core::search::Corpus;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -191,7 +191,7 @@ impl Labeller {
         let c = &self.config;
         let active = &self.by_feature[feature as usize];
         let mut ranked = active.clone();
-        ranked.sort_by(crate::topk::rank_order);
+        ranked.sort_by(saescope_core::topk::rank_order);
         ranked.truncate(c.label_documents + c.heldout_top);
         let mut rng = feature_rng(c.seed, feature);
         if active.len() < c.min_active {
@@ -200,7 +200,7 @@ impl Labeller {
         let held = c.heldout_top.min(ranked.len() / 3);
         let order = rng.distinct(ranked.len(), ranked.len());
         let mut heldout_top: Vec<(u32, f32)> = order[..held].iter().map(|&i| ranked[i]).collect();
-        heldout_top.sort_by(crate::topk::rank_order);
+        heldout_top.sort_by(saescope_core::topk::rank_order);
         let mut label: Vec<u32> = order[held..].iter().map(|&i| ranked[i].0).collect();
         label.sort_unstable();
         let mut random = self.non_activating(active, c.heldout_random + c.calibration_random, &mut rng);

@@ -1,0 +1,18 @@
+//! saescope-interp: what the SAE's features mean and what one can do with them, on top of
+//! `saescope-core`'s math (and any backend). Platform-free, like core.
+//!
+//! - `phrases` -> `labels`: contrastive keyphrase labels, scored on held-out documents, the
+//!   paper's clean-feature filter and label files.
+//! - `families`: the paper's spanning-tree feature families, their labels and statistics.
+//! - `analysis`: arXiv 2512.10092's dataset diffing, NPMI, property retrieval, clustering along
+//!   chosen features.
+//! - `steer`: edits to a query's code and the two steering modes; `explore`: decoder
+//!   neighbours, co-firing, naming clusters by their over-represented features.
+
+pub mod analysis;
+pub mod explore;
+pub mod explorer;
+pub mod families;
+pub mod labels;
+pub mod phrases;
+pub mod steer;
