@@ -5,6 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { launch } from './chromium.mjs';
@@ -132,6 +133,28 @@ test('boosting a feature raises the share of results that fire it, and a reload 
   assert.deepEqual(restored, stronger);
   assert.equal(Number(await page.inputValue(slider)).toFixed(3), max.toFixed(3));
   assert.equal(await page.inputValue('#query'), 'neural networks for time series forecasting');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('saescope steer gives the page\'s results for the same URL', async () => {
+  // One steered search with an explicit edit and a family, written as the page's URL state,
+  // run by the CLI (native CPU) and by the page (CPU path): the same documents and scores.
+  const cli = process.env.SAESCOPE_CLI;
+  assert.ok(cli, 'SAESCOPE_CLI is set by cargo xtask test');
+  const family = families.find((f) => f.children.length <= 10 && !f.children.includes(boost.index) && f.parent !== boost.index);
+  assert.ok(family, 'the demo bundle has a small family');
+  const query = 'dark matter halos of dwarf galaxies';
+  const args = ['steer', '--bundle', DEMO, '--query', query, '--edit', `${boost.index}:0.5`, '--family', `${family.id}:1`, '--k', '20', '--json'];
+  const fromCli = JSON.parse(execFileSync(cli, args, { cwd: new URL('../../', import.meta.url), encoding: 'utf8' }));
+  const { page, errors } = await open(cpuBrowser, `&q=${encodeURIComponent(query)}&steer=${boost.index}:0.5&fam=${family.id}:1`);
+  await page.waitForFunction(() => document.body.dataset.embedder === 'ready', null, { timeout: 180_000 });
+  const wanted = fromCli.edits.map(([j, v]) => `${j}:${Number(v.toFixed(3))}`).join(',');
+  await page.waitForFunction((w) => document.querySelector('#results')?.dataset.steer === w && document.body.dataset.busy === 'false', wanted, { timeout: 180_000 });
+  const fromPage = await page.$$eval('#results li', (lis) => lis.map((li) => ({ doc: Number(li.dataset.doc), score: Number(li.dataset.score) })));
+  assert.deepEqual(fromPage.map((h) => h.doc), fromCli.hits.map((h) => h.doc));
+  fromPage.forEach((h, i) => assert.ok(Math.abs(h.score - fromCli.hits[i].score) < 1e-4, `doc ${h.doc}: page ${h.score}, CLI ${fromCli.hits[i].score}`));
+  assert.ok(Math.abs(Number(await page.getAttribute('#moved', 'data-cosine')) - fromCli.cosine) < 1e-4);
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -1,7 +1,7 @@
 //! `cargo xtask bench [--quick] [--reuse]`: every hot path side by side with the tool a user would
 //! otherwise pick, on the same data, into BENCHMARKS.md.
 //!
-//! 1. `saescope bench` (release) writes the shared inputs as `.npy` under `target/bench-data`
+//! 1. `saescope-bench` (release) writes the shared inputs as `.npy` under `target/bench-data`
 //!    and its own timings as `ours.json`;
 //! 2. `xtask/bench/peers.py` times numpy, faiss and scikit-learn on the same files (in a venv
 //!    under `target/` with the pinned `requirements.txt`) and prints JSON;
@@ -14,7 +14,9 @@
 //! A failed check (top-k agreement, recall@10 = 1 against faiss, final inertia within 1%) fails
 //! the command before BENCHMARKS.md is touched.
 
-use crate::{build_demo_bundle, build_wasm, cargo, replace_block, root, run, serve, setup, DEMO_DIR, SHARED_EMBEDDINGS};
+use crate::{
+    build_demo_bundle, build_wasm, cargo, replace_block, root, run, serve, setup, DEMO_DIR, SHARED_EMBEDDINGS,
+};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -83,11 +85,16 @@ impl Checks {
 }
 
 fn first_line(cmd: &mut Command) -> String {
-    cmd.output().ok().map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_owned()).unwrap_or_default()
+    cmd.output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// The venv with the pinned peers; reinstalled when requirements.txt changes.
@@ -102,13 +109,22 @@ fn peers_python() -> Result<PathBuf> {
     if !python.exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", REQUIREMENTS]))?;
+    run(Command::new(&python).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-r",
+        REQUIREMENTS,
+    ]))?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)
 }
 
 fn json_output(cmd: &mut Command, what: &str) -> Result<Value> {
-    let out = cmd.current_dir(root()).stderr(Stdio::inherit()).output().with_context(|| format!("cannot start {what}"))?;
+    let out =
+        cmd.current_dir(root()).stderr(Stdio::inherit()).output().with_context(|| format!("cannot start {what}"))?;
     if !out.status.success() {
         bail!("{what} failed ({})", out.status);
     }
@@ -123,7 +139,10 @@ fn measure_browser(demo: &Path) -> Result<Value> {
     let server = serve::Server::start(0)?;
     let relative = demo.strip_prefix(root()).context("the demo bundle is inside the workspace")?.display().to_string();
     json_output(
-        Command::new("node").arg("tests/browser/measure.mjs").env("SAESCOPE_URL", server.url()).env("SAESCOPE_DEMO", relative),
+        Command::new("node")
+            .arg("tests/browser/measure.mjs")
+            .env("SAESCOPE_URL", server.url())
+            .env("SAESCOPE_DEMO", relative),
         "tests/browser/measure.mjs",
     )
 }
@@ -172,17 +191,33 @@ impl<'a> Tables<'a> {
             cell(numpy_peak, 0),
             cell(ours_peak, 0),
         );
-        out += &header(&["case (rows x d -> d_sae, k)", "data", "ours CPU (ms)", "numpy (ms)", "numpy / ours", "ours CPU GFLOP/s (% of peak)", "numpy GFLOP/s (% of peak)", "ours GPU (ms)", "top-k agreement: numpy, GPU"]);
+        out += &header(&[
+            "case (rows x d -> d_sae, k)",
+            "data",
+            "ours CPU (ms)",
+            "numpy (ms)",
+            "numpy / ours",
+            "ours CPU GFLOP/s (% of peak)",
+            "numpy GFLOP/s (% of peak)",
+            "ours GPU (ms)",
+            "top-k agreement: numpy, GPU",
+        ]);
         for case in cases(self.ours, "encode") {
             let id = text(case, "id");
             let peer = self.peer("encode", id);
             let gflop = num(case, "gflop").unwrap_or(f64::NAN);
             let (cpu, numpy) = (median(&case["cpu"]), median(&peer["numpy"]));
-            let rate = |t: Option<f64>| t.map_or("—".into(), |t| format!("{:.0} ({:.0}%)", gflop / (t / 1e3), 100.0 * gflop / (t / 1e3) / peak));
+            let rate = |t: Option<f64>| {
+                t.map_or("—".into(), |t| {
+                    format!("{:.0} ({:.0}%)", gflop / (t / 1e3), 100.0 * gflop / (t / 1e3) / peak)
+                })
+            };
             let (numpy_agree, gpu_agree) = (num(peer, "agreement"), num(case, "gpu_agreement"));
             // Float summation order may swap a near-tie at the k-th place; more than that is a bug.
             for (who, a) in [("numpy", numpy_agree), ("GPU", gpu_agree)] {
-                self.checks.require(a.is_none_or(|a| a >= 0.99), || format!("{id}: {who} top-k agrees with ours on only {:.2}% of rows", 100.0 * a.unwrap_or(0.0)));
+                self.checks.require(a.is_none_or(|a| a >= 0.99), || {
+                    format!("{id}: {who} top-k agrees with ours on only {:.2}% of rows", 100.0 * a.unwrap_or(0.0))
+                });
             }
             out += &row(&[
                 format!("{} x {} -> {}, k={}", case["rows"], case["d_in"], case["d_sae"], case["k"]),
@@ -193,7 +228,11 @@ impl<'a> Tables<'a> {
                 rate(cpu),
                 rate(numpy),
                 gpu_cell(&case["gpu"], 1.0),
-                format!("{}, {}", cell(numpy_agree.map(|a| 100.0 * a), 2) + "%", gpu_agree.map_or("—".into(), |a| format!("{:.2}%", 100.0 * a))),
+                format!(
+                    "{}, {}",
+                    cell(numpy_agree.map(|a| 100.0 * a), 2) + "%",
+                    gpu_agree.map_or("—".into(), |a| format!("{:.2}%", 100.0 * a))
+                ),
             ]);
         }
         out
@@ -205,16 +244,34 @@ impl<'a> Tables<'a> {
              `IndexScalarQuantizer(QT_fp16)` (its f16 storage) for f16; recall@10 is against `IndexFlatIP` over the same stored \
              values (f16 ones widened to f32) and must be 1.\n\n",
         );
-        out += &header(&["case", "data", "ours CPU (ms)", "faiss (ms)", "faiss / ours", "ours GPU (ms)", "recall@10: ours CPU, ours GPU, faiss"]);
+        out += &header(&[
+            "case",
+            "data",
+            "ours CPU (ms)",
+            "faiss (ms)",
+            "faiss / ours",
+            "ours GPU (ms)",
+            "recall@10: ours CPU, ours GPU, faiss",
+        ]);
         for case in cases(self.ours, "search") {
             let id = text(case, "id");
             let peer = self.peer("search", id);
             let (cpu, faiss) = (median(&case["cpu"]), median(&peer["faiss"]));
             let recalls = [num(peer, "recall_cpu"), num(peer, "recall_gpu")];
-            self.checks.require(recalls[0] == Some(1.0), || format!("{id}: recall@10 of ours (CPU) vs faiss is {}", cell(recalls[0], 4)));
-            self.checks.require(recalls[1].is_none_or(|r| r == 1.0), || format!("{id}: recall@10 of ours (GPU) vs faiss is {}", cell(recalls[1], 4)));
+            self.checks.require(recalls[0] == Some(1.0), || {
+                format!("{id}: recall@10 of ours (CPU) vs faiss is {}", cell(recalls[0], 4))
+            });
+            self.checks.require(recalls[1].is_none_or(|r| r == 1.0), || {
+                format!("{id}: recall@10 of ours (GPU) vs faiss is {}", cell(recalls[1], 4))
+            });
             out += &row(&[
-                format!("{} quer{} over {} docs ({})", case["queries"], if case["queries"] == 1 { "y" } else { "ies" }, case["docs"], text(case, "storage")),
+                format!(
+                    "{} quer{} over {} docs ({})",
+                    case["queries"],
+                    if case["queries"] == 1 { "y" } else { "ies" },
+                    case["docs"],
+                    text(case, "storage")
+                ),
                 text(case, "data").into(),
                 ms(cpu),
                 ms(faiss),
@@ -233,7 +290,18 @@ impl<'a> Tables<'a> {
              20 assignment steps. Time per assignment step = run time / steps; final inertia = sum of squared distances after the \
              last assignment, which must agree within 1%.\n\n",
         );
-        out += &header(&["case", "data", "ours CPU (ms/iter)", "faiss (ms/iter)", "scikit-learn (ms/iter)", "faiss / ours", "scikit-learn / ours", "ours GPU (ms/iter)", "final inertia: ours, faiss, scikit-learn", "largest difference"]);
+        out += &header(&[
+            "case",
+            "data",
+            "ours CPU (ms/iter)",
+            "faiss (ms/iter)",
+            "scikit-learn (ms/iter)",
+            "faiss / ours",
+            "scikit-learn / ours",
+            "ours GPU (ms/iter)",
+            "final inertia: ours, faiss, scikit-learn",
+            "largest difference",
+        ]);
         for case in cases(self.ours, "kmeans") {
             let id = text(case, "id");
             let peer = self.peer("kmeans", id);
@@ -245,7 +313,15 @@ impl<'a> Tables<'a> {
             let ours_inertia = num(case, "cpu_inertia").unwrap_or(f64::NAN);
             let inertias = [num(case, "gpu_inertia"), num(peer, "faiss_inertia"), num(peer, "sklearn_inertia")];
             let worst = inertias.iter().flatten().map(|i| (i - ours_inertia).abs() / ours_inertia).fold(0.0, f64::max);
-            self.checks.require(worst <= 0.01 && inertias[1].is_some() && inertias[2].is_some(), || format!("{id}: final inertias differ by {:.2}% (ours {ours_inertia:.3}, GPU {}, faiss {}, scikit-learn {})", 100.0 * worst, cell(inertias[0], 3), cell(inertias[1], 3), cell(inertias[2], 3)));
+            self.checks.require(worst <= 0.01 && inertias[1].is_some() && inertias[2].is_some(), || {
+                format!(
+                    "{id}: final inertias differ by {:.2}% (ours {ours_inertia:.3}, GPU {}, faiss {}, scikit-learn {})",
+                    100.0 * worst,
+                    cell(inertias[0], 3),
+                    cell(inertias[1], 3),
+                    cell(inertias[2], 3)
+                )
+            });
             out += &row(&[
                 format!("{} points, {} clusters", case["points"], case["clusters"]),
                 text(case, "data").into(),
@@ -267,7 +343,12 @@ impl<'a> Tables<'a> {
         let peer = &self.peers["families"];
         let (ours_count, peer_count, identical) = (num(case, "count"), num(peer, "count"), num(peer, "identical"));
         self.checks.require(ours_count.is_some() && ours_count == peer_count && peer_count == identical, || {
-            format!("families: ours {}, networkx {}, identical {}", cell(ours_count, 0), cell(peer_count, 0), cell(identical, 0))
+            format!(
+                "families: ours {}, networkx {}, identical {}",
+                cell(ours_count, 0),
+                cell(peer_count, 0),
+                cell(identical, 0)
+            )
         });
         let mut out = format!(
             "On {}: {} documents, {} latents, k = {}. The peer is `xtask/bench/peers.py`: `C = AᵀA` with scipy.sparse, then the same \
@@ -277,10 +358,27 @@ impl<'a> Tables<'a> {
         );
         out += &header(&["step", "ours CPU (ms)", "ours GPU (ms)", "peer (ms)", "peer / ours"]);
         let (cooc, cooc_peer) = (median(&case["cooccurrence_cpu"]), median(&peer["cooccurrence"]));
-        out += &row(&["co-occurrence `AᵀA`".into(), ms(cooc), gpu_cell(&case["cooccurrence_gpu"], 1.0), format!("{} (scipy.sparse)", ms(cooc_peer)), speedup(cooc_peer, cooc)]);
+        out += &row(&[
+            "co-occurrence `AᵀA`".into(),
+            ms(cooc),
+            gpu_cell(&case["cooccurrence_gpu"], 1.0),
+            format!("{} (scipy.sparse)", ms(cooc_peer)),
+            speedup(cooc_peer, cooc),
+        ]);
         let (fam, fam_peer) = (median(&case["families"]), median(&peer["families"]));
-        out += &row(&["families from `C`".into(), ms(fam), "—".into(), format!("{} (networkx)", ms(fam_peer)), speedup(fam_peer, fam)]);
-        out += &format!("\nFamilies: ours {}, networkx {}, identical {}.\n", cell(ours_count, 0), cell(peer_count, 0), cell(identical, 0));
+        out += &row(&[
+            "families from `C`".into(),
+            ms(fam),
+            "—".into(),
+            format!("{} (networkx)", ms(fam_peer)),
+            speedup(fam_peer, fam),
+        ]);
+        out += &format!(
+            "\nFamilies: ours {}, networkx {}, identical {}.\n",
+            cell(ours_count, 0),
+            cell(peer_count, 0),
+            cell(identical, 0)
+        );
         out
     }
 
@@ -296,7 +394,12 @@ impl<'a> Tables<'a> {
         out += &header(&["path", "s / epoch", "epochs timed", "train NMSE after those epochs"]);
         for (path, who) in [("ours CPU", "cpu"), ("ours GPU", "gpu")] {
             let timing = &t[who];
-            out += &row(&[path.into(), cell(median(timing).map(|v| v / 1e3), 2), timing["runs"].to_string(), cell(num(t, &format!("{who}_nmse")), 4)]);
+            out += &row(&[
+                path.into(),
+                cell(median(timing).map(|v| v / 1e3), 2),
+                timing["runs"].to_string(),
+                cell(num(t, &format!("{who}_nmse")), 4),
+            ]);
         }
         out
     }
@@ -314,7 +417,14 @@ fn browser_table(browser: &Value, ours: &Value) -> String {
          to its results (cold: empty cache, every file downloaded and checked; warm: a reload, files from the Cache API), a typed \
          query end to end (embedding in wasm + encode + steered search; median), and a steering slider move (median).\n\n",
     );
-    out += &header(&["engine", "cold load to first result (ms)", "warm reload (ms)", "query end to end (ms)", "of which embedding (ms)", "slider move (ms)"]);
+    out += &header(&[
+        "engine",
+        "cold load to first result (ms)",
+        "warm reload (ms)",
+        "query end to end (ms)",
+        "of which embedding (ms)",
+        "slider move (ms)",
+    ]);
     for (name, m) in [("WebGPU", &browser["webgpu"]), ("CPU path (`--disable-webgpu`)", &browser["cpu"])] {
         out += &row(&[
             format!("{name}: page reports {}", text(m, "engine")),
@@ -350,10 +460,17 @@ fn sizes_table(demo: &Path) -> Result<String> {
         out += &row(&[part.clone(), format!("{bytes:.0}"), format!("{:.0}", bytes / documents)]);
     }
     out += &row(&["**total**".into(), format!("{total:.0}"), format!("**{:.0}**", total / documents)]);
-    out += &row(&["**total without the query embedder**".into(), format!("{:.0}", total - embedder), format!("**{:.0}**", (total - embedder) / documents)]);
+    out += &row(&[
+        "**total without the query embedder**".into(),
+        format!("{:.0}", total - embedder),
+        format!("**{:.0}**", (total - embedder) / documents),
+    ]);
     let wasm = root().join("pkg/saescope_wasm_bg.wasm");
     let raw = std::fs::metadata(&wasm).with_context(|| format!("{} is missing", wasm.display()))?.len();
-    out += &format!("\nWasm binary `pkg/saescope_wasm_bg.wasm` (release): {raw} bytes, {} bytes gzipped (`gzip -9`).\n", gzip_size(&wasm)?);
+    out += &format!(
+        "\nWasm binary `pkg/saescope_wasm_bg.wasm` (release): {raw} bytes, {} bytes gzipped (`gzip -9`).\n",
+        gzip_size(&wasm)?
+    );
     Ok(out)
 }
 
@@ -365,8 +482,9 @@ pub fn bench(args: &[String]) -> Result<()> {
     }
     let load_before = load_average();
     setup::vulkan()?;
-    run(cargo().args(["build", "--release", "-p", "saescope-cli"]))?;
+    run(cargo().args(["build", "--release", "-p", "saescope-cli", "-p", "saescope-bench"]))?;
     let cli = root().join("target/release/saescope");
+    let bench = root().join("target/release/saescope-bench");
     let python = peers_python()?;
     let data = root().join(DATA_DIR);
     let demo = root().join(DEMO_DIR);
@@ -383,8 +501,16 @@ pub fn bench(args: &[String]) -> Result<()> {
         None => {
             // Stale inputs of another mode must not be read.
             let _ = std::fs::remove_dir_all(&data);
-            let mut ours_cmd = Command::new(&cli);
-            ours_cmd.arg("bench").arg("--embeddings").arg(&embeddings).arg("--out").arg(&data).arg("--bundle").arg(DEMO_DIR).arg("--embedder").arg(crate::model::fetch()?);
+            let mut ours_cmd = Command::new(&bench);
+            ours_cmd
+                .arg("--embeddings")
+                .arg(&embeddings)
+                .arg("--out")
+                .arg(&data)
+                .arg("--bundle")
+                .arg(DEMO_DIR)
+                .arg("--embedder")
+                .arg(crate::model::fetch()?);
             if quick {
                 ours_cmd.arg("--quick");
             }
@@ -395,7 +521,8 @@ pub fn bench(args: &[String]) -> Result<()> {
     let peers = match earlier("peers.json") {
         Some(peers) => peers,
         None => {
-            let mut peers = json_output(Command::new(&python).arg("xtask/bench/peers.py").arg(&data), "xtask/bench/peers.py")?;
+            let mut peers =
+                json_output(Command::new(&python).arg("xtask/bench/peers.py").arg(&data), "xtask/bench/peers.py")?;
             peers["quick"] = quick.into();
             std::fs::write(data.join("peers.json"), serde_json::to_vec_pretty(&peers)?)?;
             peers

@@ -50,7 +50,7 @@ pub fn cargo() -> Command {
 fn build_wasm() -> Result<()> {
     run(cargo().args(["build", "--release", "-p", "saescope-wasm", "--target", "wasm32-unknown-unknown"]))?;
     let wasm = root().join("target/wasm32-unknown-unknown/release/saescope_wasm.wasm");
-    run(Command::new(setup::wasm_bindgen_bin()).args(["--target", "web", "--no-typescript", "--out-dir", "pkg"]).arg(&wasm))?;
+    run(Command::new(setup::wasm_bindgen_bin()).args(["--target", "web", "--out-dir", "pkg"]).arg(&wasm))?;
     Ok(())
 }
 
@@ -101,7 +101,8 @@ fn build_demo_bundle(cli: &Path, dir: &Path) -> Result<()> {
 /// The demo SAE's training settings (see README: 20k documents give ~19 steps per epoch, so
 /// the paper's lr of 1e-4 is raised to reach a comparable loss in a few minutes on 2 cores).
 /// A 768-latent SAE rides along so the page can show how features split (`--coarse-latents`).
-const DEMO_TRAINING: &[&str] = &["--k", "32", "--latents", "3072", "--coarse-latents", "768", "--epochs", "50", "--lr", "1e-3", "--seed", "0"];
+const DEMO_TRAINING: &[&str] =
+    &["--k", "32", "--latents", "3072", "--coarse-latents", "768", "--epochs", "50", "--lr", "1e-3", "--seed", "0"];
 
 fn port_arg(args: &[String]) -> Result<u16> {
     match args.iter().position(|a| a == "--port") {
@@ -137,11 +138,36 @@ fn browser_fixtures(cli: &Path) -> Result<PathBuf> {
     let dir = root().join("target/browser-test");
     let bundle = dir.join("bundle");
     let _ = std::fs::remove_dir_all(&dir);
-    run(Command::new(cli).args(["synth", "--documents", "3000", "--latents", "1024", "--k", "8", "--shard-rows", "1000", "--seed", "7", "--out"]).arg(&bundle))?;
+    run(Command::new(cli)
+        .args([
+            "synth",
+            "--documents",
+            "3000",
+            "--latents",
+            "1024",
+            "--k",
+            "8",
+            "--shard-rows",
+            "1000",
+            "--seed",
+            "7",
+            "--out",
+        ])
+        .arg(&bundle))?;
     let shard = bundle.join("embeddings/000.npy");
-    run(Command::new(cli).args(["encode", "--device", "cpu", "--sae"]).arg(bundle.join("sae")).arg("--embeddings").arg(&shard).arg("--out").arg(dir.join("expected/encode")))?;
+    run(Command::new(cli)
+        .args(["encode", "--device", "cpu", "--sae"])
+        .arg(bundle.join("sae"))
+        .arg("--embeddings")
+        .arg(&shard)
+        .arg("--out")
+        .arg(dir.join("expected/encode")))?;
     let mut search = Command::new(cli);
-    search.args(["search", "--device", "cpu", "--k", "10", "--queries"]).arg(&shard).arg("--out").arg(dir.join("expected/search"));
+    search
+        .args(["search", "--device", "cpu", "--k", "10", "--queries"])
+        .arg(&shard)
+        .arg("--out")
+        .arg(dir.join("expected/search"));
     for i in 0..3 {
         search.arg("--corpus").arg(bundle.join(format!("embeddings/{i:03}.npy")));
     }
@@ -195,10 +221,25 @@ fn test(args: &[String]) -> Result<()> {
     setup::all()?;
     check_js_syntax()?;
     if !args.iter().any(|a| a == "--browser") {
+        run(cargo().args(["fmt", "--all", "--check"]))?;
         run(cargo().args(["test", "--workspace"]))?;
+        // The tests that need the model (fetched by setup) or ../shared: ignored by a plain
+        // `cargo test` on a fresh clone, run here.
+        run(cargo().args(["test", "--workspace", "--", "--ignored"]))?;
         run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
         run(cargo().args([
-            "clippy", "--target", "wasm32-unknown-unknown", "-p", "saescope-core", "-p", "saescope-gpu", "-p", "saescope-wasm", "--", "-D", "warnings",
+            "clippy",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "saescope-core",
+            "-p",
+            "saescope-gpu",
+            "-p",
+            "saescope-wasm",
+            "--",
+            "-D",
+            "warnings",
         ]))?;
     }
     build_wasm()?;
@@ -213,7 +254,8 @@ fn test(args: &[String]) -> Result<()> {
         .args(["--test", "--test-concurrency=1", "tests/browser/"])
         .env("SAESCOPE_URL", server.url())
         .env("SAESCOPE_FIXTURES", relative(&fixtures))
-        .env("SAESCOPE_DEMO", relative(&demo)))?;
+        .env("SAESCOPE_DEMO", relative(&demo))
+        .env("SAESCOPE_CLI", &cli))?;
     eprintln!("all checks passed");
     Ok(())
 }
@@ -221,7 +263,8 @@ fn test(args: &[String]) -> Result<()> {
 /// The fidelity grid of the paper (k x latents) on the demo embeddings: validation NMSE, dead
 /// fraction and the log10 feature-density histogram, into BENCHMARKS.md.
 fn fidelity(args: &[String]) -> Result<()> {
-    let epochs = args.iter().position(|a| a == "--epochs").and_then(|i| args.get(i + 1)).map_or("50", String::as_str).to_owned();
+    let epochs =
+        args.iter().position(|a| a == "--epochs").and_then(|i| args.get(i + 1)).map_or("50", String::as_str).to_owned();
     let embeddings = root().join(SHARED_EMBEDDINGS);
     if !embeddings.exists() {
         bail!("needs the shared demo embeddings at {}", embeddings.display());
@@ -235,20 +278,42 @@ fn fidelity(args: &[String]) -> Result<()> {
             // Trained models are kept: delete target/fidelity to retrain.
             if !dir.join("training_log.json").exists() {
                 run(Command::new(&cli)
-                .args(["train", "--k", k, "--latents", n, "--epochs", &epochs, "--lr", "1e-3", "--seed", "0", "--embeddings"])
-                .arg(&embeddings)
-                .arg("--out")
-                .arg(&dir))?;
+                    .args([
+                        "train",
+                        "--k",
+                        k,
+                        "--latents",
+                        n,
+                        "--epochs",
+                        &epochs,
+                        "--lr",
+                        "1e-3",
+                        "--seed",
+                        "0",
+                        "--embeddings",
+                    ])
+                    .arg(&embeddings)
+                    .arg("--out")
+                    .arg(&dir))?;
             }
             let log = std::fs::read_to_string(dir.join("training_log.json"))?;
             let val = json_number_after(&log, "\"val_nmse\"").unwrap_or(f64::NAN);
             let train = json_number_after(&log, "\"train_nmse\"").unwrap_or(f64::NAN);
-            let out = Command::new(&cli).args(["metrics", "--sae"]).arg(&dir).arg("--embeddings").arg(&embeddings).output()?;
+            let out = Command::new(&cli)
+                .args(["metrics", "--sae"])
+                .arg(&dir)
+                .arg("--embeddings")
+                .arg(&embeddings)
+                .output()?;
             let metrics = String::from_utf8_lossy(&out.stdout).into_owned();
             let dead = json_number_after(&metrics, "\"dead_fraction\"").unwrap_or(f64::NAN);
             let density = metrics.find("\"density_histogram\"").map_or("", |p| &metrics[p..]);
             let counts = json_array_after(density, "\"counts\"");
-            rows.push(format!("| {k} | {n} | {val:.3} | {train:.3} | {:.1}% | `{}` |", 100.0 * dead, sparkline(&counts)));
+            rows.push(format!(
+                "| {k} | {n} | {val:.3} | {train:.3} | {:.1}% | `{}` |",
+                100.0 * dead,
+                sparkline(&counts)
+            ));
         }
     }
     let table = format!(

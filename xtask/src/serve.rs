@@ -46,14 +46,19 @@ fn resolve(url: &str) -> Option<PathBuf> {
 impl Server {
     /// Serves the workspace root on 127.0.0.1:`port` (0 picks a free port).
     pub fn start(port: u16) -> Result<Server> {
-        let server = Arc::new(tiny_http::Server::http(("127.0.0.1", port)).map_err(|e| anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?);
+        let server = Arc::new(
+            tiny_http::Server::http(("127.0.0.1", port))
+                .map_err(|e| anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?,
+        );
         let port = server.server_addr().to_ip().map(|a| a.port()).ok_or_else(|| anyhow!("no TCP address"))?;
         let thread = std::thread::spawn(move || {
             for request in server.incoming_requests() {
                 let file = resolve(request.url()).and_then(|p| std::fs::File::open(&p).ok().map(|f| (p, f)));
                 let _ = match file {
                     Some((path, f)) => {
-                        let header = |k: &str, v: &str| tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("ascii header");
+                        let header = |k: &str, v: &str| {
+                            tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("ascii header")
+                        };
                         let response = tiny_http::Response::from_file(f)
                             .with_header(header("Content-Type", mime(&path)))
                             .with_header(header("Cache-Control", "no-cache"));

@@ -1,51 +1,40 @@
 //! The engine subcommands: thin wrappers that move files in and out of `saescope-core` and the
 //! chosen backend.
 
-use saescope_core::prelude::*;
-use saescope_format::prelude::*;
-use crate::io::{progress, read, read_matrix, read_sae, write};
 use crate::Device;
 use anyhow::{bail, Context, Result};
-use saescope_format::bundle::BundleLoader;
+use saescope_build::encode::{encode_chunks, CHUNK_ROWS};
+use saescope_build::files::{load_bundle, progress, read, read_matrix, read_sae, write};
 use saescope_core::kmeans::{KMeansConfig, Metric, Points};
 use saescope_core::metrics::MetricsAccumulator;
-use saescope_format::npy::{self, RowReader};
+use saescope_core::prelude::*;
 use saescope_core::search::Corpus;
-use saescope_core::{Backend, SparseCodes};
+use saescope_core::SparseCodes;
+use saescope_format::npy::{self, RowReader};
+use saescope_format::prelude::*;
 use std::path::Path;
 use std::sync::Arc;
-
-/// Rows encoded per step: bounds memory and paces the progress bar.
-const CHUNK_ROWS: usize = 4096;
 
 fn open_rows(path: &Path) -> Result<RowReader<std::io::BufReader<std::fs::File>>> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     RowReader::new(std::io::BufReader::new(file)).with_context(|| format!("{}", path.display()))
 }
 
-/// Streams `embeddings` through the SAE on `backend`, calling `each` with every chunk's input,
-/// codes and reconstruction (when `decode` is set).
-async fn stream_encode<B: Backend>(
+/// Streams the `.npy` file `embeddings` through [`encode_chunks`], never holding it whole.
+async fn stream_encode<B: EncodeOps>(
     backend: &B,
     sae: &Arc<saescope_core::Sae>,
     embeddings: &Path,
     decode: bool,
-    mut each: impl FnMut(&saescope_core::Matrix, SparseCodes, Option<saescope_core::Matrix>),
+    each: impl FnMut(&saescope_core::Matrix, SparseCodes, Option<saescope_core::Matrix>),
 ) -> Result<()> {
     let mut rows = open_rows(embeddings)?;
     if rows.cols != sae.d_in {
         bail!("{} has dimension {}, but the SAE expects d_in={}", embeddings.display(), rows.cols, sae.d_in);
     }
-    let dev = backend.upload_sae(sae).await?;
-    let bar = progress(rows.rows as u64, "encode");
-    while let Some(x) = rows.next_chunk(CHUNK_ROWS).with_context(|| format!("{}", embeddings.display()))? {
-        let codes = backend.encode(&dev, &x).await.with_context(|| format!("{}", embeddings.display()))?;
-        let recon = if decode { Some(backend.decode(&dev, &codes).await?) } else { None };
-        bar.inc(x.rows as u64);
-        each(&x, codes, recon);
-    }
-    bar.finish_and_clear();
-    Ok(())
+    let total = rows.rows;
+    let next = || rows.next_chunk(CHUNK_ROWS).with_context(|| format!("{}", embeddings.display()));
+    encode_chunks(backend, sae, total, next, decode, each).await.with_context(|| format!("{}", embeddings.display()))
 }
 
 pub fn encode(sae: &Path, embeddings: &Path, out: &Path, device: Device) -> Result<()> {
@@ -75,9 +64,9 @@ pub fn search(corpus_paths: &[std::path::PathBuf], queries: &Path, k: usize, out
     let hits = {
         let b = &crate::io::backend(device)?;
         pollster::block_on(async {
-        let dev = b.upload_corpus(&corpus).await?;
-        b.search(&dev, &queries, k).await
-    })
+            let dev = b.upload_corpus(&corpus).await?;
+            b.search(&dev, &queries, k).await
+        })
     }?;
     let shape = [hits.queries(), hits.k];
     let idx: Vec<i32> = hits.indices.iter().map(|&i| i as i32).collect();
@@ -87,7 +76,15 @@ pub fn search(corpus_paths: &[std::path::PathBuf], queries: &Path, k: usize, out
     Ok(())
 }
 
-pub fn kmeans(embeddings: &Path, clusters: usize, iters: usize, spherical: bool, seed: u64, out: &Path, device: Device) -> Result<()> {
+pub fn kmeans(
+    embeddings: &Path,
+    clusters: usize,
+    iters: usize,
+    spherical: bool,
+    seed: u64,
+    out: &Path,
+    device: Device,
+) -> Result<()> {
     let x = read_matrix(embeddings)?;
     x.check_finite(&embeddings.display().to_string())?;
     let config = KMeansConfig {
@@ -118,33 +115,12 @@ pub fn metrics(sae: &Path, embeddings: &Path, device: Device) -> Result<()> {
     {
         let b = &crate::io::backend(device)?;
         pollster::block_on(stream_encode(b, &sae, embeddings, true, |x, c, r| {
-        acc.add(x, r.as_ref().expect("decoded"), &c)
-    }))
+            acc.add(x, r.as_ref().expect("decoded"), &c)
+        }))
     }?;
     let report = serde_json::json!({ "metrics": acc.finish(), "sae": sae.report() });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
-}
-
-/// Reads a bundle, verifying every file against its manifest (all problems in one error).
-pub fn load_bundle(bundle: &Path) -> Result<saescope_format::bundle::Bundle> {
-    let manifest = read(&bundle.join("manifest.json"))?;
-    let mut loader = BundleLoader::new(&manifest)?;
-    let files: Vec<_> = loader.manifest.files.iter().map(|f| (f.path.clone(), f.bytes)).collect();
-    let bar = progress(files.iter().map(|f| f.1).sum(), "verify");
-    let mut problems = Vec::new();
-    for (path, bytes) in &files {
-        match read(&bundle.join(path)).and_then(|b| loader.add(path, b).map_err(Into::into)) {
-            Ok(()) => {}
-            Err(e) => problems.push(format!("{e:#}")),
-        }
-        bar.inc(*bytes);
-    }
-    bar.finish_and_clear();
-    if !problems.is_empty() {
-        bail!("{} of {} files failed verification: {}", problems.len(), files.len(), problems.join("; "));
-    }
-    Ok(loader.finish()?)
 }
 
 pub fn inspect(bundle: &Path) -> Result<()> {

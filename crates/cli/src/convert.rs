@@ -27,14 +27,13 @@
 //!
 //! The reader below needs only `zip` and checks every index and length before using it.
 
-use saescope_format::prelude::*;
-use crate::io::write;
 use anyhow::{anyhow, bail, Context, Result};
-use half::{bf16, f16};
 use pickle::Value;
+use saescope_build::files::write;
 use saescope_core::sae::transpose;
-use saescope_format::WeightDType;
 use saescope_core::{Matrix, Sae};
+use saescope_format::prelude::*;
+use saescope_format::WeightDType;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
@@ -101,7 +100,13 @@ pub fn run(pth: &Path, out: &Path, k: usize, dtype: OutDType) -> Result<()> {
 fn printable(e: anyhow::Error) -> anyhow::Error {
     let text: String = format!("{e:#}")
         .chars()
-        .map(|c| if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') { c.escape_default().to_string() } else { c.into() })
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                c.escape_default().to_string()
+            } else {
+                c.into()
+            }
+        })
         .collect();
     anyhow!(text)
 }
@@ -158,7 +163,8 @@ fn read_paper_sae(path: &Path, k: usize) -> Result<Converted> {
     source.dedup();
     let source_dtype = source.join("/");
     let mut read = |name: &str, m: &TensorMeta| pth.read_tensor(&format!("{prefix}{name}"), m);
-    let (enc, dec, pre, lat) = (read(ENCODER, &enc)?, read(DECODER, &dec)?, read(PRE_BIAS, &pre)?, read(LATENT_BIAS, &lat)?);
+    let (enc, dec, pre, lat) =
+        (read(ENCODER, &enc)?, read(DECODER, &dec)?, read(PRE_BIAS, &pre)?, read(LATENT_BIAS, &lat)?);
     let sae = Sae::new(k, Matrix::new(d, n, transpose(&enc, n, d))?, lat, Matrix::new(n, d, transpose(&dec, d, n))?, pre)
         .context(
             "the converted SAE is invalid (W_enc is encoder.weight transposed, W_dec is decoder.weight transposed, b_enc is latent_bias, b_dec is pre_bias)",
@@ -187,7 +193,8 @@ fn find_prefix(names: &[&str]) -> Result<String> {
         [p] => Ok(p.to_owned()),
         [] => {
             let held = list_names(names);
-            let Some(best) = prefixes.iter().copied().max_by_key(|p| (present(p).len(), std::cmp::Reverse(p.len()))) else {
+            let Some(best) = prefixes.iter().copied().max_by_key(|p| (present(p).len(), std::cmp::Reverse(p.len())))
+            else {
                 bail!(
                     "no tensor of the paper's state dict (encoder.weight, decoder.weight, pre_bias, latent_bias) is in the file, which holds {held}"
                 );
@@ -218,56 +225,16 @@ fn list_names(names: &[&str]) -> String {
 }
 
 /// Element types a tensor may be stored in for `convert` to read it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Elem {
-    F32,
-    F16,
-    BF16,
-    F64,
-}
+use saescope_format::floats::FloatKind as Elem;
 
-impl Elem {
-    fn bytes(self) -> usize {
-        match self {
-            Elem::F16 | Elem::BF16 => 2,
-            Elem::F32 => 4,
-            Elem::F64 => 8,
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Elem::F32 => "float32",
-            Elem::F16 => "float16",
-            Elem::BF16 => "bfloat16",
-            Elem::F64 => "float64",
-        }
-    }
-
-    /// From a legacy storage class (`torch.FloatStorage`) or a dtype (`torch.float32`).
-    fn from_torch_name(name: &str) -> Option<Self> {
-        match name {
-            "FloatStorage" | "float32" | "float" => Some(Elem::F32),
-            "HalfStorage" | "float16" | "half" => Some(Elem::F16),
-            "BFloat16Storage" | "bfloat16" => Some(Elem::BF16),
-            "DoubleStorage" | "float64" | "double" => Some(Elem::F64),
-            _ => None,
-        }
-    }
-
-    /// Element `i` of a little-endian buffer; `i` must be in bounds.
-    fn read(self, bytes: &[u8], i: usize) -> f32 {
-        let at = i * self.bytes();
-        match self {
-            Elem::F32 => f32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]),
-            Elem::F16 => f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32(),
-            Elem::BF16 => bf16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32(),
-            Elem::F64 => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&bytes[at..at + 8]);
-                f64::from_le_bytes(b) as f32
-            }
-        }
+/// From a legacy storage class (`torch.FloatStorage`) or a dtype (`torch.float32`).
+fn elem_from_torch_name(name: &str) -> Option<Elem> {
+    match name {
+        "FloatStorage" | "float32" | "float" => Some(Elem::F32),
+        "HalfStorage" | "float16" | "half" => Some(Elem::F16),
+        "BFloat16Storage" | "bfloat16" => Some(Elem::BF16),
+        "DoubleStorage" | "float64" | "double" => Some(Elem::F64),
+        _ => None,
     }
 }
 
@@ -295,21 +262,22 @@ fn tensor_meta(v: &Value) -> Option<std::result::Result<TensorMeta, String>> {
             Some(args().and_then(|a| rebuild_args(name, a)))
         }
         // nn.Parameter(tensor, ...), as saved when a state dict keeps its Parameters.
-        ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => Some(
-            args().and_then(|a| match a.first().and_then(tensor_meta) {
+        ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => {
+            Some(args().and_then(|a| match a.first().and_then(tensor_meta) {
                 Some(inner) => inner,
                 None => Err(format!("{name} does not wrap a tensor")),
-            }),
-        ),
+            }))
+        }
         // Tensor subclasses: _rebuild_from_type_v2(func, new_type, args, state) calls func(*args).
         ("torch._tensor", "_rebuild_from_type_v2") => Some(args().and_then(|a| {
             let [func, _, inner_args, ..] = a else {
                 return Err(format!("{name} has {} arguments, expected 4 (func, type, args, state)", a.len()));
             };
             match (func.as_global(), inner_args.as_tuple()) {
-                (Some(("torch._utils", f @ ("_rebuild_tensor" | "_rebuild_tensor_v2" | "_rebuild_tensor_v3"))), Some(t)) => {
-                    rebuild_args(f, t)
-                }
+                (
+                    Some(("torch._utils", f @ ("_rebuild_tensor" | "_rebuild_tensor_v2" | "_rebuild_tensor_v3"))),
+                    Some(t),
+                ) => rebuild_args(f, t),
                 _ => Err(format!("{name} does not rebuild a plain tensor")),
             }
         })),
@@ -341,15 +309,17 @@ fn rebuild_args(func: &str, a: &[Value]) -> std::result::Result<TensorMeta, Stri
         _ => return Err(bad_storage()),
     };
     // A typed storage names its element type; an untyped one (v3) leaves it to the dtype argument.
-    let (elem, type_label) = match Elem::from_torch_name(class) {
+    let (elem, type_label) = match elem_from_torch_name(class) {
         Some(e) => (Some(e), e.label().to_owned()),
         None if class == "UntypedStorage" => match a.get(6).and_then(Value::as_global) {
-            Some((_, dtype)) => (Elem::from_torch_name(dtype), format!("torch.{dtype}")),
+            Some((_, dtype)) => (elem_from_torch_name(dtype), format!("torch.{dtype}")),
             None => (None, "an untyped storage without a dtype".to_owned()),
         },
         None => (None, format!("torch.{class}")),
     };
-    let index = |v: &Value, what: &str| v.as_index().ok_or_else(|| format!("the {what} of {func} is not a non-negative integer"));
+    let index = |v: &Value, what: &str| {
+        v.as_index().ok_or_else(|| format!("the {what} of {func} is not a non-negative integer"))
+    };
     let indices = |v: &Value, what: &str| -> std::result::Result<Vec<usize>, String> {
         let t = v.as_tuple().ok_or_else(|| format!("the {what} of {func} is not a tuple"))?;
         t.iter().map(|x| index(x, what)).collect()
@@ -363,7 +333,11 @@ fn rebuild_args(func: &str, a: &[Value]) -> std::result::Result<TensorMeta, Stri
         stride: indices(stride, "stride")?,
     };
     if meta.size.len() != meta.stride.len() {
-        return Err(format!("{func} has a size of {} dimensions but a stride of {}", meta.size.len(), meta.stride.len()));
+        return Err(format!(
+            "{func} has a size of {} dimensions but a stride of {}",
+            meta.size.len(),
+            meta.stride.len()
+        ));
     }
     Ok(meta)
 }
@@ -410,9 +384,9 @@ impl PthFile {
             bail!("archive entry {name} claims {size} bytes, more than the {limit} this reader accepts");
         }
         let mut bytes = Vec::with_capacity(size.min(self.file_len) as usize);
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| anyhow!("cannot read archive entry {name} (the file is probably truncated or damaged): {e}"))?;
+        entry.read_to_end(&mut bytes).map_err(|e| {
+            anyhow!("cannot read archive entry {name} (the file is probably truncated or damaged): {e}")
+        })?;
         Ok(bytes)
     }
 
@@ -448,17 +422,20 @@ impl PthFile {
     /// A tensor's values as `f32`, in row-major order of its shape.
     fn read_tensor(&mut self, name: &str, meta: &TensorMeta) -> Result<Vec<f32>> {
         let Some(elem) = meta.elem else {
-            bail!("tensor {name} is stored as {}; convert reads float32, float16, bfloat16 and float64 tensors", meta.type_label);
+            bail!(
+                "tensor {name} is stored as {}; convert reads float32, float16, bfloat16 and float64 tensors",
+                meta.type_label
+            );
         };
         let key = format!("{}data/{}", self.root, meta.storage_key);
         let bytes = self.entry(&key, self.file_len).with_context(|| format!("storage of tensor {name}"))?;
-        let stored = bytes.len() / elem.bytes();
+        let stored = bytes.len() / elem.size();
         let count = meta.size.iter().try_fold(1usize, |acc, &s| acc.checked_mul(s));
         // A state-dict tensor never has more elements than its storage (no broadcast views), which
         // also bounds what is allocated below by the file's size.
-        let count = count
-            .filter(|&c| c <= stored)
-            .ok_or_else(|| anyhow!("tensor {name} of shape {:?} has more elements than its storage {key} holds ({stored})", meta.size))?;
+        let count = count.filter(|&c| c <= stored).ok_or_else(|| {
+            anyhow!("tensor {name} of shape {:?} has more elements than its storage {key} holds ({stored})", meta.size)
+        })?;
         if count == 0 {
             return Ok(Vec::new());
         }
@@ -511,7 +488,9 @@ fn why_not_zip(head: &[u8], e: &zip::result::ZipError) -> String {
     if head.is_empty() {
         "the file is empty".into()
     } else if head.starts_with(b"PK") {
-        format!("it starts like a zip archive but cannot be read as one ({e}); the file is probably truncated or damaged")
+        format!(
+            "it starts like a zip archive but cannot be read as one ({e}); the file is probably truncated or damaged"
+        )
     } else if head[0] == 0x80 {
         "it is a bare pickle (torch < 1.6 or _use_new_zipfile_serialization=False), not the zip archive torch.save writes; re-save it with torch >= 1.6".into()
     } else if head.len() >= 9 && head[8] == b'{' {
@@ -793,7 +772,11 @@ pub mod pickle {
         }
 
         fn pop_mark(&mut self) -> Result<Vec<Value>> {
-            let mark = self.stack.iter().rposition(|v| matches!(v, Value::Mark)).ok_or("the pickle is malformed (MARK missing)")?;
+            let mark = self
+                .stack
+                .iter()
+                .rposition(|v| matches!(v, Value::Mark))
+                .ok_or("the pickle is malformed (MARK missing)")?;
             let items = self.stack.split_off(mark + 1);
             self.stack.pop();
             Ok(items)
@@ -833,7 +816,10 @@ pub mod pickle {
         }
 
         fn memo_get(&self, id: u64) -> Result<Value> {
-            self.memo.get(&id).cloned().ok_or_else(|| format!("the pickle refers to memo entry {id}, which it never stored"))
+            self.memo
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| format!("the pickle refers to memo entry {id}, which it never stored"))
         }
 
         /// REDUCE / NEWOBJ: dict-like classes become an empty dict that SETITEMS then fills;
@@ -1032,7 +1018,8 @@ mod tests {
     fn prefix_is_found_or_missing_names_are_listed() {
         let plain = ["pre_bias", "latent_bias", "encoder.weight", "decoder.weight", "stats"];
         assert_eq!(find_prefix(&plain).unwrap(), "");
-        let prefixed = ["model.sae.encoder.weight", "model.sae.decoder.weight", "model.sae.pre_bias", "model.sae.latent_bias"];
+        let prefixed =
+            ["model.sae.encoder.weight", "model.sae.decoder.weight", "model.sae.pre_bias", "model.sae.latent_bias"];
         assert_eq!(find_prefix(&prefixed).unwrap(), "model.sae.");
         let err = find_prefix(&["sae.encoder.weight", "sae.pre_bias", "sae.latent_bias"]).unwrap_err().to_string();
         assert!(err.contains("missing tensor sae.decoder.weight"), "{err}");

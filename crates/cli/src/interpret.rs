@@ -3,22 +3,18 @@
 //! `saescope-core` (`labels`, `cooccurrence`, `families`, `splitting`, `analysis`); this file
 //! moves files, embeds label texts and shows progress.
 
-use saescope_core::prelude::*;
-use crate::io::{progress, read, read_sae, write};
 use crate::Device;
 use anyhow::{bail, Context, Result};
-use saescope_interp::analysis::{self, DiffOrder};
-use saescope_core::cooccurrence::Cooccurrence;
+use saescope_build::files::{read, read_sae, write};
+use saescope_build::stages::{compute_families, compute_labels, cooccurrence, label_model, label_summary};
+use saescope_core::SparseCodes;
 use saescope_format::bundle::Bundle;
 use saescope_format::documents::{parse_documents, Document};
-use saescope_format::corpus::embedding_text;
+use saescope_interp::analysis::{self, DiffOrder};
 use saescope_interp::families::{self, FamiliesFile, FamilyParams, NodeSet};
-use saescope_interp::labels::{self, CleanFilter, FeatureLabel, LabelConfig, LabelEmbeddings, Labeller};
-use saescope_core::search::Corpus;
-use saescope_core::{Matrix, SparseCodes};
+use saescope_interp::labels::{self, CleanFilter, FeatureLabel, LabelConfig};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// The clean-feature filter's thresholds (the paper's by default).
 #[derive(clap::Args, Clone)]
@@ -33,7 +29,12 @@ pub struct CleanArgs {
 
 impl CleanArgs {
     pub fn filter(&self) -> CleanFilter {
-        CleanFilter { min_f1: self.min_f1, min_pearson: self.min_pearson, max_density: self.max_density, drop_duplicates: true }
+        CleanFilter {
+            min_f1: self.min_f1,
+            min_pearson: self.min_pearson,
+            max_density: self.max_density,
+            drop_duplicates: true,
+        }
     }
 }
 
@@ -94,8 +95,11 @@ pub struct Loaded {
 }
 
 pub fn load(dir: &Path) -> Result<Loaded> {
-    let bundle = crate::commands::load_bundle(dir)?;
-    let codes = bundle.codes.clone().with_context(|| format!("{} has no codes (codes/indices.npy, codes/values.npy)", dir.display()))?;
+    let bundle = saescope_build::files::load_bundle(dir)?;
+    let codes = bundle
+        .codes
+        .clone()
+        .with_context(|| format!("{} has no codes (codes/indices.npy, codes/values.npy)", dir.display()))?;
     let documents = match &bundle.documents {
         Some(bytes) => parse_documents(bytes)?,
         None => bail!("{} has no documents (documents.jsonl.gz)", dir.display()),
@@ -122,84 +126,6 @@ fn label_texts(labels: &[FeatureLabel], d_sae: usize) -> Vec<Option<String>> {
     labels::labels_by_feature(labels, d_sae).into_iter().map(|l| l.map(|l| l.label.clone())).collect()
 }
 
-/// Embeds label texts with all-MiniLM-L6-v2, in batches, with progress.
-fn embed_labels(model: &Path, texts: &[String]) -> Result<Matrix> {
-    let embedder = crate::embed_cmd::load(model)?;
-    let bar = progress(texts.len() as u64, "embed labels");
-    let mut data = Vec::with_capacity(texts.len() * embedder.dim());
-    for chunk in texts.chunks(64) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        data.extend(embedder.embed(&refs)?.data);
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish_and_clear();
-    Ok(Matrix::new(texts.len(), embedder.dim(), data)?)
-}
-
-/// The model folder to embed labels with, if it is there.
-pub fn label_model(model: Option<&Path>) -> Option<PathBuf> {
-    let dir = model.map(Path::to_path_buf).unwrap_or_else(crate::embed_cmd::default_model_dir);
-    dir.join("model.safetensors").exists().then_some(dir)
-}
-
-/// Labels and scores every live feature. With `model`, labels are embedded and the embedding
-/// predictor is scored too (and is the headline score).
-pub fn compute_labels(docs: &[Document], codes: &SparseCodes, corpus: &Corpus, model: Option<&Path>, config: LabelConfig, clean: &CleanFilter) -> Result<Vec<FeatureLabel>> {
-    let texts: Vec<String> = docs.iter().map(embedding_text).collect();
-    let bar = progress(texts.len() as u64, "index phrases");
-    let labeller = Labeller::new(texts.iter().map(String::as_str), codes, config, || bar.inc(1))?;
-    bar.finish_and_clear();
-    let bar = progress(codes.d_sae as u64, "label");
-    let drafts = labeller.draft_all(|| bar.inc(1));
-    bar.finish_and_clear();
-    let mut labels = match model {
-        Some(dir) => {
-            let texts: Vec<String> = drafts.iter().map(|d| d.label.clone()).collect();
-            let embedded = embed_labels(dir, &texts)?;
-            labeller.score(&drafts, Some(LabelEmbeddings { labels: &embedded, documents: corpus }))?
-        }
-        None => {
-            eprintln!("no embedding model at {}: scoring labels by keyphrase matches only", crate::embed_cmd::default_model_dir().display());
-            labeller.score(&drafts, None)?
-        }
-    };
-    labels::mark_clean(&mut labels, clean);
-    Ok(labels)
-}
-
-fn mean(values: impl Iterator<Item = f64>) -> Value {
-    let v: Vec<f64> = values.collect();
-    if v.is_empty() {
-        Value::Null
-    } else {
-        json!((v.iter().sum::<f64>() / v.len() as f64 * 1e4).round() / 1e4)
-    }
-}
-
-/// Counts and mean scores of a set of labels, per predictor.
-pub fn label_summary(labels: &[FeatureLabel]) -> Value {
-    let scored: Vec<_> = labels.iter().filter_map(|l| l.scores.as_ref()).collect();
-    let per = |pick: &dyn Fn(&labels::ScoreDetail) -> Option<labels::Scores>| {
-        let s: Vec<labels::Scores> = scored.iter().filter_map(|d| pick(d)).collect();
-        json!({
-            "features": s.len(),
-            "mean_pearson": mean(s.iter().map(|x| x.pearson_correlation)),
-            "mean_f1": mean(s.iter().map(|x| x.f1)),
-            "mean_auroc": mean(s.iter().map(|x| x.auroc)),
-            "pearson_at_least_0.5": s.iter().filter(|x| x.pearson_correlation >= 0.5).count(),
-            "f1_at_least_0.8": s.iter().filter(|x| x.f1 >= 0.8).count(),
-        })
-    };
-    json!({
-        "labelled": labels.len(),
-        "scored": scored.len(),
-        "clean": labels.iter().filter(|l| l.clean).count(),
-        "headline_predictor": scored.first().map(|d| d.predictor),
-        "keyphrase": per(&|d| Some(d.keyphrase)),
-        "embedding": per(&|d| d.embedding),
-    })
-}
-
 pub struct LabelCommand {
     pub bundle: Option<PathBuf>,
     pub import: Option<PathBuf>,
@@ -220,40 +146,22 @@ pub fn label(cmd: LabelCommand) -> Result<()> {
                 bail!("no model.safetensors in {}", cmd.model.as_deref().unwrap_or(Path::new("")).display());
             }
             let config = LabelConfig { seed: cmd.seed, ..Default::default() };
-            compute_labels(&loaded.documents, &loaded.codes, &loaded.bundle.corpus, model.as_deref(), config, &cmd.clean.filter())?
+            compute_labels(
+                &loaded.documents,
+                &loaded.codes,
+                &loaded.bundle.corpus,
+                model.as_deref(),
+                config,
+                &cmd.clean.filter(),
+            )?
         }
-        (None, None) => bail!("pass --bundle DIR to label a bundle's features, or --import LABELS.json to convert the paper's labels"),
+        (None, None) => bail!(
+            "pass --bundle DIR to label a bundle's features, or --import LABELS.json to convert the paper's labels"
+        ),
     };
     labels::mark_clean(&mut labels, &cmd.clean.filter());
     eprintln!("{}", label_summary(&labels));
     emit(&labels, cmd.out.as_deref())
-}
-
-/// Feature co-occurrence of `codes` on the chosen device, with a spinner.
-fn cooccurrence(codes: &SparseCodes, device: Device) -> Result<Cooccurrence> {
-    let spinner = progress(1, "co-occurrence");
-    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-    let cooc = {
-        let b = &crate::io::backend(device)?;
-        pollster::block_on(b.cooccurrence(codes))
-    }?;
-    spinner.finish_and_clear();
-    Ok(cooc)
-}
-
-/// Co-occurrence on the chosen device, families, their labels and statistics; and the seconds
-/// the co-occurrence took.
-pub fn compute_families(codes: &SparseCodes, labels: &[FeatureLabel], params: FamilyParams, device: Device) -> Result<(FamiliesFile, f64)> {
-    let started = Instant::now();
-    let cooc = cooccurrence(codes, device)?;
-    let cooccurrence_seconds = started.elapsed().as_secs_f64();
-    let nodes = families::family_nodes(&cooc, labels, &params);
-    let bar = progress(params.repeats as u64 + 1, "families");
-    let mut found = families::find_families(&cooc, &nodes, &params, |_| bar.inc(1))?;
-    bar.finish_and_clear();
-    families::label_families(&mut found, labels, codes.d_sae);
-    let stats = families::family_stats(&cooc, &nodes, &found, params.seed);
-    Ok((FamiliesFile { params, families: found, stats }, cooccurrence_seconds))
 }
 
 pub struct FamiliesCommand {
@@ -276,24 +184,36 @@ pub fn families(cmd: FamiliesCommand) -> Result<()> {
     }
     let file = match &cmd.import {
         Some(path) => {
-            let imported = families::from_paper_json(&read(path)?, &labels).with_context(|| format!("{}", path.display()))?;
-            if let Some(f) = imported.iter().find(|f| std::iter::once(&f.parent).chain(&f.children).any(|&m| m as usize >= loaded.codes.d_sae)) {
-                bail!("{}: family {:?} names features beyond this SAE's {} (is it the same SAE?)", path.display(), f.label, loaded.codes.d_sae);
+            let imported =
+                families::from_paper_json(&read(path)?, &labels).with_context(|| format!("{}", path.display()))?;
+            if let Some(f) = imported
+                .iter()
+                .find(|f| std::iter::once(&f.parent).chain(&f.children).any(|&m| m as usize >= loaded.codes.d_sae))
+            {
+                bail!(
+                    "{}: family {:?} names features beyond this SAE's {} (is it the same SAE?)",
+                    path.display(),
+                    f.label,
+                    loaded.codes.d_sae
+                );
             }
-            let cooc = cooccurrence(&loaded.codes, cmd.device)?;
+            let cooc = cooccurrence(&loaded.codes, &crate::io::backend(cmd.device)?)?;
             let nodes = families::family_nodes(&cooc, &labels, &params);
             let stats = families::family_stats(&cooc, &nodes, &imported, params.seed);
             FamiliesFile { params, families: imported, stats }
         }
         None => {
-            let (file, seconds) = compute_families(&loaded.codes, &labels, params, cmd.device)?;
+            let (file, seconds) = compute_families(&loaded.codes, &labels, params, &crate::io::backend(cmd.device)?)?;
             eprintln!("co-occurrence on the {}: {seconds:.2} s", crate::io::device_name(cmd.device).to_uppercase());
             file
         }
     };
     eprintln!("{} families; {}", file.families.len(), serde_json::to_string(&file.stats)?);
     if let Some(path) = &cmd.paper_out {
-        write(path, &serde_json::to_vec_pretty(&families::to_paper_json(&file.families, &labels, loaded.codes.d_sae))?)?;
+        write(
+            path,
+            &serde_json::to_vec_pretty(&families::to_paper_json(&file.families, &labels, loaded.codes.d_sae))?,
+        )?;
     }
     emit(&file, cmd.out.as_deref())
 }
@@ -315,7 +235,8 @@ fn document_set(spec: &str, docs: &[Document], other: Option<&[u32]>) -> Result<
         (0..docs.len() as u32).filter(|&d| docs[d as usize].categories.iter().any(|c| c.starts_with(prefix))).collect()
     } else if let Some(path) = spec.strip_prefix("ids=") {
         let text = String::from_utf8(read(Path::new(path))?).with_context(|| format!("{path} is not UTF-8"))?;
-        let index: std::collections::HashMap<&str, u32> = docs.iter().enumerate().map(|(i, d)| (d.id.as_str(), i as u32)).collect();
+        let index: std::collections::HashMap<&str, u32> =
+            docs.iter().enumerate().map(|(i, d)| (d.id.as_str(), i as u32)).collect();
         let mut set = Vec::new();
         for id in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
             set.push(*index.get(id).with_context(|| format!("{path}: no document with id {id:?} in the bundle"))?);
@@ -341,16 +262,25 @@ pub fn diff(bundle: &Path, a: &str, b: &str, min_difference: f64, order: DiffOrd
     let set_b = document_set(b, &loaded.documents, Some(&set_a))?;
     let texts = label_texts(&loaded.labels(None)?, loaded.codes.d_sae);
     let rows = analysis::diff(&loaded.codes, &set_a, &set_b, min_difference, order)?;
-    let shown: Vec<Value> = rows.iter().take(top).map(|r| json!({ "label": texts[r.feature as usize], "row": r })).collect();
-    emit(&json!({ "a": { "spec": a, "documents": set_a.len() }, "b": { "spec": b, "documents": set_b.len() }, "features": rows.len(), "top": shown }), None)
+    let shown: Vec<Value> =
+        rows.iter().take(top).map(|r| json!({ "label": texts[r.feature as usize], "row": r })).collect();
+    emit(
+        &json!({ "a": { "spec": a, "documents": set_a.len() }, "b": { "spec": b, "documents": set_b.len() }, "features": rows.len(), "top": shown }),
+        None,
+    )
 }
 
 pub fn npmi(bundle: &Path, features: &[u32], top: usize, min_count: u32, device: Device) -> Result<()> {
     let loaded = load(bundle)?;
-    let cooc = cooccurrence(&loaded.codes, device)?;
-    let pairs = if features.is_empty() { analysis::top_npmi_pairs(&cooc, top, min_count) } else { analysis::npmi_among(&cooc, features)? };
+    let cooc = cooccurrence(&loaded.codes, &crate::io::backend(device)?)?;
+    let pairs = if features.is_empty() {
+        analysis::top_npmi_pairs(&cooc, top, min_count)
+    } else {
+        analysis::npmi_among(&cooc, features)?
+    };
     let texts = label_texts(&loaded.labels(None)?, loaded.codes.d_sae);
-    let shown: Vec<Value> = pairs.iter().map(|p| json!({ "pair": p, "labels": [texts[p.a as usize], texts[p.b as usize]] })).collect();
+    let shown: Vec<Value> =
+        pairs.iter().map(|p| json!({ "pair": p, "labels": [texts[p.a as usize], texts[p.b as usize]] })).collect();
     emit(&shown, None)
 }
 
@@ -370,7 +300,15 @@ pub fn retrieve(bundle: &Path, weights: &[(u32, f32)], top: usize) -> Result<()>
     emit(&shown, None)
 }
 
-pub fn cluster(bundle: &Path, features: &[u32], clusters: usize, iters: usize, seed: u64, out: Option<&Path>, device: Device) -> Result<()> {
+pub fn cluster(
+    bundle: &Path,
+    features: &[u32],
+    clusters: usize,
+    iters: usize,
+    seed: u64,
+    out: Option<&Path>,
+    device: Device,
+) -> Result<()> {
     let loaded = load(bundle)?;
     let result = {
         let b = &crate::io::backend(device)?;
@@ -378,7 +316,16 @@ pub fn cluster(bundle: &Path, features: &[u32], clusters: usize, iters: usize, s
     }?;
     let texts = label_texts(&loaded.labels(None)?, loaded.codes.d_sae);
     let examples: Vec<Vec<String>> = (0..clusters as i32)
-        .map(|c| result.assignments.iter().enumerate().filter(|(_, &a)| a == c).take(3).map(|(d, _)| loaded.documents[d].title.clone()).collect())
+        .map(|c| {
+            result
+                .assignments
+                .iter()
+                .enumerate()
+                .filter(|(_, &a)| a == c)
+                .take(3)
+                .map(|(d, _)| loaded.documents[d].title.clone())
+                .collect()
+        })
         .collect();
     let features: Vec<Value> = features.iter().map(|&f| json!({ "feature": f, "label": texts[f as usize] })).collect();
     emit(&json!({ "features": features, "clusters": result, "example_titles": examples }), out)

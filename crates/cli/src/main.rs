@@ -1,13 +1,16 @@
 //! `saescope`: the native command line. Every subcommand takes `--device cpu|gpu`, shows
 //! progress on long work, and on bad input exits non-zero with a one-line reason.
 
-mod bench;
-mod build;
+use saescope_core::train::TrainConfig;
+use saescope_interp::analysis::DiffOrder;
+use saescope_interp::steer::SteerMode;
+
 mod commands;
 mod convert;
 mod embed_cmd;
 mod interpret;
 mod io;
+mod steer_cmd;
 mod synth_bundle;
 mod train_cmd;
 
@@ -16,7 +19,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "saescope", version, about = "Sparse autoencoders on text embeddings: build bundles, encode, search, cluster")]
+#[command(
+    name = "saescope",
+    version,
+    about = "Sparse autoencoders on text embeddings: build bundles, encode, search, cluster"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,17 +38,17 @@ pub enum Device {
 /// The SAE training settings shared by `train` and `build` (the paper's recipe by default).
 #[derive(clap::Args)]
 struct TrainingArgs {
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = TrainConfig::default().k)]
     k: usize,
-    #[arg(long, default_value_t = 3072)]
+    #[arg(long, default_value_t = TrainConfig::default().latents)]
     latents: usize,
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: usize,
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = TrainConfig::default().batch)]
     batch: usize,
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = TrainConfig::default().lr)]
     lr: f32,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
     seed: u64,
     /// Fraction of rows held out for validation
     #[arg(long, default_value_t = 0.05)]
@@ -52,9 +59,9 @@ struct TrainingArgs {
 }
 
 impl TrainingArgs {
-    fn config(&self) -> saescope_core::train::TrainConfig {
+    fn config(&self) -> TrainConfig {
         let (k, latents, epochs, batch, lr, seed) = (self.k, self.latents, self.epochs, self.batch, self.lr, self.seed);
-        saescope_core::train::TrainConfig { k, latents, epochs, batch, lr, seed, ..Default::default() }
+        TrainConfig { k, latents, epochs, batch, lr, seed, ..Default::default() }
     }
 }
 
@@ -199,26 +206,6 @@ enum Command {
         #[command(flatten)]
         training: TrainingArgs,
     },
-    /// Time saescope's hot paths (encode, search, k-means, training; CPU and GPU) on inputs it
-    /// writes as .npy for the peers to time too; writes ours.json (`cargo xtask bench` adds
-    /// numpy, faiss, scikit-learn and networkx and writes BENCHMARKS.md).
-    Bench {
-        /// Smaller inputs and one run each, to check the harness
-        #[arg(long)]
-        quick: bool,
-        /// Real corpus embeddings, [N >= 2048, 384] .npy (e.g. the demo's MiniLM vectors)
-        #[arg(long)]
-        embeddings: PathBuf,
-        /// Folder for the shared inputs and ours.json
-        #[arg(long, default_value = "target/bench-data")]
-        out: PathBuf,
-        /// A bundle for the co-occurrence and families case (its codes)
-        #[arg(long)]
-        bundle: Option<PathBuf>,
-        /// The MiniLM model folder, for the query-embedding case
-        #[arg(long)]
-        embedder: Option<PathBuf>,
-    },
     /// Convert the paper's PyTorch state dict (a torch.save .pth holding encoder.weight,
     /// decoder.weight, pre_bias and latent_bias) into an SAE directory in the SAELens layout;
     /// prints the decoder norms (JSON).
@@ -306,7 +293,8 @@ enum Command {
         /// Keep features whose rates differ by at least this much
         #[arg(long, default_value_t = 0.01)]
         min_difference: f64,
-        #[arg(long, value_enum, default_value = "absolute")]
+        /// absolute (largest difference of firing rates first) or relative (largest ratio, either way)
+        #[arg(long, default_value = "absolute", value_parser = |s: &str| DiffOrder::parse(s).map_err(|e| e.to_string()))]
         order: DiffOrder,
         #[arg(long, default_value_t = 50)]
         top: usize,
@@ -336,6 +324,37 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         top: usize,
     },
+    /// Steered search, as the page does it: the top documents for a query (text, vector or
+    /// document) after setting feature activations and family strengths.
+    Steer {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Free text, embedded with the bundle's query embedder
+        #[arg(long, conflicts_with_all = ["vector", "doc"], required_unless_present_any = ["vector", "doc"])]
+        query: Option<String>,
+        /// A .npy file holding one query embedding
+        #[arg(long, conflicts_with = "doc")]
+        vector: Option<PathBuf>,
+        /// A document of the bundle ("more like this")
+        #[arg(long)]
+        doc: Option<u32>,
+        /// FEATURE:ACTIVATION (0 removes the feature from the query's code); repeatable
+        #[arg(long = "edit", value_parser = steer_cmd::parse_pair)]
+        edits: Vec<(u32, f32)>,
+        /// FAMILY:STRENGTH (1 = as strong as the whole query); repeatable
+        #[arg(long = "family", value_parser = steer_cmd::parse_pair)]
+        families: Vec<(u32, f32)>,
+        /// keep-error (keep the query's reconstruction error) or rebuild (from the code only)
+        #[arg(long, default_value = "keep-error", value_parser = |s: &str| SteerMode::parse(s).map_err(|e| e.to_string()))]
+        mode: SteerMode,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Print the result as JSON (what the page receives)
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: Device,
+    },
     /// Clustering along chosen features: k-means on their activations only.
     Cluster {
         #[arg(long)]
@@ -356,14 +375,6 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum DiffOrder {
-    /// Largest difference of firing rates first
-    Absolute,
-    /// Largest ratio of firing rates (either way) first
-    Relative,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -377,35 +388,73 @@ fn main() -> ExitCode {
         Command::Synth { out, documents, dim, latents, k, seed, shard_rows } => {
             synth_bundle::write_synthetic(&out, documents, dim, latents, k, seed, shard_rows)
         }
-        Command::Embed { corpus, query, out, text, model } => {
-            embed_cmd::run(corpus.as_deref(), query.as_deref(), out.as_deref(), text, &model.unwrap_or_else(embed_cmd::default_model_dir))
-        }
+        Command::Embed { corpus, query, out, text, model } => embed_cmd::run(
+            corpus.as_deref(),
+            query.as_deref(),
+            out.as_deref(),
+            text,
+            &model.unwrap_or_else(saescope_build::embed::default_model_dir),
+        ),
         Command::Build { corpus, out, embeddings, name, model, embedder, coarse_latents, training, clean, family } => {
             let (train, holdout, device) = (training.config(), training.holdout, training.device);
-            let embedder = embedder.unwrap_or_else(embed_cmd::default_model_dir);
-            build::run(build::BuildArgs { corpus, out, embeddings, name, model, embedder, coarse_latents, train, holdout, device, clean, family })
+            let embedder = embedder.unwrap_or_else(saescope_build::embed::default_model_dir);
+            let max_density = clean.filter().max_density;
+            let backend = io::backend(device);
+            backend.and_then(|backend| {
+                saescope_build::pipeline::run(
+                    saescope_build::pipeline::BuildArgs {
+                        corpus,
+                        out,
+                        embeddings,
+                        name,
+                        model,
+                        embedder,
+                        coarse_latents,
+                        train,
+                        holdout,
+                        clean: clean.filter(),
+                        family: family.params(max_density),
+                    },
+                    &backend,
+                )
+            })
         }
         Command::Train { embeddings, out, training } => {
             train_cmd::run(&embeddings, &out, training.config(), training.holdout, training.device)
         }
-        Command::Bench { quick, embeddings, out, bundle, embedder } => bench::run(&bench::BenchArgs { quick, out, embeddings, bundle, embedder }),
         Command::Convert { pth, out, k, dtype } => convert::run(&pth, &out, k, dtype),
         Command::Label { bundle, import, out, model, no_embed, seed, clean } => {
             interpret::label(interpret::LabelCommand { bundle, import, out, model, no_embed, seed, clean })
         }
         Command::Families { bundle, labels, import, out, paper_out, family, max_density, device } => {
-            interpret::families(interpret::FamiliesCommand { bundle, labels, import, out, paper_out, family, max_density, device })
+            interpret::families(interpret::FamiliesCommand {
+                bundle,
+                labels,
+                import,
+                out,
+                paper_out,
+                family,
+                max_density,
+                device,
+            })
         }
         Command::Split { small, large, out } => interpret::split(&small, &large, out.as_deref()),
         Command::Diff { bundle, a, b, min_difference, order, top } => {
-            let order = match order {
-                DiffOrder::Absolute => saescope_interp::analysis::DiffOrder::Absolute,
-                DiffOrder::Relative => saescope_interp::analysis::DiffOrder::Relative,
-            };
             interpret::diff(&bundle, &a, &b, min_difference, order, top)
         }
-        Command::Npmi { bundle, features, top, min_count, device } => interpret::npmi(&bundle, &features, top, min_count, device),
+        Command::Npmi { bundle, features, top, min_count, device } => {
+            interpret::npmi(&bundle, &features, top, min_count, device)
+        }
         Command::Retrieve { bundle, features, top } => interpret::retrieve(&bundle, &features, top),
+        Command::Steer { bundle, query, vector, doc, edits, families, mode, k, json, device } => {
+            let query = match (query, vector, doc) {
+                (Some(text), _, _) => steer_cmd::Query::Text(text),
+                (_, Some(path), _) => steer_cmd::Query::Vector(path),
+                (_, _, Some(doc)) => steer_cmd::Query::Doc(doc),
+                _ => unreachable!("clap requires one of --query, --vector, --doc"),
+            };
+            steer_cmd::run(steer_cmd::SteerArgs { bundle, query, edits, families, mode, k, json, device })
+        }
         Command::Cluster { bundle, features, clusters, iters, seed, out, device } => {
             interpret::cluster(&bundle, &features, clusters, iters, seed, out.as_deref(), device)
         }

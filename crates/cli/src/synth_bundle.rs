@@ -2,21 +2,29 @@
 //! until a corpus bundle is built, and the fixture of the browser tests: every document's true
 //! atoms are known, so a page that lists the wrong features is visibly wrong.
 
-use saescope_format::prelude::*;
-use crate::io::{progress, write_bundle};
 use anyhow::Result;
-use saescope_format::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
-use saescope_format::manifest::Role;
+use saescope_build::files::{progress, write_bundle};
 use saescope_core::matrix::normalize;
-use saescope_format::WeightDType;
 use saescope_core::search::{Corpus, Storage};
 use saescope_core::synth::PlantedData;
+use saescope_format::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
+use saescope_format::manifest::Role;
 use saescope_format::npy;
+use saescope_format::prelude::*;
+use saescope_format::WeightDType;
 use std::path::Path;
 
 pub const MODEL: &str = "synthetic-planted";
 
-pub fn write_synthetic(out: &Path, documents: usize, dim: usize, latents: usize, k: usize, seed: u64, rows_per_shard: Option<usize>) -> Result<()> {
+pub fn write_synthetic(
+    out: &Path,
+    documents: usize,
+    dim: usize,
+    latents: usize,
+    k: usize,
+    seed: u64,
+    rows_per_shard: Option<usize>,
+) -> Result<()> {
     if documents == 0 || dim == 0 || k == 0 || k > latents {
         anyhow::bail!("need documents > 0, dim > 0 and 0 < k <= latents");
     }

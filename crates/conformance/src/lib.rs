@@ -9,13 +9,13 @@
 
 use saescope_core::backend::Backend;
 use saescope_core::codes::SparseCodes;
+use saescope_core::fit::{self, Trainer};
 use saescope_core::kmeans::{self, KMeansConfig, Metric, Points};
 use saescope_core::matrix::Matrix;
 use saescope_core::rng::SeededRng;
 use saescope_core::sae::Sae;
 use saescope_core::search::{self, Corpus};
 use saescope_core::synth::{self, PlantedData};
-use saescope_core::fit::{self, Trainer};
 use saescope_core::train::{TrainConfig, TrainState};
 use std::sync::Arc;
 
@@ -43,7 +43,14 @@ pub fn random_sae(d_in: usize, d_sae: usize, k: usize, seed: u64) -> Sae {
 
 /// Compares selections row by row: equal values by rank, and every index selected by the
 /// backend has (within tolerance) the value the reference computes for it.
-fn compare_selection(what: &str, k: usize, got: (&[u32], &[f32]), want: (&[u32], &[f32]), truth: impl Fn(usize, u32) -> f32, rows: usize) -> Result<(), String> {
+fn compare_selection(
+    what: &str,
+    k: usize,
+    got: (&[u32], &[f32]),
+    want: (&[u32], &[f32]),
+    truth: impl Fn(usize, u32) -> f32,
+    rows: usize,
+) -> Result<(), String> {
     for r in 0..rows {
         let span = r * k..(r + 1) * k;
         for e in span.clone() {
@@ -109,7 +116,14 @@ pub async fn encode_planted<B: Backend>(backend: &B) -> Outcome {
 pub async fn encode_decode_random<B: Backend>(backend: &B) -> Outcome {
     let mut report = Vec::new();
     // Few rows (one query; up to 8) take the GPU's matrix-vector path, more the tiled one.
-    for (d_in, d_sae, k, rows, seed) in [(48, 700, 37, 130, 1), (384, 4096, 128, 33, 2), (96, 257, 1, 70, 3), (64, 32768, 128, 5, 4), (384, 3072, 32, 1, 5), (96, 257, 3, 8, 6)] {
+    for (d_in, d_sae, k, rows, seed) in [
+        (48, 700, 37, 130, 1),
+        (384, 4096, 128, 33, 2),
+        (96, 257, 1, 70, 3),
+        (64, 32768, 128, 5, 4),
+        (384, 3072, 32, 1, 5),
+        (96, 257, 3, 8, 6),
+    ] {
         let sae = Arc::new(random_sae(d_in, d_sae, k, seed));
         let x = random_matrix(rows, d_in, &mut SeededRng::new(seed + 100), 1.0);
         let dev = backend.upload_sae(&sae).await.map_err(|e| e.to_string())?;
@@ -167,9 +181,51 @@ pub async fn training_matches<B: Backend>(backend: &B) -> Outcome {
     // the same selections and the comparison can be exact on counts and counters. (Some seeds
     // have gaps of 1e-8, where a correct backend could legitimately select differently.)
     let cases = [
-        TrainingCase { name: "clipped", d_in: 70, latents: 150, k: 4, aux_k: Some(9), rows: 250, batch: 90, epochs: 2, clip_norm: 0.05, aux_coeff: 1.0 / 32.0, starved: 40, dead_at_start: 3, seed: 5 },
-        TrainingCase { name: "wide", d_in: 70, latents: 600, k: 7, aux_k: None, rows: 130, batch: 130, epochs: 3, clip_norm: 1.0, aux_coeff: 1.0 / 32.0, starved: 100, dead_at_start: 2, seed: 108 },
-        TrainingCase { name: "without AuxK", d_in: 33, latents: 97, k: 5, aux_k: None, rows: 100, batch: 45, epochs: 2, clip_norm: 1.0, aux_coeff: 0.0, starved: 20, dead_at_start: 2, seed: 3 },
+        TrainingCase {
+            name: "clipped",
+            d_in: 70,
+            latents: 150,
+            k: 4,
+            aux_k: Some(9),
+            rows: 250,
+            batch: 90,
+            epochs: 2,
+            clip_norm: 0.05,
+            aux_coeff: 1.0 / 32.0,
+            starved: 40,
+            dead_at_start: 3,
+            seed: 5,
+        },
+        TrainingCase {
+            name: "wide",
+            d_in: 70,
+            latents: 600,
+            k: 7,
+            aux_k: None,
+            rows: 130,
+            batch: 130,
+            epochs: 3,
+            clip_norm: 1.0,
+            aux_coeff: 1.0 / 32.0,
+            starved: 100,
+            dead_at_start: 2,
+            seed: 108,
+        },
+        TrainingCase {
+            name: "without AuxK",
+            d_in: 33,
+            latents: 97,
+            k: 5,
+            aux_k: None,
+            rows: 100,
+            batch: 45,
+            epochs: 2,
+            clip_norm: 1.0,
+            aux_coeff: 0.0,
+            starved: 20,
+            dead_at_start: 2,
+            seed: 3,
+        },
     ];
     let mut report = Vec::new();
     for case in &cases {
@@ -235,12 +291,21 @@ async fn training_case<B: Backend>(backend: &B, case: &TrainingCase) -> Outcome 
     for (step, (g, w)) in got_stats.iter().zip(&want_stats).enumerate() {
         let close = |a: f64, b: f64| (a - b).abs() <= STATS_TOLERANCE * b.abs() + 1e-7;
         let exact = |a: f64, b: f64| (a - b).abs() <= 1e-9;
-        if !(close(g.loss, w.loss) && close(g.nmse, w.nmse) && close(g.aux_loss, w.aux_loss) && close(g.grad_norm, w.grad_norm) && exact(g.l0, w.l0) && exact(g.dead_fraction, w.dead_fraction)) {
+        if !(close(g.loss, w.loss)
+            && close(g.nmse, w.nmse)
+            && close(g.aux_loss, w.aux_loss)
+            && close(g.grad_norm, w.grad_norm)
+            && exact(g.l0, w.l0)
+            && exact(g.dead_fraction, w.dead_fraction))
+        {
             return Err(format!("step {}: statistics {g:?}, reference {w:?}", step + 1));
         }
     }
     if got.step != want.step || got.since_fired != want.since_fired {
-        return Err(format!("after {} steps (reference {}): since-fired counters {:?}, reference {:?}", got.step, want.step, got.since_fired, want.since_fired));
+        return Err(format!(
+            "after {} steps (reference {}): since-fired counters {:?}, reference {:?}",
+            got.step, want.step, got.since_fired, want.since_fired
+        ));
     }
     let mut worst_param = 0.0f32;
     for ((name, g), (_, w)) in got.sae.named_parameters().into_iter().zip(want.sae.named_parameters()) {
@@ -309,7 +374,11 @@ pub async fn search_matches<B: Backend>(backend: &B) -> Outcome {
             // Exact duplicates score identically on any backend: the lower index must win.
             for q in 0..2.min(nq) {
                 if got.row(q).0[..k.min(3)] != want.row(q).0[..k.min(3)] {
-                    return Err(format!("search k={k} f16={half} queries={nq}: query {q} tie order {:?} vs {:?}", got.row(q).0, want.row(q).0));
+                    return Err(format!(
+                        "search k={k} f16={half} queries={nq}: query {q} tie order {:?} vs {:?}",
+                        got.row(q).0,
+                        want.row(q).0
+                    ));
                 }
             }
         }
@@ -341,7 +410,10 @@ pub async fn kmeans_matches<B: Backend>(backend: &B) -> Outcome {
                     let cn = saescope_core::matrix::dot(centroids.row(c), centroids.row(c));
                     let true_d = kmeans::distance(metric, points.dot(i, centroids.row(c)), sq, inv, cn);
                     if (true_d - w).abs() > TOLERANCE * (1.0 + w.abs()) * 10.0 {
-                        return Err(format!("{name} {metric:?} assign: point {i} -> {c} (distance {true_d}) but nearest is {} ({w})", want.cluster[i]));
+                        return Err(format!(
+                            "{name} {metric:?} assign: point {i} -> {c} (distance {true_d}) but nearest is {} ({w})",
+                            want.cluster[i]
+                        ));
                     }
                 }
             }
@@ -354,7 +426,8 @@ pub async fn kmeans_matches<B: Backend>(backend: &B) -> Outcome {
             return Err(format!("{name} k-means final inertia {g} vs CPU {w}"));
         }
     }
-    Ok("k-means assignment matches the CPU (dense and sparse, Euclidean and cosine); full runs reach the CPU's inertia".into())
+    Ok("k-means assignment matches the CPU (dense and sparse, Euclidean and cosine); full runs reach the CPU's inertia"
+        .into())
 }
 
 /// Runs the CPU k-means synchronously (its futures never wait).
@@ -379,13 +452,21 @@ pub async fn cooccurrence_matches<B: Backend>(backend: &B) -> Outcome {
     let mut rng = SeededRng::new(41);
     let planted = synth::planted_families(6, 5, 4, 3000, 2).map_err(|e| e.to_string())?.codes;
     let mut report = Vec::new();
-    for (name, codes) in [("random 1500 x k=9 over 700", random_codes(1500, 700, 9, &mut rng)), ("planted families", planted), ("random 40 x k=128 over 1031", random_codes(40, 1031, 128, &mut rng))] {
+    for (name, codes) in [
+        ("random 1500 x k=9 over 700", random_codes(1500, 700, 9, &mut rng)),
+        ("planted families", planted),
+        ("random 40 x k=128 over 1031", random_codes(40, 1031, 128, &mut rng)),
+    ] {
         let want = saescope_core::cooccurrence::cooccurrence(&codes).map_err(|e| e.to_string())?;
         let got = backend.cooccurrence(&codes).await.map_err(|e| e.to_string())?;
         if got != want {
-            let diff = (0..codes.d_sae as u32).flat_map(|i| (i..codes.d_sae as u32).map(move |j| (i, j))).find(|&(i, j)| got.get(i, j) != want.get(i, j));
+            let diff = (0..codes.d_sae as u32)
+                .flat_map(|i| (i..codes.d_sae as u32).map(move |j| (i, j)))
+                .find(|&(i, j)| got.get(i, j) != want.get(i, j));
             return Err(match diff {
-                Some((i, j)) => format!("co-occurrence of {name}: C[{i},{j}] = {} vs CPU {}", got.get(i, j), want.get(i, j)),
+                Some((i, j)) => {
+                    format!("co-occurrence of {name}: C[{i},{j}] = {} vs CPU {}", got.get(i, j), want.get(i, j))
+                }
                 None => format!("co-occurrence of {name}: same counts, different shape"),
             });
         }
@@ -405,16 +486,28 @@ pub async fn rejects_bad_input<B: Backend>(backend: &B) -> Outcome {
     let e2 = backend.encode(&dev, &nan).await.err().ok_or("encode accepted NaN")?;
     let corpus = Arc::new(Corpus::from_matrix(&Matrix::zeros(5, 32), 5, false));
     let c = backend.upload_corpus(&corpus).await.map_err(|e| e.to_string())?;
-    let e3 = backend.search(&c, &Matrix::zeros(1, 16), 3).await.err().ok_or("search accepted 16-d queries on a 32-d corpus")?;
+    let e3 = backend
+        .search(&c, &Matrix::zeros(1, 16), 3)
+        .await
+        .err()
+        .ok_or("search accepted 16-d queries on a 32-d corpus")?;
 
     let config = TrainConfig { k: 4, latents: 64, batch: 8, ..Default::default() };
     let state = TrainState::fresh((*sae).clone(), config, 1).map_err(|e| e.to_string())?;
     let no_dead_steps = TrainState { dead_steps: 0, ..state.clone() };
     let e4 = backend.train_begin(&no_dead_steps).await.err().ok_or("training started with dead_steps = 0")?;
     let mut training = backend.train_begin(&state).await.map_err(|e| e.to_string())?;
-    let e5 = backend.train_step(&mut training, &wrong).await.err().ok_or("a training step accepted 31-d rows for a 32-d SAE")?;
+    let e5 = backend
+        .train_step(&mut training, &wrong)
+        .await
+        .err()
+        .ok_or("a training step accepted 31-d rows for a 32-d SAE")?;
     let e6 = backend.train_step(&mut training, &nan).await.err().ok_or("a training step accepted NaN")?;
-    let e7 = backend.train_step(&mut training, &Matrix::zeros(0, 32)).await.err().ok_or("a training step accepted an empty batch")?;
+    let e7 = backend
+        .train_step(&mut training, &Matrix::zeros(0, 32))
+        .await
+        .err()
+        .ok_or("a training step accepted an empty batch")?;
     if backend.train_read(&training).await.map_err(|e| e.to_string())? != state {
         return Err("a refused training step changed the training state".into());
     }

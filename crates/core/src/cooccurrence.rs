@@ -54,14 +54,21 @@ impl Cooccurrence {
 
     /// From explicit counts (hand-made cases, imports). Pairs may come in any order and either
     /// orientation; repeats are summed.
-    pub fn from_pairs(d_sae: usize, documents: usize, diagonal: Vec<u32>, pairs: impl IntoIterator<Item = (u32, u32, u32)>) -> Result<Self> {
+    pub fn from_pairs(
+        d_sae: usize,
+        documents: usize,
+        diagonal: Vec<u32>,
+        pairs: impl IntoIterator<Item = (u32, u32, u32)>,
+    ) -> Result<Self> {
         if diagonal.len() != d_sae {
             return Err(Error::Shape(format!("diagonal has {} entries for d_sae={d_sae}", diagonal.len())));
         }
         let mut upper: Vec<(u32, u32, u32)> = Vec::new();
         for (i, j, c) in pairs {
             if i == j || i as usize >= d_sae || j as usize >= d_sae {
-                return Err(Error::Invalid(format!("co-occurrence pair ({i}, {j}) is on the diagonal or out of range for d_sae={d_sae}")));
+                return Err(Error::Invalid(format!(
+                    "co-occurrence pair ({i}, {j}) is on the diagonal or out of range for d_sae={d_sae}"
+                )));
             }
             upper.push((i.min(j), i.max(j), c));
         }
@@ -115,7 +122,10 @@ impl CooccurrenceBuilder {
         let d = self.d_sae;
         let lo = self.next_row();
         if d == 0 || !tile.len().is_multiple_of(d) || lo + tile.len() / d > d {
-            return Err(Error::Shape(format!("a co-occurrence tile of {} counts does not fit rows from {lo} of a {d} x {d} matrix", tile.len())));
+            return Err(Error::Shape(format!(
+                "a co-occurrence tile of {} counts does not fit rows from {lo} of a {d} x {d} matrix",
+                tile.len()
+            )));
         }
         for (r, row) in tile.chunks_exact(d).enumerate() {
             let i = lo + r;
@@ -139,7 +149,14 @@ impl CooccurrenceBuilder {
     }
 
     fn into_cooccurrence(self) -> Cooccurrence {
-        Cooccurrence { d_sae: self.d_sae, documents: self.documents, diagonal: self.diagonal, row_start: self.row_start, columns: self.columns, counts: self.counts }
+        Cooccurrence {
+            d_sae: self.d_sae,
+            documents: self.documents,
+            diagonal: self.diagonal,
+            row_start: self.row_start,
+            columns: self.columns,
+            counts: self.counts,
+        }
     }
 }
 
@@ -238,7 +255,8 @@ mod tests {
 
     #[test]
     fn from_pairs_sums_and_orients() {
-        let c = Cooccurrence::from_pairs(4, 10, vec![5, 4, 3, 0], [(1, 0, 2), (0, 1, 1), (2, 1, 3), (0, 2, 0)]).unwrap();
+        let c =
+            Cooccurrence::from_pairs(4, 10, vec![5, 4, 3, 0], [(1, 0, 2), (0, 1, 1), (2, 1, 3), (0, 2, 0)]).unwrap();
         assert_eq!((c.get(0, 1), c.get(1, 0), c.get(1, 2), c.get(0, 2), c.get(3, 3)), (3, 3, 3, 0, 0));
         assert_eq!(c.pair_count(), 2);
         assert!(Cooccurrence::from_pairs(4, 10, vec![0; 4], [(1, 1, 2)]).is_err());

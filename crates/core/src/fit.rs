@@ -21,7 +21,13 @@ pub async fn kmeans<B: ClusterOps>(backend: &B, points: Points<'_>, config: &KMe
 /// Lloyd's iterations from the centroids `start`: `iterations` assignment steps (at least
 /// one) with a centroid update between each two, so the last inertia is that of the centroids
 /// after `iterations - 1` updates.
-pub async fn lloyd<B: ClusterOps>(backend: &B, points: Points<'_>, start: Matrix, iterations: usize, metric: Metric) -> Result<KMeansResult> {
+pub async fn lloyd<B: ClusterOps>(
+    backend: &B,
+    points: Points<'_>,
+    start: Matrix,
+    iterations: usize,
+    metric: Metric,
+) -> Result<KMeansResult> {
     let clusters = start.rows;
     check_clusters(clusters, points.len())?;
     let mut centroids = start;

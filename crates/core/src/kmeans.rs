@@ -108,7 +108,17 @@ pub fn assign_normed(normed: &NormedPoints, centroids: &Matrix, metric: Metric) 
     for start in (0..points.len()).step_by(BLOCK) {
         let rows = BLOCK.min(points.len() - start);
         match points {
-            Points::Dense(m) => gemm(rows, m.cols, centroids.rows, &m.data[start * m.cols..], false, &centroids.data, true, 0.0, &mut dots),
+            Points::Dense(m) => gemm(
+                rows,
+                m.cols,
+                centroids.rows,
+                &m.data[start * m.cols..],
+                false,
+                &centroids.data,
+                true,
+                0.0,
+                &mut dots,
+            ),
             Points::Sparse(_) => {
                 for i in 0..rows {
                     for c in 0..centroids.rows {
@@ -150,11 +160,7 @@ pub fn distance(metric: Metric, xc: f32, x_sq_norm: f32, x_inv_norm: f32, c_sq_n
 
 fn check_dims(points: Points, centroids: &Matrix) -> Result<()> {
     if centroids.cols != points.dim() {
-        return Err(Error::Shape(format!(
-            "centroids have dimension {}, points have {}",
-            centroids.cols,
-            points.dim()
-        )));
+        return Err(Error::Shape(format!("centroids have dimension {}, points have {}", centroids.cols, points.dim())));
     }
     Ok(())
 }

@@ -93,7 +93,8 @@ pub fn histogram(values: impl Iterator<Item = f32> + Clone, bins: usize) -> Hist
 
 /// The activation histogram of one feature over the documents where it is active.
 pub fn feature_activation_histogram(codes: &SparseCodes, feature: u32, bins: usize) -> Histogram {
-    let values: Vec<f32> = (0..codes.rows()).flat_map(|r| codes.active(r).filter(|&(j, _)| j == feature).map(|(_, v)| v)).collect();
+    let values: Vec<f32> =
+        (0..codes.rows()).flat_map(|r| codes.active(r).filter(|&(j, _)| j == feature).map(|(_, v)| v)).collect();
     histogram(values.into_iter(), bins)
 }
 
@@ -125,7 +126,15 @@ pub struct MetricsAccumulator {
 
 impl MetricsAccumulator {
     pub fn new(d_in: usize, d_sae: usize) -> Self {
-        Self { rows: 0, sum: vec![0.0; d_in], sum_sq: 0.0, err: 0.0, active: 0, fires: vec![0; d_sae], activations: Vec::new() }
+        Self {
+            rows: 0,
+            sum: vec![0.0; d_in],
+            sum_sq: 0.0,
+            err: 0.0,
+            active: 0,
+            fires: vec![0; d_sae],
+            activations: Vec::new(),
+        }
     }
 
     pub fn add(&mut self, x: &Matrix, x_hat: &Matrix, codes: &SparseCodes) {
@@ -177,7 +186,11 @@ mod tests {
         let x_hat = Matrix::new(3, 2, vec![0.9, 0.1, 2.5, 2.0, -1.0, 0.0]).unwrap();
         let codes = SparseCodes::new(1, 2, vec![0, 1, 1], vec![1.0, 1.0, 0.0]).unwrap();
         let mut acc = MetricsAccumulator::new(2, 2);
-        acc.add(&x.slice_rows(0, 2), &x_hat.slice_rows(0, 2), &SparseCodes::new(1, 2, vec![0, 1], vec![1.0, 1.0]).unwrap());
+        acc.add(
+            &x.slice_rows(0, 2),
+            &x_hat.slice_rows(0, 2),
+            &SparseCodes::new(1, 2, vec![0, 1], vec![1.0, 1.0]).unwrap(),
+        );
         acc.add(&x.slice_rows(2, 3), &x_hat.slice_rows(2, 3), &SparseCodes::new(1, 2, vec![1], vec![0.0]).unwrap());
         let m = acc.finish();
         assert!((m.normalized_mse - normalized_mse(&x, &x_hat)).abs() < 1e-12);
@@ -191,7 +204,8 @@ mod tests {
         let h = feature_activation_histogram(&codes, 0, 4);
         assert_eq!(h.counts, vec![0, 1, 1, 1]); // 1.0, 2.0 and 4.0 (the top edge, in the last bin)
         assert_eq!(h.bin_edges, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
-        assert_eq!(feature_activation_histogram(&codes, 2, 4).counts, vec![0, 0, 0, 0]); // never active
+        assert_eq!(feature_activation_histogram(&codes, 2, 4).counts, vec![0, 0, 0, 0]);
+        // never active
     }
 
     #[test]
@@ -240,7 +254,13 @@ pub fn feature_stats(codes: &SparseCodes, bins: usize, top: usize) -> Vec<Featur
             let mut best = acts.clone();
             best.sort_by(crate::topk::rank_order);
             best.truncate(top);
-            FeatureStats { feature: j as u32, density: acts.len() as f64 / n, max_activation, histogram: h.counts, top_documents: best }
+            FeatureStats {
+                feature: j as u32,
+                density: acts.len() as f64 / n,
+                max_activation,
+                histogram: h.counts,
+                top_documents: best,
+            }
         })
         .collect()
 }

@@ -107,7 +107,17 @@ impl Sae {
         for r in 0..x.rows {
             pre.row_mut(r).copy_from_slice(&self.b_enc);
         }
-        crate::matrix::gemm(x.rows, self.d_in, self.d_sae, &centered.data, false, &self.w_enc, false, 1.0, &mut pre.data);
+        crate::matrix::gemm(
+            x.rows,
+            self.d_in,
+            self.d_sae,
+            &centered.data,
+            false,
+            &self.w_enc,
+            false,
+            1.0,
+            &mut pre.data,
+        );
         Ok(pre)
     }
 
@@ -139,10 +149,7 @@ impl Sae {
 /// Errors unless `x` has `d_in` columns and only finite values.
 pub fn check_embeddings(x: &Matrix, d_in: usize) -> Result<()> {
     if x.cols != d_in {
-        return Err(Error::Shape(format!(
-            "embeddings have dimension {}, but the SAE expects d_in={d_in}",
-            x.cols
-        )));
+        return Err(Error::Shape(format!("embeddings have dimension {}, but the SAE expects d_in={d_in}", x.cols)));
     }
     x.check_finite("embeddings")
 }
@@ -174,6 +181,17 @@ pub fn check_mask(dead: &[bool], d_sae: usize) -> Result<()> {
         return Err(Error::Shape(format!("dead-latent mask has {} entries, the SAE {d_sae}", dead.len())));
     }
     Ok(())
+}
+
+/// Every one of `features` is a feature of an SAE with `d_sae` latents; the one message for
+/// an index beyond it, wherever a feature index comes from a user or a file.
+pub fn check_features(features: impl IntoIterator<Item = u32>, d_sae: usize) -> Result<()> {
+    match features.into_iter().find(|&j| j as usize >= d_sae) {
+        Some(j) => {
+            Err(Error::Invalid(format!("feature {j} does not exist (out of range: the SAE has {d_sae} features)")))
+        }
+        None => Ok(()),
+    }
 }
 
 /// Top-k then ReLU of each row of pre-activations.

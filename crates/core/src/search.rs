@@ -121,10 +121,7 @@ impl Hits {
 
 pub fn check_search_args(corpus_dim: usize, corpus_rows: usize, queries: &Matrix, k: usize) -> Result<usize> {
     if queries.cols != corpus_dim {
-        return Err(Error::Shape(format!(
-            "queries have dimension {}, the corpus has {corpus_dim}",
-            queries.cols
-        )));
+        return Err(Error::Shape(format!("queries have dimension {}, the corpus has {corpus_dim}", queries.cols)));
     }
     queries.check_finite("queries")?;
     if k == 0 {

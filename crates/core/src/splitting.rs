@@ -27,7 +27,10 @@ fn unit_rows(sae: &Sae) -> Vec<f32> {
 
 pub fn split_features(small: &Sae, large: &Sae) -> Result<FeatureSplit> {
     if small.d_in != large.d_in {
-        return Err(Error::Shape(format!("the SAEs read different embeddings: d_in {} and {}", small.d_in, large.d_in)));
+        return Err(Error::Shape(format!(
+            "the SAEs read different embeddings: d_in {} and {}",
+            small.d_in, large.d_in
+        )));
     }
     let (d, ns) = (small.d_in, small.d_sae);
     let (s, l) = (unit_rows(small), unit_rows(large));
@@ -38,7 +41,10 @@ pub fn split_features(small: &Sae, large: &Sae) -> Result<FeatureSplit> {
         let rows = BLOCK.min(large.d_sae - start);
         gemm(rows, d, ns, &l[start * d..(start + rows) * d], false, &s, true, 0.0, &mut sims);
         for row in sims[..rows * ns].chunks_exact(ns) {
-            let (j, c) = row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (j, &c)| if c > best.1 { (j, c) } else { best });
+            let (j, c) = row
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (j, &c)| if c > best.1 { (j, c) } else { best });
             best_small.push(j as u32);
             cosine.push(c);
         }
@@ -83,9 +89,15 @@ impl FeatureSplit {
         }
         let mut best_small = vec![u32::MAX; large.d_sae];
         for (key, larges) in &map {
-            let s: u32 = key.parse().ok().filter(|&s| (s as usize) < small.d_sae).ok_or_else(|| bad(format!("{key:?} is not a feature of the small SAE")))?;
+            let s: u32 = key
+                .parse()
+                .ok()
+                .filter(|&s| (s as usize) < small.d_sae)
+                .ok_or_else(|| bad(format!("{key:?} is not a feature of the small SAE")))?;
             for &l in larges {
-                let slot = best_small.get_mut(l as usize).ok_or_else(|| bad(format!("feature {l} does not exist in the large SAE ({} latents)", large.d_sae)))?;
+                let slot = best_small.get_mut(l as usize).ok_or_else(|| {
+                    bad(format!("feature {l} does not exist in the large SAE ({} latents)", large.d_sae))
+                })?;
                 if *slot != u32::MAX {
                     return Err(bad(format!("large feature {l} is mapped twice")));
                 }
@@ -97,7 +109,11 @@ impl FeatureSplit {
         }
         let (s, l) = (unit_rows(small), unit_rows(large));
         let d = small.d_in;
-        let cosine = best_small.iter().enumerate().map(|(j, &i)| dot(&l[j * d..(j + 1) * d], &s[i as usize * d..(i as usize + 1) * d])).collect();
+        let cosine = best_small
+            .iter()
+            .enumerate()
+            .map(|(j, &i)| dot(&l[j * d..(j + 1) * d], &s[i as usize * d..(i as usize + 1) * d]))
+            .collect();
         Ok(FeatureSplit { best_small, cosine, small_features: small.d_sae })
     }
 }
@@ -117,8 +133,15 @@ mod tests {
         assert!((split.cosine[0] - 0.9 / (0.82f32).sqrt()).abs() < 1e-6);
         let json = serde_json::Value::Object(split.to_paper_json());
         assert_eq!(json, serde_json::json!({"0": [0, 1, 3], "1": [2]}));
-        assert!(split.summary().starts_with("4 large features onto 2 small ones: 1 small features split into several, 0 receive none"), "{}", split.summary());
-        let read = FeatureSplit::from_paper_json(&serde_json::to_vec(&json).unwrap(), &small, &large, "split.json").unwrap();
+        assert!(
+            split
+                .summary()
+                .starts_with("4 large features onto 2 small ones: 1 small features split into several, 0 receive none"),
+            "{}",
+            split.summary()
+        );
+        let read =
+            FeatureSplit::from_paper_json(&serde_json::to_vec(&json).unwrap(), &small, &large, "split.json").unwrap();
         assert_eq!(read.best_small, split.best_small);
         assert!(read.cosine.iter().zip(&split.cosine).all(|(a, b)| (a - b).abs() < 1e-6));
         for (broken, why) in [
@@ -129,7 +152,8 @@ mod tests {
             (r#"{"0": [0, 1], "1": [2]}"#, "large feature 3 is mapped to no small feature"),
             (r#"[1, 2]"#, "expected {small_id: [large ids]}"),
         ] {
-            let error = FeatureSplit::from_paper_json(broken.as_bytes(), &small, &large, "split.json").unwrap_err().to_string();
+            let error =
+                FeatureSplit::from_paper_json(broken.as_bytes(), &small, &large, "split.json").unwrap_err().to_string();
             assert!(error.contains("split.json") && error.contains(why), "{broken}: {error}");
         }
         let other = tied_sae(&[[1.0, 0.0, 0.0]]);

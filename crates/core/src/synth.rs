@@ -86,7 +86,13 @@ pub struct PlantedFamilies {
 /// (its parent and two of its children fire) and, one time in five, to a second one (its parent
 /// and one child); each noise feature fires independently with probability 0.02. Activations
 /// fall from parent to children to noise; rows are padded with inactive entries to k = 8.
-pub fn planted_families(families: usize, children: usize, noise: usize, documents: usize, seed: u64) -> crate::Result<PlantedFamilies> {
+pub fn planted_families(
+    families: usize,
+    children: usize,
+    noise: usize,
+    documents: usize,
+    seed: u64,
+) -> crate::Result<PlantedFamilies> {
     const K: usize = 8;
     if families < 2 || children < 2 {
         return Err(crate::Error::Invalid("planted families need at least two families of two children".into()));
@@ -126,7 +132,8 @@ pub fn planted_families(families: usize, children: usize, noise: usize, document
         indices.extend(row.iter().map(|e| e.0));
         values.extend(row.iter().map(|e| e.1));
     }
-    let planted = (0..families).map(|f| ((f * width) as u32, (1..=children).map(|c| (f * width + c) as u32).collect())).collect();
+    let planted =
+        (0..families).map(|f| ((f * width) as u32, (1..=children).map(|c| (f * width + c) as u32).collect())).collect();
     Ok(PlantedFamilies { codes: crate::codes::SparseCodes::new(K, d_sae, indices, values)?, families: planted })
 }
 

@@ -40,7 +40,18 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { k: 32, latents: 3072, lr: 1e-4, batch: 1024, epochs: 50, dead_steps: None, aux_k: None, aux_coeff: 1.0 / 32.0, clip_norm: 1.0, seed: 0 }
+        Self {
+            k: 32,
+            latents: 3072,
+            lr: 1e-4,
+            batch: 1024,
+            epochs: 50,
+            dead_steps: None,
+            aux_k: None,
+            aux_coeff: 1.0 / 32.0,
+            clip_norm: 1.0,
+            seed: 0,
+        }
     }
 }
 
@@ -89,7 +100,12 @@ pub struct Grads {
 
 impl Grads {
     pub fn zeros(sae: &Sae) -> Self {
-        Self { w_enc: vec![0.0; sae.w_enc.len()], b_enc: vec![0.0; sae.d_sae], w_dec: vec![0.0; sae.w_dec.len()], b_dec: vec![0.0; sae.d_in] }
+        Self {
+            w_enc: vec![0.0; sae.w_enc.len()],
+            b_enc: vec![0.0; sae.d_sae],
+            w_dec: vec![0.0; sae.w_dec.len()],
+            b_dec: vec![0.0; sae.d_in],
+        }
     }
 
     /// The four parts with their parameters' names (as [`Sae::named_parameters`]).
@@ -147,7 +163,13 @@ pub struct StepOutput {
 
 /// Loss and raw gradients with an explicit AuxK target, which is otherwise this batch's
 /// residual (the finite-difference test holds it fixed, as the gradient does).
-pub fn loss_and_grads_with(sae: &Sae, batch: &Matrix, dead: &[bool], config: &TrainConfig, aux_target: Option<&AuxTarget>) -> Result<StepOutput> {
+pub fn loss_and_grads_with(
+    sae: &Sae,
+    batch: &Matrix,
+    dead: &[bool],
+    config: &TrainConfig,
+    aux_target: Option<&AuxTarget>,
+) -> Result<StepOutput> {
     let aux_request = (config.aux_coeff > 0.0 && dead.iter().any(|&d| d)).then(|| (dead, aux_k(config, sae)));
     let (main, aux) = crate::sae::select(sae, batch, aux_request)?;
     let (b, d, n) = (batch.rows, sae.d_in, sae.d_sae);
@@ -225,7 +247,8 @@ pub fn loss_and_grads_with(sae: &Sae, batch: &Matrix, dead: &[bool], config: &Tr
             grads.b_enc[j] += g;
             let gw = &mut g_enc_t[j * d..(j + 1) * d];
             let w = &w_enc_t[j * d..(j + 1) * d];
-            for ((((gw, &w), &xv), &bd), gb) in gw.iter_mut().zip(w).zip(x).zip(&sae.b_dec).zip(grads.b_dec.iter_mut()) {
+            for ((((gw, &w), &xv), &bd), gb) in gw.iter_mut().zip(w).zip(x).zip(&sae.b_dec).zip(grads.b_dec.iter_mut())
+            {
                 *gw += (xv - bd) * g;
                 *gb -= w * g;
             }
@@ -284,7 +307,10 @@ impl TrainState {
     pub fn init(data: &Matrix, config: TrainConfig, rng: &mut SeededRng) -> Result<Self> {
         let (d, n) = (data.cols, config.latents);
         if config.k == 0 || config.k > n || config.batch == 0 || data.rows == 0 {
-            return Err(Error::Invalid(format!("cannot train k={} of {n} latents with batch {} on {} rows", config.k, config.batch, data.rows)));
+            return Err(Error::Invalid(format!(
+                "cannot train k={} of {n} latents with batch {} on {} rows",
+                config.k, config.batch, data.rows
+            )));
         }
         data.check_finite("training embeddings")?;
         let mut w_dec = Matrix::zeros(n, d);
@@ -303,7 +329,15 @@ impl TrainState {
     /// A state that starts training `sae` (zero moments, no latent dead).
     pub fn fresh(sae: Sae, config: TrainConfig, dead_steps: u32) -> Result<Self> {
         let zeros = Grads::zeros(&sae);
-        let state = Self { config, since_fired: vec![0; sae.d_sae], adam_m: zeros.clone(), adam_v: zeros, sae, step: 0, dead_steps };
+        let state = Self {
+            config,
+            since_fired: vec![0; sae.d_sae],
+            adam_m: zeros.clone(),
+            adam_v: zeros,
+            sae,
+            step: 0,
+            dead_steps,
+        };
         state.validate()?;
         Ok(state)
     }
@@ -312,10 +346,18 @@ impl TrainState {
     pub fn validate(&self) -> Result<()> {
         let sae = &self.sae;
         if !self.adam_m.same_shape(sae) || !self.adam_v.same_shape(sae) || self.since_fired.len() != sae.d_sae {
-            return Err(Error::Shape(format!("training state for a {}x{} SAE has moments or counters of another shape", sae.d_in, sae.d_sae)));
+            return Err(Error::Shape(format!(
+                "training state for a {}x{} SAE has moments or counters of another shape",
+                sae.d_in, sae.d_sae
+            )));
         }
         let c = &self.config;
-        let usable = c.lr.is_finite() && c.lr > 0.0 && c.aux_coeff.is_finite() && c.aux_coeff >= 0.0 && c.clip_norm > 0.0 && c.aux_k != Some(0);
+        let usable = c.lr.is_finite()
+            && c.lr > 0.0
+            && c.aux_coeff.is_finite()
+            && c.aux_coeff >= 0.0
+            && c.clip_norm > 0.0
+            && c.aux_k != Some(0);
         if self.dead_steps == 0 || c.batch == 0 || !usable {
             return Err(Error::Invalid(format!(
                 "training needs lr > 0, aux_coeff >= 0, clip_norm > 0, aux_k >= 1, batch >= 1 and dead_steps >= 1; got lr={}, aux_coeff={}, clip_norm={}, aux_k={:?}, batch={}, dead_steps={}",
@@ -353,7 +395,8 @@ pub fn check_batch(batch: &Matrix, d_in: usize) -> Result<()> {
 pub fn reference_step(state: &mut TrainState, batch: &Matrix) -> Result<StepStats> {
     check_batch(batch, state.sae.d_in)?;
     let dead = state.dead();
-    let StepOutput { mut stats, mut grads, fired } = loss_and_grads_with(&state.sae, batch, &dead, &state.config, None)?;
+    let StepOutput { mut stats, mut grads, fired } =
+        loss_and_grads_with(&state.sae, batch, &dead, &state.config, None)?;
     if !stats.loss.is_finite() {
         return Err(Error::NonFinite(format!("training loss became {} at step {}", stats.loss, state.step + 1)));
     }
@@ -372,7 +415,9 @@ pub fn reference_step(state: &mut TrainState, batch: &Matrix) -> Result<StepStat
     let (bias1, bias2) = adam_bias_corrections(state.step);
     let lr = state.config.lr;
     let params = [&mut sae.w_enc, &mut sae.b_enc, &mut sae.w_dec, &mut sae.b_dec];
-    for (((p, g), m), v) in params.into_iter().zip(grads.parts_mut()).zip(state.adam_m.parts_mut()).zip(state.adam_v.parts_mut()) {
+    for (((p, g), m), v) in
+        params.into_iter().zip(grads.parts_mut()).zip(state.adam_m.parts_mut()).zip(state.adam_v.parts_mut())
+    {
         for (((pv, gv), mv), vv) in p.iter_mut().zip(g.iter()).zip(m.iter_mut()).zip(v.iter_mut()) {
             let g = gv * clip;
             *mv = ADAM_BETA1 * *mv + (1.0 - ADAM_BETA1) * g;
@@ -390,8 +435,8 @@ pub fn reference_step(state: &mut TrainState, batch: &Matrix) -> Result<StepStat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::PlantedData;
     use crate::fit::Trainer;
+    use crate::synth::PlantedData;
     use crate::{block_on_ready, CpuBackend};
 
     /// A trainer on the CPU reference, from the paper's initialisation.
@@ -458,7 +503,9 @@ mod tests {
                     *field(&mut plus) += h;
                     *field(&mut minus) -= h;
                 }
-                let numeric = (loss_at(&plus, &data, &dead, &config, &target) - loss_at(&minus, &data, &dead, &config, &target)) / (2.0 * h as f64);
+                let numeric = (loss_at(&plus, &data, &dead, &config, &target)
+                    - loss_at(&minus, &data, &dead, &config, &target))
+                    / (2.0 * h as f64);
                 let analytic = match name {
                     "w_enc" => grads.w_enc[i],
                     "b_enc" => grads.b_enc[i],
@@ -508,7 +555,8 @@ mod tests {
     fn auxk_revives_latents_that_start_dead() {
         let planted = PlantedData::generate(32, 48, 3, 3000, 6);
         let data = &planted.embeddings;
-        let config = TrainConfig { k: 3, latents: 64, batch: 250, lr: 3e-3, dead_steps: Some(2), seed: 2, ..Default::default() };
+        let config =
+            TrainConfig { k: 3, latents: 64, batch: 250, lr: 3e-3, dead_steps: Some(2), seed: 2, ..Default::default() };
         // Starve half the latents: shrunken encoder columns never win a top-k place, though
         // their pre-activations stay positive often enough for AuxK to train them.
         let mut t = starved_trainer(data, config.clone(), 32);

@@ -6,8 +6,8 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use saescope_format::manifest::{EmbedderInfo, Manifest, Role};
 use saescope_core::{Error, Matrix, Result};
+use saescope_format::manifest::{EmbedderInfo, Manifest, Role};
 use tokenizers::Tokenizer;
 
 /// The model this crate reproduces; bundles record it so queries and documents match.
@@ -33,7 +33,8 @@ impl Embedder {
         // The file bakes in padding and truncation to 128; sentence-transformers uses neither.
         tokenizer.with_padding(None);
         tokenizer.with_truncation(None).map_err(|e| err("embedder tokenizer.json", e))?;
-        let vb = VarBuilder::from_slice_safetensors(weights, DType::F32, &Device::Cpu).map_err(|e| err("embedder weights", e))?;
+        let vb = VarBuilder::from_slice_safetensors(weights, DType::F32, &Device::Cpu)
+            .map_err(|e| err("embedder weights", e))?;
         let model = BertModel::load(vb, &config).map_err(|e| err("embedder weights do not fit config.json", e))?;
         Ok(Self { model, tokenizer, dim: config.hidden_size })
     }
@@ -62,7 +63,8 @@ impl Embedder {
         }
         let tokens = texts.iter().map(|t| self.tokens(t)).collect::<Result<Vec<_>>>()?;
         let longest = tokens.iter().map(Vec::len).max().unwrap_or(1);
-        let (mut ids, mut mask) = (Vec::with_capacity(texts.len() * longest), Vec::with_capacity(texts.len() * longest));
+        let (mut ids, mut mask) =
+            (Vec::with_capacity(texts.len() * longest), Vec::with_capacity(texts.len() * longest));
         for t in &tokens {
             ids.extend(t.iter().copied().chain(std::iter::repeat_n(0, longest - t.len())));
             mask.extend(std::iter::repeat_n(1u32, t.len()).chain(std::iter::repeat_n(0u32, longest - t.len())));
@@ -86,7 +88,11 @@ impl Embedder {
 }
 
 /// The bundle files of the query embedder: (path, role, bytes), weights as f16.
-pub fn bundle_files(weights: &[u8], tokenizer_json: &[u8], config_json: &[u8]) -> Result<Vec<(&'static str, Role, Vec<u8>)>> {
+pub fn bundle_files(
+    weights: &[u8],
+    tokenizer_json: &[u8],
+    config_json: &[u8],
+) -> Result<Vec<(&'static str, Role, Vec<u8>)>> {
     Ok(vec![
         ("embedder/model.safetensors", Role::EmbedderWeights, weights_to_f16(weights)?),
         ("embedder/tokenizer.json", Role::EmbedderTokenizer, tokenizer_json.to_vec()),
@@ -104,7 +110,9 @@ pub fn embedder_info(dim: usize) -> EmbedderInfo {
 pub fn check_compatible(manifest: &Manifest) -> Result<()> {
     let documents = &manifest.embedding;
     let Some(embedder) = &manifest.embedder else {
-        return Err(Error::Missing("a query embedder in this bundle (free-text search is off; search by document still works)".into()));
+        return Err(Error::Missing(
+            "a query embedder in this bundle (free-text search is off; search by document still works)".into(),
+        ));
     };
     if embedder.model != documents.model || embedder.dim != documents.dim {
         return Err(Error::Invalid(format!(
@@ -126,12 +134,19 @@ impl Embedder {
     /// [`check_compatible`]) and verifies each file against the manifest before loading.
     pub fn from_bundle(manifest: &Manifest, weights: &[u8], tokenizer_json: &[u8], config_json: &[u8]) -> Result<Self> {
         check_compatible(manifest)?;
-        for (role, bytes) in [(Role::EmbedderWeights, weights), (Role::EmbedderTokenizer, tokenizer_json), (Role::EmbedderConfig, config_json)] {
+        for (role, bytes) in [
+            (Role::EmbedderWeights, weights),
+            (Role::EmbedderTokenizer, tokenizer_json),
+            (Role::EmbedderConfig, config_json),
+        ] {
             manifest.file(role)?.verify(bytes)?;
         }
         let embedder = Self::from_bytes(weights, tokenizer_json, config_json)?;
         if embedder.dim != manifest.embedding.dim {
-            return Err(Error::Shape(format!("the embedder makes {}-d vectors, the documents are {}-d", embedder.dim, manifest.embedding.dim)));
+            return Err(Error::Shape(format!(
+                "the embedder makes {}-d vectors, the documents are {}-d",
+                embedder.dim, manifest.embedding.dim
+            )));
         }
         Ok(embedder)
     }
@@ -149,7 +164,10 @@ pub fn weights_to_f16(weights: &[u8]) -> Result<Vec<u8>> {
             let (dtype, data) = match view.dtype() {
                 Dtype::F32 => (
                     Dtype::F16,
-                    view.data().chunks_exact(4).flat_map(|c| half::f16::from_f32(f32::from_le_bytes([c[0], c[1], c[2], c[3]])).to_le_bytes()).collect(),
+                    view.data()
+                        .chunks_exact(4)
+                        .flat_map(|c| half::f16::from_f32(f32::from_le_bytes([c[0], c[1], c[2], c[3]])).to_le_bytes())
+                        .collect(),
                 ),
                 other => (other, view.data().to_vec()),
             };

@@ -2,12 +2,13 @@
 //! hashes them; the loader verifies each file as it arrives and assembles SAE, corpus and codes.
 //! No filesystem here: callers (CLI, browser) move the bytes.
 
-use saescope_core::codes::SparseCodes;
-use saescope_core::error::{Error, Result};
-use crate::manifest::{CoarseSaeInfo, EmbedderInfo, EmbeddingInfo, FileEntry, Manifest, Role, SaeInfo, FORMAT, VERSION};
-use crate::features::FeaturesFile;
+use crate::manifest::{
+    CoarseSaeInfo, EmbedderInfo, EmbeddingInfo, FileEntry, Manifest, Role, SaeInfo, FORMAT, VERSION,
+};
 use crate::matrices::{CodesFiles, CorpusFiles};
 use crate::saelens::{SaeFiles, WeightDType};
+use saescope_core::codes::SparseCodes;
+use saescope_core::error::{Error, Result};
 use saescope_core::sae::Sae;
 use saescope_core::search::Corpus;
 use saescope_core::splitting::FeatureSplit;
@@ -22,7 +23,6 @@ pub const DEFAULT_BINDING_LIMIT: u64 = 128 << 20;
 pub fn shard_rows(dim: usize, bytes_per_value: usize, limit: u64) -> usize {
     ((limit as usize) / (dim * bytes_per_value).max(1)).max(1)
 }
-
 
 pub struct BundleBuilder {
     manifest: Manifest,
@@ -60,9 +60,19 @@ impl BundleBuilder {
 
     /// Adds a smaller SAE on the same embeddings and its split map onto the main SAE, under
     /// `saes/{d_sae}/` and `splits/{d_sae}.json`.
-    pub fn add_coarse_sae(&mut self, sae: &Sae, split: &FeatureSplit, dtype: WeightDType, model: Option<&str>) -> Result<()> {
+    pub fn add_coarse_sae(
+        &mut self,
+        sae: &Sae,
+        split: &FeatureSplit,
+        dtype: WeightDType,
+        model: Option<&str>,
+    ) -> Result<()> {
         let main = &self.manifest.sae;
-        if sae.d_in != main.d_in || sae.d_sae >= main.d_sae || split.small_features != sae.d_sae || split.best_small.len() != main.d_sae {
+        if sae.d_in != main.d_in
+            || sae.d_sae >= main.d_sae
+            || split.small_features != sae.d_sae
+            || split.best_small.len() != main.d_sae
+        {
             return Err(Error::Shape(format!(
                 "a coarse SAE ({}x{}) with a split of {} onto {} features does not fit the main SAE ({}x{})",
                 sae.d_in,
@@ -110,12 +120,12 @@ pub struct Bundle {
     pub corpus: Corpus,
     pub codes: Option<SparseCodes>,
     pub documents: Option<Vec<u8>>,
-    /// `labels.json` and `families.json`, when the bundle has them (parse with
-    /// `labels::parse_labels` and serde).
+    /// `labels.json` and `families.json`, when the bundle has them (parsed by
+    /// `saescope_interp::catalog`).
     pub labels: Option<Vec<u8>>,
     pub families: Option<Vec<u8>>,
-    /// `features.json`, parsed, when the bundle has it.
-    pub features: Option<FeaturesFile>,
+    /// `features.json`, when the bundle has it (parse with `features::FeaturesFile::parse`).
+    pub features: Option<Vec<u8>>,
     /// The smaller SAEs of [`Manifest::coarse_saes`], in manifest order.
     pub coarse: Vec<CoarseSae>,
 }
@@ -208,12 +218,7 @@ impl BundleLoader {
         let documents = self.take_optional(Role::Documents)?;
         let labels = self.take_optional(Role::Labels)?;
         let families = self.take_optional(Role::Families)?;
-        let features = self.take_optional(Role::Features)?.map(|bytes| FeaturesFile::parse(&bytes)).transpose()?;
-        if let Some(f) = &features {
-            if let Some(bad) = f.features.iter().find(|f| f.feature as usize >= sae.d_sae) {
-                return Err(Error::Format(format!("features.json: feature {} does not exist (the SAE has {} features)", bad.feature, sae.d_sae)));
-            }
-        }
+        let features = self.take_optional(Role::Features)?;
         let coarse = m.coarse_saes.iter().map(|info| self.coarse_sae(info, &sae)).collect::<Result<_>>()?;
         Ok(Bundle { manifest: self.manifest, sae, corpus, codes, documents, labels, families, features, coarse })
     }
@@ -233,7 +238,11 @@ mod tests {
         b.add("sae/sae_weights.safetensors", Role::SaeWeights, w);
         for (i, start) in [0usize, 6].into_iter().enumerate() {
             let part = data.embeddings.slice_rows(start, (start + 6).min(10));
-            b.add(&format!("embeddings/{i:03}.npy"), Role::Embeddings, npy::to_bytes(&[part.rows, 16], &part.data).unwrap());
+            b.add(
+                &format!("embeddings/{i:03}.npy"),
+                Role::Embeddings,
+                npy::to_bytes(&[part.rows, 16], &part.data).unwrap(),
+            );
         }
         b.finish()
     }

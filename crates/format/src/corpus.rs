@@ -61,7 +61,13 @@ fn clean(text: &str) -> String {
 }
 
 /// Builds a document from fields, or says why it cannot be used.
-fn document(id: Option<String>, title: Option<&str>, text: Option<&str>, cats: Vec<String>, record: usize) -> std::result::Result<Document, String> {
+fn document(
+    id: Option<String>,
+    title: Option<&str>,
+    text: Option<&str>,
+    cats: Vec<String>,
+    record: usize,
+) -> std::result::Result<Document, String> {
     let title = clean(title.unwrap_or(""));
     let text = clean(text.unwrap_or(""));
     if title.is_empty() && text.is_empty() {
@@ -91,11 +97,16 @@ pub fn read<R: Read>(reader: R, format: CorpusFormat) -> Result<CorpusRead> {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let parsed = serde_json::from_str::<Value>(&line)
-                    .map_err(|e| format!("invalid JSON: {e}"))
-                    .and_then(|v| {
+                let parsed =
+                    serde_json::from_str::<Value>(&line).map_err(|e| format!("invalid JSON: {e}")).and_then(|v| {
                         let text = v.get("abstract").or_else(|| v.get("text")).and_then(Value::as_str);
-                        document(id_of(v.get("id")), v.get("title").and_then(Value::as_str), text, categories(v.get("categories")), record)
+                        document(
+                            id_of(v.get("id")),
+                            v.get("title").and_then(Value::as_str),
+                            text,
+                            categories(v.get("categories")),
+                            record,
+                        )
                     });
                 match parsed {
                     Ok(d) => out.documents.push(d),
@@ -106,8 +117,14 @@ pub fn read<R: Read>(reader: R, format: CorpusFormat) -> Result<CorpusRead> {
         CorpusFormat::Csv => {
             let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
             let headers = csv.headers().map_err(|e| Error::Format(format!("CSV header: {e}")))?.clone();
-            let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.trim().to_ascii_lowercase().as_str()));
-            let (id, title, text, cats) = (col(&["id"]), col(&["title"]), col(&["abstract", "text", "body"]), col(&["categories", "category", "label"]));
+            let col =
+                |names: &[&str]| headers.iter().position(|h| names.contains(&h.trim().to_ascii_lowercase().as_str()));
+            let (id, title, text, cats) = (
+                col(&["id"]),
+                col(&["title"]),
+                col(&["abstract", "text", "body"]),
+                col(&["categories", "category", "label"]),
+            );
             if title.is_none() && text.is_none() {
                 return Err(Error::Missing("a title, abstract or text column in the CSV header".into()));
             }

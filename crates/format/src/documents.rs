@@ -42,7 +42,8 @@ pub fn maybe_gunzip<'a, R: Read + 'a>(reader: R) -> Result<Box<dyn BufRead + 'a>
 /// `bytes` gzip-compressed (how bundles store their documents).
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 3), flate2::Compression::default());
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 3), flate2::Compression::default());
     encoder.write_all(bytes).expect("writing to a Vec cannot fail");
     encoder.finish().expect("writing to a Vec cannot fail")
 }

@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod corpus;
 pub mod documents;
 pub mod features;
+pub mod floats;
 pub mod manifest;
 pub mod matrices;
 pub mod npy;

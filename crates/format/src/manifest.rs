@@ -131,8 +131,7 @@ impl FileEntry {
 
 impl Manifest {
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let m: Manifest =
-            serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("manifest.json: {e}")))?;
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("manifest.json: {e}")))?;
         if m.format != FORMAT {
             return Err(Error::Format(format!("manifest.json: format is {:?}, expected {FORMAT:?}", m.format)));
         }
@@ -150,9 +149,16 @@ impl Manifest {
         }
         // Paths are read (and on rebuild, removed) relative to the bundle: none may leave it.
         if let Some(bad) = m.files.iter().find(|f| {
-            f.path.is_empty() || f.path.starts_with('/') || f.path.contains('\\') || f.path.contains(':') || f.path.split('/').any(|part| part == ".." || part.is_empty())
+            f.path.is_empty()
+                || f.path.starts_with('/')
+                || f.path.contains('\\')
+                || f.path.contains(':')
+                || f.path.split('/').any(|part| part == ".." || part.is_empty())
         }) {
-            return Err(Error::Format(format!("manifest.json: file path {:?} is not a plain relative path inside the bundle", bad.path)));
+            return Err(Error::Format(format!(
+                "manifest.json: file path {:?} is not a plain relative path inside the bundle",
+                bad.path
+            )));
         }
         for coarse in &m.coarse_saes {
             if coarse.d_sae >= m.sae.d_sae {
@@ -181,10 +187,7 @@ impl Manifest {
     }
 
     pub fn entry(&self, path: &str) -> Result<&FileEntry> {
-        self.files
-            .iter()
-            .find(|f| f.path == path)
-            .ok_or_else(|| Error::Missing(format!("{path} in manifest.json")))
+        self.files.iter().find(|f| f.path == path).ok_or_else(|| Error::Missing(format!("{path} in manifest.json")))
     }
 }
 
@@ -225,17 +228,27 @@ mod tests {
         );
         assert_eq!(Manifest::parse(with_future_role.as_bytes()).unwrap().files[0].role, Role::Other);
         let coarse = |d_sae: usize| {
-            let entry = |path: &str| format!("{{\"path\":\"{path}\",\"role\":\"other\",\"bytes\":1,\"sha256\":\"00\"}}");
+            let entry =
+                |path: &str| format!("{{\"path\":\"{path}\",\"role\":\"other\",\"bytes\":1,\"sha256\":\"00\"}}");
             json.replace("\"files\": []", &format!(
                 "\"coarse_saes\": [{{\"d_sae\":{d_sae},\"k\":2,\"config\":\"c\",\"weights\":\"w\",\"split\":\"s\"}}], \"files\": [{},{},{}]",
                 entry("c"), entry("w"), entry("s")
             ))
         };
         assert_eq!(Manifest::parse(coarse(4).as_bytes()).unwrap().coarse_saes[0].d_sae, 4);
-        assert!(Manifest::parse(coarse(8).as_bytes()).unwrap_err().to_string().contains("not fewer than the main SAE's 8"));
-        assert!(Manifest::parse(coarse(4).replace("\"path\":\"s\"", "\"path\":\"t\"").as_bytes()).unwrap_err().to_string().contains("s in manifest.json"));
+        assert!(Manifest::parse(coarse(8).as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("not fewer than the main SAE's 8"));
+        assert!(Manifest::parse(coarse(4).replace("\"path\":\"s\"", "\"path\":\"t\"").as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("s in manifest.json"));
         for escaping in ["../x", "/etc/passwd", "a/../../x", "a//b", "C:\\\\x", ""] {
-            let bad = json.replace("\"files\": []", &format!("\"files\": [{{\"path\":{escaping:?},\"role\":\"other\",\"bytes\":1,\"sha256\":\"00\"}}]"));
+            let bad = json.replace(
+                "\"files\": []",
+                &format!("\"files\": [{{\"path\":{escaping:?},\"role\":\"other\",\"bytes\":1,\"sha256\":\"00\"}}]"),
+            );
             let error = Manifest::parse(bad.as_bytes()).unwrap_err().to_string();
             assert!(error.contains("not a plain relative path"), "{escaping}: {error}");
         }

@@ -1,10 +1,10 @@
 //! Matrices as `.npy` files: SAE codes (`indices.npy` + `values.npy`) and embedding shards.
 
+use crate::npy::{self, DType, Npy};
 use half::f16;
 use saescope_core::codes::SparseCodes;
 use saescope_core::error::{Error, Result};
 use saescope_core::search::{Corpus, Shard, Storage};
-use crate::npy::{self, DType, Npy};
 
 /// Sparse codes as two `.npy` files.
 pub trait CodesFiles: Sized {

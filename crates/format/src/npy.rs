@@ -4,9 +4,10 @@
 //! whole shard (bytemuck casts, one f16->f32 pass), and because every way a file can be wrong
 //! must produce a sentence a user understands.
 
+use crate::floats::FloatKind;
+use half::f16;
 use saescope_core::error::{Error, Result};
 use saescope_core::format_err;
-use half::f16;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -132,12 +133,8 @@ fn dict_value<'a>(text: &'a str, key: &str) -> Result<&'a str> {
         .ok_or_else(|| format_err!("npy header has no {key:?}"))?;
     let rest = text[pos..].trim_start().strip_prefix(':').ok_or_else(|| format_err!("bad npy header"))?;
     let rest = rest.trim_start();
-    let end = if rest.starts_with('(') {
-        rest.find(')').map(|p| p + 1)
-    } else {
-        rest.find([',', '}'])
-    }
-    .ok_or_else(|| format_err!("bad npy header"))?;
+    let end = if rest.starts_with('(') { rest.find(')').map(|p| p + 1) } else { rest.find([',', '}']) }
+        .ok_or_else(|| format_err!("bad npy header"))?;
     Ok(&rest[..end])
 }
 
@@ -167,8 +164,8 @@ impl<'a> Npy<'a> {
     /// The values as f32 (f16 is widened; integer arrays are refused).
     pub fn to_f32(&self) -> Result<Vec<f32>> {
         match self.header.dtype {
-            DType::F32 => Ok(self.data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-            DType::F16 => Ok(self.data.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect()),
+            DType::F32 => Ok(FloatKind::F32.decode(self.data)),
+            DType::F16 => Ok(FloatKind::F16.decode(self.data)),
             d => Err(format_err!("expected a float array, got {}", d.descr())),
         }
     }
@@ -250,8 +247,8 @@ impl<R: std::io::Read> RowReader<R> {
             )
         })?;
         let values = match self.header.dtype {
-            DType::F16 => bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            _ => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            DType::F16 => FloatKind::F16.decode(&bytes),
+            _ => FloatKind::F32.decode(&bytes),
         };
         self.read += n;
         saescope_core::Matrix::new(n, self.cols, values).map(Some)

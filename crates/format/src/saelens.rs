@@ -1,11 +1,12 @@
 //! SAE weights as files: the SAELens layout (`cfg.json` + `sae_weights.safetensors`, the
 //! de-facto standard) and the paper's layout, read into and written from [`Sae`].
 
-use half::{bf16, f16};
-use safetensors::{Dtype, SafeTensors};
+use crate::floats::FloatKind;
+use half::f16;
 use saescope_core::error::{Error, Result};
 use saescope_core::matrix::{check_finite, Matrix};
 use saescope_core::sae::{transpose, Sae};
+use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 /// How the weights are stored on disk.
@@ -61,9 +62,9 @@ fn tensor_f32(st: &SafeTensors, name: &str, shape: &[usize]) -> Result<Vec<f32>>
     }
     let data = view.data();
     let values: Vec<f32> = match view.dtype() {
-        Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        Dtype::F16 => data.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-        Dtype::BF16 => data.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::F32 => FloatKind::F32.decode(data),
+        Dtype::F16 => FloatKind::F16.decode(data),
+        Dtype::BF16 => FloatKind::BF16.decode(data),
         other => return Err(Error::Format(format!("tensor {name} has dtype {other:?}; expected F32, F16 or BF16"))),
     };
     check_finite(&values, *shape.last().unwrap_or(&1), &format!("tensor {name}"))?;

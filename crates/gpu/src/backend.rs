@@ -2,8 +2,9 @@
 
 use crate::context::{chunks, div_ceil, Gpu, GpuOptions};
 use crate::kernels::{Kernel, Pipelines, MATVEC_MAX_ROWS};
+use crate::params::{ArgminParams, DecodeParams, MatmulParams, ShaderParams, SparseDotsParams, TopkParams};
 use crate::train::GpuTraining;
-use bytemuck::{Pod, Zeroable};
+use saescope_core::backend::{Backend, ClusterOps, CooccurrenceOps, EncodeOps, SearchOps, TrainOps};
 use saescope_core::codes::SparseCodes;
 use saescope_core::cooccurrence::Cooccurrence;
 use saescope_core::kmeans::{point_norms, Assignment, Metric, Points};
@@ -11,7 +12,6 @@ use saescope_core::sae::check_embeddings;
 use saescope_core::search::{check_search_args, Corpus, Hits, Storage};
 use saescope_core::topk::merge;
 use saescope_core::train::{StepStats, TrainState};
-use saescope_core::backend::{Backend, ClusterOps, CooccurrenceOps, EncodeOps, SearchOps, TrainOps};
 use saescope_core::{Error, Matrix, Result, Sae};
 use std::sync::Arc;
 
@@ -23,64 +23,6 @@ pub const MAX_CLUSTERS: usize = 1024;
 const MAX_CHUNK_ROWS: usize = 16384;
 /// WebGPU's guaranteed maximum workgroups per dispatch dimension.
 pub(crate) const MAX_GROUPS: usize = 65535;
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    c_stride: u32,
-    c_col0: u32,
-    use_bias: u32,
-    use_shift: u32,
-    accumulate: u32,
-    a_stride: u32,
-    a_col0: u32,
-    _pad: [u32; 2],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct TopkParams {
-    rows: u32,
-    n: u32,
-    k: u32,
-    relu: u32,
-    row0: u32,
-    _pad: [u32; 3],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct DecodeParams {
-    rows: u32,
-    k: u32,
-    d_in: u32,
-    lo: u32,
-    hi: u32,
-    first: u32,
-    row0: u32,
-    _pad: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct SparseDotsParams {
-    points: u32,
-    k: u32,
-    dim: u32,
-    clusters: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ArgminParams {
-    points: u32,
-    clusters: u32,
-    cosine: u32,
-    _pad: u32,
-}
 
 pub struct GpuBackend {
     pub gpu: Gpu,
@@ -196,8 +138,26 @@ impl GpuBackend {
         Ok(Self { gpu, pipelines: Pipelines::default(), dummy })
     }
 
-    pub(crate) fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
+    fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
         self.pipelines.get(&self.gpu.device, kernel)
+    }
+
+    /// Records one dispatch of `kernel`: `params` at binding 0, `storage` at bindings 1.. in the
+    /// order of [`Kernel::layout`].
+    pub(crate) fn dispatch<P: ShaderParams>(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        kernel: Kernel,
+        params: &P,
+        storage: &[&wgpu::Buffer],
+        groups: (u32, u32, u32),
+    ) {
+        let layout = kernel.layout();
+        debug_assert_eq!(P::LAYOUT.name, layout.params.name, "the params of {kernel:?}");
+        debug_assert_eq!(storage.len(), layout.storage.len(), "the storage buffers of {kernel:?}");
+        let uniform = self.gpu.uniform(params);
+        let buffers: Vec<&wgpu::Buffer> = std::iter::once(&uniform).chain(storage.iter().copied()).collect();
+        self.gpu.dispatch(enc, self.pipeline(kernel), &buffers, groups);
     }
 
     pub(crate) fn matmul(&self, enc: &mut wgpu::CommandEncoder, op: Matmul) {
@@ -209,8 +169,12 @@ impl GpuBackend {
             Operands::ABt { b_f16: true } => (Kernel::MatmulF16, 0, 0),
             Operands::AtB { a_stride, a_col0 } => (Kernel::MatmulAtB, a_stride, a_col0),
         };
-        let groups = if matches!(kernel, Kernel::MatvecF32 | Kernel::MatvecF16) { (div_ceil(op.n, 64), 1, 1) } else { (div_ceil(op.n, 64), div_ceil(op.m, 64), 1) };
-        let params = self.gpu.uniform(&MatmulParams {
+        let groups = if matches!(kernel, Kernel::MatvecF32 | Kernel::MatvecF16) {
+            (div_ceil(op.n, 64), 1, 1)
+        } else {
+            (div_ceil(op.n, 64), div_ceil(op.m, 64), 1)
+        };
+        let params = MatmulParams {
             m: op.m as u32,
             n: op.n as u32,
             k: op.k as u32,
@@ -222,24 +186,34 @@ impl GpuBackend {
             a_stride: a_stride as u32,
             a_col0: a_col0 as u32,
             _pad: [0; 2],
-        });
-        let buffers = [&params, op.a, op.b, op.bias.unwrap_or(&self.dummy), op.shift.unwrap_or(&self.dummy), op.c];
-        self.gpu.dispatch(enc, self.pipeline(kernel), &buffers, groups);
+        };
+        let storage = [op.a, op.b, op.bias.unwrap_or(&self.dummy), op.shift.unwrap_or(&self.dummy), op.c];
+        self.dispatch(enc, kernel, &params, &storage, groups);
     }
 
     /// Top-k of each of `rows` rows of length `n` in `scores`, into `[rows, k]` outputs.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn top_k(&self, enc: &mut wgpu::CommandEncoder, scores: &wgpu::Buffer, rows: usize, n: usize, k: usize, relu: bool, idx: &wgpu::Buffer, val: &wgpu::Buffer) {
+    pub(crate) fn top_k(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        scores: &wgpu::Buffer,
+        rows: usize,
+        n: usize,
+        k: usize,
+        relu: bool,
+        idx: &wgpu::Buffer,
+        val: &wgpu::Buffer,
+    ) {
         for range in chunks(rows, MAX_GROUPS) {
-            let params = self.gpu.uniform(&TopkParams {
+            let params = TopkParams {
                 rows: rows as u32,
                 n: n as u32,
                 k: k as u32,
                 relu: relu as u32,
                 row0: range.start as u32,
                 _pad: [0; 3],
-            });
-            self.gpu.dispatch(enc, self.pipeline(Kernel::TopkRows), &[&params, scores, idx, val], (range.len() as u32, 1, 1));
+            };
+            self.dispatch(enc, Kernel::TopkRows, &params, &[scores, idx, val], (range.len() as u32, 1, 1));
         }
     }
 
@@ -251,7 +225,14 @@ impl GpuBackend {
     }
 
     /// `pre[rows, d_sae] = (x - b_dec) W_enc + b_enc`, one product per latent block.
-    pub(crate) fn pre_activations(&self, enc: &mut wgpu::CommandEncoder, sae: &GpuSae, x: &wgpu::Buffer, rows: usize, pre: &wgpu::Buffer) {
+    pub(crate) fn pre_activations(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        sae: &GpuSae,
+        x: &wgpu::Buffer,
+        rows: usize,
+        pre: &wgpu::Buffer,
+    ) {
         for block in &sae.blocks {
             self.matmul(
                 enc,
@@ -276,11 +257,20 @@ impl GpuBackend {
     /// `out[rows, d_in] = z W_dec`, plus `b_dec` when `with_bias`, else added to what `out`
     /// holds, for `[rows, k]` codes; one pass per latent block.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn decode_into(&self, enc: &mut wgpu::CommandEncoder, sae: &GpuSae, idx: &wgpu::Buffer, val: &wgpu::Buffer, k: usize, rows: usize, out: &wgpu::Buffer, with_bias: bool) {
-        let g = &self.gpu;
+    pub(crate) fn decode_into(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        sae: &GpuSae,
+        idx: &wgpu::Buffer,
+        val: &wgpu::Buffer,
+        k: usize,
+        rows: usize,
+        out: &wgpu::Buffer,
+        with_bias: bool,
+    ) {
         for (b, block) in sae.blocks.iter().enumerate() {
             for range in chunks(rows, MAX_GROUPS) {
-                let params = g.uniform(&DecodeParams {
+                let params = DecodeParams {
                     rows: rows as u32,
                     k: k as u32,
                     d_in: sae.d_in as u32,
@@ -289,9 +279,9 @@ impl GpuBackend {
                     first: (with_bias && b == 0) as u32,
                     row0: range.start as u32,
                     _pad: 0,
-                });
-                let buffers = [&params, idx, val, &block.w_dec, &sae.b_dec, out];
-                g.dispatch(enc, self.pipeline(Kernel::Decode), &buffers, (div_ceil(sae.d_in, 64), range.len() as u32, 1));
+                };
+                let storage = [idx, val, &block.w_dec, &sae.b_dec, out];
+                self.dispatch(enc, Kernel::Decode, &params, &storage, (div_ceil(sae.d_in, 64), range.len() as u32, 1));
             }
         }
     }
@@ -315,13 +305,17 @@ impl GpuBackend {
     /// Rows per chunk such that `[rows, d_sae]` and `[rows, d_in]` buffers fit one binding.
     pub(crate) fn encode_rows_per_chunk(&self, sae: &GpuSae) -> usize {
         let g = &self.gpu;
-        g.rows_per_binding((sae.d_sae * 4) as u64).min(g.rows_per_binding((sae.d_in * 4) as u64)).min(MAX_CHUNK_ROWS).min(MAX_GROUPS)
+        g.rows_per_binding((sae.d_sae * 4) as u64)
+            .min(g.rows_per_binding((sae.d_in * 4) as u64))
+            .min(MAX_CHUNK_ROWS)
+            .min(MAX_GROUPS)
     }
 
     async fn decode_chunk(&self, sae: &GpuSae, codes: &SparseCodes, rows: std::ops::Range<usize>) -> Result<Vec<f32>> {
         let g = &self.gpu;
         let n = rows.len();
-        let idx = g.storage("code indices", bytemuck::cast_slice(&codes.indices[rows.start * codes.k..rows.end * codes.k]));
+        let idx =
+            g.storage("code indices", bytemuck::cast_slice(&codes.indices[rows.start * codes.k..rows.end * codes.k]));
         let val = g.storage_f32("code values", &codes.values[rows.start * codes.k..rows.end * codes.k]);
         let out = g.output("reconstructions", (n * sae.d_in * 4) as u64);
         let mut enc = g.encoder();
@@ -413,7 +407,8 @@ impl EncodeOps for GpuBackend {
             return Err(Error::Shape(format!("codes are for d_sae={}, SAE has {}", codes.d_sae, sae.d_sae)));
         }
         let g = &self.gpu;
-        let rows_per_chunk = g.rows_per_binding((sae.d_in * 4) as u64).min(g.rows_per_binding((codes.k * 4) as u64)).min(MAX_CHUNK_ROWS);
+        let rows_per_chunk =
+            g.rows_per_binding((sae.d_in * 4) as u64).min(g.rows_per_binding((codes.k * 4) as u64)).min(MAX_CHUNK_ROWS);
         g.scoped(async {
             let mut data = Vec::with_capacity(codes.rows() * sae.d_in);
             for r in chunks(codes.rows(), rows_per_chunk) {
@@ -455,7 +450,9 @@ impl SearchOps for GpuBackend {
             let per = g.rows_per_binding((dim * if f16 { 2 } else { 4 }) as u64);
             for r in chunks(shard.rows, per) {
                 let buffer = match &shard.storage {
-                    Storage::F16(v) if f16 => g.storage("corpus shard (f16)", bytemuck::cast_slice(&v[r.start * dim..r.end * dim])),
+                    Storage::F16(v) if f16 => {
+                        g.storage("corpus shard (f16)", bytemuck::cast_slice(&v[r.start * dim..r.end * dim]))
+                    }
                     Storage::F16(v) => {
                         let wide: Vec<f32> = v[r.start * dim..r.end * dim].iter().map(|h| h.to_f32()).collect();
                         g.storage_f32("corpus shard", &wide)
@@ -499,12 +496,18 @@ impl ClusterOps for GpuBackend {
         let per = g.rows_per_binding(row_bytes as u64).min(g.rows_per_binding((MAX_CLUSTERS * 4) as u64));
         let chunks = chunks(points.len(), per)
             .map(|r| {
-                let norms: Vec<f32> = r.clone().flat_map(|i| {
-                    let (sq, inv) = point_norms(points, i);
-                    [sq, inv]
-                }).collect();
+                let norms: Vec<f32> = r
+                    .clone()
+                    .flat_map(|i| {
+                        let (sq, inv) = point_norms(points, i);
+                        [sq, inv]
+                    })
+                    .collect();
                 let chunk = match points {
-                    Points::Dense(m) => PointChunk::Dense { rows: r.len(), data: g.storage_f32("points", &m.data[r.start * dim..r.end * dim]) },
+                    Points::Dense(m) => PointChunk::Dense {
+                        rows: r.len(),
+                        data: g.storage_f32("points", &m.data[r.start * dim..r.end * dim]),
+                    },
                     Points::Sparse(c) => PointChunk::Sparse {
                         rows: r.len(),
                         idx: g.storage("point indices", bytemuck::cast_slice(&c.indices[r.start * k..r.end * k])),
@@ -521,7 +524,10 @@ impl ClusterOps for GpuBackend {
         let g = &self.gpu;
         let clusters = centroids.rows;
         if centroids.cols != points.dim {
-            return Err(Error::Shape(format!("centroids have dimension {}, points have {}", centroids.cols, points.dim)));
+            return Err(Error::Shape(format!(
+                "centroids have dimension {}, points have {}",
+                centroids.cols, points.dim
+            )));
         }
         if clusters > MAX_CLUSTERS || (clusters * points.dim * 4) as u64 > g.binding_limit {
             return Err(Error::Invalid(format!(
@@ -531,7 +537,8 @@ impl ClusterOps for GpuBackend {
         }
         g.scoped(async {
             let c_buf = g.storage_f32("centroids", &centroids.data);
-            let c_norms: Vec<f32> = (0..clusters).map(|c| saescope_core::matrix::dot(centroids.row(c), centroids.row(c))).collect();
+            let c_norms: Vec<f32> =
+                (0..clusters).map(|c| saescope_core::matrix::dot(centroids.row(c), centroids.row(c))).collect();
             let c_norm_buf = g.storage_f32("centroid norms", &c_norms);
             let mut enc = g.encoder();
             let mut outputs = Vec::new();
@@ -559,14 +566,36 @@ impl ClusterOps for GpuBackend {
                         },
                     ),
                     PointChunk::Sparse { idx, val, .. } => {
-                        let params = g.uniform(&SparseDotsParams { points: rows as u32, k: points.k as u32, dim: points.dim as u32, clusters: clusters as u32 });
-                        g.dispatch(&mut enc, self.pipeline(Kernel::SparseDots), &[&params, idx, val, &c_buf, &dots], (div_ceil(rows, 64), div_ceil(clusters, 4), 1));
+                        let params = SparseDotsParams {
+                            points: rows as u32,
+                            k: points.k as u32,
+                            dim: points.dim as u32,
+                            clusters: clusters as u32,
+                        };
+                        self.dispatch(
+                            &mut enc,
+                            Kernel::SparseDots,
+                            &params,
+                            &[idx, val, &c_buf, &dots],
+                            (div_ceil(rows, 64), div_ceil(clusters, 4), 1),
+                        );
                     }
                 }
                 let cluster = g.output("clusters", (rows * 4) as u64);
                 let distance = g.output("distances", (rows * 4) as u64);
-                let params = g.uniform(&ArgminParams { points: rows as u32, clusters: clusters as u32, cosine: (metric == Metric::Cosine) as u32, _pad: 0 });
-                g.dispatch(&mut enc, self.pipeline(Kernel::Argmin), &[&params, &dots, &c_norm_buf, norms, &cluster, &distance], (div_ceil(rows, 64), 1, 1));
+                let params = ArgminParams {
+                    points: rows as u32,
+                    clusters: clusters as u32,
+                    cosine: (metric == Metric::Cosine) as u32,
+                    _pad: 0,
+                };
+                self.dispatch(
+                    &mut enc,
+                    Kernel::Argmin,
+                    &params,
+                    &[&dots, &c_norm_buf, norms, &cluster, &distance],
+                    (div_ceil(rows, 64), 1, 1),
+                );
                 outputs.push((cluster, distance, rows));
             }
             let reads: Vec<(&wgpu::Buffer, u64)> =

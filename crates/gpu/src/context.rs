@@ -1,6 +1,6 @@
 //! Adapter and device setup, buffers, bind groups, error scopes and read-back.
 
-use bytemuck::Pod;
+use crate::params::ShaderParams;
 use saescope_core::{Error, Result};
 use std::sync::{Arc, Mutex};
 use wgpu::util::DeviceExt;
@@ -107,7 +107,7 @@ impl Gpu {
         })
     }
 
-    pub fn uniform<T: Pod>(&self, params: &T) -> wgpu::Buffer {
+    pub fn uniform<T: ShaderParams>(&self, params: &T) -> wgpu::Buffer {
         self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("params"),
             contents: bytemuck::bytes_of(params),
@@ -149,7 +149,11 @@ impl Gpu {
 
     /// Submits `encoder` after queuing copies of `buffers` into staging buffers, waits, and
     /// returns their contents. Validation and out-of-memory errors become `Error::Device`.
-    pub async fn submit_and_read(&self, mut encoder: wgpu::CommandEncoder, buffers: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u8>>> {
+    pub async fn submit_and_read(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        buffers: &[(&wgpu::Buffer, u64)],
+    ) -> Result<Vec<Vec<u8>>> {
         let staging: Vec<wgpu::Buffer> = buffers
             .iter()
             .map(|(src, bytes)| {

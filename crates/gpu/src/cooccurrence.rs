@@ -5,20 +5,9 @@
 use crate::backend::GpuBackend;
 use crate::context::{chunks, div_ceil};
 use crate::kernels::Kernel;
-use bytemuck::{Pod, Zeroable};
+use crate::params::CooccurrenceParams;
 use saescope_core::cooccurrence::{tile_rows, Cooccurrence, CooccurrenceBuilder};
 use saescope_core::{Result, SparseCodes};
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct CooccurrenceParams {
-    documents: u32,
-    k: u32,
-    d_sae: u32,
-    lo: u32,
-    hi: u32,
-    _pad: [u32; 3],
-}
 
 /// Documents per dispatch: one invocation each, in workgroups of 64, at most 65535 groups.
 const MAX_DOCUMENTS: usize = 65535 * 64;
@@ -36,7 +25,11 @@ impl GpuBackend {
             let documents: Vec<(usize, wgpu::Buffer, wgpu::Buffer)> = chunks(codes.rows(), docs_per_chunk)
                 .map(|r| {
                     let span = r.start * k..r.end * k;
-                    (r.len(), g.storage("code indices", bytemuck::cast_slice(&codes.indices[span.clone()])), g.storage_f32("code values", &codes.values[span]))
+                    (
+                        r.len(),
+                        g.storage("code indices", bytemuck::cast_slice(&codes.indices[span.clone()])),
+                        g.storage_f32("code values", &codes.values[span]),
+                    )
                 })
                 .collect();
             let mut builder = CooccurrenceBuilder::new(d, codes.rows());
@@ -47,8 +40,21 @@ impl GpuBackend {
                 let counts = g.output("co-occurrence tile", bytes);
                 let mut enc = g.encoder();
                 for (n, idx, val) in &documents {
-                    let params = g.uniform(&CooccurrenceParams { documents: *n as u32, k: k as u32, d_sae: d as u32, lo: lo as u32, hi: (lo + rows) as u32, _pad: [0; 3] });
-                    g.dispatch(&mut enc, self.pipeline(Kernel::Cooccurrence), &[&params, idx, val, &counts], (div_ceil(*n, 64), 1, 1));
+                    let params = CooccurrenceParams {
+                        documents: *n as u32,
+                        k: k as u32,
+                        d_sae: d as u32,
+                        lo: lo as u32,
+                        hi: (lo + rows) as u32,
+                        _pad: [0; 3],
+                    };
+                    self.dispatch(
+                        &mut enc,
+                        Kernel::Cooccurrence,
+                        &params,
+                        &[idx, val, &counts],
+                        (div_ceil(*n, 64), 1, 1),
+                    );
                 }
                 let read = g.submit_and_read(enc, &[(&counts, bytes)]).await?;
                 builder.add_tile(&bytemuck::pod_collect_to_vec::<u8, u32>(&read[0]))?;

@@ -10,8 +10,11 @@
 mod any;
 mod backend;
 mod context;
+#[cfg(test)]
+mod contracts;
 mod cooccurrence;
 mod kernels;
+mod params;
 mod train;
 
 pub use any::{AnyBackend, Resident};

@@ -25,9 +25,14 @@
 use crate::backend::{read_f32, read_u32, GpuBackend, GpuSae, Matmul, Operands, MAX_GROUPS};
 use crate::context::{chunks, div_ceil, Gpu};
 use crate::kernels::{Kernel, TrainKernel};
-use bytemuck::{Pod, Zeroable};
+use crate::params::{
+    ActiveParams, AdamParams, BlockParams, ColumnSumParams, CountParams, CounterParams, LossParams, MaskParams,
+    NormParams, RowParams, ScatterParams, ShaderParams,
+};
 use saescope_core::sae::{transpose, MASKED};
-use saescope_core::train::{adam_bias_corrections, check_batch, Grads, StepStats, TrainConfig, TrainState, ADAM_BETA1, ADAM_BETA2, ADAM_EPS};
+use saescope_core::train::{
+    adam_bias_corrections, check_batch, Grads, StepStats, TrainConfig, TrainState, ADAM_BETA1, ADAM_BETA2, ADAM_EPS,
+};
 use saescope_core::{Error, Matrix, Result, Sae};
 
 /// Slots of the step's float scalars.
@@ -91,113 +96,6 @@ pub(crate) fn shader_constants() -> String {
     out
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ColumnSumParams {
-    rows: u32,
-    cols: u32,
-    stride: u32,
-    dst: u32,
-    mean: u32,
-    square: u32,
-    inv_rows: f32,
-    _pad: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct CountParams {
-    count: u32,
-    _pad: [u32; 3],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ActiveParams {
-    rows: u32,
-    k: u32,
-    slot: u32,
-    mark: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct MaskParams {
-    rows: u32,
-    n: u32,
-    dead_steps: u32,
-    _pad: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ScatterParams {
-    rows: u32,
-    k: u32,
-    n: u32,
-    d_in: u32,
-    lo: u32,
-    hi: u32,
-    scale: u32,
-    with_dot: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct BlockParams {
-    d_in: u32,
-    lo: u32,
-    hi: u32,
-    first: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct RowParams {
-    d_in: u32,
-    lo: u32,
-    rows: u32,
-    _pad: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct LossParams {
-    d_in: u32,
-    _pad: [u32; 2],
-    aux_coeff: f32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct NormParams {
-    n: u32,
-    d_in: u32,
-    _pad: u32,
-    clip_norm: f32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct AdamParams {
-    count: u32,
-    lr: f32,
-    bias1: f32,
-    bias2: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    _pad: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct CounterParams {
-    n: u32,
-    dead_steps: u32,
-    _pad: [u32; 2],
-}
-
 /// A parameter's gradient and Adam moments (same shape as the parameter).
 struct Optim {
     grad: wgpu::Buffer,
@@ -237,7 +135,10 @@ struct ChunkBuffers {
 impl ChunkBuffers {
     /// The chunk's top-k codes and AuxK codes.
     fn codes(&self, k: usize, aux_k: usize) -> (DeviceCodes<'_>, DeviceCodes<'_>) {
-        (DeviceCodes { idx: &self.idx, val: &self.val, k }, DeviceCodes { idx: &self.aux_idx, val: &self.aux_val, k: aux_k })
+        (
+            DeviceCodes { idx: &self.idx, val: &self.val, k },
+            DeviceCodes { idx: &self.aux_idx, val: &self.aux_val, k: aux_k },
+        )
     }
 }
 
@@ -307,7 +208,12 @@ impl GpuTraining {
                 let rows = b.lo * d..b.hi * d;
                 BlockOptim {
                     w_enc_t: Optim::upload(g, "W_enc^T block", &m_enc_t[rows.clone()], &v_enc_t[rows.clone()]),
-                    w_dec: Optim::upload(g, "W_dec block", &state.adam_m.w_dec[rows.clone()], &state.adam_v.w_dec[rows]),
+                    w_dec: Optim::upload(
+                        g,
+                        "W_dec block",
+                        &state.adam_m.w_dec[rows.clone()],
+                        &state.adam_v.w_dec[rows],
+                    ),
                 }
             })
             .collect();
@@ -391,7 +297,9 @@ impl GpuTraining {
         let mut reads: Vec<(&wgpu::Buffer, u64)> = Vec::new();
         for (block, optim) in self.sae.blocks.iter().zip(&self.blocks) {
             let bytes = ((block.hi - block.lo) * d * 4) as u64;
-            for buf in [&block.w_enc_t, &optim.w_enc_t.m, &optim.w_enc_t.v, &block.w_dec, &optim.w_dec.m, &optim.w_dec.v] {
+            for buf in
+                [&block.w_enc_t, &optim.w_enc_t.m, &optim.w_enc_t.v, &block.w_dec, &optim.w_dec.m, &optim.w_dec.v]
+            {
                 reads.push((buf, bytes));
             }
         }
@@ -412,7 +320,13 @@ impl GpuTraining {
         let [w_enc_t, m_enc_t, v_enc_t, w_dec, m_dec, v_dec] = latent_major;
         let [b_enc, m_b_enc, v_b_enc, b_dec, m_b_dec, v_b_dec] = std::array::from_fn(|_| next());
         let since_fired = read_u32(parts.next().expect("the counters' read"));
-        let sae = Sae::new(self.sae.k, Matrix::new(d, n, transpose(&w_enc_t, n, d))?, b_enc, Matrix::new(n, d, w_dec)?, b_dec)?;
+        let sae = Sae::new(
+            self.sae.k,
+            Matrix::new(d, n, transpose(&w_enc_t, n, d))?,
+            b_enc,
+            Matrix::new(n, d, w_dec)?,
+            b_dec,
+        )?;
         let state = TrainState {
             config: self.config.clone(),
             sae,
@@ -442,15 +356,32 @@ impl StepPass<'_> {
         &self.backend.gpu
     }
 
-    fn dispatch(&self, enc: &mut wgpu::CommandEncoder, kernel: TrainKernel, buffers: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
-        self.gpu().dispatch(enc, self.backend.pipeline(Kernel::Train(kernel)), buffers, groups);
+    fn dispatch<P: ShaderParams>(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        kernel: TrainKernel,
+        params: &P,
+        storage: &[&wgpu::Buffer],
+        groups: (u32, u32, u32),
+    ) {
+        self.backend.dispatch(enc, Kernel::Train(kernel), params, storage, groups);
     }
 
     /// `stats[dst + c] += sum over rows` of `src[r, c]` (rows of `stride`), or of its squared deviation
     /// from `stats[mean + c] / batch rows` (`square`, `mean` = None for raw squares).
     #[allow(clippy::too_many_arguments)]
-    fn column_sums(&self, enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, rows: usize, cols: usize, stride: usize, dst: (&wgpu::Buffer, usize), square: bool, mean: Option<usize>) {
-        let params = self.gpu().uniform(&ColumnSumParams {
+    fn column_sums(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        rows: usize,
+        cols: usize,
+        stride: usize,
+        dst: (&wgpu::Buffer, usize),
+        square: bool,
+        mean: Option<usize>,
+    ) {
+        let params = ColumnSumParams {
             rows: rows as u32,
             cols: cols as u32,
             stride: stride as u32,
@@ -459,26 +390,41 @@ impl StepPass<'_> {
             square: square as u32,
             inv_rows: 1.0 / self.rows as f32,
             _pad: 0,
-        });
-        self.dispatch(enc, TrainKernel::ColumnSums, &[&params, src, dst.0], (div_ceil(cols, 256), 1, 1));
+        };
+        self.dispatch(enc, TrainKernel::ColumnSums, &params, &[src, dst.0], (div_ceil(cols, 256), 1, 1));
     }
 
     /// One of the per-column batch statistics of a `[rows, d_in]` chunk buffer.
-    fn input_stat(&self, enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, rows: usize, slot: usize, square: bool, mean: Option<usize>) {
+    fn input_stat(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        rows: usize,
+        slot: usize,
+        square: bool,
+        mean: Option<usize>,
+    ) {
         let d = self.t.sae.d_in;
         self.column_sums(enc, src, rows, d, d, (&self.t.column_stats, slot * d), square, mean.map(|m| m * d));
     }
 
     fn count_active(&self, enc: &mut wgpu::CommandEncoder, codes: DeviceCodes, rows: usize, slot: usize, mark: bool) {
-        let params = self.gpu().uniform(&ActiveParams { rows: rows as u32, k: codes.k as u32, slot: slot as u32, mark: mark as u32 });
-        let buffers = [&params, codes.idx, codes.val, &self.t.counts, &self.t.fired];
-        self.dispatch(enc, TrainKernel::CountActive, &buffers, (div_ceil(codes.k, 64), rows as u32, 1));
+        let params = ActiveParams { rows: rows as u32, k: codes.k as u32, slot: slot as u32, mark: mark as u32 };
+        let buffers = [codes.idx, codes.val, &self.t.counts, &self.t.fired];
+        self.dispatch(enc, TrainKernel::CountActive, &params, &buffers, (div_ceil(codes.k, 64), rows as u32, 1));
     }
 
     /// Adds each active code's `scalars[scale] * value` (or, with `dot_with`, the scaled dot
     /// product of its row of that `[rows, d_in]` buffer with the latent's decoder row) into the
     /// dense `[rows, n]` workspace.
-    fn scatter(&self, enc: &mut wgpu::CommandEncoder, codes: DeviceCodes, rows: usize, scale: usize, dot_with: Option<&wgpu::Buffer>) {
+    fn scatter(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        codes: DeviceCodes,
+        rows: usize,
+        scale: usize,
+        dot_with: Option<&wgpu::Buffer>,
+    ) {
         let sae = &self.t.sae;
         let whole = [(0, sae.d_sae, &self.backend.dummy)];
         let ranges: Vec<(usize, usize, &wgpu::Buffer)> = match dot_with {
@@ -486,7 +432,7 @@ impl StepPass<'_> {
             None => whole.to_vec(),
         };
         for (lo, hi, w_dec) in ranges {
-            let params = self.gpu().uniform(&ScatterParams {
+            let params = ScatterParams {
                 rows: rows as u32,
                 k: codes.k as u32,
                 n: sae.d_sae as u32,
@@ -495,16 +441,23 @@ impl StepPass<'_> {
                 hi: hi as u32,
                 scale: scale as u32,
                 with_dot: dot_with.is_some() as u32,
-            });
+            };
             let diff = dot_with.unwrap_or(&self.backend.dummy);
-            let buffers = [&params, codes.idx, codes.val, diff, w_dec, &self.t.scalars, &self.ws.dense];
-            self.dispatch(enc, TrainKernel::ScatterCodes, &buffers, (div_ceil(codes.k, 64), rows as u32, 1));
+            let buffers = [codes.idx, codes.val, diff, w_dec, &self.t.scalars, &self.ws.dense];
+            self.dispatch(enc, TrainKernel::ScatterCodes, &params, &buffers, (div_ceil(codes.k, 64), rows as u32, 1));
         }
     }
 
     /// `grad[block] += dense[:, block]^T (rhs - shift)` for every latent block: the weight
     /// gradients, contracted over the chunk's rows.
-    fn weight_grads(&self, enc: &mut wgpu::CommandEncoder, rows: usize, rhs: &wgpu::Buffer, shift: Option<&wgpu::Buffer>, grad_of: impl Fn(&BlockOptim) -> &wgpu::Buffer) {
+    fn weight_grads(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        rows: usize,
+        rhs: &wgpu::Buffer,
+        shift: Option<&wgpu::Buffer>,
+        grad_of: impl Fn(&BlockOptim) -> &wgpu::Buffer,
+    ) {
         let sae = &self.t.sae;
         for (block, optim) in sae.blocks.iter().zip(&self.t.blocks) {
             self.backend.matmul(
@@ -529,7 +482,7 @@ impl StepPass<'_> {
 
     fn adam(&self, enc: &mut wgpu::CommandEncoder, param: &wgpu::Buffer, optim: &Optim, step: u64) {
         let (bias1, bias2) = adam_bias_corrections(step);
-        let params = self.gpu().uniform(&AdamParams {
+        let params = AdamParams {
             count: optim.len as u32,
             lr: self.t.config.lr,
             bias1,
@@ -538,8 +491,14 @@ impl StepPass<'_> {
             beta2: ADAM_BETA2,
             eps: ADAM_EPS,
             _pad: 0,
-        });
-        self.dispatch(enc, TrainKernel::Adam, &[&params, param, &optim.grad, &optim.m, &optim.v, &self.t.scalars], grid(optim.len.div_ceil(256)));
+        };
+        self.dispatch(
+            enc,
+            TrainKernel::Adam,
+            &params,
+            &[param, &optim.grad, &optim.m, &optim.v, &self.t.scalars],
+            grid(optim.len.div_ceil(256)),
+        );
     }
 
     /// Runs the step (`step` is the Adam update number it applies); returns the scalars and
@@ -548,7 +507,10 @@ impl StepPass<'_> {
         let mut enc = self.gpu().encoder();
         self.record(&mut enc, step);
         let t = self.t;
-        let out = self.gpu().submit_and_read(enc, &[(&t.scalars, (scalar::LEN * 4) as u64), (&t.counts, (count::LEN * 4) as u64)]).await?;
+        let out = self
+            .gpu()
+            .submit_and_read(enc, &[(&t.scalars, (scalar::LEN * 4) as u64), (&t.counts, (count::LEN * 4) as u64)])
+            .await?;
         Ok((read_f32(&out[0]), read_u32(&out[1])))
     }
 
@@ -577,14 +539,26 @@ impl StepPass<'_> {
             self.backend.top_k(enc, &self.ws.dense, rows, n, k, true, &c.idx, &c.val);
             self.count_active(enc, main, rows, count::ACTIVE, true);
             if aux_on {
-                let params = self.gpu().uniform(&MaskParams { rows: rows as u32, n: n as u32, dead_steps: t.dead_steps, _pad: 0 });
-                self.dispatch(enc, TrainKernel::MaskLive, &[&params, &self.ws.dense, &t.since_fired], (div_ceil(n, 256), rows as u32, 1));
+                let params = MaskParams { rows: rows as u32, n: n as u32, dead_steps: t.dead_steps, _pad: 0 };
+                self.dispatch(
+                    enc,
+                    TrainKernel::MaskLive,
+                    &params,
+                    &[&self.ws.dense, &t.since_fired],
+                    (div_ceil(n, 256), rows as u32, 1),
+                );
                 self.backend.top_k(enc, &self.ws.dense, rows, n, aux_k, true, &c.aux_idx, &c.aux_val);
                 self.count_active(enc, aux, rows, count::AUX_ACTIVE, false);
             }
             self.backend.decode_into(enc, sae, &c.idx, &c.val, k, rows, &c.err, true);
-            let params = self.gpu().uniform(&CountParams { count: (rows * d) as u32, _pad: [0; 3] });
-            self.dispatch(enc, TrainKernel::Residual, &[&params, &c.x, &c.err, &c.aux_err], grid((rows * d).div_ceil(256)));
+            let params = CountParams { count: (rows * d) as u32, _pad: [0; 3] };
+            self.dispatch(
+                enc,
+                TrainKernel::Residual,
+                &params,
+                &[&c.x, &c.err, &c.aux_err],
+                grid((rows * d).div_ceil(256)),
+            );
             if aux_on {
                 self.backend.decode_into(enc, sae, &c.aux_idx, &c.aux_val, aux_k, rows, &c.aux_err, false);
                 self.input_stat(enc, &c.aux_err, rows, stat::A_SQ, true, None);
@@ -596,8 +570,8 @@ impl StepPass<'_> {
         for &(rows, c) in self.plan {
             self.input_stat(enc, &c.err, rows, stat::E_CSQ, true, Some(stat::E_SUM));
         }
-        let params = self.gpu().uniform(&LossParams { d_in: d as u32, _pad: [0; 2], aux_coeff: t.config.aux_coeff });
-        self.dispatch(enc, TrainKernel::FinishLosses, &[&params, &t.column_stats, &t.counts, &t.scalars], (1, 1, 1));
+        let params = LossParams { d_in: d as u32, _pad: [0; 2], aux_coeff: t.config.aux_coeff };
+        self.dispatch(enc, TrainKernel::FinishLosses, &params, &[&t.column_stats, &t.counts, &t.scalars], (1, 1, 1));
 
         // 4. Backward, chunk by chunk, accumulating the gradients.
         for &(rows, c) in self.plan {
@@ -622,16 +596,17 @@ impl StepPass<'_> {
 
         // 5. b_dec's gradient, projection, norm and clip, Adam, renormalisation, counters.
         for (b, (block, optim)) in sae.blocks.iter().zip(&t.blocks).enumerate() {
-            let params = self.gpu().uniform(&BlockParams { d_in: d as u32, lo: block.lo as u32, hi: block.hi as u32, first: (b == 0) as u32 });
-            let buffers = [&params, &block.w_enc_t, &t.b_enc.grad, &t.column_stats, &t.scalars, &t.b_dec.grad];
-            self.dispatch(enc, TrainKernel::GradBDec, &buffers, (div_ceil(d, 256), 1, 1));
+            let params =
+                BlockParams { d_in: d as u32, lo: block.lo as u32, hi: block.hi as u32, first: (b == 0) as u32 };
+            let buffers = [&block.w_enc_t, &t.b_enc.grad, &t.column_stats, &t.scalars, &t.b_dec.grad];
+            self.dispatch(enc, TrainKernel::GradBDec, &params, &buffers, (div_ceil(d, 256), 1, 1));
             let latents = block.hi - block.lo;
-            let params = self.gpu().uniform(&RowParams { d_in: d as u32, lo: block.lo as u32, rows: latents as u32, _pad: 0 });
-            let buffers = [&params, &block.w_dec, &optim.w_dec.grad, &optim.w_enc_t.grad, &t.b_enc.grad, &t.norm_sq];
-            self.dispatch(enc, TrainKernel::ProjectDecoder, &buffers, grid(latents));
+            let params = RowParams { d_in: d as u32, lo: block.lo as u32, rows: latents as u32, _pad: 0 };
+            let buffers = [&block.w_dec, &optim.w_dec.grad, &optim.w_enc_t.grad, &t.b_enc.grad, &t.norm_sq];
+            self.dispatch(enc, TrainKernel::ProjectDecoder, &params, &buffers, grid(latents));
         }
-        let params = self.gpu().uniform(&NormParams { n: n as u32, d_in: d as u32, _pad: 0, clip_norm: t.config.clip_norm });
-        self.dispatch(enc, TrainKernel::FinishGradNorm, &[&params, &t.norm_sq, &t.b_dec.grad, &t.scalars], (1, 1, 1));
+        let params = NormParams { n: n as u32, d_in: d as u32, _pad: 0, clip_norm: t.config.clip_norm };
+        self.dispatch(enc, TrainKernel::FinishGradNorm, &params, &[&t.norm_sq, &t.b_dec.grad, &t.scalars], (1, 1, 1));
         for (block, optim) in sae.blocks.iter().zip(&t.blocks) {
             self.adam(enc, &block.w_enc_t, &optim.w_enc_t, step);
             self.adam(enc, &block.w_dec, &optim.w_dec, step);
@@ -640,10 +615,16 @@ impl StepPass<'_> {
         self.adam(enc, &sae.b_dec, &t.b_dec, step);
         for block in &sae.blocks {
             let latents = block.hi - block.lo;
-            let params = self.gpu().uniform(&RowParams { d_in: d as u32, lo: block.lo as u32, rows: latents as u32, _pad: 0 });
-            self.dispatch(enc, TrainKernel::RenormalizeRows, &[&params, &block.w_dec, &t.scalars], grid(latents));
+            let params = RowParams { d_in: d as u32, lo: block.lo as u32, rows: latents as u32, _pad: 0 };
+            self.dispatch(enc, TrainKernel::RenormalizeRows, &params, &[&block.w_dec, &t.scalars], grid(latents));
         }
-        let params = self.gpu().uniform(&CounterParams { n: n as u32, dead_steps: t.dead_steps, _pad: [0; 2] });
-        self.dispatch(enc, TrainKernel::UpdateCounters, &[&params, &t.since_fired, &t.fired, &t.counts, &t.scalars], (div_ceil(n, 256), 1, 1));
+        let params = CounterParams { n: n as u32, dead_steps: t.dead_steps, _pad: [0; 2] };
+        self.dispatch(
+            enc,
+            TrainKernel::UpdateCounters,
+            &params,
+            &[&t.since_fired, &t.fired, &t.counts, &t.scalars],
+            (div_ceil(n, 256), 1, 1),
+        );
     }
 }

@@ -11,7 +11,8 @@ use saescope_gpu::{GpuBackend, GpuOptions};
 /// gradients are not zero; after a reset of those biases, training goes on.
 #[test]
 fn a_step_whose_loss_overflows_is_refused_and_changes_nothing() {
-    let backend = pollster::block_on(GpuBackend::new(GpuOptions::default())).expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    let backend = pollster::block_on(GpuBackend::new(GpuOptions::default()))
+        .expect("a wgpu adapter (install mesa-vulkan-drivers)");
     let config = TrainConfig { k: 4, latents: 80, batch: 16, ..Default::default() };
     let mut sae = random_sae(24, 80, 4, 5);
     sae.b_enc.iter_mut().take(10).for_each(|b| *b = 1e20);

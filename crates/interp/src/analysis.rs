@@ -26,10 +26,7 @@ fn check_features(d_sae: usize, features: &[u32]) -> Result<()> {
     if features.is_empty() {
         return Err(Error::Invalid("no features chosen".into()));
     }
-    match features.iter().find(|&&f| f as usize >= d_sae) {
-        Some(f) => Err(Error::Invalid(format!("feature {f} is out of range (d_sae={d_sae})"))),
-        None => Ok(()),
-    }
+    saescope_core::sae::check_features(features.iter().copied(), d_sae)
 }
 
 /// How many of `docs` each feature fires on.
@@ -59,6 +56,17 @@ pub enum DiffOrder {
     Absolute,
     /// Largest `|ln ratio|` first.
     Relative,
+}
+
+impl DiffOrder {
+    /// "absolute" or "relative" (the CLI's words).
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "absolute" => Ok(Self::Absolute),
+            "relative" => Ok(Self::Relative),
+            other => Err(Error::Invalid(format!("unknown order {other:?} (use \"absolute\" or \"relative\")"))),
+        }
+    }
 }
 
 /// Firing-rate differences between document sets `a` and `b`, for features whose
@@ -130,8 +138,11 @@ pub fn npmi_among(cooc: &Cooccurrence, features: &[u32]) -> Result<Vec<NpmiPair>
 /// The `top` pairs by NPMI among pairs that fire together in at least `min_count` documents
 /// (rare pairs reach NPMI 1 by chance).
 pub fn top_npmi_pairs(cooc: &Cooccurrence, top: usize, min_count: u32) -> Vec<NpmiPair> {
-    let mut out: Vec<NpmiPair> =
-        cooc.pairs().filter(|&(_, _, c)| c >= min_count.max(1)).map(|(a, b, count)| NpmiPair { a, b, npmi: npmi(cooc, a, b), count }).collect();
+    let mut out: Vec<NpmiPair> = cooc
+        .pairs()
+        .filter(|&(_, _, c)| c >= min_count.max(1))
+        .map(|(a, b, count)| NpmiPair { a, b, npmi: npmi(cooc, a, b), count })
+        .collect();
     sort_pairs(&mut out);
     out.truncate(top);
     out
@@ -155,7 +166,12 @@ pub fn retrieve(codes: &SparseCodes, weights: &[(u32, f32)], top: usize) -> Resu
     let mut scored: Vec<(u32, f32)> = (0..codes.rows())
         .filter_map(|r| {
             let mut hit = false;
-            let score = codes.active(r).filter(|&(j, _)| chosen[j as usize]).inspect(|_| hit = true).map(|(j, v)| weight[j as usize] * v).sum();
+            let score = codes
+                .active(r)
+                .filter(|&(j, _)| chosen[j as usize])
+                .inspect(|_| hit = true)
+                .map(|(j, v)| weight[j as usize] * v)
+                .sum();
             hit.then_some((r as u32, score))
         })
         .collect();
@@ -178,7 +194,14 @@ pub struct AxisClusters {
 
 /// Clustering along an axis of interest: k-means (Euclidean) on the chosen features'
 /// activations only, over the documents where at least one of them fires.
-pub async fn cluster_along<B: ClusterOps>(backend: &B, codes: &SparseCodes, features: &[u32], clusters: usize, iterations: usize, seed: u64) -> Result<AxisClusters> {
+pub async fn cluster_along<B: ClusterOps>(
+    backend: &B,
+    codes: &SparseCodes,
+    features: &[u32],
+    clusters: usize,
+    iterations: usize,
+    seed: u64,
+) -> Result<AxisClusters> {
     check_features(codes.d_sae, features)?;
     let mut column = vec![usize::MAX; codes.d_sae];
     for (c, &f) in features.iter().enumerate() {

@@ -3,10 +3,10 @@
 //! cluster of documents apart.
 
 use crate::analysis::{diff, DiffOrder};
+use crate::steer::cosine;
 use saescope_core::codes::SparseCodes;
 use saescope_core::error::{Error, Result};
 use saescope_core::sae::Sae;
-use crate::steer::cosine;
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -24,10 +24,7 @@ pub struct Neighbors {
 }
 
 fn check_feature(feature: u32, d_sae: usize) -> Result<()> {
-    if feature as usize >= d_sae {
-        return Err(Error::Invalid(format!("feature {feature} does not exist (the SAE has {d_sae})")));
-    }
-    Ok(())
+    saescope_core::sae::check_features([feature], d_sae)
 }
 
 /// The `n` nearest and `n` farthest features of `feature` by cosine of decoder rows.
@@ -83,7 +80,10 @@ pub fn activations_in(codes: &SparseCodes, feature: u32, docs: &[u32]) -> Result
     docs.iter()
         .map(|&d| {
             if d as usize >= codes.rows() {
-                return Err(Error::Invalid(format!("document {d} does not exist (the codes have {} rows)", codes.rows())));
+                return Err(Error::Invalid(format!(
+                    "document {d} does not exist (the codes have {} rows)",
+                    codes.rows()
+                )));
             }
             Ok(codes.active(d as usize).find(|&(j, _)| j == feature).map_or(0.0, |(_, v)| v))
         })
@@ -112,20 +112,30 @@ pub struct ClusterSummary {
 /// Names each of `clusters` clusters by its `n_features` most over-represented features and
 /// picks `n_examples` example documents. `assignments[doc]` is the document's cluster, or
 /// `None` for a document left out of the clustering.
-pub fn describe_clusters(codes: &SparseCodes, assignments: &[Option<u32>], clusters: usize, n_features: usize, n_examples: usize) -> Result<Vec<ClusterSummary>> {
+pub fn describe_clusters(
+    codes: &SparseCodes,
+    assignments: &[Option<u32>],
+    clusters: usize,
+    n_features: usize,
+    n_examples: usize,
+) -> Result<Vec<ClusterSummary>> {
     if assignments.len() != codes.rows() {
         return Err(Error::Shape(format!("{} assignments for {} documents", assignments.len(), codes.rows())));
     }
     let mut members: Vec<Vec<u32>> = vec![Vec::new(); clusters];
     for (doc, c) in assignments.iter().enumerate() {
         if let Some(c) = *c {
-            members.get_mut(c as usize).ok_or_else(|| Error::Invalid(format!("cluster {c} of {clusters}")))?.push(doc as u32);
+            members
+                .get_mut(c as usize)
+                .ok_or_else(|| Error::Invalid(format!("cluster {c} of {clusters}")))?
+                .push(doc as u32);
         }
     }
     (0..clusters)
         .map(|c| {
             let inside = &members[c];
-            let rest: Vec<u32> = members.iter().enumerate().filter(|&(o, _)| o != c).flat_map(|(_, m)| m.iter().copied()).collect();
+            let rest: Vec<u32> =
+                members.iter().enumerate().filter(|&(o, _)| o != c).flat_map(|(_, m)| m.iter().copied()).collect();
             let features: Vec<Overrepresented> = if inside.is_empty() || rest.is_empty() {
                 Vec::new()
             } else {
@@ -171,7 +181,13 @@ mod tests {
         let codes = SparseCodes::new(2, 4, vec![0, 1, 0, 2, 0, 1, 1, 2], vec![1.0; 8]).unwrap();
         let (own, list) = co_firing(&codes, 0, 5).unwrap();
         assert_eq!(own, 3);
-        assert_eq!(list, vec![CoFiring { feature: 1, together: 2, share: 2.0 / 3.0 }, CoFiring { feature: 2, together: 1, share: 1.0 / 3.0 }]);
+        assert_eq!(
+            list,
+            vec![
+                CoFiring { feature: 1, together: 2, share: 2.0 / 3.0 },
+                CoFiring { feature: 2, together: 1, share: 1.0 / 3.0 }
+            ]
+        );
         assert_eq!(activations_in(&codes, 2, &[0, 1, 3]).unwrap(), vec![0.0, 1.0, 1.0]);
         assert!(activations_in(&codes, 2, &[4]).is_err());
     }

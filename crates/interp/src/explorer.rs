@@ -9,16 +9,16 @@
 //! documents, from `features.json`).
 
 use crate::analysis;
+use crate::catalog::Catalog;
 use crate::explore::{self, ClusterSummary};
-use crate::families::FamiliesFile;
 use crate::steer::{apply_edits, cosine, rows_to_codes, steered_query, SteerMode};
 use saescope_core::backend::{ClusterOps, EncodeOps, SearchOps};
 use saescope_core::error::{Error, Result};
 use saescope_core::fit::kmeans;
 use saescope_core::kmeans::{KMeansConfig, Metric, Points};
+use saescope_core::sae::check_features;
 use saescope_core::search::Corpus;
 use saescope_core::{Matrix, Sae, SparseCodes};
-use saescope_format::features::FeaturesFile;
 use serde::Serialize;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -79,8 +79,12 @@ impl ClusterSpace {
             ("codes", true) => Ok(ClusterSpace::Codes),
             ("codes", false) => Ok(ClusterSpace::Along(features)),
             ("embeddings", true) => Ok(ClusterSpace::Embeddings),
-            ("embeddings", false) => Err(Error::Invalid("clustering along chosen features works on the SAE codes".into())),
-            (other, _) => Err(Error::Invalid(format!("unknown clustering space {other:?} (use \"codes\" or \"embeddings\")"))),
+            ("embeddings", false) => {
+                Err(Error::Invalid("clustering along chosen features works on the SAE codes".into()))
+            }
+            (other, _) => {
+                Err(Error::Invalid(format!("unknown clustering space {other:?} (use \"codes\" or \"embeddings\")")))
+            }
         }
     }
 }
@@ -113,13 +117,26 @@ pub struct Explorer<B: EncodeOps + SearchOps> {
 impl<B: EncodeOps + SearchOps> Explorer<B> {
     /// Uploads the SAE and corpus. `strong` is each feature's typical strong activation
     /// (empty: 1 for all), `families` each family's members by family id.
-    pub async fn new(backend: Rc<B>, sae: Sae, corpus: Corpus, codes: Option<SparseCodes>, strong: Vec<f32>, families: Vec<Vec<u32>>) -> Result<Self> {
+    pub async fn new(
+        backend: Rc<B>,
+        sae: Sae,
+        corpus: Corpus,
+        codes: Option<SparseCodes>,
+        strong: Vec<f32>,
+        families: Vec<Vec<u32>>,
+    ) -> Result<Self> {
         if corpus.dim != sae.d_in {
             return Err(Error::Shape(format!("the corpus has dimension {}, the SAE reads {}", corpus.dim, sae.d_in)));
         }
         if let Some(c) = &codes {
             if c.rows() != corpus.rows() || c.d_sae != sae.d_sae {
-                return Err(Error::Shape(format!("codes are {} rows of {} latents; the corpus has {} rows, the SAE {} latents", c.rows(), c.d_sae, corpus.rows(), sae.d_sae)));
+                return Err(Error::Shape(format!(
+                    "codes are {} rows of {} latents; the corpus has {} rows, the SAE {} latents",
+                    c.rows(),
+                    c.d_sae,
+                    corpus.rows(),
+                    sae.d_sae
+                )));
             }
         }
         let strong = if strong.is_empty() { vec![1.0; sae.d_sae] } else { strong };
@@ -141,21 +158,23 @@ impl<B: EncodeOps + SearchOps> Explorer<B> {
     }
 
     pub fn codes(&self) -> Result<&SparseCodes> {
-        self.codes.as_ref().ok_or_else(|| Error::Missing("sparse codes in this bundle (codes/indices.npy, codes/values.npy)".into()))
+        self.codes
+            .as_ref()
+            .ok_or_else(|| Error::Missing("sparse codes in this bundle (codes/indices.npy, codes/values.npy)".into()))
     }
 
     /// Document `doc`'s embedding ("more like this").
     pub fn document_vector(&self, doc: u32) -> Result<Vec<f32>> {
-        self.corpus.row(doc as usize).ok_or_else(|| Error::Invalid(format!("document {doc} does not exist (the bundle has {})", self.corpus.rows())))
+        self.corpus.row(doc as usize).ok_or_else(|| {
+            Error::Invalid(format!("document {doc} does not exist (the bundle has {})", self.corpus.rows()))
+        })
     }
 
     /// Activations for steering `features` together at `strength` (1 = as strong as the
     /// query): the features get norm `strength`, each in proportion to its strong activation.
     pub fn steering_activations(&self, features: &[u32], strength: f32) -> Result<Vec<(u32, f32)>> {
-        let strong = features
-            .iter()
-            .map(|&j| self.strong.get(j as usize).copied().ok_or_else(|| feature_out_of_range(j, self.sae.d_sae)))
-            .collect::<Result<Vec<f32>>>()?;
+        check_features(features.iter().copied(), self.sae.d_sae)?;
+        let strong: Vec<f32> = features.iter().map(|&j| self.strong[j as usize]).collect();
         let norm = strong.iter().map(|s| s * s).sum::<f32>().sqrt();
         let norm = if norm > 0.0 { norm } else { 1.0 };
         Ok(features.iter().zip(strong).map(|(&j, s)| (j, strength * s / norm)).collect())
@@ -169,7 +188,9 @@ impl<B: EncodeOps + SearchOps> Explorer<B> {
             None => edits.push((j, v)),
         };
         for &(id, strength) in &steering.families {
-            let members = self.families.get(id).ok_or_else(|| Error::Invalid(format!("family {id} does not exist (the bundle has {})", self.families.len())))?;
+            let members = self.families.get(id).ok_or_else(|| {
+                Error::Invalid(format!("family {id} does not exist (the bundle has {})", self.families.len()))
+            })?;
             for (j, v) in self.steering_activations(members, strength)? {
                 set(j, v);
             }
@@ -183,8 +204,15 @@ impl<B: EncodeOps + SearchOps> Explorer<B> {
     /// Steered search: encodes `query`, applies the steering, decodes, and returns the `k`
     /// documents nearest the steered query in `mode`. Without edits in keep-error mode this is
     /// plain search.
-    pub async fn steered_search(&self, query: &[f32], steering: &Steering, mode: SteerMode, k: usize) -> Result<SteeredSearch> {
-        let q = Matrix::new(1, self.corpus.dim, query.to_vec()).map_err(|_| Error::Shape(format!("a query must have {} numbers, got {}", self.corpus.dim, query.len())))?;
+    pub async fn steered_search(
+        &self,
+        query: &[f32],
+        steering: &Steering,
+        mode: SteerMode,
+        k: usize,
+    ) -> Result<SteeredSearch> {
+        let q = Matrix::new(1, self.corpus.dim, query.to_vec())
+            .map_err(|_| Error::Shape(format!("a query must have {} numbers, got {}", self.corpus.dim, query.len())))?;
         q.check_finite("the query")?;
         let edits = self.resolve(steering)?;
         let codes = self.backend.encode(&self.resident_sae, &q).await?;
@@ -199,7 +227,8 @@ impl<B: EncodeOps + SearchOps> Explorer<B> {
         };
         let found = self.backend.search(&self.resident_corpus, &steered, k).await?;
         let (docs, scores) = found.row(0);
-        let mut hits: Vec<Hit> = docs.iter().zip(scores).map(|(&doc, &score)| Hit { doc, score, fires: Vec::new() }).collect();
+        let mut hits: Vec<Hit> =
+            docs.iter().zip(scores).map(|(&doc, &score)| Hit { doc, score, fires: Vec::new() }).collect();
         if let Some(all) = &self.codes {
             for &(feature, _) in edits.iter().filter(|e| e.1 > 0.0) {
                 let acts = explore::activations_in(all, feature, docs)?;
@@ -214,11 +243,18 @@ impl<B: EncodeOps + SearchOps> Explorer<B> {
 impl<B: EncodeOps + SearchOps + ClusterOps> Explorer<B> {
     /// k-means of the documents in `space` on the backend, each cluster named by its most
     /// over-represented features with example documents.
-    pub async fn cluster(&self, space: &ClusterSpace, clusters: usize, iterations: usize, seed: u64) -> Result<NamedClusters> {
+    pub async fn cluster(
+        &self,
+        space: &ClusterSpace,
+        clusters: usize,
+        iterations: usize,
+        seed: u64,
+    ) -> Result<NamedClusters> {
         let codes = self.codes()?;
         let (assignments, inertia): (Vec<Option<u32>>, Vec<f64>) = match space {
             ClusterSpace::Along(features) => {
-                let along = analysis::cluster_along(&*self.backend, codes, features, clusters, iterations, seed).await?;
+                let along =
+                    analysis::cluster_along(&*self.backend, codes, features, clusters, iterations, seed).await?;
                 (along.assignments.iter().map(|&c| u32::try_from(c).ok()).collect(), along.inertia)
             }
             ClusterSpace::Codes | ClusterSpace::Embeddings => {
@@ -244,33 +280,15 @@ impl<B: EncodeOps + SearchOps + ClusterOps> Explorer<B> {
     }
 }
 
-/// What steering needs from a bundle: each feature's strong activation (from `features.json`;
-/// empty without it, meaning 1 for all) and each family's members by family id (parent first,
-/// from `families.json`; none without it).
-pub fn steering_inputs(features: Option<&FeaturesFile>, families_json: Option<&[u8]>, d_sae: usize) -> Result<(Vec<f32>, Vec<Vec<u32>>)> {
-    let strong = features.map(|f| f.strong_activations(d_sae)).unwrap_or_default();
-    let mut members = Vec::new();
-    if let Some(bytes) = families_json {
-        let file: FamiliesFile = serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("families.json: {e}")))?;
-        for f in &file.families {
-            if f.id >= file.families.len() {
-                return Err(Error::Format(format!("families.json: family id {} is out of range ({} families)", f.id, file.families.len())));
-            }
-        }
-        members = vec![Vec::new(); file.families.len()];
-        for f in file.families {
-            if let Some(&bad) = std::iter::once(&f.parent).chain(&f.children).find(|&&j| j as usize >= d_sae) {
-                return Err(feature_out_of_range(bad, d_sae));
-            }
-            members[f.id] = std::iter::once(f.parent).chain(f.children).collect();
-        }
-    }
-    Ok((strong, members))
-}
-
-/// The one message for a feature index beyond the SAE.
-pub fn feature_out_of_range(feature: u32, d_sae: usize) -> Error {
-    Error::Invalid(format!("feature {feature} does not exist (the SAE has {d_sae} features)"))
+/// What steering needs from a bundle's catalog: each feature's strong activation (from
+/// `features.json`; empty without it, meaning 1 for all) and each family's members by family
+/// id, parent first.
+pub fn steering_inputs(catalog: &Catalog, d_sae: usize) -> (Vec<f32>, Vec<Vec<u32>>) {
+    let strong = catalog.features.as_ref().map(|f| f.strong_activations(d_sae)).unwrap_or_default();
+    let families = catalog.families.as_ref().map_or_else(Vec::new, |file| {
+        file.families.iter().map(|f| std::iter::once(f.parent).chain(f.children.iter().copied()).collect()).collect()
+    });
+    (strong, families)
 }
 
 #[cfg(test)]
@@ -282,14 +300,17 @@ mod tests {
     fn explorer(data: &PlantedData, strong: Vec<f32>, families: Vec<Vec<u32>>) -> Explorer<CpuBackend> {
         let corpus = Corpus::from_matrix(&data.embeddings, 64, false);
         let codes = data.sae.encode(&data.embeddings).unwrap();
-        block_on_ready(Explorer::new(Rc::new(CpuBackend), data.sae.clone(), corpus, Some(codes), strong, families)).unwrap()
+        block_on_ready(Explorer::new(Rc::new(CpuBackend), data.sae.clone(), corpus, Some(codes), strong, families))
+            .unwrap()
     }
 
     #[test]
     fn plain_search_finds_the_document_itself() {
         let data = PlantedData::generate(32, 48, 3, 200, 1);
         let e = explorer(&data, vec![], vec![]);
-        let r = block_on_ready(e.steered_search(data.embeddings.row(17), &Steering::default(), SteerMode::KeepError, 5)).unwrap();
+        let r =
+            block_on_ready(e.steered_search(data.embeddings.row(17), &Steering::default(), SteerMode::KeepError, 5))
+                .unwrap();
         assert_eq!(r.hits[0].doc, 17);
         assert!((r.cosine - 1.0).abs() < 1e-6);
         assert!(r.edits.is_empty());
@@ -324,7 +345,11 @@ mod tests {
         assert!((edits[0].1 - 2.0 * 3.0 / 5.0).abs() < 1e-6, "{edits:?}");
         assert_eq!(edits[1], (4, 0.5));
         assert_eq!(e.steering_activations(&[5], 1.0).unwrap(), vec![(5, 1.0)]);
-        assert!(e.resolve(&Steering { edits: vec![], families: vec![(7, 1.0)] }).unwrap_err().to_string().contains("family 7"));
+        assert!(e
+            .resolve(&Steering { edits: vec![], families: vec![(7, 1.0)] })
+            .unwrap_err()
+            .to_string()
+            .contains("family 7"));
         assert!(e.steering_activations(&[99], 1.0).unwrap_err().to_string().contains("feature 99 does not exist"));
     }
 
@@ -332,7 +357,8 @@ mod tests {
     fn bad_queries_are_refused() {
         let data = PlantedData::generate(16, 20, 2, 50, 4);
         let e = explorer(&data, vec![], vec![]);
-        let short = block_on_ready(e.steered_search(&[0.0; 3], &Steering::default(), SteerMode::KeepError, 5)).unwrap_err();
+        let short =
+            block_on_ready(e.steered_search(&[0.0; 3], &Steering::default(), SteerMode::KeepError, 5)).unwrap_err();
         assert!(short.to_string().contains("16 numbers"), "{short}");
         let mut nan = data.embeddings.row(0).to_vec();
         nan[2] = f32::NAN;

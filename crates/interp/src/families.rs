@@ -23,9 +23,9 @@
 //! - A family's `parent_family` is the smallest family of the same round that contains its
 //!   parent as a member, else the smallest of an earlier round: never a cycle.
 
+use crate::labels::{labels_by_feature, FeatureLabel};
 use saescope_core::cooccurrence::Cooccurrence;
 use saescope_core::error::{Error, Result};
-use crate::labels::{labels_by_feature, FeatureLabel};
 use saescope_core::rng::SeededRng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -100,7 +100,9 @@ pub fn family_nodes(cooc: &Cooccurrence, labels: &[FeatureLabel], params: &Famil
     (0..cooc.d_sae as u32)
         .filter(|&i| {
             let count = cooc.diagonal[i as usize];
-            count > 0 && (count as f64 / n) < params.max_density && (params.nodes == NodeSet::Live || by[i as usize].is_some_and(|l| l.clean))
+            count > 0
+                && (count as f64 / n) < params.max_density
+                && (params.nodes == NodeSet::Live || by[i as usize].is_some_and(|l| l.clean))
         })
         .collect()
 }
@@ -188,10 +190,13 @@ fn jaccard(a: &[u32], b: &[u32]) -> f64 {
 
 /// The families of the candidate features `nodes` (see the module documentation), without
 /// labels (see [`label_families`]).
-pub fn find_families(cooc: &Cooccurrence, nodes: &[u32], params: &FamilyParams, mut progress: impl FnMut(usize)) -> Result<Vec<Family>> {
-    if let Some(bad) = nodes.iter().find(|&&n| n as usize >= cooc.d_sae) {
-        return Err(Error::Invalid(format!("feature {bad} is out of range for d_sae={}", cooc.d_sae)));
-    }
+pub fn find_families(
+    cooc: &Cooccurrence,
+    nodes: &[u32],
+    params: &FamilyParams,
+    mut progress: impl FnMut(usize),
+) -> Result<Vec<Family>> {
+    saescope_core::sae::check_features(nodes.iter().copied(), cooc.d_sae)?;
     let mut in_graph = vec![false; cooc.d_sae];
     nodes.iter().for_each(|&n| in_graph[n as usize] = true);
     let mut found: Vec<Candidate> = Vec::new();
@@ -199,7 +204,8 @@ pub fn find_families(cooc: &Cooccurrence, nodes: &[u32], params: &FamilyParams, 
         let threshold = if round == 0 { params.first_threshold } else { params.later_threshold };
         let (children, has_parent) = oriented_forest(cooc, &in_graph, threshold);
         let is_root = |n: u32| children[n as usize].len() >= params.root_min_children;
-        let mut stack: Vec<u32> = (0..cooc.d_sae as u32).filter(|&n| in_graph[n as usize] && !has_parent[n as usize] && is_root(n)).collect();
+        let mut stack: Vec<u32> =
+            (0..cooc.d_sae as u32).filter(|&n| in_graph[n as usize] && !has_parent[n as usize] && is_root(n)).collect();
         let mut roots = Vec::new();
         while let Some(root) = stack.pop() {
             roots.push(root);
@@ -221,7 +227,9 @@ pub fn find_families(cooc: &Cooccurrence, nodes: &[u32], params: &FamilyParams, 
 /// Drops near-duplicates (keeping the larger), numbers the families by round and size, and
 /// links each to its parent family.
 fn merge_and_number(cooc: &Cooccurrence, mut found: Vec<Candidate>, merge_jaccard: f64) -> Vec<Family> {
-    found.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then(a.round.cmp(&b.round)).then(a.parent.cmp(&b.parent)));
+    found.sort_by(|a, b| {
+        b.members.len().cmp(&a.members.len()).then(a.round.cmp(&b.round)).then(a.parent.cmp(&b.parent))
+    });
     let mut kept: Vec<(Candidate, Vec<u32>)> = Vec::new();
     for c in found {
         let mut sorted = c.members.clone();
@@ -230,13 +238,22 @@ fn merge_and_number(cooc: &Cooccurrence, mut found: Vec<Candidate>, merge_jaccar
             kept.push((c, sorted));
         }
     }
-    kept.sort_by(|(a, _), (b, _)| a.round.cmp(&b.round).then(b.members.len().cmp(&a.members.len())).then(a.parent.cmp(&b.parent)));
+    kept.sort_by(|(a, _), (b, _)| {
+        a.round.cmp(&b.round).then(b.members.len().cmp(&a.members.len())).then(a.parent.cmp(&b.parent))
+    });
     let mut families: Vec<Family> = kept
         .into_iter()
         .enumerate()
         .map(|(id, (mut c, _))| {
             c.members.sort_by(|&a, &b| cooc.diagonal[b as usize].cmp(&cooc.diagonal[a as usize]).then(a.cmp(&b)));
-            Family { id, parent: c.parent, label: String::new(), children: c.members, round: c.round, parent_family: None }
+            Family {
+                id,
+                parent: c.parent,
+                label: String::new(),
+                children: c.members,
+                round: c.round,
+                parent_family: None,
+            }
         })
         .collect();
     link_parent_families(&mut families);
@@ -253,7 +270,13 @@ pub fn link_parent_families(families: &mut [Family]) {
                 families
                     .iter()
                     .filter(|g| g.id != f.id && g.children.contains(&f.parent))
-                    .filter(|g| if same_round { g.round == f.round && g.children.len() > f.children.len() } else { g.round < f.round })
+                    .filter(|g| {
+                        if same_round {
+                            g.round == f.round && g.children.len() > f.children.len()
+                        } else {
+                            g.round < f.round
+                        }
+                    })
                     .min_by_key(|g| (g.children.len(), g.id))
                     .map(|g| g.id)
             };
@@ -346,7 +369,8 @@ fn block_mass(cooc: &Cooccurrence, block: &[usize]) -> (f64, f64) {
 pub fn family_stats(cooc: &Cooccurrence, nodes: &[u32], families: &[Family], seed: u64) -> FamilyStats {
     let mut ratios = Vec::new();
     for f in families {
-        let parent: Vec<f64> = f.children.iter().map(|&c| normalised(cooc, f.parent, c, cooc.get(f.parent, c))).collect();
+        let parent: Vec<f64> =
+            f.children.iter().map(|&c| normalised(cooc, f.parent, c, cooc.get(f.parent, c))).collect();
         let mut siblings = Vec::new();
         for (a, &c) in f.children.iter().enumerate() {
             for &d in &f.children[a + 1..] {
@@ -420,7 +444,11 @@ pub struct PaperFamily {
 
 /// The paper's format, keyed by the parent's label (made unique with the feature index where
 /// two families share a parent label).
-pub fn to_paper_json(families: &[Family], labels: &[FeatureLabel], d_sae: usize) -> serde_json::Map<String, serde_json::Value> {
+pub fn to_paper_json(
+    families: &[Family],
+    labels: &[FeatureLabel],
+    d_sae: usize,
+) -> serde_json::Map<String, serde_json::Value> {
     let by = labels_by_feature(labels, d_sae);
     let label_of = |f: u32| label_or_index(&by, f);
     let mut out = serde_json::Map::new();
@@ -429,7 +457,10 @@ pub fn to_paper_json(families: &[Family], labels: &[FeatureLabel], d_sae: usize)
         if out.contains_key(&key) {
             key = format!("{key} (feature {})", f.parent);
         }
-        let entry = PaperFamily { parent: (label_of(f.parent), f.parent), children: f.children.iter().map(|&c| (label_of(c), c)).collect() };
+        let entry = PaperFamily {
+            parent: (label_of(f.parent), f.parent),
+            children: f.children.iter().map(|&c| (label_of(c), c)).collect(),
+        };
         out.insert(key, serde_json::to_value(entry).expect("serialisable"));
     }
     out
@@ -453,7 +484,14 @@ pub fn from_paper_json(bytes: &[u8], labels: &[FeatureLabel]) -> Result<Vec<Fami
                 Some([only]) => *only,
                 _ => f.parent.1,
             };
-            Family { id, parent, label: f.parent.0, children: f.children.into_iter().map(|c| c.1).collect(), round: 0, parent_family: None }
+            Family {
+                id,
+                parent,
+                label: f.parent.0,
+                children: f.children.into_iter().map(|c| c.1).collect(),
+                round: 0,
+                parent_family: None,
+            }
         })
         .collect();
     link_parent_families(&mut families);
@@ -479,7 +517,8 @@ mod tests {
     #[test]
     fn a_star_is_one_family_and_three_children_are_too_few() {
         // 0 is dense; 1..=5 fire only with it.
-        let star = Cooccurrence::from_pairs(6, 1000, vec![100, 10, 10, 10, 10, 10], (1..6).map(|c| (0, c, 10))).unwrap();
+        let star =
+            Cooccurrence::from_pairs(6, 1000, vec![100, 10, 10, 10, 10, 10], (1..6).map(|c| (0, c, 10))).unwrap();
         let f = run(&star);
         assert_eq!(f.len(), 1);
         assert_eq!((f[0].parent, f[0].round, f[0].parent_family), (0, 0, None));
@@ -543,7 +582,16 @@ mod tests {
         let nodes = family_nodes(&c, &labels, &params());
         assert_eq!(nodes.len(), c.d_sae, "every planted feature is live and below 20% density");
         let f = find_families(&c, &nodes, &params(), |_| {}).unwrap();
-        let mut found: Vec<(u32, Vec<u32>)> = f.iter().map(|f| (f.parent, { let mut c = f.children.clone(); c.sort_unstable(); c })).collect();
+        let mut found: Vec<(u32, Vec<u32>)> = f
+            .iter()
+            .map(|f| {
+                (f.parent, {
+                    let mut c = f.children.clone();
+                    c.sort_unstable();
+                    c
+                })
+            })
+            .collect();
         found.sort();
         assert_eq!(found, planted.families, "{f:?}");
         let stats = family_stats(&c, &nodes, &f, 3);
@@ -556,7 +604,8 @@ mod tests {
 
     #[test]
     fn labels_and_the_paper_format_round_trip() {
-        let star = Cooccurrence::from_pairs(6, 1000, vec![100, 10, 10, 10, 10, 10], (1..6).map(|c| (0, c, 10))).unwrap();
+        let star =
+            Cooccurrence::from_pairs(6, 1000, vec![100, 10, 10, 10, 10, 10], (1..6).map(|c| (0, c, 10))).unwrap();
         let mut f = run(&star);
         let label = |index: u32, label: &str| FeatureLabel {
             index,
@@ -570,7 +619,13 @@ mod tests {
             clean: false,
             scores: None,
         };
-        let labels = vec![label(0, "galaxies; stars"), label(1, "dwarf galaxies; stars"), label(2, "dwarf galaxies; satellites"), label(3, "satellites"), label(4, "halo")];
+        let labels = vec![
+            label(0, "galaxies; stars"),
+            label(1, "dwarf galaxies; stars"),
+            label(2, "dwarf galaxies; satellites"),
+            label(3, "satellites"),
+            label(4, "halo"),
+        ];
         label_families(&mut f, &labels, 6);
         assert_eq!(f[0].label, "galaxies; stars (children: dwarf galaxies, satellites)");
         let paper = serde_json::Value::Object(to_paper_json(&f, &labels, 6)).to_string();

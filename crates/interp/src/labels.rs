@@ -20,11 +20,11 @@
 //! threshold chosen on *separate* calibration documents (the labelling documents and as many
 //! other random non-activating ones) as the one that maximises F1 there.
 
+use crate::phrases::{singular_key, PhraseIndex};
 use saescope_core::codes::SparseCodes;
 use saescope_core::error::{Error, Result};
 use saescope_core::matrix::{dot, norm, Matrix};
 use saescope_core::metrics::activations_by_feature;
-use crate::phrases::{singular_key, PhraseIndex};
 use saescope_core::rng::SeededRng;
 use saescope_core::search::Corpus;
 use serde::{Deserialize, Serialize};
@@ -176,13 +176,22 @@ fn feature_rng(seed: u64, feature: u32) -> SeededRng {
 
 impl Labeller {
     /// Indexes the documents' phrases (`texts` in code row order).
-    pub fn new<'a>(texts: impl IntoIterator<Item = &'a str>, codes: &SparseCodes, config: LabelConfig, progress: impl FnMut()) -> Result<Self> {
+    pub fn new<'a>(
+        texts: impl IntoIterator<Item = &'a str>,
+        codes: &SparseCodes,
+        config: LabelConfig,
+        progress: impl FnMut(),
+    ) -> Result<Self> {
         let index = PhraseIndex::build(texts, config.min_phrase_documents, progress);
         if index.documents.len() != codes.rows() {
             return Err(Error::Shape(format!("{} documents but codes for {}", index.documents.len(), codes.rows())));
         }
         let mut variants: HashMap<String, Vec<u32>> = HashMap::new();
-        index.phrases.iter().enumerate().for_each(|(p, text)| variants.entry(singular_key(text)).or_default().push(p as u32));
+        index
+            .phrases
+            .iter()
+            .enumerate()
+            .for_each(|(p, text)| variants.entry(singular_key(text)).or_default().push(p as u32));
         Ok(Self { index, variants, config, by_feature: activations_by_feature(codes), documents: codes.rows() })
     }
 
@@ -242,7 +251,8 @@ impl Labeller {
             }
             n_label += index.documents[d as usize].len() as f64;
         }
-        let held: Vec<u32> = selection.heldout_top.iter().map(|a| a.0).chain(selection.heldout_random.iter().copied()).collect();
+        let held: Vec<u32> =
+            selection.heldout_top.iter().map(|a| a.0).chain(selection.heldout_random.iter().copied()).collect();
         let n_held: f64 = held.iter().map(|&d| index.documents[d as usize].len() as f64).sum();
         let total = index.total() as f64;
         let n_rest = total - n_label - n_held;
@@ -275,7 +285,9 @@ impl Labeller {
     /// `max_label_phrases` while they score at least `extra_phrase_ratio` of the best.
     fn choose_label(&self, scored: &[(u32, f64)]) -> Vec<u32> {
         let c = &self.config;
-        let stems = |p: u32| -> Vec<String> { singular_key(&self.index.phrases[p as usize]).split(' ').map(str::to_owned).collect() };
+        let stems = |p: u32| -> Vec<String> {
+            singular_key(&self.index.phrases[p as usize]).split(' ').map(str::to_owned).collect()
+        };
         let best = scored.first().map_or(0.0, |s| s.1);
         let mut chosen: Vec<(u32, Vec<String>)> = Vec::new();
         for &(p, z) in scored {
@@ -331,7 +343,11 @@ impl Labeller {
 
     /// How many label phrases occur in the document, in singular or plural.
     fn keyphrase_matches(&self, draft: &LabelDraft, document: u32) -> f64 {
-        let occurs = |p: u32| self.variants[&singular_key(&self.index.phrases[p as usize])].iter().any(|&v| self.index.contains(document as usize, v));
+        let occurs = |p: u32| {
+            self.variants[&singular_key(&self.index.phrases[p as usize])]
+                .iter()
+                .any(|&v| self.index.contains(document as usize, v))
+        };
         draft.label_phrases.iter().filter(|&&p| occurs(p)).count() as f64
     }
 
@@ -339,7 +355,8 @@ impl Labeller {
     /// embedded label per draft (same order) and the documents' embeddings.
     pub fn score(&self, drafts: &[LabelDraft], embeddings: Option<LabelEmbeddings>) -> Result<Vec<FeatureLabel>> {
         if let Some(e) = &embeddings {
-            if e.labels.rows != drafts.len() || e.labels.cols != e.documents.dim || e.documents.rows() != self.documents {
+            if e.labels.rows != drafts.len() || e.labels.cols != e.documents.dim || e.documents.rows() != self.documents
+            {
                 return Err(Error::Shape(format!(
                     "{} label embeddings of dimension {} for {} labels, documents {} x {}",
                     e.labels.rows,
@@ -396,7 +413,11 @@ impl Labeller {
         let scoring = if s.heldout_top.is_empty() {
             format!("not scored: active on fewer than {} documents", self.config.min_active)
         } else {
-            format!("scored on {} held-out top-activating and {} held-out non-activating documents", s.heldout_top.len(), s.heldout_random.len())
+            format!(
+                "scored on {} held-out top-activating and {} held-out non-activating documents",
+                s.heldout_top.len(),
+                s.heldout_random.len()
+            )
         };
         format!(
             "Best {} of {} phrases by log-odds z-score (informative Dirichlet prior) of the {} top-activating documents against the other {contrast} documents; {scoring}.",
@@ -416,11 +437,19 @@ pub struct LabelEmbeddings<'a> {
 /// The paper's protocol for one predictor: threshold from the calibration documents (labelling
 /// documents positive, calibration ones negative), then F1, Pearson and AUROC on the held-out ones.
 fn evaluate(s: &Selection, predict: impl Fn(u32) -> f64) -> Scores {
-    let calibration: Vec<(f64, bool)> =
-        s.label.iter().map(|&d| (predict(d), true)).chain(s.calibration_random.iter().map(|&d| (predict(d), false))).collect();
+    let calibration: Vec<(f64, bool)> = s
+        .label
+        .iter()
+        .map(|&d| (predict(d), true))
+        .chain(s.calibration_random.iter().map(|&d| (predict(d), false)))
+        .collect();
     let threshold = best_threshold(&calibration);
-    let heldout: Vec<(f64, f64)> =
-        s.heldout_top.iter().map(|&(d, a)| (predict(d), a as f64)).chain(s.heldout_random.iter().map(|&d| (predict(d), 0.0))).collect();
+    let heldout: Vec<(f64, f64)> = s
+        .heldout_top
+        .iter()
+        .map(|&(d, a)| (predict(d), a as f64))
+        .chain(s.heldout_random.iter().map(|&d| (predict(d), 0.0)))
+        .collect();
     let predicted: Vec<(bool, bool)> = heldout.iter().map(|&(p, a)| (p >= threshold, a > 0.0)).collect();
     let ranked: Vec<(f64, bool)> = heldout.iter().map(|&(p, a)| (p, a > 0.0)).collect();
     Scores { f1: f1(&predicted), pearson_correlation: pearson(&heldout), auroc: auroc(&ranked), threshold }
@@ -457,7 +486,13 @@ pub fn auroc(scored: &[(f64, bool)]) -> f64 {
     let mut wins = 0.0;
     for &p in &positives {
         for &n in &negatives {
-            wins += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+            wins += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
         }
     }
     wins / (positives.len() * negatives.len()) as f64
@@ -524,7 +559,9 @@ pub fn mark_clean(labels: &mut [FeatureLabel], filter: &CleanFilter) {
     for (i, l) in labels.iter().enumerate().filter(|(_, l)| l.clean) {
         let key = l.label.trim().to_lowercase();
         match best.get(&key) {
-            Some(&j) if strength(&labels[j]) > strength(l) || (strength(&labels[j]) == strength(l) && labels[j].index < l.index) => {}
+            Some(&j)
+                if strength(&labels[j]) > strength(l)
+                    || (strength(&labels[j]) == strength(l) && labels[j].index < l.index) => {}
             _ => {
                 best.insert(key, i);
             }
@@ -561,8 +598,9 @@ pub fn python_json_to_standard(text: &str) -> String {
 /// pearson_correlation, density}` (missing fields allowed, Python's NaN read as missing).
 pub fn parse_labels(bytes: &[u8]) -> Result<Vec<FeatureLabel>> {
     let text = std::str::from_utf8(bytes).map_err(|_| Error::Format("labels file is not UTF-8".into()))?;
-    let mut labels: Vec<FeatureLabel> = serde_json::from_str(&python_json_to_standard(text))
-        .map_err(|e| Error::Format(format!("labels file: {e} (expected a JSON list of {{\"index\", \"label\", ...}})")))?;
+    let mut labels: Vec<FeatureLabel> = serde_json::from_str(&python_json_to_standard(text)).map_err(|e| {
+        Error::Format(format!("labels file: {e} (expected a JSON list of {{\"index\", \"label\", ...}})"))
+    })?;
     labels.sort_by_key(|l| l.index);
     if let Some(w) = labels.windows(2).find(|w| w[0].index == w[1].index) {
         return Err(Error::Format(format!("labels file: feature {} is labelled twice", w[0].index)));
@@ -586,7 +624,11 @@ mod tests {
     /// Documents about one of three planted topics; feature t fires on topic t's documents,
     /// with activations decreasing along the documents.
     fn planted() -> (Vec<String>, SparseCodes) {
-        let topics = [("dark matter halo", "galaxy"), ("graph neural network", "message passing"), ("quantum error correction", "qubit")];
+        let topics = [
+            ("dark matter halo", "galaxy"),
+            ("graph neural network", "message passing"),
+            ("quantum error correction", "qubit"),
+        ];
         let filler = ["observations suggest", "experiments indicate", "simulations reveal", "data confirm"];
         let mut texts = Vec::new();
         let (mut idx, mut val) = (Vec::new(), Vec::new());
@@ -607,10 +649,26 @@ mod tests {
         let labeller = Labeller::new(texts.iter().map(String::as_str), &codes, LabelConfig::default(), || {}).unwrap();
         let drafts = labeller.draft_all(|| {});
         assert_eq!(drafts.iter().map(|d| d.index).collect::<Vec<_>>(), vec![0, 1, 2, 3]); // feature 4 is dead
-        assert!(drafts[0].label.contains("dark matter") || drafts[0].label.contains("matter halo"), "{}", drafts[0].label);
-        assert!(drafts[1].label.contains("graph neural") || drafts[1].label.contains("neural network"), "{}", drafts[1].label);
-        assert!(drafts[2].label.contains("error correction") || drafts[2].label.contains("quantum error"), "{}", drafts[2].label);
-        assert!(!drafts[0].label.split("; ").any(|p| p == "models"), "shared words are not distinctive: {}", drafts[0].label);
+        assert!(
+            drafts[0].label.contains("dark matter") || drafts[0].label.contains("matter halo"),
+            "{}",
+            drafts[0].label
+        );
+        assert!(
+            drafts[1].label.contains("graph neural") || drafts[1].label.contains("neural network"),
+            "{}",
+            drafts[1].label
+        );
+        assert!(
+            drafts[2].label.contains("error correction") || drafts[2].label.contains("quantum error"),
+            "{}",
+            drafts[2].label
+        );
+        assert!(
+            !drafts[0].label.split("; ").any(|p| p == "models"),
+            "shared words are not distinctive: {}",
+            drafts[0].label
+        );
         let phrases = drafts[0].label.split("; ").count();
         assert!((2..=4).contains(&phrases), "{}", drafts[0].label);
         let labels = labeller.score(&drafts, None).unwrap();
@@ -630,11 +688,23 @@ mod tests {
     fn label_phrases_replace_what_they_contain_and_skip_overlaps() {
         let texts = ["dark matter comets comet oort cloud"; 3];
         let codes = SparseCodes::new(1, 1, vec![0; 3], vec![1.0; 3]).unwrap();
-        let labeller = Labeller::new(texts, &codes, LabelConfig { min_phrase_documents: 1, ..Default::default() }, || {}).unwrap();
+        let labeller =
+            Labeller::new(texts, &codes, LabelConfig { min_phrase_documents: 1, ..Default::default() }, || {}).unwrap();
         let id = |p: &str| labeller.index.phrases.binary_search(&p.to_owned()).unwrap() as u32;
-        let scored: Vec<(u32, f64)> =
-            [("dark", 10.0), ("dark matter", 9.0), ("matter", 8.0), ("comets", 7.0), ("comet", 6.0), ("oort cloud", 5.5), ("cloud", 5.2), ("oort", 4.0)].map(|(p, z)| (id(p), z)).to_vec();
-        let chosen: Vec<&str> = labeller.choose_label(&scored).iter().map(|&p| labeller.index.phrases[p as usize].as_str()).collect();
+        let scored: Vec<(u32, f64)> = [
+            ("dark", 10.0),
+            ("dark matter", 9.0),
+            ("matter", 8.0),
+            ("comets", 7.0),
+            ("comet", 6.0),
+            ("oort cloud", 5.5),
+            ("cloud", 5.2),
+            ("oort", 4.0),
+        ]
+        .map(|(p, z)| (id(p), z))
+        .to_vec();
+        let chosen: Vec<&str> =
+            labeller.choose_label(&scored).iter().map(|&p| labeller.index.phrases[p as usize].as_str()).collect();
         assert_eq!(chosen, vec!["dark matter", "comet", "oort cloud"], "4.0 is below half the best score");
     }
 
@@ -643,15 +713,34 @@ mod tests {
         let (texts, codes) = planted();
         let labeller = Labeller::new(texts.iter().map(String::as_str), &codes, LabelConfig::default(), || {}).unwrap();
         let s = labeller.select(1);
-        assert_eq!((s.label.len(), s.heldout_top.len(), s.heldout_random.len(), s.calibration_random.len()), (20, 10, 10, 20));
-        let mut all: Vec<u32> = s.label.iter().copied().chain(s.heldout_top.iter().map(|a| a.0)).chain(s.heldout_random.clone()).chain(s.calibration_random.clone()).collect();
+        assert_eq!(
+            (s.label.len(), s.heldout_top.len(), s.heldout_random.len(), s.calibration_random.len()),
+            (20, 10, 10, 20)
+        );
+        let mut all: Vec<u32> = s
+            .label
+            .iter()
+            .copied()
+            .chain(s.heldout_top.iter().map(|a| a.0))
+            .chain(s.heldout_random.clone())
+            .chain(s.calibration_random.clone())
+            .collect();
         let n = all.len();
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), n, "the four sets are disjoint");
-        assert!(s.heldout_random.iter().chain(&s.calibration_random).all(|&d| d % 3 != 1), "random documents are non-activating");
+        assert!(
+            s.heldout_random.iter().chain(&s.calibration_random).all(|&d| d % 3 != 1),
+            "random documents are non-activating"
+        );
         assert_eq!(s, labeller.select(1), "deterministic");
-        let other = Labeller::new(texts.iter().map(String::as_str), &codes, LabelConfig { seed: 9, ..Default::default() }, || {}).unwrap();
+        let other = Labeller::new(
+            texts.iter().map(String::as_str),
+            &codes,
+            LabelConfig { seed: 9, ..Default::default() },
+            || {},
+        )
+        .unwrap();
         assert_ne!(s, other.select(1), "the seed changes the split");
     }
 
@@ -661,9 +750,11 @@ mod tests {
         let labeller = Labeller::new(texts.iter().map(String::as_str), &codes, LabelConfig::default(), || {}).unwrap();
         let drafts = labeller.draft_all(|| {});
         // Documents embed as their topic's one-hot; labels as their feature's topic.
-        let docs = Matrix::new(300, 4, (0..300).flat_map(|r| (0..4).map(move |c| (c == r % 3) as u8 as f32)).collect()).unwrap();
+        let docs = Matrix::new(300, 4, (0..300).flat_map(|r| (0..4).map(move |c| (c == r % 3) as u8 as f32)).collect())
+            .unwrap();
         let corpus = Corpus::from_matrix(&docs, 128, false);
-        let labels = Matrix::new(4, 4, (0..4).flat_map(|l| (0..4).map(move |c| (c == l) as u8 as f32)).collect()).unwrap();
+        let labels =
+            Matrix::new(4, 4, (0..4).flat_map(|l| (0..4).map(move |c| (c == l) as u8 as f32)).collect()).unwrap();
         let scored = labeller.score(&drafts, Some(LabelEmbeddings { labels: &labels, documents: &corpus })).unwrap();
         let s = scored[1].scores.as_ref().unwrap();
         assert_eq!(s.predictor, Predictor::Embedding);
@@ -698,7 +789,10 @@ mod tests {
         assert_eq!(labels[3].f1, None);
         mark_clean(&mut labels, &CleanFilter::default());
         assert_eq!(labels.iter().map(|l| l.clean).collect::<Vec<_>>(), vec![true, false, false, false, false]);
-        assert!(parse_labels(b"[{\"index\": 1, \"label\": \"a\"}, {\"index\": 1, \"label\": \"b\"}]").unwrap_err().to_string().contains("twice"));
+        assert!(parse_labels(b"[{\"index\": 1, \"label\": \"a\"}, {\"index\": 1, \"label\": \"b\"}]")
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
         assert!(parse_labels(b"{\"not\": \"a list\"}").is_err());
         let ours = serde_json::to_string(&labels).unwrap();
         assert_eq!(parse_labels(ours.as_bytes()).unwrap(), labels);

@@ -6,10 +6,14 @@
 //! - `families`: the paper's spanning-tree feature families, their labels and statistics.
 //! - `analysis`: arXiv 2512.10092's dataset diffing, NPMI, property retrieval, clustering along
 //!   chosen features.
+//! - `catalog`: a bundle's documents, feature statistics, labels and families, parsed once.
+//! - `explorer`: a loaded corpus on any backend: steered search (the steering unit, family
+//!   expansion, both modes), clustering named by features; what the page and `saescope steer` run.
 //! - `steer`: edits to a query's code and the two steering modes; `explore`: decoder
 //!   neighbours, co-firing, naming clusters by their over-represented features.
 
 pub mod analysis;
+pub mod catalog;
 pub mod explore;
 pub mod explorer;
 pub mod families;

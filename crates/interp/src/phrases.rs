@@ -9,19 +9,195 @@ use std::collections::HashMap;
 /// English function words plus the boilerplate of scientific abstracts ("we propose ... results
 /// show"). They never form a phrase and break bigrams.
 const STOP_WORDS: &[&str] = &[
-    "a", "about", "above", "after", "again", "against", "all", "also", "am", "among", "an", "and", "any", "are", "as", "at", "be",
-    "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing",
-    "down", "due", "during", "each", "eg", "et", "al", "etc", "few", "for", "from", "further", "had", "has", "have", "having", "he",
-    "her", "here", "hers", "him", "his", "how", "however", "ie", "if", "in", "into", "is", "it", "its", "itself", "just", "may",
-    "me", "might", "more", "most", "much", "must", "my", "no", "nor", "not", "now", "of", "off", "on", "once", "one", "only", "or",
-    "other", "our", "ours", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their",
-    "theirs", "them", "then", "there", "these", "they", "this", "those", "through", "thus", "to", "too", "under", "until", "up",
-    "upon", "us", "very", "via", "was", "we", "were", "what", "when", "where", "whether", "which", "while", "who", "whom", "why",
-    "will", "with", "within", "without", "would", "yet", "you", "your", "paper", "propose", "proposed", "present", "presents",
-    "presented", "show", "shows", "shown", "result", "results", "using", "use", "used", "uses", "based", "new", "novel", "study",
-    "studies", "studied", "work", "approach", "find", "found", "well", "two", "three", "first", "second", "several", "many",
-    "various", "different", "respectively", "significantly", "significant", "particular", "including", "across", "provide",
-    "provides", "demonstrate", "demonstrates", "introduce", "introduces", "investigate", "analysis", "method", "methods",
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "am",
+    "among",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "down",
+    "due",
+    "during",
+    "each",
+    "eg",
+    "et",
+    "al",
+    "etc",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "him",
+    "his",
+    "how",
+    "however",
+    "ie",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "may",
+    "me",
+    "might",
+    "more",
+    "most",
+    "much",
+    "must",
+    "my",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "on",
+    "once",
+    "one",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "out",
+    "over",
+    "own",
+    "same",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "thus",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "upon",
+    "us",
+    "very",
+    "via",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "whether",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "within",
+    "without",
+    "would",
+    "yet",
+    "you",
+    "your",
+    "paper",
+    "propose",
+    "proposed",
+    "present",
+    "presents",
+    "presented",
+    "show",
+    "shows",
+    "shown",
+    "result",
+    "results",
+    "using",
+    "use",
+    "used",
+    "uses",
+    "based",
+    "new",
+    "novel",
+    "study",
+    "studies",
+    "studied",
+    "work",
+    "approach",
+    "find",
+    "found",
+    "well",
+    "two",
+    "three",
+    "first",
+    "second",
+    "several",
+    "many",
+    "various",
+    "different",
+    "respectively",
+    "significantly",
+    "significant",
+    "particular",
+    "including",
+    "across",
+    "provide",
+    "provides",
+    "demonstrate",
+    "demonstrates",
+    "introduce",
+    "introduces",
+    "investigate",
+    "analysis",
+    "method",
+    "methods",
 ];
 
 pub fn is_stop_word(word: &str) -> bool {
@@ -31,7 +207,11 @@ pub fn is_stop_word(word: &str) -> bool {
 /// A phrase with each word's plural "s" dropped ("dark matter halos" -> "dark matter halo"):
 /// a crude fold, for telling variants of one phrase apart from different phrases.
 pub fn singular_key(phrase: &str) -> String {
-    phrase.split(' ').map(|w| if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") { &w[..w.len() - 1] } else { w }).collect::<Vec<_>>().join(" ")
+    phrase
+        .split(' ')
+        .map(|w| if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") { &w[..w.len() - 1] } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Removes LaTeX: inline and display math (`$...$`, `$$...$$`), `\commands` and escaped symbols
@@ -145,7 +325,8 @@ impl PhraseIndex {
             progress();
         }
         // Keep phrases seen often enough, renumbered in alphabetical order (stable output).
-        let mut kept: Vec<u32> = (0..names.len() as u32).filter(|&i| frequency[i as usize] >= min_documents.max(1)).collect();
+        let mut kept: Vec<u32> =
+            (0..names.len() as u32).filter(|&i| frequency[i as usize] >= min_documents.max(1)).collect();
         kept.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
         let mut remap = vec![u32::MAX; names.len()];
         kept.iter().enumerate().for_each(|(new, &old)| remap[old as usize] = new as u32);
@@ -176,7 +357,10 @@ mod tests {
 
     #[test]
     fn latex_math_commands_and_braces_are_handled() {
-        assert_eq!(phrases("Dark matter at $z \\sim 2$ in \\emph{galaxy clusters}"), vec!["clusters", "dark", "dark matter", "galaxy", "galaxy clusters", "matter"]);
+        assert_eq!(
+            phrases("Dark matter at $z \\sim 2$ in \\emph{galaxy clusters}"),
+            vec!["clusters", "dark", "dark matter", "galaxy", "galaxy clusters", "matter"]
+        );
         // Math breaks a bigram; an unmatched dollar is dropped; display math is skipped whole.
         assert_eq!(phrases("stellar $M_*$ mass"), vec!["mass", "stellar"]);
         assert_eq!(phrases("costs 5$ rather"), vec!["costs", "rather"]);
@@ -186,7 +370,10 @@ mod tests {
 
     #[test]
     fn stop_words_numbers_and_punctuation_break_phrases() {
-        assert_eq!(phrases("We propose Self-Supervised learning, of 3 graphs."), vec!["graphs", "learning", "self-supervised", "self-supervised learning"]);
+        assert_eq!(
+            phrases("We propose Self-Supervised learning, of 3 graphs."),
+            vec!["graphs", "learning", "self-supervised", "self-supervised learning"]
+        );
         assert_eq!(words("the 2024 X-ray"), vec![None, None, Some("x-ray".into())]);
         assert!(phrases("").is_empty());
     }

@@ -21,7 +21,9 @@ impl SteerMode {
         match name {
             "rebuild" => Ok(Self::Rebuild),
             "keep-error" => Ok(Self::KeepError),
-            other => Err(Error::Invalid(format!("unknown steering mode {other:?} (use \"rebuild\" or \"keep-error\")"))),
+            other => {
+                Err(Error::Invalid(format!("unknown steering mode {other:?} (use \"rebuild\" or \"keep-error\")")))
+            }
         }
     }
 }
@@ -31,9 +33,7 @@ impl SteerMode {
 pub fn apply_edits(code: &[(u32, f32)], edits: &[(u32, f32)], d_sae: usize) -> Result<Vec<(u32, f32)>> {
     let mut out: Vec<(u32, f32)> = code.to_vec();
     for &(feature, value) in edits {
-        if feature as usize >= d_sae {
-            return Err(Error::Invalid(format!("feature {feature} does not exist (the SAE has {d_sae})")));
-        }
+        saescope_core::sae::check_features([feature], d_sae)?;
         if !(value.is_finite() && value >= 0.0) {
             return Err(Error::Invalid(format!("feature {feature}: activation {value} must be a finite number >= 0")));
         }

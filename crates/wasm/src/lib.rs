@@ -8,6 +8,7 @@ use saescope_embed::Embedder;
 use saescope_format::bundle::{Bundle, BundleLoader};
 use saescope_format::manifest::Manifest;
 use saescope_gpu::{AnyBackend, GpuOptions};
+use saescope_interp::catalog::Catalog;
 use saescope_interp::explore;
 use saescope_interp::explorer::{steering_inputs, ClusterSpace, Explorer, Steering};
 use saescope_interp::steer::SteerMode;
@@ -81,7 +82,10 @@ impl Engine {
     /// Starts loading a bundle from its `manifest.json` bytes.
     #[wasm_bindgen(js_name = openBundle)]
     pub fn open_bundle(&self, manifest_json: &[u8]) -> Result<BundleLoading, JsError> {
-        Ok(BundleLoading { loader: Some(BundleLoader::new(manifest_json).map_err(js_err)?), backend: self.backend.clone() })
+        Ok(BundleLoading {
+            loader: Some(BundleLoader::new(manifest_json).map_err(js_err)?),
+            backend: self.backend.clone(),
+        })
     }
 }
 
@@ -110,7 +114,12 @@ impl BundleLoading {
 
     /// Parses everything and uploads the SAE and corpus to the engine.
     pub async fn finish(&mut self) -> Result<Scope, JsError> {
-        let bundle = self.loader.take().ok_or_else(|| JsError::new("this bundle has already been opened"))?.finish().map_err(js_err)?;
+        let bundle = self
+            .loader
+            .take()
+            .ok_or_else(|| JsError::new("this bundle has already been opened"))?
+            .finish()
+            .map_err(js_err)?;
         Scope::load(self.backend.clone(), bundle).await
     }
 }
@@ -124,7 +133,12 @@ pub struct QueryEmbedder(Embedder);
 impl QueryEmbedder {
     /// Checks that the bundle's embedder matches its documents' model, verifies each file
     /// against the manifest, and loads the model.
-    pub fn load(manifest_json: &[u8], weights: &[u8], tokenizer: &[u8], config: &[u8]) -> Result<QueryEmbedder, JsError> {
+    pub fn load(
+        manifest_json: &[u8],
+        weights: &[u8],
+        tokenizer: &[u8],
+        config: &[u8],
+    ) -> Result<QueryEmbedder, JsError> {
         let manifest = Manifest::parse(manifest_json).map_err(js_err)?;
         Ok(QueryEmbedder(Embedder::from_bundle(&manifest, weights, tokenizer, config).map_err(js_err)?))
     }
@@ -144,6 +158,8 @@ pub struct Scope {
     explorer: Explorer<AnyBackend>,
     manifest: Manifest,
     coarse: Vec<CoarseSplit>,
+    /// Handed to the page once (see [`Scope::take_catalog`]), not kept twice.
+    catalog: Option<Catalog>,
 }
 
 /// How the main SAE's features split from one smaller SAE's (see [`Scope::splits`]).
@@ -162,11 +178,27 @@ impl Scope {
         let coarse = bundle
             .coarse
             .into_iter()
-            .map(|c| CoarseSplit { d_sae: c.sae.d_sae, k: c.sae.k, coarse_of: c.split.best_small, cosine: c.split.cosine })
+            .map(|c| CoarseSplit {
+                d_sae: c.sae.d_sae,
+                k: c.sae.k,
+                coarse_of: c.split.best_small,
+                cosine: c.split.cosine,
+            })
             .collect();
-        let (strong, families) = steering_inputs(bundle.features.as_ref(), bundle.families.as_deref(), bundle.sae.d_sae).map_err(js_err)?;
-        let explorer = Explorer::new(backend, bundle.sae, bundle.corpus, bundle.codes, strong, families).await.map_err(js_err)?;
-        Ok(Scope { explorer, manifest: bundle.manifest, coarse })
+        let (d_sae, rows) = (bundle.sae.d_sae, bundle.corpus.rows());
+        let catalog = Catalog::parse(
+            bundle.documents.as_deref(),
+            bundle.features.as_deref(),
+            bundle.labels.as_deref(),
+            bundle.families.as_deref(),
+            d_sae,
+            rows,
+        )
+        .map_err(js_err)?;
+        let (strong, families) = steering_inputs(&catalog, d_sae);
+        let explorer =
+            Explorer::new(backend, bundle.sae, bundle.corpus, bundle.codes, strong, families).await.map_err(js_err)?;
+        Ok(Scope { explorer, manifest: bundle.manifest, coarse, catalog: Some(catalog) })
     }
 }
 
@@ -186,6 +218,14 @@ impl Scope {
             "k": sae.k,
             "has_codes": self.explorer.codes().is_ok(),
         }))
+    }
+
+    /// The bundle's documents, feature statistics, labels and families, parsed (the page
+    /// parses no bundle file itself): `{documents, features, labels, families, problems}`.
+    /// Handed over once; later calls fail.
+    #[wasm_bindgen(js_name = takeCatalog)]
+    pub fn take_catalog(&mut self) -> Result<JsValue, JsError> {
+        to_js(&self.catalog.take().ok_or_else(|| JsError::new("the catalog was already handed over"))?)
     }
 
     /// Feature splitting across SAE sizes, one entry per smaller SAE the bundle carries:
@@ -253,7 +293,8 @@ impl Scope {
     /// `{documents, with: [{feature, together, share}]}`.
     #[wasm_bindgen(js_name = coFiring)]
     pub fn co_firing(&self, feature: u32, n: u32) -> Result<JsValue, JsError> {
-        let (documents, with) = explore::co_firing(self.explorer.codes().map_err(js_err)?, feature, n as usize).map_err(js_err)?;
+        let (documents, with) =
+            explore::co_firing(self.explorer.codes().map_err(js_err)?, feature, n as usize).map_err(js_err)?;
         to_js(&serde_json::json!({ "documents": documents, "with": with }))
     }
 
@@ -261,9 +302,22 @@ impl Scope {
     /// along the chosen `features`), each cluster named by its over-represented features:
     /// `{clusters: [{size, features: [{feature, rate, rest_rate}], examples}], inertia,
     /// iterations, clustered}`.
-    pub async fn cluster(&self, space: &str, clusters: u32, features: Vec<u32>, iterations: u32, seed: u32) -> Result<JsValue, JsError> {
+    pub async fn cluster(
+        &self,
+        space: &str,
+        clusters: u32,
+        features: Vec<u32>,
+        iterations: u32,
+        seed: u32,
+    ) -> Result<JsValue, JsError> {
         let space = ClusterSpace::parse(space, features).map_err(js_err)?;
-        to_js(&self.explorer.cluster(&space, clusters as usize, iterations as usize, seed as u64).await.map_err(js_err)?)
+        to_js(
+            &self
+                .explorer
+                .cluster(&space, clusters as usize, iterations as usize, seed as u64)
+                .await
+                .map_err(js_err)?,
+        )
     }
 
     /// `feature`'s activation in each of `docs` (0 where it does not fire).

@@ -2,14 +2,15 @@
 // the centroid with the smallest distance. Euclidean: |x|^2 - 2 x.c + |c|^2;
 // cosine: 1 - x.c / |x| (centroids are unit norm). Ties go to the lower centroid index.
 
-struct Params {
+// The host declares the same struct in src/params.rs; src/contracts.rs checks that they agree.
+struct ArgminParams {
     points: u32,
     clusters: u32,
     cosine: u32,
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: ArgminParams;
 @group(0) @binding(1) var<storage, read> dots: array<f32>;
 @group(0) @binding(2) var<storage, read> c_sq_norm: array<f32>;
 @group(0) @binding(3) var<storage, read> x_norms: array<vec2<f32>>; // (|x|^2, 1/|x|)

@@ -3,7 +3,8 @@
 // active entry b with feature j > i or b == a (the diagonal), counts[(i - lo) * d_sae + j] += 1.
 // Integer atomics only (no float atomics). CPU reference: saescope_core::cooccurrence::count_tile.
 
-struct Params {
+// The host declares the same struct in src/params.rs; src/contracts.rs checks that they agree.
+struct CooccurrenceParams {
     documents: u32,
     k: u32,
     d_sae: u32,
@@ -14,7 +15,7 @@ struct Params {
     _p2: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: CooccurrenceParams;
 @group(0) @binding(1) var<storage, read> indices: array<u32>;
 @group(0) @binding(2) var<storage, read> values: array<f32>;
 @group(0) @binding(3) var<storage, read_write> counts: array<atomic<u32>>;

@@ -2,7 +2,8 @@
 // W_dec is bound one latent block at a time (blocks keep each binding under the adapter's
 // limit); the first block also writes b_dec. One thread per output element.
 
-struct Params {
+// The host declares the same struct in src/params.rs; src/contracts.rs checks that they agree.
+struct DecodeParams {
     rows: u32,
     k: u32,
     d_in: u32,
@@ -13,7 +14,7 @@ struct Params {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: DecodeParams;
 @group(0) @binding(1) var<storage, read> idx: array<u32>;
 @group(0) @binding(2) var<storage, read> val: array<f32>;
 @group(0) @binding(3) var<storage, read> w_dec: array<f32>; // rows lo..hi of [d_sae, d_in]

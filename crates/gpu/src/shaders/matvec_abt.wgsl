@@ -1,13 +1,14 @@
 // The A B^T product for the few rows of A (m <= ROWS): a search for one query, the encoding
 // of one query. The 64x64 tiles of `main` in matmul.wgsl would compute 63 wasted rows out of
-// 64 here; this entry point gives each thread one column of C instead. kernels.rs puts it
-// after matmul.wgsl's parameters, bindings and load functions (the A B^T variants).
+// 64 here; this entry point gives each thread one column of C instead. kernels.rs composes it
+// with matmul_common.wgsl and an A B^T operand file (bindings, load_l, load_r).
 //
 // R is staged through workgroup memory in [64 columns x 32] tiles that consecutive threads
 // read contiguously; L's rows are staged beside it.
 
 const COLS: u32 = 64u;
 const VTK: u32 = 32u;
+// kernels::MATVEC_MAX_ROWS (the contract tests check that they agree).
 const ROWS: u32 = 8u;
 // One float of padding per column keeps the threads' reads of their own column on distinct banks.
 const STRIDE: u32 = 33u;
@@ -19,7 +20,7 @@ var<workgroup> l_rows: array<f32, 256>; // [ROWS][VTK]
 fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let t = lid.x;
     let first = wid.x * COLS;
-    var acc: array<f32, 8>;
+    var acc: array<f32, ROWS>;
     for (var k0 = 0u; k0 < p.k; k0 += VTK) {
         for (var l = 0u; l < COLS * VTK / 64u; l++) {
             let e = t + l * 64u;

@@ -1,14 +1,15 @@
 // dots[c, i] = sum over the active latents j of point i: v_ij * centroids[c, j].
 // The sparse half of k-means on SAE codes; the dense half is matmul_abt.
 
-struct Params {
+// The host declares the same struct in src/params.rs; src/contracts.rs checks that they agree.
+struct SparseDotsParams {
     points: u32,
     k: u32,
     dim: u32,
     clusters: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: SparseDotsParams;
 @group(0) @binding(1) var<storage, read> idx: array<u32>;
 @group(0) @binding(2) var<storage, read> val: array<f32>;
 @group(0) @binding(3) var<storage, read> centroids: array<f32>;

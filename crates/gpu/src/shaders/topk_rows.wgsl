@@ -5,7 +5,8 @@
 // indices of those values pick the smallest indices, so the result matches the CPU reference
 // (value descending, index ascending) exactly. A bitonic sort orders the k winners.
 
-struct Params {
+// The host declares the same struct in src/params.rs; src/contracts.rs checks that they agree.
+struct TopkParams {
     rows: u32,
     n: u32,
     k: u32,
@@ -16,12 +17,13 @@ struct Params {
     _p2: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: TopkParams;
 @group(0) @binding(1) var<storage, read> scores: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out_idx: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out_val: array<f32>;
 
 const THREADS: u32 = 256u;
+// backend::MAX_TOP_K (the contract tests check that they agree).
 const MAX_K: u32 = 128u;
 
 var<workgroup> hist: array<atomic<u32>, 256>;

@@ -1,7 +1,8 @@
 // The training step's own kernels (see src/train.rs for the order they run in). The slot
 // constants (scalars, counts, column statistics), MASKED and NONE are prepended by the host
 // from its own definitions. Entry points share binding numbers; each uses only its own
-// variables, so each pipeline's layout holds just those.
+// variables, so each pipeline's layout (kernels::Kernel::layout) holds just those. The host
+// declares each params struct in src/params.rs; src/contracts.rs checks that they agree.
 //
 // No float atomics: sums are per-column loops or workgroup tree reductions; only integer
 // counters use atomics.

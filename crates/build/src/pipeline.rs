@@ -1,24 +1,26 @@
-//! `saescope build`: corpus -> bundle. Reads the corpus (skipping bad records with reasons),
-//! takes or computes embeddings, holds out a validation split, trains the SAE, encodes every
+//! The bundle pipeline (`saescope build`): corpus -> bundle. Reads the corpus (skipping bad
+//! records with reasons), takes or computes embeddings, holds out a validation split, trains the SAE, encodes every
 //! document, computes per-feature statistics, and writes the bundle with a manifest.
 //! Finished stages are kept under `OUT/.stages/`, keyed by a fingerprint of their inputs, so a
 //! re-run with the same inputs reuses them.
 
-use saescope_format::prelude::*;
-use crate::interpret::{self, CleanArgs, FamilyArgs};
-use crate::io::{progress, read, write, write_bundle};
-use crate::{train_cmd, Device};
+use crate::encode::{encode_chunks, CHUNK_ROWS};
+use crate::files::{progress, read, write, write_bundle};
+use crate::stages;
 use anyhow::{bail, Context, Result};
-use saescope_format::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
-use saescope_format::corpus::{self, CorpusFormat};
-use saescope_interp::labels::LabelConfig;
-use saescope_format::manifest::{sha256_hex, Role};
 use saescope_core::metrics::{feature_stats, MetricsAccumulator};
-use saescope_format::WeightDType;
 use saescope_core::search::{Corpus, Storage};
 use saescope_core::train::TrainConfig;
-use saescope_core::{Backend, Matrix, Sae, SparseCodes};
+use saescope_core::{EncodeOps, Matrix, Sae, SparseCodes};
+use saescope_format::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
+use saescope_format::corpus::{self, CorpusFormat};
+use saescope_format::manifest::{sha256_hex, Role};
 use saescope_format::npy;
+use saescope_format::prelude::*;
+use saescope_format::WeightDType;
+use saescope_gpu::AnyBackend;
+use saescope_interp::families::FamilyParams;
+use saescope_interp::labels::{CleanFilter, LabelConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,9 +36,9 @@ pub struct BuildArgs {
     pub coarse_latents: Vec<usize>,
     pub train: TrainConfig,
     pub holdout: f64,
-    pub device: Device,
-    pub clean: CleanArgs,
-    pub family: FamilyArgs,
+    pub clean: CleanFilter,
+    /// The family algorithm's settings; its density cap is the clean filter's.
+    pub family: FamilyParams,
 }
 
 /// Wall-clock time of each build stage, printed as each one ends.
@@ -101,7 +103,13 @@ fn stage_dir(out: &Path, name: &str, fingerprint: &str) -> PathBuf {
     out.join(".stages").join(format!("{name}-{}", &fingerprint[..16]))
 }
 
-fn train_stage(args: &BuildArgs, config: &TrainConfig, embeddings: &Matrix, embeddings_hash: &str) -> Result<(Sae, Vec<u8>)> {
+fn train_stage(
+    args: &BuildArgs,
+    backend: &AnyBackend,
+    config: &TrainConfig,
+    embeddings: &Matrix,
+    embeddings_hash: &str,
+) -> Result<(Sae, Vec<u8>)> {
     let config_json = serde_json::to_string(config)?;
     let fingerprint = sha256_hex(format!("{embeddings_hash}{config_json}{}", args.holdout).as_bytes());
     let dir = stage_dir(&args.out, "sae", &fingerprint);
@@ -109,26 +117,26 @@ fn train_stage(args: &BuildArgs, config: &TrainConfig, embeddings: &Matrix, embe
     if files.iter().all(|f| f.exists()) {
         eprintln!("reusing the trained SAE in {}", dir.display());
     } else {
-        train_cmd::run_on(embeddings, &dir, config.clone(), args.holdout, args.device)?;
+        crate::train::run_on(embeddings, &dir, config.clone(), args.holdout, backend)?;
     }
-    let sae = crate::io::read_sae(&dir)?;
+    let sae = crate::files::read_sae(&dir)?;
     Ok((sae, read(&files[2])?))
 }
 
-async fn encode_all<B: Backend>(backend: &B, sae: &Arc<Sae>, x: &Matrix) -> Result<(SparseCodes, saescope_core::metrics::Metrics)> {
-    let dev = backend.upload_sae(sae).await?;
+async fn encode_all<B: EncodeOps>(
+    backend: &B,
+    sae: &Arc<Sae>,
+    x: &Matrix,
+) -> Result<(SparseCodes, saescope_core::metrics::Metrics)> {
     let mut codes = SparseCodes::empty(sae.k, sae.d_sae);
     let mut metrics = MetricsAccumulator::new(sae.d_in, sae.d_sae);
-    let bar = progress(x.rows as u64, "encode");
-    for start in (0..x.rows).step_by(4096) {
-        let chunk = x.slice_rows(start, (start + 4096).min(x.rows));
-        let c = backend.encode(&dev, &chunk).await?;
-        let recon = backend.decode(&dev, &c).await?;
-        metrics.add(&chunk, &recon, &c);
+    let mut starts = (0..x.rows).step_by(CHUNK_ROWS);
+    let next = || Ok(starts.next().map(|start| x.slice_rows(start, (start + CHUNK_ROWS).min(x.rows))));
+    encode_chunks(backend, sae, x.rows, next, true, |chunk, c, recon| {
+        metrics.add(chunk, recon.as_ref().expect("decoded"), &c);
         codes.extend(c);
-        bar.inc(chunk.rows as u64);
-    }
-    bar.finish_and_clear();
+    })
+    .await?;
     Ok((codes, metrics.finish()))
 }
 
@@ -136,7 +144,11 @@ async fn encode_all<B: Backend>(backend: &B, sae: &Arc<Sae>, x: &Matrix) -> Resu
 /// embedded with; otherwise says why the bundle has no free-text search.
 fn add_query_embedder(bundle: &mut BundleBuilder, args: &BuildArgs, dim: usize) -> Result<()> {
     if args.model != saescope_embed::MODEL_ID {
-        eprintln!("no query embedder bundled: the documents come from {}, the bundled embedder implements {}", args.model, saescope_embed::MODEL_ID);
+        eprintln!(
+            "no query embedder bundled: the documents come from {}, the bundled embedder implements {}",
+            args.model,
+            saescope_embed::MODEL_ID
+        );
         return Ok(());
     }
     let dir = &args.embedder;
@@ -148,7 +160,8 @@ fn add_query_embedder(bundle: &mut BundleBuilder, args: &BuildArgs, dim: usize) 
     let [weights, tokenizer, config] = files.map(|f| read(&f));
     let (weights, tokenizer, config) = (weights?, tokenizer?, config?);
     // Loading it once proves the files are a working model of the right width.
-    let embedder = saescope_embed::Embedder::from_bytes(&weights, &tokenizer, &config).with_context(|| format!("the embedder in {}", dir.display()))?;
+    let embedder = saescope_embed::Embedder::from_bytes(&weights, &tokenizer, &config)
+        .with_context(|| format!("the embedder in {}", dir.display()))?;
     if embedder.dim() != dim {
         bail!("the embedder in {} makes {}-d vectors, the embeddings are {dim}-d", dir.display(), embedder.dim());
     }
@@ -159,7 +172,8 @@ fn add_query_embedder(bundle: &mut BundleBuilder, args: &BuildArgs, dim: usize) 
     Ok(())
 }
 
-pub fn run(args: BuildArgs) -> Result<()> {
+/// Builds the bundle of `args` with the math on `backend`.
+pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     let started = std::time::Instant::now();
     let mut stages = StageTimes::new();
     // 1. Documents.
@@ -191,9 +205,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
             if computed.exists() {
                 eprintln!("reusing embeddings in {}", computed.display());
             } else {
-                let embedder = crate::embed_cmd::load(&crate::embed_cmd::default_model_dir())?;
+                let embedder = crate::embed::load(&crate::embed::default_model_dir())?;
                 let partial = computed.with_extension("partial");
-                crate::embed_cmd::embed_documents(&embedder, &docs, crate::embed_cmd::TextField::TitleAbstract, &partial)?;
+                crate::embed::embed_documents(&embedder, &docs, corpus::embedding_text, &partial)?;
                 std::fs::rename(&partial, &computed)?;
             }
             &computed
@@ -201,13 +215,18 @@ pub fn run(args: BuildArgs) -> Result<()> {
     };
     let raw = read(path)?;
     let embeddings_hash = sha256_hex(&raw);
-    let embeddings = align_embeddings(npy::read_matrix(&raw).with_context(|| format!("{}", path.display()))?, &kept_records, total_records, path)?;
+    let embeddings = align_embeddings(
+        npy::read_matrix(&raw).with_context(|| format!("{}", path.display()))?,
+        &kept_records,
+        total_records,
+        path,
+    )?;
     drop(raw);
     embeddings.check_finite(&path.display().to_string())?;
     stages.done("embeddings");
 
     // 3. The SAE, and the smaller ones its features split from.
-    let (sae, training_log) = train_stage(&args, &args.train, &embeddings, &embeddings_hash)?;
+    let (sae, training_log) = train_stage(&args, backend, &args.train, &embeddings, &embeddings_hash)?;
     let sae = Arc::new(sae);
     stages.done("train");
     let mut coarse = Vec::new();
@@ -216,7 +235,8 @@ pub fn run(args: BuildArgs) -> Result<()> {
             bail!("--coarse-latents {latents}: a coarse SAE needs fewer latents than the main SAE ({}) and more than k ({})", sae.d_sae, sae.k);
         }
         eprintln!("coarse SAE with {latents} latents:");
-        let (small, _) = train_stage(&args, &TrainConfig { latents, ..args.train.clone() }, &embeddings, &embeddings_hash)?;
+        let (small, _) =
+            train_stage(&args, backend, &TrainConfig { latents, ..args.train.clone() }, &embeddings, &embeddings_hash)?;
         let split = saescope_core::splitting::split_features(&small, &sae)?;
         eprintln!("feature splitting: {}", split.summary());
         coarse.push((small, split));
@@ -230,10 +250,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let stored = Corpus::from_matrix(&embeddings, per_shard, true);
     drop(embeddings);
     let as_read = stored.to_matrix();
-    let (codes, metrics) = {
-        let b = &crate::io::backend(args.device)?;
-        pollster::block_on(encode_all(b, &sae, &as_read))
-    }?;
+    let (codes, metrics) = pollster::block_on(encode_all(backend, &sae, &as_read))?;
     drop(as_read);
     let stats = feature_stats(&codes, 20, 20);
     stages.done("encode + feature statistics");
@@ -246,27 +263,39 @@ pub fn run(args: BuildArgs) -> Result<()> {
     }
     let (idx, val) = codes.to_npy()?;
     let codes_hash = sha256_hex(&[sha256_hex(&idx), sha256_hex(&val)].concat().into_bytes());
-    let model = interpret::label_model(None);
+    let model = stages::label_model(None);
     let label_config = LabelConfig { seed: args.train.seed, ..Default::default() };
-    let clean = args.clean.filter();
-    let fingerprint = format!("{codes_hash}{}{}{}{}{}", saescope_interp::labels::METHOD_VERSION, sha256_hex(&lines), serde_json::to_string(&label_config)?, serde_json::to_string(&clean)?, model.is_some());
+    let clean = args.clean.clone();
+    let fingerprint = format!(
+        "{codes_hash}{}{}{}{}{}",
+        saescope_interp::labels::METHOD_VERSION,
+        sha256_hex(&lines),
+        serde_json::to_string(&label_config)?,
+        serde_json::to_string(&clean)?,
+        model.is_some()
+    );
     let labels_path = stage_dir(&args.out, "labels", &sha256_hex(fingerprint.as_bytes())).join("labels.json");
     let labels_json = staged(&labels_path, "labels", || {
-        let labels = interpret::compute_labels(&docs, &codes, &stored, model.as_deref(), label_config, &clean)?;
+        let labels = stages::compute_labels(&docs, &codes, &stored, model.as_deref(), label_config, &clean)?;
         Ok(serde_json::to_vec(&labels)?)
     })?;
     let labels = saescope_interp::labels::parse_labels(&labels_json)?;
-    let label_summary = interpret::label_summary(&labels);
+    let label_summary = stages::label_summary(&labels);
     eprintln!("labels: {label_summary}");
     stages.done("labels");
 
     // 6. Co-occurrence and feature families.
-    let params = args.family.params(clean.max_density);
-    let fingerprint = format!("{codes_hash}{}{}{}", saescope_interp::families::METHOD_VERSION, sha256_hex(&labels_json), serde_json::to_string(&params)?);
+    let params = FamilyParams { max_density: clean.max_density, ..args.family.clone() };
+    let fingerprint = format!(
+        "{codes_hash}{}{}{}",
+        saescope_interp::families::METHOD_VERSION,
+        sha256_hex(&labels_json),
+        serde_json::to_string(&params)?
+    );
     let families_path = stage_dir(&args.out, "families", &sha256_hex(fingerprint.as_bytes())).join("families.json");
     let mut cooccurrence_seconds = None;
     let families_json = staged(&families_path, "families", || {
-        let (file, seconds) = interpret::compute_families(&codes, &labels, params, args.device)?;
+        let (file, seconds) = stages::compute_families(&codes, &labels, params, backend)?;
         cooccurrence_seconds = Some(seconds);
         Ok(serde_json::to_vec(&file)?)
     })?;
@@ -280,7 +309,10 @@ pub fn run(args: BuildArgs) -> Result<()> {
 
     // 7. The bundle.
     let bar = progress(5, "write bundle");
-    let name = args.name.clone().unwrap_or_else(|| args.corpus.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| args.corpus.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
     let val_nmse = serde_json::from_slice::<serde_json::Value>(&training_log)
         .ok()
         .and_then(|log| log["epochs"].as_array()?.last()?["val_nmse"].as_f64())
@@ -305,7 +337,11 @@ pub fn run(args: BuildArgs) -> Result<()> {
     bar.inc(1);
     for (i, shard) in stored.shards.iter().enumerate() {
         let Storage::F16(values) = &shard.storage else { unreachable!("stored as f16") };
-        bundle.add(&format!("embeddings/{i:03}.npy"), Role::Embeddings, npy::to_bytes(&[shard.rows, stored.dim], values)?);
+        bundle.add(
+            &format!("embeddings/{i:03}.npy"),
+            Role::Embeddings,
+            npy::to_bytes(&[shard.rows, stored.dim], values)?,
+        );
     }
     bar.inc(1);
     bundle.add("codes/indices.npy", Role::CodesIndices, idx);

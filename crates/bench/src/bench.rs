@@ -1,27 +1,27 @@
-//! `saescope bench`: saescope's hot paths, timed on inputs that it also writes as `.npy`, so
+//! `saescope-bench`: saescope's hot paths, timed on inputs that it also writes as `.npy`, so
 //! that the peers (numpy, faiss, scikit-learn, networkx: `xtask/bench/peers.py`) time the same
 //! work on the same data. Writes `ours.json` (every case: its shape, its files, our timings and
 //! results) into the output folder; `cargo xtask bench` runs the peers and writes the tables.
 //! Timings live here and in BENCHMARKS.md, never in tests.
 
-use saescope_core::prelude::*;
-use crate::io::{read_matrix, write};
 use anyhow::{bail, Context, Result};
-use saescope_format::bundle::{shard_rows, DEFAULT_BINDING_LIMIT};
-use saescope_core::codes::SparseCodes;
+use saescope_build::files::{read_matrix, write};
 use saescope_conformance::random_sae;
-use saescope_interp::families::{self, FamilyParams};
+use saescope_core::codes::SparseCodes;
 use saescope_core::fit::lloyd;
+use saescope_core::fit::Trainer;
 use saescope_core::kmeans::{kmeans_plus_plus, Metric, Points};
 use saescope_core::matrix::{gemm, normalize};
-use saescope_format::npy::{self, Element};
+use saescope_core::prelude::*;
 use saescope_core::rng::SeededRng;
 use saescope_core::search::{Corpus, Hits};
 use saescope_core::synth::unit_atoms;
-use saescope_core::fit::Trainer;
-use saescope_core::train::{TrainConfig};
+use saescope_core::train::TrainConfig;
 use saescope_core::{Backend, CpuBackend, Matrix};
+use saescope_format::bundle::{shard_rows, DEFAULT_BINDING_LIMIT};
+use saescope_format::npy::{self, Element};
 use saescope_gpu::GpuBackend;
+use saescope_interp::families::{self, FamilyParams};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -130,7 +130,9 @@ struct Machine {
 fn machine(gpu: &GpuBackend) -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     Machine { cpu, cores, gpu_adapter: gpu.describe(), gpu_is_software: gpu.gpu.is_software() }
@@ -176,7 +178,8 @@ fn sgemm_case(bench: &Bench, n: usize) -> Result<SgemmCase> {
         gemm(n, n, n, &a.data, false, &b.data, false, 0.0, &mut c);
         Ok(())
     })?;
-    let files = serde_json::json!({ "a": bench.write_matrix("sgemm-a.npy", &a)?, "b": bench.write_matrix("sgemm-b.npy", &b)? });
+    let files =
+        serde_json::json!({ "a": bench.write_matrix("sgemm-a.npy", &a)?, "b": bench.write_matrix("sgemm-b.npy", &b)? });
     Ok(SgemmCase { n, files, cpu })
 }
 
@@ -259,12 +262,20 @@ const SEARCH_K: usize = 10;
 
 /// Top-10 search of the first `queries` documents over `corpus` (written as `corpus_file` in
 /// f32; the f16 case writes its own f16 copy, rounded as our storage rounds it).
-fn search_case(bench: &Bench, corpus: &Matrix, corpus_file: &str, data: &str, queries: usize, half: bool) -> Result<SearchCase> {
+fn search_case(
+    bench: &Bench,
+    corpus: &Matrix,
+    corpus_file: &str,
+    data: &str,
+    queries: usize,
+    half: bool,
+) -> Result<SearchCase> {
     let storage = if half { "f16" } else { "f32" };
     let id = format!("search-{}-{storage}-q{queries}", corpus.rows);
     eprintln!("{id}");
     let bytes_per_value = if half { 2 } else { 4 };
-    let stored = Arc::new(Corpus::from_matrix(corpus, shard_rows(corpus.cols, bytes_per_value, DEFAULT_BINDING_LIMIT), half));
+    let stored =
+        Arc::new(Corpus::from_matrix(corpus, shard_rows(corpus.cols, bytes_per_value, DEFAULT_BINDING_LIMIT), half));
     let q = corpus.slice_rows(0, queries);
     let resident = pollster::block_on(CpuBackend.upload_corpus(&stored))?;
     let mut hits = None;
@@ -293,7 +304,18 @@ fn search_case(bench: &Bench, corpus: &Matrix, corpus_file: &str, data: &str, qu
         "cpu_indices": write_hits("cpu", hits)?,
         "gpu_indices": write_hits("gpu", gpu_hits)?,
     });
-    Ok(SearchCase { id, data: data.into(), docs: corpus.rows, dim: corpus.cols, queries, k: SEARCH_K, storage, files, cpu, gpu })
+    Ok(SearchCase {
+        id,
+        data: data.into(),
+        docs: corpus.rows,
+        dim: corpus.cols,
+        queries,
+        k: SEARCH_K,
+        storage,
+        files,
+        cpu,
+        gpu,
+    })
 }
 
 #[derive(Serialize)]
@@ -313,7 +335,14 @@ struct KMeansCase {
     gpu_inertia: Option<f64>,
 }
 
-fn kmeans_case(bench: &Bench, points: &Matrix, points_file: &str, data: &str, clusters: usize, iterations: usize) -> Result<KMeansCase> {
+fn kmeans_case(
+    bench: &Bench,
+    points: &Matrix,
+    points_file: &str,
+    data: &str,
+    clusters: usize,
+    iterations: usize,
+) -> Result<KMeansCase> {
     let id = format!("kmeans-{}-c{clusters}", points.rows);
     eprintln!("{id}");
     let dense = Points::Dense(points);
@@ -321,17 +350,37 @@ fn kmeans_case(bench: &Bench, points: &Matrix, points_file: &str, data: &str, cl
     let final_inertia = |r: saescope_core::kmeans::KMeansResult| r.inertia.last().copied().unwrap_or(f64::NAN);
     let mut cpu_inertia = f64::NAN;
     let cpu = bench.policy.time(|| {
-        cpu_inertia = final_inertia(pollster::block_on(lloyd(&CpuBackend, dense, start.clone(), iterations, Metric::Euclidean))?);
+        cpu_inertia =
+            final_inertia(pollster::block_on(lloyd(&CpuBackend, dense, start.clone(), iterations, Metric::Euclidean))?);
         Ok(())
     })?;
     let gflop = 2.0 * (points.rows * points.cols * clusters * iterations) as f64 / 1e9;
     let mut gpu_inertia = None;
     let gpu = bench.time_gpu(gflop, || {
-        gpu_inertia = Some(final_inertia(pollster::block_on(lloyd(&bench.gpu, dense, start.clone(), iterations, Metric::Euclidean))?));
+        gpu_inertia = Some(final_inertia(pollster::block_on(lloyd(
+            &bench.gpu,
+            dense,
+            start.clone(),
+            iterations,
+            Metric::Euclidean,
+        ))?));
         Ok(())
     })?;
-    let files = serde_json::json!({ "points": points_file, "init": bench.write_matrix(&format!("{id}-init.npy"), &start)? });
-    Ok(KMeansCase { id, data: data.into(), points: points.rows, dim: points.cols, clusters, iterations, files, cpu, cpu_inertia, gpu, gpu_inertia })
+    let files =
+        serde_json::json!({ "points": points_file, "init": bench.write_matrix(&format!("{id}-init.npy"), &start)? });
+    Ok(KMeansCase {
+        id,
+        data: data.into(),
+        points: points.rows,
+        dim: points.cols,
+        clusters,
+        iterations,
+        files,
+        cpu,
+        cpu_inertia,
+        gpu,
+        gpu_inertia,
+    })
 }
 
 #[derive(Serialize)]
@@ -351,7 +400,12 @@ struct TrainCase {
 /// Times epochs of training on `backend` after one warm-up step (first-use costs such as
 /// compiling kernels; a whole warm-up epoch takes minutes on a software GPU), returning the
 /// last epoch's mean NMSE too.
-fn time_epochs<B: Backend>(policy: &RunPolicy, backend: &B, data: &Matrix, config: &TrainConfig) -> Result<(Timing, f64)> {
+fn time_epochs<B: Backend>(
+    policy: &RunPolicy,
+    backend: &B,
+    data: &Matrix,
+    config: &TrainConfig,
+) -> Result<(Timing, f64)> {
     let mut trainer = pollster::block_on(Trainer::new(backend, data, config.clone()))?;
     pollster::block_on(trainer.step(&data.slice_rows(0, config.batch.min(data.rows))))?;
     let mut nmse = f64::NAN;
@@ -391,7 +445,7 @@ struct EmbedCase {
 
 fn embed_case(bench: &Bench, model: &std::path::Path) -> Result<EmbedCase> {
     eprintln!("embed");
-    let embedder = crate::embed_cmd::load(model)?;
+    let embedder = saescope_build::embed::load(model)?;
     let mut per_query = Vec::new();
     for query in QUERIES {
         per_query.push(bench.policy.time(|| embedder.embed(&[query]).map(drop).map_err(Into::into))?);
@@ -420,7 +474,9 @@ struct FamiliesCase {
 /// codes; its codes and our families are written for the networkx peer to redo and compare.
 fn families_case(bench: &Bench, bundle: &std::path::Path) -> Result<FamiliesCase> {
     eprintln!("families");
-    let codes = crate::commands::load_bundle(bundle)?.codes.with_context(|| format!("{} has no codes", bundle.display()))?;
+    let codes = saescope_build::files::load_bundle(bundle)?
+        .codes
+        .with_context(|| format!("{} has no codes", bundle.display()))?;
     let params = FamilyParams::default();
     let mut cooc = None;
     let cooccurrence_cpu = bench.policy.time(|| {
@@ -449,7 +505,18 @@ fn families_case(bench: &Bench, bundle: &std::path::Path) -> Result<FamiliesCase
     write(&bench.out.join("families-ours.json"), &serde_json::to_vec(&ours)?)?;
     files.insert("ours", "families-ours.json".into());
     let data = format!("the codes of {} (the demo SAE on the demo embeddings)", bundle.display());
-    Ok(FamiliesCase { data, documents: codes.rows(), d_sae: codes.d_sae, k: codes.k, params, files, cooccurrence_cpu, cooccurrence_gpu, families: timing, count: found.len() })
+    Ok(FamiliesCase {
+        data,
+        documents: codes.rows(),
+        d_sae: codes.d_sae,
+        k: codes.k,
+        params,
+        files,
+        cooccurrence_cpu,
+        cooccurrence_gpu,
+        families: timing,
+        count: found.len(),
+    })
 }
 
 #[derive(Serialize)]
@@ -467,13 +534,23 @@ struct Report {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let real = read_matrix(&args.embeddings).context("saescope bench needs real corpus embeddings (--embeddings)")?;
+    let real = read_matrix(&args.embeddings).context("saescope-bench needs real corpus embeddings (--embeddings)")?;
     if real.rows < 2048 || real.cols != 384 {
-        bail!("{} is [{}, {}]; the benchmark needs at least 2048 rows of 384-d embeddings", args.embeddings.display(), real.rows, real.cols);
+        bail!(
+            "{} is [{}, {}]; the benchmark needs at least 2048 rows of 384-d embeddings",
+            args.embeddings.display(),
+            real.rows,
+            real.cols
+        );
     }
-    let gpu = pollster::block_on(GpuBackend::new(Default::default())).map_err(|e| anyhow::anyhow!("{e} (saescope bench times the GPU path too)"))?;
+    let gpu = pollster::block_on(GpuBackend::new(Default::default()))
+        .map_err(|e| anyhow::anyhow!("{e} (saescope-bench times the GPU path too)"))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let policy = if args.quick { RunPolicy { max_runs: 1, min_runs: 1, budget_s: 0.0 } } else { RunPolicy { max_runs: 7, min_runs: 3, budget_s: 20.0 } };
+    let policy = if args.quick {
+        RunPolicy { max_runs: 1, min_runs: 1, budget_s: 0.0 }
+    } else {
+        RunPolicy { max_runs: 7, min_runs: 3, budget_s: 20.0 }
+    };
     let bench = Bench { out: args.out.clone(), policy, gpu };
     eprintln!("{}", bench.gpu.describe());
 
@@ -484,7 +561,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let batch = if args.quick { 256 } else { 2048 };
     let real_batch = real.slice_rows(0, batch);
     let wide_batch = unit_rows(batch, 1536, 3);
-    let (real_file, wide_file) = (bench.write_matrix("encode-x-384.npy", &real_batch)?, bench.write_matrix("encode-x-1536.npy", &wide_batch)?);
+    let (real_file, wide_file) =
+        (bench.write_matrix("encode-x-384.npy", &real_batch)?, bench.write_matrix("encode-x-1536.npy", &wide_batch)?);
     let mut encode = Vec::new();
     for (x, file, data, d_sae, k) in [
         (&real_batch, &real_file, "demo embeddings, random SAE", 3072, 32),
@@ -499,7 +577,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let large = grow_corpus(&real, if args.quick { 19_000 } else { 190_000 }, 4);
     let small_data = format!("demo embeddings{}", if args.quick { " (first 2000)" } else { "" });
     let large_data = format!("synthetic: the {} demo embeddings and noisy copies", real.rows);
-    let (small_file, large_file) = (bench.write_matrix(&format!("corpus-{}.npy", small.rows), &small)?, bench.write_matrix(&format!("corpus-{}.npy", large.rows), &large)?);
+    let (small_file, large_file) = (
+        bench.write_matrix(&format!("corpus-{}.npy", small.rows), &small)?,
+        bench.write_matrix(&format!("corpus-{}.npy", large.rows), &large)?,
+    );
     let corpora = [(&small, &small_file, &small_data), (&large, &large_file, &large_data)];
     let mut search = Vec::new();
     for (corpus, file, data) in corpora {
@@ -524,7 +605,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let train_rows = if args.quick { real.slice_rows(0, 2048) } else { real.clone() };
     let train = train_case(&bench, &train_rows, &format!("demo embeddings ({} rows)", train_rows.rows))?;
 
-    let report = Report { quick: args.quick, machine: machine(&bench.gpu), policy, sgemm, encode, search, kmeans, families, embed, train };
+    let report = Report {
+        quick: args.quick,
+        machine: machine(&bench.gpu),
+        policy,
+        sgemm,
+        encode,
+        search,
+        kmeans,
+        families,
+        embed,
+        train,
+    };
     let path = args.out.join("ours.json");
     write(&path, &serde_json::to_vec_pretty(&report)?)?;
     println!("{}", path.display());

@@ -1,0 +1,42 @@
+//! `saescope-bench`: the benchmark harness (`cargo xtask bench` runs it), kept out of the user
+//! binary. Times saescope's hot paths on inputs it also writes as `.npy` for the peers.
+
+mod bench;
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Time saescope's hot paths (encode, search, k-means, training; CPU and GPU) on inputs it
+/// writes as .npy for the peers to time too; writes ours.json (`cargo xtask bench` adds numpy,
+/// faiss, scikit-learn and networkx and writes BENCHMARKS.md).
+#[derive(Parser)]
+#[command(name = "saescope-bench", version)]
+struct Args {
+    /// Smaller inputs and one run each, to check the harness
+    #[arg(long)]
+    quick: bool,
+    /// Real corpus embeddings, [N >= 2048, 384] .npy (e.g. the demo's MiniLM vectors)
+    #[arg(long)]
+    embeddings: PathBuf,
+    /// Folder for the shared inputs and ours.json
+    #[arg(long, default_value = "target/bench-data")]
+    out: PathBuf,
+    /// A bundle for the co-occurrence and families case (its codes)
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+    /// The MiniLM model folder, for the query-embedding case
+    #[arg(long)]
+    embedder: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let Args { quick, embeddings, out, bundle, embedder } = Args::parse();
+    match bench::run(&bench::BenchArgs { quick, out, embeddings, bundle, embedder }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `saescope steer`: the page's steered search from the command line, on the same bundle
+//! files and the same code (`saescope_interp::explorer`), so both give the same documents.
+
+use crate::Device;
+use anyhow::{bail, Context, Result};
+use saescope_build::files::read;
+use saescope_format::manifest::Role;
+use saescope_format::npy;
+use saescope_interp::catalog::Catalog;
+use saescope_interp::explorer::{steering_inputs, Explorer, Steering};
+use saescope_interp::steer::SteerMode;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// Where the query comes from.
+pub enum Query {
+    /// Free text, embedded with the bundle's own query embedder (as the page does).
+    Text(String),
+    /// A `.npy` holding one embedding.
+    Vector(PathBuf),
+    /// A document of the bundle ("more like this").
+    Doc(u32),
+}
+
+/// `F:V` pairs (feature or family, then a number), as the page's URL writes them.
+pub fn parse_pair(text: &str) -> Result<(u32, f32), String> {
+    let (a, b) = text.split_once(':').ok_or_else(|| format!("{text:?}: expected INDEX:VALUE, e.g. 889:1.5"))?;
+    let index = a.trim().parse().map_err(|_| format!("{text:?}: {a:?} is not an index"))?;
+    let value: f32 = b.trim().parse().map_err(|_| format!("{text:?}: {b:?} is not a number"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("{text:?}: the value must be a finite number >= 0"));
+    }
+    Ok((index, value))
+}
+
+pub struct SteerArgs {
+    pub bundle: PathBuf,
+    pub query: Query,
+    pub edits: Vec<(u32, f32)>,
+    pub families: Vec<(u32, f32)>,
+    pub mode: SteerMode,
+    pub k: usize,
+    pub json: bool,
+    pub device: Device,
+}
+
+fn embed_with_bundle(dir: &Path, bundle: &saescope_format::bundle::Bundle, text: &str) -> Result<Vec<f32>> {
+    let path = |role| -> Result<PathBuf> {
+        let entry = bundle
+            .manifest
+            .file(role)
+            .with_context(|| format!("{} carries no query embedder; pass --vector or --doc", dir.display()))?;
+        Ok(dir.join(&entry.path))
+    };
+    let (weights, tokenizer, config) = (
+        read(&path(Role::EmbedderWeights)?)?,
+        read(&path(Role::EmbedderTokenizer)?)?,
+        read(&path(Role::EmbedderConfig)?)?,
+    );
+    let embedder = saescope_embed::Embedder::from_bundle(&bundle.manifest, &weights, &tokenizer, &config)?;
+    if text.trim().is_empty() {
+        bail!("type something to search for");
+    }
+    Ok(embedder.embed(&[text])?.data)
+}
+
+pub fn run(args: SteerArgs) -> Result<()> {
+    let bundle = saescope_build::files::load_bundle(&args.bundle)?;
+    let (d_sae, rows) = (bundle.sae.d_sae, bundle.corpus.rows());
+    let catalog = Catalog::parse(
+        bundle.documents.as_deref(),
+        bundle.features.as_deref(),
+        bundle.labels.as_deref(),
+        bundle.families.as_deref(),
+        d_sae,
+        rows,
+    )?;
+    for problem in &catalog.problems {
+        eprintln!("warning: {problem}");
+    }
+    let text_vector = match &args.query {
+        Query::Text(text) => Some(embed_with_bundle(&args.bundle, &bundle, text)?),
+        _ => None,
+    };
+    let (strong, families) = steering_inputs(&catalog, d_sae);
+    let backend = Rc::new(crate::io::backend(args.device)?);
+    let explorer =
+        pollster::block_on(Explorer::new(backend, bundle.sae, bundle.corpus, bundle.codes, strong, families))?;
+    let query = match args.query {
+        Query::Text(_) => text_vector.expect("embedded above"),
+        Query::Vector(path) => {
+            let m = npy::read_matrix(&read(&path)?).with_context(|| format!("{}", path.display()))?;
+            if m.rows != 1 {
+                bail!("{} holds {} vectors; a query is one", path.display(), m.rows);
+            }
+            m.data
+        }
+        Query::Doc(doc) => explorer.document_vector(doc)?,
+    };
+    let steering =
+        Steering { edits: args.edits, families: args.families.into_iter().map(|(f, s)| (f as usize, s)).collect() };
+    let result = pollster::block_on(explorer.steered_search(&query, &steering, args.mode, args.k))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(());
+    }
+    let label = |j: u32| {
+        catalog.labels.iter().find(|l| l.index == j).map_or_else(|| format!("feature {j}"), |l| l.label.clone())
+    };
+    if !result.edits.is_empty() {
+        let edits: Vec<String> = result.edits.iter().map(|&(j, v)| format!("{j}:{v:.3} ({})", label(j))).collect();
+        println!("steered: {} · cosine to the query {:.3}", edits.join(", "), result.cosine);
+    }
+    for (rank, hit) in result.hits.iter().enumerate() {
+        let doc = catalog.documents.get(hit.doc as usize);
+        let (id, title) = doc.map_or(("?", "(no documents in this bundle)"), |d| (d.id.as_str(), d.title.as_str()));
+        println!("{:>3}. {:.4}  #{:<6} {id}  {title}", rank + 1, hit.score, hit.doc);
+        if !hit.fires.is_empty() {
+            println!("       fires: {}", hit.fires.iter().map(|&j| label(j)).collect::<Vec<_>>().join(" · "));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! What a bundle says about its documents and features, parsed once, in Rust: the documents,
+//! `features.json`, `labels.json` and `families.json`. The page receives these values (it
+//! parses no bundle file itself) and `saescope` reads the same.
+//!
+//! The documents and the SAE are required; the interpretation files are optional extras: one
+//! that does not parse is left out with a sentence in [`Catalog::problems`], so a bundle with a
+//! damaged label file still searches and steers.
+
+use crate::families::FamiliesFile;
+use crate::labels::{parse_labels, FeatureLabel};
+use saescope_core::error::{Error, Result};
+use saescope_core::sae::check_features;
+use saescope_format::documents::{parse_documents, Document};
+use saescope_format::features::FeaturesFile;
+use serde::Serialize;
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Catalog {
+    pub documents: Vec<Document>,
+    pub features: Option<FeaturesFile>,
+    /// By feature index.
+    pub labels: Vec<FeatureLabel>,
+    pub families: Option<FamiliesFile>,
+    /// Files that were left out, and why.
+    pub problems: Vec<String>,
+}
+
+impl Catalog {
+    /// Parses the bundle's files (as `saescope_format::bundle::Bundle` holds them), checking
+    /// every feature index against `d_sae` and the document count against `documents`.
+    pub fn parse(
+        documents: Option<&[u8]>,
+        features: Option<&[u8]>,
+        labels: Option<&[u8]>,
+        families: Option<&[u8]>,
+        d_sae: usize,
+        rows: usize,
+    ) -> Result<Catalog> {
+        let mut catalog = Catalog::default();
+        if let Some(bytes) = documents {
+            catalog.documents = parse_documents(bytes)?;
+            if catalog.documents.len() != rows {
+                return Err(Error::Shape(format!(
+                    "the documents file holds {} documents, the embeddings {rows}",
+                    catalog.documents.len()
+                )));
+            }
+        }
+        let mut optional = |what: &str, parsed: Result<()>| {
+            if let Err(e) = parsed {
+                catalog_problem(&mut catalog.problems, what, e);
+            }
+        };
+        let mut parsed_features = None;
+        let mut parsed_labels = Vec::new();
+        let mut parsed_families = None;
+        if let Some(bytes) = features {
+            optional(
+                "features.json",
+                FeaturesFile::parse(bytes).and_then(|f| {
+                    check_features(f.features.iter().map(|s| s.feature), d_sae).map(|_| parsed_features = Some(f))
+                }),
+            );
+        }
+        if let Some(bytes) = labels {
+            optional(
+                "labels.json",
+                parse_labels(bytes)
+                    .and_then(|l| check_features(l.iter().map(|l| l.index), d_sae).map(|_| parsed_labels = l)),
+            );
+        }
+        if let Some(bytes) = families {
+            optional("families.json", parse_families(bytes, d_sae).map(|f| parsed_families = Some(f)));
+        }
+        catalog.features = parsed_features;
+        catalog.labels = parsed_labels;
+        catalog.families = parsed_families;
+        Ok(catalog)
+    }
+}
+
+fn catalog_problem(problems: &mut Vec<String>, what: &str, e: Error) {
+    problems.push(format!("{what} could not be used ({e}); the page goes on without it"));
+}
+
+/// `families.json`, with every family id its position and every member a feature of the SAE.
+pub fn parse_families(bytes: &[u8], d_sae: usize) -> Result<FamiliesFile> {
+    let file: FamiliesFile = serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("families.json: {e}")))?;
+    for (i, f) in file.families.iter().enumerate() {
+        if f.id != i {
+            return Err(Error::Format(format!("families.json: family {i} has id {}", f.id)));
+        }
+        check_features(std::iter::once(f.parent).chain(f.children.iter().copied()), d_sae)?;
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::families::{Family, FamilyParams, FamilyStats};
+
+    fn families_json(children: Vec<u32>) -> Vec<u8> {
+        let family = Family { id: 0, parent: 1, label: "a".into(), children, round: 0, parent_family: None };
+        let stats = FamilyStats {
+            sizes: vec![3],
+            cooccurrence_ratio: None,
+            block_diagonal_ratio: None,
+            block_diagonal_ratio_random: None,
+            membership_fraction: 1.0,
+            candidates: 3,
+            live: 3,
+            families_per_round: vec![1],
+        };
+        serde_json::to_vec(&FamiliesFile { params: FamilyParams::default(), families: vec![family], stats }).unwrap()
+    }
+
+    #[test]
+    fn parses_every_file_and_leaves_out_a_broken_extra_with_a_reason() {
+        let docs = b"{\"id\":\"a\",\"title\":\"T\",\"abstract\":\"x\"}\n{\"id\":\"b\",\"title\":\"U\"}\n";
+        let labels = br#"[{"index": 2, "label": "stars"}]"#;
+        let c = Catalog::parse(Some(docs), None, Some(labels), Some(&families_json(vec![2, 3])), 8, 2).unwrap();
+        assert_eq!(c.documents.len(), 2);
+        assert_eq!(c.labels[0].label, "stars");
+        assert_eq!(c.families.as_ref().unwrap().families[0].children, [2, 3]);
+        assert!(c.problems.is_empty());
+
+        let c = Catalog::parse(
+            Some(docs),
+            Some(b"{oops"),
+            Some(br#"[{"index": 9, "label": "x"}]"#),
+            Some(&families_json(vec![2, 30])),
+            8,
+            2,
+        )
+        .unwrap();
+        assert!(c.features.is_none() && c.labels.is_empty() && c.families.is_none());
+        assert_eq!(c.problems.len(), 3, "{:?}", c.problems);
+        assert!(c.problems[1].contains("feature 9 does not exist"), "{:?}", c.problems);
+        assert!(c.problems[2].contains("feature 30 does not exist"), "{:?}", c.problems);
+    }
+
+    #[test]
+    fn documents_must_match_the_embeddings() {
+        let docs = b"{\"id\":\"a\",\"title\":\"T\"}\n";
+        assert!(Catalog::parse(Some(docs), None, None, None, 8, 2).unwrap_err().to_string().contains("1 documents"));
+    }
+}
