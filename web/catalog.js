@@ -1,75 +1,84 @@
-// What the page knows about a bundle's documents and features: the parsed documents.jsonl,
-// features.json (density, activation histogram, top documents), labels.json, families.json and
-// the feature-splitting maps of the bundle's smaller SAEs. Lookups only; the math runs in the worker.
+// @ts-check
+// What the page knows about a bundle's documents and features: the documents, features.json
+// (density, activation histogram, top documents), labels.json, families.json and the
+// feature-splitting maps of the bundle's smaller SAEs, as the engine parsed them
+// (saescope_interp::catalog; the page parses no bundle file). Lookups only; the math runs in the worker.
 
-function parseJsonLines(buffer) {
-  const text = new TextDecoder().decode(buffer);
-  const docs = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      docs.push(JSON.parse(line));
-    } catch {
-      docs.push({ id: '?', title: '(unreadable document line)', abstract: '' });
-    }
-  }
-  return docs;
-}
+/** @import { CatalogData, Document, Family, FamilyParams, FamilyStats, FeatureLabel, FeatureStats, Info, Manifest, Metrics, Split } from './types.js' */
 
-function parseJson(buffer, what, problems) {
-  if (!buffer) return null;
-  try {
-    return JSON.parse(new TextDecoder().decode(buffer));
-  } catch (e) {
-    problems.push(`${what} is not valid JSON (${e.message}); the page goes on without it`);
-    return null;
-  }
-}
-
-/** Words of a label search, lower-cased. */
+/**
+ * Words of a label search, lower-cased.
+ * @param {string} text
+ */
 function words(text) {
   return text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
 }
 
 export class Catalog {
-  constructor(manifest, info, files, splits = []) {
+  /**
+   * @param {Manifest} manifest
+   * @param {Info} info
+   * @param {CatalogData} catalog
+   * @param {Split[]} [splits]
+   */
+  constructor(manifest, info, catalog, splits = []) {
     this.manifest = manifest;
     this.info = info;
     // Per smaller SAE: which coarse feature each main feature splits from, and the reverse.
     this.splits = splits.map((s) => {
-      const members = Array.from({ length: s.d_sae }, () => []);
+      const members = Array.from({ length: s.d_sae }, () => /** @type {number[]} */ ([]));
       s.coarse_of.forEach((c, j) => members[c].push(j));
       for (const m of members) m.sort((a, b) => s.cosine[b] - s.cosine[a]);
       return { ...s, members };
     });
-    this.problems = [];
-    this.documents = files.documents ? parseJsonLines(files.documents) : [];
-    const features = parseJson(files.features, 'features.json', this.problems);
-    this.metrics = features?.metrics ?? null;
-    this.stats = new Map((features?.features ?? []).map((f) => [f.feature, f]));
-    const labels = parseJson(files.labels, 'labels.json', this.problems);
-    this.labels = new Map((Array.isArray(labels) ? labels : []).filter((l) => Number.isInteger(l?.index)).map((l) => [l.index, l]));
-    const families = parseJson(files.families, 'families.json', this.problems);
-    this.familyStats = families?.stats ?? null;
-    this.familyParams = families?.params ?? null;
-    this.families = (families?.families ?? []).filter((f) => Number.isInteger(f?.parent) && Array.isArray(f.children));
+    this.problems = catalog.problems;
+    this.documents = catalog.documents;
+    /** @type {Metrics | null} */
+    this.metrics = catalog.features?.metrics ?? null;
+    /** @type {Map<number, FeatureStats>} */
+    this.stats = new Map((catalog.features?.features ?? []).map((f) => [f.feature, f]));
+    /** @type {Map<number, FeatureLabel>} */
+    this.labels = new Map(catalog.labels.map((l) => [l.index, l]));
+    /** @type {FamilyStats | null} */
+    this.familyStats = catalog.families?.stats ?? null;
+    /** @type {FamilyParams | null} */
+    this.familyParams = catalog.families?.params ?? null;
+    /** @type {Family[]} */
+    this.families = catalog.families?.families ?? [];
+    /** @type {Map<number, Family>} */
     this.familyById = new Map(this.families.map((f) => [f.id, f]));
   }
 
+  /**
+   * Document `i` (a placeholder beyond the documents file).
+   * @param {number} i
+   * @returns {Document}
+   */
   document(i) {
     return this.documents[i] ?? { id: String(i), title: `Document ${i}`, abstract: '', categories: [] };
   }
 
-  /** `arXiv id → year` (YYMM ids: 2403.01234 is 2024); null for other ids. */
+  /**
+   * `arXiv id → year` (YYMM ids: 2403.01234 is 2024); null for other ids.
+   * @param {string | null | undefined} id
+   */
   static year(id) {
     const m = /^(\d{2})(\d{2})\.\d{4,5}/.exec(id ?? '');
     return m ? 2000 + Number(m[1]) : null;
   }
 
+  /**
+   * The arXiv page of `id`, or null when it is no arXiv id.
+   * @param {string | null | undefined} id
+   */
   static arxivUrl(id) {
     return /^(\d{4}\.\d{4,5}|[a-z-]+(\.[A-Z]{2})?\/\d{7})$/.test(id ?? '') ? `https://arxiv.org/abs/${id}` : null;
   }
 
+  /**
+   * Feature `j`'s label, or `feature j` where it has none.
+   * @param {number} j
+   */
   label(j) {
     return this.labels.get(j)?.label || `feature ${j}`;
   }
@@ -78,6 +87,7 @@ export class Catalog {
    * Feature `j` seen from each smaller SAE: the coarse feature it splits from, their decoder
    * cosine, and every main feature that splits from it as `{feature, cosine}` (closest
    * first, `j` among them).
+   * @param {number} j
    */
   splitsOf(j) {
     return this.splits.map((s) => ({
@@ -88,7 +98,10 @@ export class Catalog {
     }));
   }
 
-  /** Families whose parent is `j`, and families that have `j` among their children. */
+  /**
+   * Families whose parent is `j`, and families that have `j` among their children.
+   * @param {number} j
+   */
   familiesOf(j) {
     return {
       asParent: this.families.filter((f) => f.parent === j),
@@ -96,19 +109,29 @@ export class Catalog {
     };
   }
 
+  /**
+   * The features of family `f`, parent first.
+   * @param {Family} f
+   */
   familyMembers(f) {
     return [f.parent, ...f.children];
   }
 
-  /** Features and families whose label holds every word of `text` (or whose index it is). */
+  /**
+   * Features and families whose label holds every word of `text` (or whose index it is).
+   * @param {string} text
+   * @returns {{ features: number[], families: Family[] }}
+   */
   searchLabels(text, n = 12) {
     const want = words(text);
     if (!want.length) return { features: [], families: [] };
+    /** @param {string} label */
     const matches = (label) => {
       const have = label.toLowerCase();
       return want.every((w) => have.includes(w));
     };
     const asIndex = /^\d+$/.test(text.trim()) ? Number(text.trim()) : null;
+    /** @type {number[]} */
     const features = [];
     if (asIndex !== null && asIndex < (this.info?.d_sae ?? 0)) features.push(asIndex);
     for (const [j, l] of this.labels) {

@@ -1,7 +1,15 @@
+// @ts-check
 // Drawings as SVG built node by node (labels are text nodes, never markup).
 
 const SVG = 'http://www.w3.org/2000/svg';
 
+/**
+ * An SVG element with attributes and optional text.
+ * @param {string} tag
+ * @param {Record<string, string | number>} attrs
+ * @param {string} [text]
+ * @returns {SVGElement}
+ */
 function svgEl(tag, attrs, text) {
   const node = document.createElementNS(SVG, tag);
   Object.entries(attrs).forEach(([k, v]) => node.setAttribute(k, String(v)));
@@ -12,11 +20,21 @@ function svgEl(tag, attrs, text) {
 /**
  * A bar chart of `counts` (one bar per bin). `xLabel(i)` names bin i's left edge for the axis;
  * `title(i)` is the tooltip of bar i. `log` draws heights on a log scale (for long tails).
+ * @param {number[]} counts
+ * @param {object} [options]
+ * @param {number} [options.width]
+ * @param {number} [options.height]
+ * @param {(i: number) => string} [options.xLabel]
+ * @param {(i: number) => string} [options.title]
+ * @param {boolean} [options.log]
+ * @param {string} [options.caption]
+ * @returns {SVGElement}
  */
 export function barChart(counts, { width = 420, height = 140, xLabel = (i) => String(i), title = (i) => String(counts[i]), log = false, caption = '' } = {}) {
   const pad = { left: 36, right: 8, top: 8, bottom: 28 };
   const w = width - pad.left - pad.right;
   const h = height - pad.top - pad.bottom;
+  /** @param {number} c */
   const scale = (c) => (log ? Math.log10(1 + c) : c);
   const max = Math.max(1e-9, ...counts.map(scale));
   const svg = svgEl('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', class: 'chart' });

@@ -1,9 +1,16 @@
+// @ts-check
 // Fetching bundle files with byte-level progress. Files are cached (Cache API) under their
 // sha256, so a reload, or a visit offline, takes them from the cache instead of the network; a
 // file whose hash changed is simply a different key. Used by the worker.
 
+/** @import { FileEntry } from './types.js' */
+
 const CACHE = 'saescope-bundles-v1';
 
+/**
+ * The bundle cache, or null where the Cache API is not available.
+ * @returns {Promise<Cache | null>}
+ */
 export async function openCache() {
   try {
     return 'caches' in self ? await caches.open(CACHE) : null;
@@ -12,7 +19,12 @@ export async function openCache() {
   }
 }
 
-/** Fetches `url` into a Uint8Array, reporting received bytes to `onBytes`. */
+/**
+ * Fetches `url` into a Uint8Array, reporting received bytes to `onBytes`.
+ * @param {string} url
+ * @param {(bytes: number) => void} [onBytes]
+ * @returns {Promise<Uint8Array<ArrayBuffer>>}
+ */
 export async function fetchBytes(url, onBytes = () => {}) {
   let response;
   try {
@@ -27,6 +39,7 @@ export async function fetchBytes(url, onBytes = () => {}) {
     return bytes;
   }
   const reader = response.body.getReader();
+  /** @type {Uint8Array[]} */
   const parts = [];
   let total = 0;
   for (;;) {
@@ -48,6 +61,11 @@ export async function fetchBytes(url, onBytes = () => {}) {
 /**
  * One bundle file (a manifest entry), from the cache when its hash is there, else from the
  * network (then cached). The caller verifies the bytes; `remember()` caches them once verified.
+ * @param {Cache | null} cache
+ * @param {URL} base the bundle folder
+ * @param {FileEntry} entry
+ * @param {(bytes: number) => void} onBytes
+ * @returns {Promise<{ bytes: Uint8Array<ArrayBuffer>, cached: boolean, remember: () => Promise<void> }>}
  */
 export async function fetchEntry(cache, base, entry, onBytes) {
   const url = new URL(entry.path, base).href;
@@ -65,7 +83,13 @@ export async function fetchEntry(cache, base, entry, onBytes) {
   return { bytes, cached: false, remember };
 }
 
-/** Runs `task(item)` for every item with at most `limit` running at once. */
+/**
+ * Runs `task(item)` for every item with at most `limit` running at once.
+ * @template T
+ * @param {T[]} items
+ * @param {number} limit
+ * @param {(item: T) => Promise<void>} task
+ */
 export async function inParallel(items, limit, task) {
   let next = 0;
   const worker = async () => {

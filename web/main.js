@@ -1,3 +1,4 @@
+// @ts-check
 // The page: starts the engine worker (WebGPU or the CPU path), loads a bundle with progress,
 // and shows the views (search and steering, features, families, clusters). The state lives
 // in the URL (state.js); the math runs in the worker (worker.js); text from the bundle is
@@ -13,11 +14,24 @@ import { FeaturesView } from './views/features.js';
 import { FamiliesView } from './views/families.js';
 import { ClustersView } from './views/clusters.js';
 
+/** @import { AppState, View } from './state.js' */
+/** @import { Info, Progress } from './types.js' */
+
 const DEFAULT_BUNDLE = 'bundles/demo/';
 
+/**
+ * Shows a download's progress: one line per file in `list`, the total in `bar` and `label`.
+ * @param {HTMLElement} list
+ * @param {HTMLProgressElement} bar
+ * @param {HTMLElement} label
+ * @returns {(p: Progress) => void}
+ */
 function progressUi(list, bar, label) {
+  /** @type {Map<string, HTMLLIElement>} */
   const items = new Map();
+  /** @type {Map<string, number>} */
   const sizes = new Map();
+  /** @type {Map<string, number>} */
   const received = new Map();
   let total = 0;
   const redraw = () => {
@@ -38,7 +52,7 @@ function progressUi(list, bar, label) {
     } else if (p.type === 'bytes') {
       received.set(p.path, Math.min(p.bytes, sizes.get(p.path) ?? p.bytes));
     } else if (p.type === 'done') {
-      const li = items.get(p.path);
+      const li = /** @type {HTMLLIElement} */ (items.get(p.path)); // listed by 'start'
       if (p.error) {
         li.className = 'bad';
         li.textContent = p.error;
@@ -54,15 +68,25 @@ function progressUi(list, bar, label) {
   };
 }
 
-class App {
+export class App {
   constructor() {
     this.state = readState();
-    this.engine = null;
+    // Set by boot() before anything asks the engine.
+    /** @type {EngineClient} */
+    this.engine = /** @type {any} */ (null);
     this.engineKind = '';
-    this.catalog = null;
-    this.info = null;
+    /** How often the engine crashed and was restarted (see recover). */
+    this.restarts = 0;
+    // The loaded bundle's catalog and info: null only while no bundle is loaded, when no view
+    // is shown (render() waits for the catalog), so the views take them as present.
+    /** @type {Catalog} */
+    this.catalog = /** @type {any} */ (null);
+    /** @type {Info} */
+    this.info = /** @type {any} */ (null);
+    /** @type {string | null} */
     this.bundleUrl = null;
     this.embedder = { state: 'none', message: '' }; // none | loading | ready | unavailable | failed
+    /** @type {Map<string, Float32Array>} */
     this.vectors = new Map(); // query text -> embedding
     this.busy = 0;
     this.search = new SearchView(this);
@@ -75,21 +99,28 @@ class App {
     };
   }
 
+  /** @param {'loading' | 'ready' | 'error'} s the page's state (body[data-state], which tests wait on) */
   setState(s) {
     document.body.dataset.state = s;
   }
 
+  /** @param {boolean} on */
   setBusy(on) {
     this.busy += on ? 1 : -1;
     document.body.dataset.busy = String(this.busy > 0);
   }
 
+  /** @param {string} message shown in the error line; '' hides it */
   showError(message) {
     $('error').textContent = message;
     $('error').hidden = !message;
   }
 
-  /** Applies `patch` to the state, writes the URL, and re-renders. */
+  /**
+   * Applies `patch` to the state, writes the URL, and re-renders.
+   * @param {Partial<AppState>} patch
+   * @param {{ push?: boolean }} [options] `push` makes a history entry
+   */
   update(patch, { push = false } = {}) {
     const before = this.state;
     this.state = { ...this.state, ...patch };
@@ -98,17 +129,23 @@ class App {
     return this.render();
   }
 
-  /** The URL of the state with `patch` applied (for links that also open in a new tab). */
+  /**
+   * The URL of the state with `patch` applied (for links that also open in a new tab).
+   * @param {Partial<AppState>} patch
+   */
   href(patch) {
     return stateToSearch({ ...this.state, ...patch });
   }
 
+  /** @param {number} j */
   openFeature(j) {
     this.update({ view: 'feature', f: j }, { push: true });
   }
 
-  /** Document `doc` as the query ("more like this"), with no steering. */
-  /** Adds feature `j` to the steering at strength 1 (as strong as the whole query; the engine owns the unit). */
+  /**
+   * Adds feature `j` to the steering at strength 1 (as strong as the whole query; the engine owns the unit).
+   * @param {number} j
+   */
   async steerWithFeature(j) {
     try {
       const activations = await this.engine.call('steeringActivations', { features: [j], strength: 1 });
@@ -118,11 +155,18 @@ class App {
     }
   }
 
+  /**
+   * Document `doc` as the query ("more like this"), with no steering.
+   * @param {number} doc
+   */
   openDocument(doc) {
     this.update({ view: 'search', q: '', doc, steer: new Map(), fam: new Map() }, { push: true });
   }
 
-  /** A link to feature `j`'s page, named by its label. */
+  /**
+   * A link to feature `j`'s page, named by its label.
+   * @param {number} j
+   */
   featureLink(j, className = 'feature-link') {
     const a = appLink(this.catalog.label(j), this.href({ view: 'feature', f: j }), () => this.openFeature(j), className);
     a.dataset.feature = String(j);
@@ -130,7 +174,10 @@ class App {
     return a;
   }
 
-  /** A link that makes document `doc` the query, named by its title. */
+  /**
+   * A link that makes document `doc` the query, named by its title.
+   * @param {number} doc
+   */
   documentLink(doc, className = 'title') {
     return appLink(this.catalog.document(doc).title, this.href({ view: 'search', q: '', doc, steer: new Map(), fam: new Map() }), () => this.openDocument(doc), className);
   }
@@ -142,9 +189,14 @@ class App {
     return e.message;
   }
 
-  /** The query's vector: a document's embedding, or the text embedded in the browser. */
+  /**
+   * The query's vector: a document's embedding, or the text embedded in the browser; null (or
+   * undefined) when the text cannot be embedded (the status line says why).
+   * @param {AppState} s
+   */
   async queryVector(s) {
-    if (!s.q) return this.engine.call('documentVector', { doc: s.doc });
+    // Without text the query is a document (the search view asks only for one or the other).
+    if (!s.q) return this.engine.call('documentVector', { doc: /** @type {number} */ (s.doc) });
     if (this.vectors.has(s.q)) return this.vectors.get(s.q);
     if (this.embedder.state === 'loading') {
       $('query-status').textContent = this.embedderStatus();
@@ -163,8 +215,8 @@ class App {
   async render() {
     if (!this.catalog) return;
     for (const v of VIEWS) $(`view-${v}`).hidden = v !== this.state.view;
-    for (const a of document.querySelectorAll('#tabs a')) {
-      a.href = this.href({ view: a.dataset.view });
+    for (const a of /** @type {NodeListOf<HTMLAnchorElement>} */ (document.querySelectorAll('#tabs a'))) {
+      a.href = this.href({ view: /** @type {View} */ (a.dataset.view) });
       a.classList.toggle('active', a.dataset.view === this.state.view || (a.dataset.view === 'features' && this.state.view === 'feature'));
     }
     await this.views[this.state.view].show();
@@ -176,7 +228,7 @@ class App {
     $('bundle-url').value = url;
     this.setState('loading');
     this.showError('');
-    this.catalog = null;
+    this.catalog = /** @type {any} */ (null);
     this.vectors.clear();
     for (const v of VIEWS) $(`view-${v}`).hidden = true;
     $('tabs').hidden = true;
@@ -188,9 +240,9 @@ class App {
     try {
       // The worker lives in web/, so relative bundle URLs are resolved against the page here.
       const absolute = new URL(url.endsWith('/') ? url : `${url}/`, location.href).href;
-      const { manifest, info, splits, files, embedderProblem } = await this.engine.call('open', { url: absolute }, onProgress);
+      const { manifest, info, splits, catalog, embedderProblem } = await this.engine.call('open', { url: absolute }, onProgress);
       if (url !== this.bundleUrl) return; // another bundle was asked for meanwhile
-      this.catalog = new Catalog(manifest, info, files, splits);
+      this.catalog = new Catalog(manifest, info, catalog, splits);
       this.info = info;
       $('bundle-info').textContent =
         `${manifest.name}: ${fmt.int(info.documents)} documents, ${manifest.embedding.model} embeddings (${info.d_in}-d), ` +
@@ -208,7 +260,10 @@ class App {
     }
   }
 
-  /** Loads the query embedder in the background: the rest of the page works meanwhile. */
+  /**
+   * Loads the query embedder in the background: the rest of the page works meanwhile.
+   * @param {string | null} problem why the bundle's embedder cannot serve queries, if it cannot
+   */
   startEmbedder(problem) {
     if (problem) {
       this.embedder = { state: 'unavailable', message: `Free-text search is off: ${problem}.` };
@@ -220,6 +275,7 @@ class App {
     this.embedder = { state: 'loading', message: '' };
     const status = $('query-status');
     const total = this.catalog.manifest.files.filter((f) => f.role.startsWith('embedder-')).reduce((s, f) => s + f.bytes, 0);
+    /** @type {Map<string, number>} */
     const got = new Map();
     const url = this.bundleUrl;
     this.embedderReady = this.engine
@@ -268,8 +324,34 @@ class App {
     button.disabled = false;
   }
 
+  /**
+   * After an engine crash (a Rust panic: the worker was replaced), starts the new engine, loads
+   * the bundle again (its files come from the cache) and says what happened.
+   * @param {string} reason
+   */
+  async recover(reason) {
+    this.restarts += 1;
+    document.body.dataset.engineRestarts = String(this.restarts);
+    const message = `The engine crashed (${reason}) and was restarted; the bundle was loaded again. Please report this.`;
+    if (this.restarts > 3) {
+      // The same fault again and again (say, while loading this bundle): stop retrying.
+      this.showError(`The engine crashed ${this.restarts} times (last: ${reason}); reload the page or try another bundle.`);
+      return;
+    }
+    try {
+      await this.engine.call('init', { preferGpu: this.state.device !== 'cpu' });
+      await this.openBundle();
+      this.showError(message);
+    } catch (e) {
+      this.showError(`${message} Restarting failed too: ${e.message}`);
+    }
+  }
+
   async boot() {
     this.engine = new EngineClient();
+    this.engine.onRestart = (reason) => this.recover(reason);
+    // The app object, for scripts and tests in the page's console.
+    /** @type {any} */ (window).saescope = this;
     let engine;
     try {
       engine = await this.engine.call('init', { preferGpu: this.state.device !== 'cpu' });
@@ -293,10 +375,10 @@ class App {
       writeState(this.state, true);
       this.openBundle();
     });
-    for (const a of document.querySelectorAll('#tabs a')) {
+    for (const a of /** @type {NodeListOf<HTMLAnchorElement>} */ (document.querySelectorAll('#tabs a'))) {
       a.addEventListener('click', (e) => {
         e.preventDefault();
-        this.update({ view: a.dataset.view }, { push: true });
+        this.update({ view: /** @type {View} */ (a.dataset.view) }, { push: true });
       });
     }
     window.addEventListener('popstate', () => {

@@ -1,3 +1,4 @@
+// @ts-check
 // The app's whole state lives in the URL, so a steered search (or a feature page, or a
 // clustering) can be shared and reloaded. This module reads and writes it.
 //
@@ -10,8 +11,33 @@
 //   f=J                  the feature page's feature
 //   k=N&space=codes|embeddings&along=J,J   clustering
 
+/** @typedef {'search' | 'feature' | 'features' | 'families' | 'clusters'} View */
+
+/**
+ * The app's state, as the URL holds it.
+ * @typedef {object} AppState
+ * @property {string} bundle the bundle folder ('' for the default)
+ * @property {View} view
+ * @property {string} q free-text query ('' for none)
+ * @property {number | null} doc the query document, when there is no text
+ * @property {Map<number, number>} steer feature -> activation
+ * @property {Map<number, number>} fam family id -> strength
+ * @property {'keep-error' | 'rebuild'} mode
+ * @property {number | null} f the feature page's feature
+ * @property {number} k clusters
+ * @property {'codes' | 'embeddings'} space
+ * @property {number[]} along features to cluster along
+ * @property {string} device 'cpu' asks for the CPU path
+ */
+
+/** @type {View[]} */
 export const VIEWS = ['search', 'feature', 'features', 'families', 'clusters'];
 
+/**
+ * `J:V,J:V` as a map (malformed or negative pairs left out).
+ * @param {string | null} text
+ * @returns {Map<number, number>}
+ */
 function parsePairs(text) {
   const out = new Map();
   for (const part of (text ?? '').split(',')) {
@@ -23,18 +49,23 @@ function parsePairs(text) {
   return out;
 }
 
+/** @param {Map<number, number>} map */
 function formatPairs(map) {
   return [...map].map(([k, v]) => `${k}:${Number(v.toFixed(3))}`).join(',');
 }
 
+/** @param {string | null} text */
 function parseInts(text) {
   return (text ?? '').split(',').filter((s) => /^\d+$/.test(s)).map(Number);
 }
 
+/** @returns {AppState} */
 export function readState(search = location.search) {
   const p = new URLSearchParams(search);
-  const int = (name) => (p.has(name) && /^\d+$/.test(p.get(name)) ? Number(p.get(name)) : null);
-  const view = VIEWS.includes(p.get('view')) ? p.get('view') : 'search';
+  /** @param {string} name */
+  const int = (name) => (p.has(name) && /^\d+$/.test(p.get(name) ?? '') ? Number(p.get(name)) : null);
+  const asked = p.get('view');
+  const view = VIEWS.find((v) => v === asked) ?? 'search';
   return {
     bundle: p.get('bundle') || '',
     view,
@@ -51,6 +82,7 @@ export function readState(search = location.search) {
   };
 }
 
+/** @param {AppState} s */
 export function stateToSearch(s) {
   const p = new URLSearchParams();
   if (s.bundle) p.set('bundle', s.bundle);
@@ -70,7 +102,11 @@ export function stateToSearch(s) {
   return `?${p}`;
 }
 
-/** Writes `s` into the URL: `push` makes a history entry (navigation), else it replaces. */
+/**
+ * Writes `s` into the URL: `push` makes a history entry (navigation), else it replaces.
+ * @param {AppState} s
+ * @param {boolean} push
+ */
 export function writeState(s, push) {
   const url = `${location.pathname}${stateToSearch(s)}`;
   if (url === `${location.pathname}${location.search}`) return;

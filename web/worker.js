@@ -1,3 +1,4 @@
+// @ts-check
 // The worker that owns the WebAssembly module, the compute engine (WebGPU device or CPU path)
 // and the loaded bundle, so the page never freezes while the math runs. The page talks to it
 // through `engine.js`: each request is `{id, method, args}`; the answer is `{id, result}` or
@@ -7,20 +8,40 @@
 import init, { Engine, QueryEmbedder } from '../pkg/saescope_wasm.js';
 import { fetchBytes, fetchEntry, inParallel, openCache } from './fetch.js';
 
+/** @import { Scope } from '../pkg/saescope_wasm.js' */
+/** @import { EngineMethod, EngineMethods, FileEntry, Manifest, Progress, Role } from './types.js' */
+
+/**
+ * What answers each request: its arguments and a progress callback in, its result out.
+ * @typedef {{ [M in EngineMethod]: (args: EngineMethods[M]['args'], progress: (p: Progress) => void) => EngineMethods[M]['result'] | Promise<EngineMethods[M]['result']> }} Handlers
+ */
+
+/** @type {Role[]} */
 const EMBEDDER_ROLES = ['embedder-weights', 'embedder-tokenizer', 'embedder-config'];
-// Files the page itself reads (as JSON or JSON Lines), handed over after verification.
-const PAGE_ROLES = { documents: 'documents', features: 'features', labels: 'labels', families: 'families' };
 
+/** @type {Engine | null} */
 let engine = null;
+/** @type {Scope | null} */
 let scope = null;
+/** @type {QueryEmbedder | null} */
 let embedder = null;
-let bundle = null; // { base, manifestBytes, manifest }
+/** @type {{ base: URL, manifestBytes: Uint8Array, manifest: Manifest } | null} */
+let bundle = null;
 
-/** Downloads `entries` (4 at a time), verifying each with `verify(entry, bytes)`. */
+/**
+ * Downloads `entries` (4 at a time), verifying each with `verify(entry, bytes)`.
+ * @param {FileEntry[]} entries
+ * @param {URL} base the bundle folder
+ * @param {(entry: FileEntry, bytes: Uint8Array) => void} verify throws when the bytes are wrong
+ * @param {(p: Progress) => void} progress
+ * @returns {Promise<Map<string, Uint8Array>>} the bytes by path
+ */
 async function download(entries, base, verify, progress) {
   const cache = await openCache();
   progress({ type: 'start', files: entries.map((e) => ({ path: e.path, bytes: e.bytes })) });
+  /** @type {string[]} */
   const failures = [];
+  /** @type {Map<string, Uint8Array>} */
   const got = new Map();
   await inParallel(entries, 4, async (entry) => {
     let last = 0;
@@ -48,44 +69,33 @@ async function download(entries, base, verify, progress) {
   return got;
 }
 
-/** The bytes as an ArrayBuffer, decompressed first if they are gzip (documents.jsonl.gz). */
-async function gunzipped(bytes) {
-  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes.buffer;
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return new Response(stream).arrayBuffer();
-}
-
+/** @type {Handlers} */
 const handlers = {
   async init({ preferGpu }) {
     await init();
     engine = await Engine.create(preferGpu);
-    return { kind: engine.kind(), describe: engine.describe() };
+    return { kind: /** @type {'gpu' | 'cpu'} */ (engine.kind()), describe: engine.describe() };
   },
 
   /** Loads a bundle's core files (everything but the query embedder) onto the engine. */
-  async open({ url }, progress, transfer) {
+  async open({ url }, progress) {
     scope?.free();
     embedder?.free();
     scope = embedder = bundle = null;
     const base = new URL(url); // absolute, resolved by the page
     const manifestBytes = await fetchBytes(new URL('manifest.json', base).href);
-    const loading = engine.openBundle(manifestBytes);
+    const loading = activeEngine().openBundle(manifestBytes);
     try {
+      /** @type {Manifest} */
       const manifest = loading.manifest();
       const entries = manifest.files.filter((f) => !EMBEDDER_ROLES.includes(f.role));
-      const got = await download(entries, base, (entry, bytes) => loading.add(entry.path, bytes), progress);
+      await download(entries, base, (entry, bytes) => loading.add(entry.path, bytes), progress);
       progress({ type: 'finishing' });
       scope = await loading.finish();
       bundle = { base, manifestBytes, manifest };
-      const files = {};
-      for (const entry of entries) {
-        const key = PAGE_ROLES[entry.role];
-        if (key) {
-          files[key] = await gunzipped(got.get(entry.path));
-          transfer.push(files[key]);
-        }
-      }
-      return { manifest, info: scope.info(), splits: scope.splits(), files, embedderProblem: scope.embedderProblem() ?? null };
+      // Documents, feature statistics, labels and families, parsed by the engine.
+      const catalog = scope.takeCatalog();
+      return { manifest, info: scope.info(), splits: scope.splits(), catalog, embedderProblem: scope.embedderProblem() ?? null };
     } finally {
       loading.free();
     }
@@ -94,17 +104,20 @@ const handlers = {
   /** Downloads, verifies and loads the bundle's query embedder. */
   async loadEmbedder(_args, progress) {
     if (!bundle) throw new Error('no bundle is loaded');
-    const entries = EMBEDDER_ROLES.map((role) => bundle.manifest.files.find((f) => f.role === role));
+    const { manifest } = bundle;
+    // Checked just below: every role is there.
+    const entries = /** @type {FileEntry[]} */ (EMBEDDER_ROLES.map((role) => manifest.files.find((f) => f.role === role)));
     if (entries.some((e) => !e)) throw new Error('this bundle carries no query embedder');
     const expected = new Map(entries.map((e) => [e.path, e]));
     const got = await download(entries, bundle.base, (entry, bytes) => {
       // The full check (sha256 included) happens in QueryEmbedder.load; catch truncation early.
-      if (bytes.length !== expected.get(entry.path).bytes) {
+      if (bytes.length !== /** @type {FileEntry} */ (expected.get(entry.path)).bytes) {
         throw new Error(`${entry.path}: expected ${entry.bytes} bytes, got ${bytes.length}`);
       }
     }, progress);
     progress({ type: 'finishing' });
-    const [weights, tokenizer, config] = entries.map((e) => got.get(e.path));
+    // download() has every file (it throws otherwise).
+    const [weights, tokenizer, config] = entries.map((e) => /** @type {Uint8Array} */ (got.get(e.path)));
     embedder?.free();
     embedder = QueryEmbedder.load(bundle.manifestBytes, weights, tokenizer, config);
     return true;
@@ -138,9 +151,18 @@ const handlers = {
     result.ms = performance.now() - started;
     return result;
   },
-  selfTest: () => engine.selfTest(),
+  selfTest: () => activeEngine().selfTest(),
+  // A deliberate panic inside the engine, for the test that the page survives engine faults.
+  panicForTest: () => activeEngine().panicForTest(),
 };
 
+/** The engine, once `init` made it. */
+function activeEngine() {
+  if (!engine) throw new Error('the engine is not started');
+  return engine;
+}
+
+/** The loaded bundle's scope. */
 function current() {
   if (!scope) throw new Error('no bundle is loaded');
   return scope;
@@ -151,14 +173,16 @@ let queue = Promise.resolve();
 self.onmessage = (event) => {
   const { id, method, args } = event.data;
   queue = queue.then(async () => {
-    const transfer = [];
     try {
-      const handler = handlers[method];
+      const handler = /** @type {Record<string, ((args: any, progress: (p: Progress) => void) => unknown) | undefined>} */ (handlers)[method];
       if (!handler) throw new Error(`unknown request ${method}`);
-      const result = await handler(args ?? {}, (progress) => self.postMessage({ id, progress }), transfer);
-      self.postMessage({ id, result }, transfer);
+      const result = await handler(args ?? {}, (progress) => self.postMessage({ id, progress }));
+      self.postMessage({ id, result });
     } catch (e) {
-      self.postMessage({ id, error: e?.message ?? String(e) });
+      // A trap (a Rust panic) leaves the wasm instance unusable: say so, and the page replaces
+      // this worker with a fresh one.
+      const fatal = e instanceof WebAssembly.RuntimeError;
+      self.postMessage({ id, error: fatal ? `the engine crashed (${e.message})` : e?.message ?? String(e), fatal });
     }
   });
 };

@@ -159,6 +159,23 @@ test('saescope steer gives the page\'s results for the same URL', async () => {
   await page.close();
 });
 
+test('after an engine crash the worker is replaced, the bundle reloads and the page keeps working', async () => {
+  const { page, errors } = await open(cpuBrowser);
+  const before = await search(page, 'gravitational waves from binary black holes');
+  assert.equal(before.length, 20);
+  // A Rust panic traps the wasm instance for good; the page must replace its worker.
+  const answer = await page.evaluate(() => window.saescope.engine.call('panicForTest').then(() => 'no error', (e) => e.message));
+  assert.match(answer, /crashed/);
+  await page.waitForFunction(() => document.body.dataset.engineRestarts === '1' && /restarted/.test(document.querySelector('#error').textContent), null, { timeout: 180_000 });
+  await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 180_000 });
+  const after = await search(page, 'reinforcement learning for robot control');
+  assert.equal(after.length, 20);
+  assert.ok(after[0].score > 0.3, `a real answer after the restart: ${JSON.stringify(after[0])}`);
+  // The panic itself is reported on the console (the panic hook); nothing else went wrong.
+  assert.deepEqual(errors.filter((e) => !/panic|unreachable|crashed|RuntimeError/i.test(e)), []);
+  await page.close();
+});
+
 test('the feature page shows the label, the histogram, top documents and related features', async () => {
   const j = boost.index;
   const { page, errors } = await open(gpuBrowser, `&view=feature&f=${j}`);

@@ -1,3 +1,4 @@
+// @ts-check
 // k-means over the documents, on the engine (WebGPU or CPU): over the embeddings, over the
 // sparse codes, or along chosen features only (arXiv 2512.10092's "clustering along an axis").
 // Each cluster is named by its most over-represented features.
@@ -5,12 +6,22 @@
 import { el, button, fmt, snippet } from '../dom.js';
 import { barChart } from '../charts.js';
 
+/** @import { App } from '../main.js' */
+/** @import { NamedClusters } from '../types.js' */
+
 export class ClustersView {
+  /**
+   * @param {App} app
+   * @param {HTMLElement} root
+   */
   constructor(app, root) {
     this.app = app;
     this.root = root;
+    /** @type {string | null} */
     this.lastKey = null;
+    /** @type {NamedClusters | null} */
     this.result = null;
+    this.output = el('div'); // where results go; show() makes a new one each time
   }
 
   show() {
@@ -43,6 +54,10 @@ export class ClustersView {
     const picks = el('ul', undefined, 'picks');
     picker.addEventListener('input', () => {
       const { features, families } = app.catalog.searchLabels(picker.value, 8);
+      /**
+       * @param {string} text
+       * @param {number[]} members
+       */
       const item = (text, members) => {
         const li = el('li');
         li.append(button(text, () => app.update({ along: [...new Set([...app.state.along, ...members])], space: 'codes' }), 'add'));
@@ -56,7 +71,7 @@ export class ClustersView {
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const clusters = Math.max(2, Math.min(200, Number(k.value) || 8));
-      app.update({ k: clusters, space: space.value }, { push: true });
+      app.update({ k: clusters, space: /** @type {'codes' | 'embeddings'} */ (space.value) }, { push: true });
     });
     this.output = el('div');
     this.output.id = 'clusters';
@@ -66,6 +81,7 @@ export class ClustersView {
     else this.run(key);
   }
 
+  /** @param {string} key what `this.result` will be for: the clustering's parameters */
   async run(key) {
     const app = this.app;
     const s = app.state;
@@ -87,6 +103,7 @@ export class ClustersView {
     }
   }
 
+  /** @param {NamedClusters} result */
   render(result) {
     const catalog = this.app.catalog;
     const sizes = result.clusters.map((c) => c.size);

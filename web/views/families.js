@@ -1,3 +1,4 @@
+// @ts-check
 // Feature families (arXiv 2408.00657) as a browsable tree: each family's parent feature, its
 // children, and the sub-families nested under the child that is their parent; with the
 // family statistics and a drawing of the family sizes.
@@ -5,7 +6,16 @@
 import { el, button, fmt } from '../dom.js';
 import { barChart } from '../charts.js';
 
+/** @import { App } from '../main.js' */
+/** @import { Family } from '../types.js' */
+
+/** @typedef {Map<number, Family[]>} Nested families by the id of the family they nest under */
+
 export class FamiliesView {
+  /**
+   * @param {App} app
+   * @param {HTMLElement} root
+   */
   constructor(app, root) {
     this.app = app;
     this.root = root;
@@ -19,14 +29,16 @@ export class FamiliesView {
       root.replaceChildren(el('h2', 'Feature families'), el('p', 'This bundle has no feature families (families.json).', 'muted'));
       return;
     }
+    /** @type {HTMLElement[]} */
     const children = [el('h2', 'Feature families'), this.summary()];
     // A family nests under the family one of whose members is its parent.
+    /** @type {Nested} */
     const nested = new Map();
     const tops = [];
     for (const f of families) {
       if (f.parent_family !== null && f.parent_family !== undefined && catalog.familyById.has(f.parent_family)) {
         if (!nested.has(f.parent_family)) nested.set(f.parent_family, []);
-        nested.get(f.parent_family).push(f);
+        /** @type {Family[]} */ (nested.get(f.parent_family)).push(f);
       } else {
         tops.push(f);
       }
@@ -46,9 +58,10 @@ export class FamiliesView {
     const sizes = catalog.families.map((f) => f.children.length + 1);
     const parts = [`${catalog.families.length} families`, `median size ${median(sizes)}`, `largest ${Math.max(...sizes)}`];
     if (s) {
+      // The ratios are null where there is nothing to divide (see FamilyStats in types.js).
       if (s.membership_fraction !== undefined) parts.push(`${fmt.pct(s.membership_fraction)} of live features in a family`);
-      if (s.cooccurrence_ratio !== undefined) parts.push(`parent–child vs child–child co-occurrence ×${fmt.num(s.cooccurrence_ratio, 2)}`);
-      if (s.block_diagonal_ratio !== undefined) parts.push(`block-diagonal ratio ${fmt.num(s.block_diagonal_ratio, 3)} (random permutation ${fmt.num(s.block_diagonal_ratio_random, 3)})`);
+      if (s.cooccurrence_ratio !== null) parts.push(`parent–child vs child–child co-occurrence ×${fmt.num(s.cooccurrence_ratio, 2)}`);
+      if (s.block_diagonal_ratio !== null) parts.push(`block-diagonal ratio ${fmt.num(s.block_diagonal_ratio, 3)} (random permutation ${fmt.num(s.block_diagonal_ratio_random, 3)})`);
     }
     box.append(el('p', `${parts.join(' · ')}.`, 'muted'));
     const max = Math.max(...sizes);
@@ -58,6 +71,13 @@ export class FamiliesView {
     return box;
   }
 
+  /**
+   * Member `j` of `family`, with the families nested under it.
+   * @param {number} j
+   * @param {Nested} nested
+   * @param {Family} family
+   * @param {Set<number>} seen families already drawn
+   */
   featureItem(j, nested, family, seen) {
     const li = el('li', undefined, 'member', { feature: j });
     li.append(this.app.featureLink(j), el('span', ` #${j}`, 'muted'));
@@ -71,6 +91,13 @@ export class FamiliesView {
     return li;
   }
 
+  /**
+   * Family `f` as a node of the tree, its members and nested families under it.
+   * @param {Family} f
+   * @param {Nested} nested
+   * @param {Set<number>} seen families already drawn
+   * @returns {HTMLLIElement}
+   */
   familyNode(f, nested, seen) {
     const catalog = this.app.catalog;
     const li = el('li', undefined, 'family', { family: f.id });
@@ -97,6 +124,7 @@ export class FamiliesView {
   }
 }
 
+/** @param {number[]} values */
 function median(values) {
   const s = [...values].sort((a, b) => a - b);
   return s.length ? s[Math.floor(s.length / 2)] : 0;

@@ -1,3 +1,4 @@
+// @ts-check
 // One feature's page: label and scores, density, activation histogram (drawn), top documents,
 // nearest and farthest features by decoder direction, the features it fires with, its family,
 // how it splits from the bundle's smaller SAEs, and which of the current search results fire it.
@@ -5,12 +6,23 @@
 import { el, button, fmt, snippet } from '../dom.js';
 import { barChart } from '../charts.js';
 
+/** @import { App } from '../main.js' */
+
 export class FeatureView {
+  /**
+   * @param {App} app
+   * @param {HTMLElement} root
+   */
   constructor(app, root) {
     this.app = app;
     this.root = root;
   }
 
+  /**
+   * Document `doc` with the feature's activation `value` in it.
+   * @param {number} doc
+   * @param {number} value
+   */
   docItem(doc, value) {
     const d = this.app.catalog.document(doc);
     const li = el('li', undefined, undefined, { doc });
@@ -38,6 +50,10 @@ export class FeatureView {
     head.append(el('h2', catalog.label(j), 'feature-label'), el('span', `feature ${j}`, 'muted'));
     head.append(button('Steer the search with this feature', () => app.steerWithFeature(j)));
     const facts = el('dl', undefined, 'facts');
+    /**
+     * @param {string} k
+     * @param {string} v
+     */
     const fact = (k, v) => {
       const pair = el('div');
       pair.append(el('dt', k), el('dd', v));
@@ -48,9 +64,10 @@ export class FeatureView {
     if (label) {
       fact('Pearson r', fmt.num(label.pearson_correlation, 2));
       fact('F1', fmt.num(label.f1, 2));
-      if (label.auroc !== undefined) fact('AUROC', fmt.num(label.auroc, 2));
+      if (label.auroc !== null) fact('AUROC', fmt.num(label.auroc, 2));
       fact('clean', label.clean === undefined ? '–' : label.clean ? 'yes' : 'no');
     }
+    /** @type {HTMLElement[]} */
     const children = [head, facts];
     if (label?.reasoning) children.push(el('p', label.reasoning, 'muted'));
     if (label?.phrases?.length) {
@@ -58,6 +75,7 @@ export class FeatureView {
     }
     if (stats?.histogram?.length) {
       const bins = stats.histogram.length;
+      /** @param {number} i */
       const edge = (i) => fmt.num((i * stats.max_activation) / bins, 2);
       const chart = barChart(stats.histogram, {
         xLabel: edge,
@@ -85,11 +103,18 @@ export class FeatureView {
         app.engine.call('decoderNeighbors', { feature: j, n: 8 }),
         app.info.has_codes ? app.engine.call('coFiring', { feature: j, n: 10 }) : null,
       ]);
+      /**
+       * @template T
+       * @param {T[]} items
+       * @param {string} name
+       * @param {(item: T) => HTMLElement} render
+       */
       const list = (items, name, render) => {
         const ol = el('ol', undefined, 'features', { list: name });
         ol.append(...items.map(render));
         return ol;
       };
+      /** @param {{ feature: number, cosine: number }} n */
       const neighbor = (n) => {
         const li = el('li');
         li.append(this.app.featureLink(n.feature), el('span', ` cos ${fmt.num(n.cosine, 2)}`, 'score'));
@@ -113,10 +138,15 @@ export class FeatureView {
     }
   }
 
+  /**
+   * The families feature `j` is the parent or a child of.
+   * @param {number} j
+   */
   familySection(j) {
     const catalog = this.app.catalog;
     const { asParent, asChild } = catalog.familiesOf(j);
     if (!asParent.length && !asChild.length) return [el('h3', 'Family'), el('p', 'Not in any feature family.', 'muted')];
+    /** @type {HTMLElement[]} */
     const out = [el('h3', 'Family')];
     for (const f of asParent) {
       const p = el('p', `Parent of family ${f.id} (“${f.label ?? catalog.label(f.parent)}”), children: `, 'family', { family: f.id });
@@ -132,8 +162,12 @@ export class FeatureView {
     return out;
   }
 
-  /** Feature splitting: the coarse feature `j` comes from in each smaller SAE, and its siblings. */
+  /**
+   * Feature splitting: the coarse feature `j` comes from in each smaller SAE, and its siblings.
+   * @param {number} j
+   */
   splitSection(j) {
+    /** @type {HTMLElement[]} */
     const out = [];
     for (const s of this.app.catalog.splitsOf(j)) {
       out.push(el('h3', `In the ${fmt.int(s.d_sae)}-feature SAE`));
@@ -158,6 +192,10 @@ export class FeatureView {
     return out;
   }
 
+  /**
+   * The current search results that fire feature `j`.
+   * @param {number} j
+   */
   async inResults(j) {
     const hits = this.app.search.hits;
     if (!hits.length || !this.app.info.has_codes) return [];

@@ -1,20 +1,41 @@
+// @ts-check
 // All features as a filterable, sortable table: label, density, scores.
 
 import { el, fmt } from '../dom.js';
 
+/** @import { App } from '../main.js' */
+/** @import { FeatureLabel } from '../types.js' */
+
+/**
+ * One row of the table.
+ * @typedef {{ j: number, label: FeatureLabel | undefined, density: number }} Row
+ */
+
+/** @typedef {'score' | 'density' | 'index'} SortOrder */
+
 const PAGE = 100;
 
 export class FeaturesView {
+  /**
+   * @param {App} app
+   * @param {HTMLElement} root
+   */
   constructor(app, root) {
     this.app = app;
     this.root = root;
     this.filter = '';
+    /** @type {SortOrder} */
     this.sort = 'score';
     this.shown = PAGE;
+    // The table and its "show more" line; show() makes new ones each time.
+    this.table = el('table', undefined, 'features-table');
+    this.more = el('p');
   }
 
+  /** The live features that pass the filter, in the chosen order. */
   rows() {
     const catalog = this.app.catalog;
+    /** @type {Row[]} */
     const all = [];
     for (let j = 0; j < this.app.info.d_sae; j++) {
       const stats = catalog.stats.get(j);
@@ -23,8 +44,9 @@ export class FeaturesView {
     }
     const want = this.filter.toLowerCase();
     const kept = want ? all.filter((r) => String(r.j) === want || (r.label?.label ?? '').toLowerCase().includes(want)) : all;
+    /** @param {Row} r */
     const score = (r) => r.label?.pearson_correlation ?? -Infinity;
-    const by = { score: (a, b) => score(b) - score(a), density: (a, b) => b.density - a.density, index: (a, b) => a.j - b.j }[this.sort];
+    const by = /** @type {Record<SortOrder, (a: Row, b: Row) => number>} */ ({ score: (a, b) => score(b) - score(a), density: (a, b) => b.density - a.density, index: (a, b) => a.j - b.j })[this.sort];
     return kept.sort((a, b) => by(a, b) || a.j - b.j);
   }
 
@@ -49,7 +71,7 @@ export class FeaturesView {
       this.renderTable();
     });
     select.addEventListener('change', () => {
-      this.sort = select.value;
+      this.sort = /** @type {SortOrder} */ (select.value);
       this.renderTable();
     });
     this.table = el('table', undefined, 'features-table');

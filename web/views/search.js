@@ -1,3 +1,4 @@
+// @ts-check
 // The search view: a free-text query (embedded in the browser) or a document ("more like
 // this"), its active SAE features as sliders, added features and families, and results that
 // re-rank live while a slider moves.
@@ -5,21 +6,29 @@
 import { $, el, button, fmt, snippet } from '../dom.js';
 import { Catalog } from '../catalog.js';
 
+/** @import { App } from '../main.js' */
+/** @import { AppState } from '../state.js' */
+/** @import { Feature, Hit, SteeredSearch } from '../types.js' */
+
 const RESULTS = 20;
 
 export class SearchView {
+  /** @param {App} app */
   constructor(app) {
     this.app = app;
+    /** @type {string | null} */
     this.queryKey = null; // what the sliders were built for: the query, not its steering
+    /** @type {Feature[]} */
     this.original = []; // the query's own code: [{feature, activation}]
+    /** @type {Hit[]} */
     this.hits = [];
     $('query-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const q = $('query').value.trim();
       if (q) app.update({ q, doc: null, steer: new Map(), fam: new Map() }, { push: true });
     });
-    for (const radio of document.querySelectorAll('#mode input')) {
-      radio.addEventListener('change', () => app.update({ mode: radio.value }));
+    for (const radio of /** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll('#mode input'))) {
+      radio.addEventListener('change', () => app.update({ mode: /** @type {AppState['mode']} */ (radio.value) }));
     }
     $('reset-steering').addEventListener('click', () => app.update({ steer: new Map(), fam: new Map() }));
     $('add-feature').addEventListener('input', () => this.renderAddResults());
@@ -29,7 +38,7 @@ export class SearchView {
   async show() {
     const s = this.app.state;
     $('query').value = s.q;
-    document.querySelector(`#mode input[value="${s.mode}"]`).checked = true;
+    /** @type {HTMLInputElement} */ (document.querySelector(`#mode input[value="${s.mode}"]`)).checked = true;
     const key = s.q ? `q:${s.q}` : s.doc !== null ? `doc:${s.doc}` : null;
     this.renderQueryDocument(s);
     if (!key) {
@@ -45,16 +54,24 @@ export class SearchView {
     await this.run(key);
   }
 
+  /**
+   * The query document ("more like this"), shown when there is no text query.
+   * @param {AppState} s
+   */
   renderQueryDocument(s) {
     const box = $('query-doc');
-    box.hidden = s.q || s.doc === null;
+    box.hidden = Boolean(s.q) || s.doc === null;
     if (box.hidden) return;
-    const d = this.app.catalog.document(s.doc);
+    const d = this.app.catalog.document(/** @type {number} */ (s.doc));
     $('doc-title').textContent = d.title;
     $('doc-meta').textContent = [d.id, ...(d.categories ?? []).slice(0, 3)].join(' · ');
     $('doc-text').textContent = d.abstract ?? '';
   }
 
+  /**
+   * Runs the steered search for the current state and shows it.
+   * @param {string} key the query (text or document) the sliders are for
+   */
   async run(key) {
     const app = this.app;
     const s = app.state;
@@ -86,7 +103,13 @@ export class SearchView {
     }
   }
 
-  /** Slider for feature `j` starting at `value`; `original` is the query's own activation. */
+  /**
+   * Slider for feature `j` starting at `value`; `original` is the query's own activation.
+   * @param {number} j
+   * @param {number} value
+   * @param {number} original
+   * @param {() => void} [onRemove] gives the slider a remove button
+   */
   slider(j, value, original, onRemove) {
     const catalog = this.app.catalog;
     // Up to twice the query's own norm (see saescope_interp::explorer), or twice the activation.
@@ -133,7 +156,7 @@ export class SearchView {
   /** Keeps slider positions in step with the state (after a reload or a reset) without rebuilding. */
   syncSliders() {
     const s = this.app.state;
-    const shown = new Set([...document.querySelectorAll('#added-features li')].map((li) => Number(li.dataset.feature)));
+    const shown = new Set([.../** @type {NodeListOf<HTMLLIElement>} */ (document.querySelectorAll('#added-features li'))].map((li) => Number(li.dataset.feature)));
     const own = new Set(this.original.map((f) => f.feature));
     const wantAdded = [...s.steer.keys()].filter((j) => !own.has(j));
     const familiesShown = document.querySelectorAll('#family-sliders li').length;
@@ -141,22 +164,28 @@ export class SearchView {
       this.renderSliders();
       return;
     }
-    for (const li of document.querySelectorAll('#query-features li')) {
+    for (const li of /** @type {NodeListOf<HTMLLIElement>} */ (document.querySelectorAll('#query-features li'))) {
       const j = Number(li.dataset.feature);
-      const input = li.querySelector('input');
+      const input = /** @type {HTMLInputElement} */ (li.querySelector('input'));
       const want = s.steer.get(j) ?? Number(li.dataset.activation);
       if (Math.abs(Number(input.value) - want) > 1e-6 && document.activeElement !== input) {
         input.value = String(want);
-        li.querySelector('.value').textContent = fmt.num(want, 2);
+        /** @type {HTMLElement} */ (li.querySelector('.value')).textContent = fmt.num(want, 2);
       }
     }
   }
 
+  /**
+   * Slider for family `id`'s strength.
+   * @param {number} id
+   * @param {number} strength
+   */
   familySlider(id, strength) {
     const catalog = this.app.catalog;
     const family = catalog.familyById.get(id);
     const li = el('li', undefined, 'family', { family: id });
-    const name = el('span', `family: ${family?.label ?? catalog.label(family?.parent)} (${family ? family.children.length + 1 : 0} features)`, 'label');
+    // A family the bundle lacks (a URL from another bundle) is named by its id.
+    const name = el('span', `family: ${family ? family.label ?? catalog.label(family.parent) : `#${id}`} (${family ? family.children.length + 1 : 0} features)`, 'label');
     const input = el('input');
     Object.assign(input, { type: 'range', min: '0', max: '2', step: '0.01', value: String(strength) });
     input.dataset.family = String(id);
@@ -179,6 +208,10 @@ export class SearchView {
     const catalog = this.app.catalog;
     const list = $('add-results');
     const { features, families } = catalog.searchLabels($('add-feature').value);
+    /**
+     * @param {string} text
+     * @param {() => void} onClick
+     */
     const item = (text, onClick) => {
       const li = el('li');
       li.append(button(text, onClick, 'add'));
@@ -190,18 +223,25 @@ export class SearchView {
     );
   }
 
+  /** @param {number} j */
   addFeature(j) {
     $('add-feature').value = '';
     $('add-results').replaceChildren();
     this.app.steerWithFeature(j);
   }
 
+  /** @param {number} id */
   addFamily(id) {
     $('add-feature').value = '';
     $('add-results').replaceChildren();
     this.app.update({ fam: new Map(this.app.state.fam).set(id, 1), view: 'search' }, { push: true });
   }
 
+  /**
+   * The results of a steered search.
+   * @param {SteeredSearch} result
+   * @param {Map<number, number>} edits the edits it applied: feature -> activation
+   */
   renderResults(result, edits) {
     const catalog = this.app.catalog;
     const steered = [...edits].filter(([, v]) => v > 0).map(([j]) => j);
@@ -209,7 +249,7 @@ export class SearchView {
     $('moved').dataset.cosine = String(result.cosine);
     $('results-note').textContent = `top ${result.hits.length} of ${fmt.int(this.app.info.documents)} · ${fmt.num(result.ms, 0)} ms`;
     const list = $('results');
-    list.dataset.query = this.queryKey;
+    list.dataset.query = /** @type {string} */ (this.queryKey); // set by run() before it renders
     // Which edits these results answer (tests and scripts wait on it; steering is asynchronous).
     list.dataset.steer = [...edits].map(([j, v]) => `${j}:${Number(v.toFixed(3))}`).join(',');
     list.replaceChildren(

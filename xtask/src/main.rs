@@ -4,9 +4,10 @@
 //!   version, Debian chromium and mesa-vulkan-drivers, the browser tests' npm packages).
 //! - `build`: the wasm package into `pkg/`.
 //! - `demo [--no-serve] [--port N]`: builds the app and the demo bundle and serves them.
-//! - `test [--browser]`: setup, native tests (GPU ones on the Vulkan CPU driver), clippy for
-//!   host and wasm32, the wasm build, and the browser tests in headless Chromium with WebGPU
-//!   (`--browser`: only the last two).
+//! - `test [--browser]`: setup, `cargo fmt --check`, native tests (GPU ones on the Vulkan CPU
+//!   driver; then the ignored ones that need the model or ../shared), clippy for host and wasm32,
+//!   the wasm build, the type check of web/ (tsc), and the browser tests in headless Chromium
+//!   with WebGPU (`--browser`: only the last three).
 //! - `bench [--quick]`: every hot path against the tool a user would otherwise pick (numpy,
 //!   faiss, scikit-learn, networkx), and the page in headless Chromium, into BENCHMARKS.md.
 //! - `fidelity [--epochs N]`: the paper's k x latents grid on the demo embeddings.
@@ -243,6 +244,9 @@ fn test(args: &[String]) -> Result<()> {
         ]))?;
     }
     build_wasm()?;
+    // TypeScript's checker over web/ (JSDoc types, no build step), against the generated
+    // declarations of the wasm API in pkg/.
+    run(Command::new("node").args(["tests/browser/node_modules/typescript/bin/tsc", "-p", "tsconfig.json"]))?;
     let cli = saescope_cli()?;
     let fixtures = browser_fixtures(&cli)?;
     // The real demo bundle for the explorer's tests; its stages survive between runs.

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 pub struct Server {
     port: u16,
-    thread: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 fn mime(path: &Path) -> &'static str {
@@ -51,24 +51,15 @@ impl Server {
                 .map_err(|e| anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?,
         );
         let port = server.server_addr().to_ip().map(|a| a.port()).ok_or_else(|| anyhow!("no TCP address"))?;
-        let thread = std::thread::spawn(move || {
-            for request in server.incoming_requests() {
-                let file = resolve(request.url()).and_then(|p| std::fs::File::open(&p).ok().map(|f| (p, f)));
-                let _ = match file {
-                    Some((path, f)) => {
-                        let header = |k: &str, v: &str| {
-                            tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("ascii header")
-                        };
-                        let response = tiny_http::Response::from_file(f)
-                            .with_header(header("Content-Type", mime(&path)))
-                            .with_header(header("Cache-Control", "no-cache"));
-                        request.respond(response)
-                    }
-                    None => request.respond(tiny_http::Response::from_string("not found").with_status_code(404)),
-                };
-            }
-        });
-        Ok(Server { port, thread })
+        // Several threads answer, so one slow download (a 46 MB embedder to a throttled page)
+        // never holds up the requests of another page.
+        let workers: Vec<JoinHandle<()>> = (0..8)
+            .map(|_| {
+                let server = Arc::clone(&server);
+                std::thread::spawn(move || serve_requests(&server))
+            })
+            .collect();
+        Ok(Server { port, workers })
     }
 
     pub fn url(&self) -> String {
@@ -76,6 +67,26 @@ impl Server {
     }
 
     pub fn join(self) {
-        let _ = self.thread.join();
+        for worker in self.workers {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// Answers requests with files under the workspace until the server closes.
+fn serve_requests(server: &tiny_http::Server) {
+    for request in server.incoming_requests() {
+        let file = resolve(request.url()).and_then(|p| std::fs::File::open(&p).ok().map(|f| (p, f)));
+        let _ = match file {
+            Some((path, f)) => {
+                let header =
+                    |k: &str, v: &str| tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("ascii header");
+                let response = tiny_http::Response::from_file(f)
+                    .with_header(header("Content-Type", mime(&path)))
+                    .with_header(header("Cache-Control", "no-cache"));
+                request.respond(response)
+            }
+            None => request.respond(tiny_http::Response::from_string("not found").with_status_code(404)),
+        };
     }
 }

@@ -81,11 +81,12 @@ pub fn vulkan() -> Result<()> {
     apt_install(&["mesa-vulkan-drivers", "libvulkan1"])
 }
 
-/// Debian's Chromium (never a downloaded browser) and the tests' npm packages.
+/// Debian's Chromium (never a downloaded browser) and the tests' npm packages (playwright-core,
+/// and TypeScript for the type check of `web/`).
 pub fn browser() -> Result<()> {
     apt_install(&["chromium"])?;
     let tests = root().join("tests/browser");
-    if !tests.join("node_modules/playwright-core").exists() {
+    if !["playwright-core", "typescript"].iter().all(|p| tests.join("node_modules").join(p).exists()) {
         run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix"]).arg(&tests))?;
     }
     Ok(())

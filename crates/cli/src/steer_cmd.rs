@@ -7,7 +7,7 @@ use saescope_build::files::read;
 use saescope_format::manifest::Role;
 use saescope_format::npy;
 use saescope_interp::catalog::Catalog;
-use saescope_interp::explorer::{steering_inputs, Explorer, Steering};
+use saescope_interp::explorer::{Explorer, Steering};
 use saescope_interp::steer::SteerMode;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -66,15 +66,7 @@ fn embed_with_bundle(dir: &Path, bundle: &saescope_format::bundle::Bundle, text:
 
 pub fn run(args: SteerArgs) -> Result<()> {
     let bundle = saescope_build::files::load_bundle(&args.bundle)?;
-    let (d_sae, rows) = (bundle.sae.d_sae, bundle.corpus.rows());
-    let catalog = Catalog::parse(
-        bundle.documents.as_deref(),
-        bundle.features.as_deref(),
-        bundle.labels.as_deref(),
-        bundle.families.as_deref(),
-        d_sae,
-        rows,
-    )?;
+    let catalog = Catalog::of_bundle(&bundle)?;
     for problem in &catalog.problems {
         eprintln!("warning: {problem}");
     }
@@ -82,10 +74,9 @@ pub fn run(args: SteerArgs) -> Result<()> {
         Query::Text(text) => Some(embed_with_bundle(&args.bundle, &bundle, text)?),
         _ => None,
     };
-    let (strong, families) = steering_inputs(&catalog, d_sae);
     let backend = Rc::new(crate::io::backend(args.device)?);
     let explorer =
-        pollster::block_on(Explorer::new(backend, bundle.sae, bundle.corpus, bundle.codes, strong, families))?;
+        pollster::block_on(Explorer::with_catalog(backend, bundle.sae, bundle.corpus, bundle.codes, &catalog))?;
     let query = match args.query {
         Query::Text(_) => text_vector.expect("embedded above"),
         Query::Vector(path) => {

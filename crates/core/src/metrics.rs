@@ -48,7 +48,7 @@ pub fn feature_density(codes: &SparseCodes) -> Vec<f64> {
 }
 
 /// Histogram of log10(density) over live latents, with fixed bins from -7 to 0.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(ts_rs::TS, Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct DensityHistogram {
     pub bin_edges: Vec<f64>,
     pub counts: Vec<u64>,
@@ -73,7 +73,7 @@ pub fn density_histogram(density: &[f64], bins: usize) -> DensityHistogram {
 }
 
 /// A histogram over fixed, evenly spaced bins.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(ts_rs::TS, Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Histogram {
     pub bin_edges: Vec<f64>,
     pub counts: Vec<u64>,
@@ -99,7 +99,7 @@ pub fn feature_activation_histogram(codes: &SparseCodes, feature: u32, bins: usi
 }
 
 /// The summary `saescope metrics` prints.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, Serialize, Deserialize)]
 pub struct Metrics {
     pub documents: usize,
     pub normalized_mse: f64,
@@ -220,7 +220,7 @@ mod tests {
 }
 
 /// What a bundle records about each feature.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(ts_rs::TS, Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FeatureStats {
     pub feature: u32,
     pub density: f64,

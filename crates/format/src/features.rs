@@ -5,7 +5,7 @@ use saescope_core::error::{Error, Result};
 use saescope_core::metrics::{FeatureStats, Metrics};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, Serialize, Deserialize)]
 pub struct FeaturesFile {
     pub metrics: Metrics,
     /// One entry per feature, by feature index.

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 pub const FORMAT: &str = "saescope-bundle";
 pub const VERSION: u32 = 1;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub format: String,
     pub version: u32,
@@ -29,7 +29,7 @@ pub struct Manifest {
 }
 
 /// One smaller SAE of a bundle: its files and the split map `{small_id: [main ids]}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CoarseSaeInfo {
     pub d_sae: usize,
     pub k: usize,
@@ -38,7 +38,7 @@ pub struct CoarseSaeInfo {
     pub split: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddingInfo {
     /// The model that made the document embeddings; queries must use the same one.
     pub model: String,
@@ -47,20 +47,20 @@ pub struct EmbeddingInfo {
 
 /// What the bundled query embedder computes. Queries land in the documents' space only if
 /// `model` equals [`EmbeddingInfo::model`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EmbedderInfo {
     pub model: String,
     pub dim: usize,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SaeInfo {
     pub d_in: usize,
     pub d_sae: usize,
     pub k: usize,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     SaeConfig,
@@ -93,7 +93,7 @@ pub enum Role {
     Other,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileEntry {
     pub path: String,
     pub role: Role,

@@ -36,7 +36,10 @@ impl AnyBackend {
         }
         match GpuBackend::new(options).await {
             Ok(gpu) => (AnyBackend::Gpu(gpu), None),
-            Err(e) => (AnyBackend::Cpu(CpuBackend), Some(format!("GPU unavailable: {e}"))),
+            Err(e) => {
+                let what = if cfg!(target_arch = "wasm32") { "WebGPU" } else { "GPU" };
+                (AnyBackend::Cpu(CpuBackend), Some(format!("{what} unavailable: {e}")))
+            }
         }
     }
 

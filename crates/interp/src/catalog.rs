@@ -10,11 +10,12 @@ use crate::families::FamiliesFile;
 use crate::labels::{parse_labels, FeatureLabel};
 use saescope_core::error::{Error, Result};
 use saescope_core::sae::check_features;
+use saescope_format::bundle::Bundle;
 use saescope_format::documents::{parse_documents, Document};
 use saescope_format::features::FeaturesFile;
 use serde::Serialize;
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(ts_rs::TS, Clone, Debug, Default, Serialize)]
 pub struct Catalog {
     pub documents: Vec<Document>,
     pub features: Option<FeaturesFile>,
@@ -26,6 +27,18 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// [`Catalog::parse`] on a loaded bundle's files.
+    pub fn of_bundle(bundle: &Bundle) -> Result<Catalog> {
+        Catalog::parse(
+            bundle.documents.as_deref(),
+            bundle.features.as_deref(),
+            bundle.labels.as_deref(),
+            bundle.families.as_deref(),
+            bundle.sae.d_sae,
+            bundle.corpus.rows(),
+        )
+    }
+
     /// Parses the bundle's files (as `saescope_format::bundle::Bundle` holds them), checking
     /// every feature index against `d_sae` and the document count against `documents`.
     pub fn parse(

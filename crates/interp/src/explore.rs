@@ -9,13 +9,13 @@ use saescope_core::error::{Error, Result};
 use saescope_core::sae::Sae;
 use serde::Serialize;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize)]
 pub struct Neighbor {
     pub feature: u32,
     pub cosine: f32,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize)]
 pub struct Neighbors {
     /// Most similar decoder directions, most similar first (the feature itself excluded).
     pub nearest: Vec<Neighbor>,
@@ -42,7 +42,7 @@ pub fn decoder_neighbors(sae: &Sae, feature: u32, n: usize) -> Result<Neighbors>
     Ok(Neighbors { nearest, farthest })
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize)]
 pub struct CoFiring {
     pub feature: u32,
     /// Documents where both fire.
@@ -90,7 +90,7 @@ pub fn activations_in(codes: &SparseCodes, feature: u32, docs: &[u32]) -> Result
         .collect()
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize)]
 pub struct Overrepresented {
     pub feature: u32,
     /// Firing rate inside the cluster.
@@ -99,7 +99,7 @@ pub struct Overrepresented {
     pub rest_rate: f64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize)]
 pub struct ClusterSummary {
     pub size: usize,
     /// The features whose firing rate most exceeds the rest's (dataset diffing of the cluster

@@ -24,14 +24,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// One active feature of a code.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize)]
 pub struct Feature {
     pub feature: u32,
     pub activation: f32,
 }
 
 /// One search result.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize)]
 pub struct Hit {
     pub doc: u32,
     pub score: f32,
@@ -50,7 +50,7 @@ pub struct Steering {
     pub families: Vec<(usize, f32)>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize)]
 pub struct SteeredSearch {
     /// The query's own code (before the edits), strongest first.
     pub features: Vec<Feature>,
@@ -90,7 +90,7 @@ impl ClusterSpace {
 }
 
 /// Clusters named by their over-represented features.
-#[derive(Clone, Debug, Serialize)]
+#[derive(ts_rs::TS, Clone, Debug, Serialize)]
 pub struct NamedClusters {
     pub clusters: Vec<ClusterSummary>,
     /// The inertia after the last iteration.
@@ -147,6 +147,18 @@ impl<B: EncodeOps + SearchOps> Explorer<B> {
         let resident_sae = backend.upload_sae(&sae).await?;
         let resident_corpus = backend.upload_corpus(&corpus).await?;
         Ok(Self { backend, resident_sae, resident_corpus, sae, corpus, codes, strong, families })
+    }
+
+    /// [`Explorer::new`] with the steering unit and the families of a bundle's catalog.
+    pub async fn with_catalog(
+        backend: Rc<B>,
+        sae: Sae,
+        corpus: Corpus,
+        codes: Option<SparseCodes>,
+        catalog: &Catalog,
+    ) -> Result<Self> {
+        let (strong, families) = steering_inputs(catalog, sae.d_sae);
+        Self::new(backend, sae, corpus, codes, strong, families).await
     }
 
     pub fn sae(&self) -> &Sae {

@@ -35,7 +35,7 @@ use std::collections::HashMap;
 pub const METHOD_VERSION: u32 = 1;
 
 /// Which features the family graph is built on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeSet {
     /// Every live feature below `max_density`.
@@ -44,7 +44,7 @@ pub enum NodeSet {
     Clean,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FamilyParams {
     pub first_threshold: f64,
     pub later_threshold: f64,
@@ -82,7 +82,7 @@ impl Default for FamilyParams {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Family {
     pub id: usize,
     pub parent: u32,
@@ -320,7 +320,7 @@ pub fn label_families(families: &mut [Family], labels: &[FeatureLabel], d_sae: u
 }
 
 /// The paper's family statistics.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FamilyStats {
     /// Members of each family, by id.
     pub sizes: Vec<usize>,
@@ -428,7 +428,7 @@ pub fn family_stats(cooc: &Cooccurrence, nodes: &[u32], families: &[Family], see
 }
 
 /// The `families.json` of a bundle.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FamiliesFile {
     pub params: FamilyParams,
     pub families: Vec<Family>,

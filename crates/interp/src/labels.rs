@@ -82,7 +82,7 @@ impl Default for LabelConfig {
 }
 
 /// How well one predictor, given the label only, predicts a feature on held-out documents.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
     pub f1: f64,
     /// Pearson r of prediction vs activation (0 where either is constant on the held-out set).
@@ -92,7 +92,7 @@ pub struct Scores {
     pub threshold: f64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Predictor {
     /// Number of label phrases occurring in the document.
@@ -101,7 +101,7 @@ pub enum Predictor {
     Embedding,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScoreDetail {
     /// The predictor behind the top-level `f1`, `pearson_correlation` and `auroc`: the
     /// embedding predictor when label embeddings were given, else the keyphrase one.
@@ -114,7 +114,7 @@ pub struct ScoreDetail {
 
 /// One labelled feature: a superset of the paper's published schema (`index`, `label`,
 /// `reasoning`, `f1`, `pearson_correlation`, `density`), so the paper's files import as they are.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeatureLabel {
     pub index: u32,
     pub label: String,

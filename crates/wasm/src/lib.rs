@@ -10,7 +10,7 @@ use saescope_format::manifest::Manifest;
 use saescope_gpu::{AnyBackend, GpuOptions};
 use saescope_interp::catalog::Catalog;
 use saescope_interp::explore;
-use saescope_interp::explorer::{steering_inputs, ClusterSpace, Explorer, Steering};
+use saescope_interp::explorer::{ClusterSpace, Explorer, Steering};
 use saescope_interp::steer::SteerMode;
 use serde::Serialize;
 use std::rc::Rc;
@@ -62,21 +62,22 @@ impl Engine {
     /// `[{name, ok, report}]`. On the GPU this checks the browser's WebGPU against the CPU.
     #[wasm_bindgen(js_name = selfTest)]
     pub async fn self_test(&self) -> Result<JsValue, JsError> {
-        #[derive(Serialize)]
-        struct Case {
-            name: &'static str,
-            ok: bool,
-            report: String,
-        }
         let results = conformance::run_all(&*self.backend).await;
-        let cases: Vec<Case> = results
+        let cases: Vec<SelfTestCase> = results
             .into_iter()
             .map(|(name, outcome)| match outcome {
-                Ok(report) => Case { name, ok: true, report },
-                Err(report) => Case { name, ok: false, report },
+                Ok(report) => SelfTestCase { name: name.into(), ok: true, report },
+                Err(report) => SelfTestCase { name: name.into(), ok: false, report },
             })
             .collect();
         to_js(&cases)
+    }
+
+    /// Panics on purpose. The page must survive engine faults (a panic traps the wasm instance
+    /// for good; the page then replaces its worker): the browser test that checks it calls this.
+    #[wasm_bindgen(js_name = panicForTest)]
+    pub fn panic_for_test(&self) {
+        panic!("a panic asked for by the page's fault test");
     }
 
     /// Starts loading a bundle from its `manifest.json` bytes.
@@ -162,8 +163,35 @@ pub struct Scope {
     catalog: Option<Catalog>,
 }
 
+/// One case of the shared backend suite, run on this engine (see [`Engine::self_test`]).
+#[derive(Serialize, ts_rs::TS)]
+struct SelfTestCase {
+    name: String,
+    ok: bool,
+    report: String,
+}
+
+/// What [`Scope::info`] says of a loaded bundle.
+#[derive(Serialize, ts_rs::TS)]
+struct Info {
+    documents: usize,
+    d_in: usize,
+    d_sae: usize,
+    k: usize,
+    has_codes: bool,
+}
+
+/// How often a feature fires, and the features that fire most often with it.
+#[derive(Serialize, ts_rs::TS)]
+#[ts(rename = "CoFiringResult")]
+struct CoFiringResult {
+    documents: u32,
+    with: Vec<explore::CoFiring>,
+}
+
 /// How the main SAE's features split from one smaller SAE's (see [`Scope::splits`]).
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
+#[ts(rename = "Split")]
 struct CoarseSplit {
     d_sae: usize,
     k: usize,
@@ -175,6 +203,7 @@ struct CoarseSplit {
 
 impl Scope {
     async fn load(backend: Rc<AnyBackend>, bundle: Bundle) -> Result<Scope, JsError> {
+        let catalog = Catalog::of_bundle(&bundle).map_err(js_err)?;
         let coarse = bundle
             .coarse
             .into_iter()
@@ -185,19 +214,8 @@ impl Scope {
                 cosine: c.split.cosine,
             })
             .collect();
-        let (d_sae, rows) = (bundle.sae.d_sae, bundle.corpus.rows());
-        let catalog = Catalog::parse(
-            bundle.documents.as_deref(),
-            bundle.features.as_deref(),
-            bundle.labels.as_deref(),
-            bundle.families.as_deref(),
-            d_sae,
-            rows,
-        )
-        .map_err(js_err)?;
-        let (strong, families) = steering_inputs(&catalog, d_sae);
         let explorer =
-            Explorer::new(backend, bundle.sae, bundle.corpus, bundle.codes, strong, families).await.map_err(js_err)?;
+            Explorer::with_catalog(backend, bundle.sae, bundle.corpus, bundle.codes, &catalog).await.map_err(js_err)?;
         Ok(Scope { explorer, manifest: bundle.manifest, coarse, catalog: Some(catalog) })
     }
 }
@@ -211,13 +229,13 @@ impl Scope {
     /// `{documents, d_in, d_sae, k, has_codes}`.
     pub fn info(&self) -> Result<JsValue, JsError> {
         let sae = self.explorer.sae();
-        to_js(&serde_json::json!({
-            "documents": self.explorer.corpus().rows(),
-            "d_in": sae.d_in,
-            "d_sae": sae.d_sae,
-            "k": sae.k,
-            "has_codes": self.explorer.codes().is_ok(),
-        }))
+        to_js(&Info {
+            documents: self.explorer.corpus().rows(),
+            d_in: sae.d_in,
+            d_sae: sae.d_sae,
+            k: sae.k,
+            has_codes: self.explorer.codes().is_ok(),
+        })
     }
 
     /// The bundle's documents, feature statistics, labels and families, parsed (the page
@@ -295,7 +313,7 @@ impl Scope {
     pub fn co_firing(&self, feature: u32, n: u32) -> Result<JsValue, JsError> {
         let (documents, with) =
             explore::co_firing(self.explorer.codes().map_err(js_err)?, feature, n as usize).map_err(js_err)?;
-        to_js(&serde_json::json!({ "documents": documents, "with": with }))
+        to_js(&CoFiringResult { documents, with })
     }
 
     /// k-means of the documents on the engine over `space` ("embeddings", "codes", or "codes"
@@ -324,5 +342,83 @@ impl Scope {
     #[wasm_bindgen(js_name = activationsIn)]
     pub fn activations_in(&self, feature: u32, docs: Vec<u32>) -> Result<Vec<f32>, JsError> {
         explore::activations_in(self.explorer.codes().map_err(js_err)?, feature, &docs).map_err(js_err)
+    }
+}
+
+/// The TypeScript declarations of every value this API returns, generated from the Rust types
+/// into `web/engine-types.d.ts` (the page's type check reads them; wasm-bindgen declares the
+/// functions). Run with `SAESCOPE_WRITE_TYPES=1` to rewrite the file after changing a type.
+#[cfg(test)]
+mod typescript {
+    use super::*;
+    use ts_rs::{Config, TS};
+
+    fn declarations() -> String {
+        // Numbers reach JavaScript as numbers (serde_wasm_bindgen's JSON-compatible mode), never
+        // as bigint.
+        let cfg = Config::new().with_large_int("number");
+        let decls = [
+            Info::decl(&cfg),
+            SelfTestCase::decl(&cfg),
+            CoarseSplit::decl(&cfg),
+            CoFiringResult::decl(&cfg),
+            saescope_format::manifest::Manifest::decl(&cfg),
+            saescope_format::manifest::FileEntry::decl(&cfg),
+            saescope_format::manifest::Role::decl(&cfg),
+            saescope_format::manifest::EmbeddingInfo::decl(&cfg),
+            saescope_format::manifest::EmbedderInfo::decl(&cfg),
+            saescope_format::manifest::SaeInfo::decl(&cfg),
+            saescope_format::manifest::CoarseSaeInfo::decl(&cfg),
+            saescope_format::documents::Document::decl(&cfg),
+            saescope_format::features::FeaturesFile::decl(&cfg),
+            saescope_core::metrics::Metrics::decl(&cfg),
+            saescope_core::metrics::FeatureStats::decl(&cfg),
+            saescope_core::metrics::Histogram::decl(&cfg),
+            saescope_core::metrics::DensityHistogram::decl(&cfg),
+            saescope_interp::catalog::Catalog::decl(&cfg),
+            saescope_interp::labels::FeatureLabel::decl(&cfg),
+            saescope_interp::labels::ScoreDetail::decl(&cfg),
+            saescope_interp::labels::Scores::decl(&cfg),
+            saescope_interp::labels::Predictor::decl(&cfg),
+            saescope_interp::families::FamiliesFile::decl(&cfg),
+            saescope_interp::families::Family::decl(&cfg),
+            saescope_interp::families::FamilyParams::decl(&cfg),
+            saescope_interp::families::NodeSet::decl(&cfg),
+            saescope_interp::families::FamilyStats::decl(&cfg),
+            saescope_interp::explorer::SteeredSearch::decl(&cfg),
+            saescope_interp::explorer::Feature::decl(&cfg),
+            saescope_interp::explorer::Hit::decl(&cfg),
+            saescope_interp::explorer::NamedClusters::decl(&cfg),
+            saescope_interp::explore::ClusterSummary::decl(&cfg),
+            saescope_interp::explore::Overrepresented::decl(&cfg),
+            saescope_interp::explore::Neighbors::decl(&cfg),
+            saescope_interp::explore::Neighbor::decl(&cfg),
+            saescope_interp::explore::CoFiring::decl(&cfg),
+        ];
+        let mut out = String::from(
+            "// Generated from the Rust types by `cargo test -p saescope-wasm` (crates/wasm/src/lib.rs,\n\
+             // mod typescript); do not edit. The values the engine hands the page, as serde writes them.\n\n",
+        );
+        for decl in decls {
+            out.push_str("export ");
+            out.push_str(&decl);
+            out.push_str("\n\n");
+        }
+        out
+    }
+
+    #[test]
+    fn the_page_declarations_match_the_rust_types() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/engine-types.d.ts");
+        let want = declarations();
+        if std::env::var_os("SAESCOPE_WRITE_TYPES").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is out of date with the Rust types: run `SAESCOPE_WRITE_TYPES=1 cargo test -p saescope-wasm` and commit it",
+            path.display()
+        );
     }
 }

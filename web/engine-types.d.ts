@@ -1,0 +1,262 @@
+// Generated from the Rust types by `cargo test -p saescope-wasm` (crates/wasm/src/lib.rs,
+// mod typescript); do not edit. The values the engine hands the page, as serde writes them.
+
+export type Info = { documents: number, d_in: number, d_sae: number, k: number, has_codes: boolean, };
+
+export type SelfTestCase = { name: string, ok: boolean, report: string, };
+
+export type Split = { d_sae: number, k: number, 
+/**
+ * For each main feature, the coarse feature it splits from...
+ */
+coarse_of: Array<number>, 
+/**
+ * ... and the cosine of their decoder directions.
+ */
+cosine: Array<number>, };
+
+export type CoFiringResult = { documents: number, with: Array<CoFiring>, };
+
+export type Manifest = { format: string, version: number, name: string, description: string, documents: number, embedding: EmbeddingInfo, sae: SaeInfo, 
+/**
+ * The query embedder the bundle carries (its files have the `embedder-*` roles), if any.
+ */
+embedder?: EmbedderInfo | null, 
+/**
+ * Smaller SAEs trained on the same embeddings, each with the feature-splitting map from its
+ * features onto the main SAE's (arXiv 2408.00657, section on feature splitting).
+ */
+coarse_saes?: Array<CoarseSaeInfo>, files: Array<FileEntry>, };
+
+export type FileEntry = { path: string, role: Role, bytes: number, sha256: string, };
+
+export type Role = "sae-config" | "sae-weights" | "embeddings" | "documents" | "codes-indices" | "codes-values" | "features" | "training-log" | "embedder-weights" | "embedder-tokenizer" | "embedder-config" | "labels" | "families" | "coarse-sae-config" | "coarse-sae-weights" | "feature-split" | "other";
+
+export type EmbeddingInfo = { 
+/**
+ * The model that made the document embeddings; queries must use the same one.
+ */
+model: string, dim: number, };
+
+export type EmbedderInfo = { model: string, dim: number, };
+
+export type SaeInfo = { d_in: number, d_sae: number, k: number, };
+
+export type CoarseSaeInfo = { d_sae: number, k: number, config: string, weights: string, split: string, };
+
+export type Document = { id: string, title: string, abstract: string, categories: Array<string>, };
+
+export type FeaturesFile = { metrics: Metrics, 
+/**
+ * One entry per feature, by feature index.
+ */
+features: Array<FeatureStats>, };
+
+export type Metrics = { documents: number, normalized_mse: number, 
+/**
+ * Mean number of active latents per document.
+ */
+l0: number, dead_fraction: number, density_histogram: DensityHistogram, 
+/**
+ * All active (non-zero) activations.
+ */
+activation_histogram: Histogram, };
+
+export type FeatureStats = { feature: number, density: number, max_activation: number, 
+/**
+ * Activation histogram over `[0, max_activation]` of the documents where it is active.
+ */
+histogram: Array<number>, 
+/**
+ * The documents with the highest activation: (document, activation), strongest first.
+ */
+top_documents: Array<[number, number]>, };
+
+export type Histogram = { bin_edges: Array<number>, counts: Array<number>, };
+
+export type DensityHistogram = { bin_edges: Array<number>, counts: Array<number>, 
+/**
+ * Latents never active (log10 density undefined), counted apart.
+ */
+dead: number, };
+
+export type Catalog = { documents: Array<Document>, features: FeaturesFile | null, 
+/**
+ * By feature index.
+ */
+labels: Array<FeatureLabel>, families: FamiliesFile | null, 
+/**
+ * Files that were left out, and why.
+ */
+problems: Array<string>, };
+
+export type FeatureLabel = { index: number, label: string, reasoning: string, f1: number | null, pearson_correlation: number | null, auroc: number | null, density: number | null, 
+/**
+ * The scored phrases, best first: (phrase, log-odds z-score).
+ */
+phrases: Array<[string, number]>, 
+/**
+ * Passes the clean-feature filter ([`mark_clean`]).
+ */
+clean: boolean, scores?: ScoreDetail | null, };
+
+export type ScoreDetail = { 
+/**
+ * The predictor behind the top-level `f1`, `pearson_correlation` and `auroc`: the
+ * embedding predictor when label embeddings were given, else the keyphrase one.
+ */
+predictor: Predictor, keyphrase: Scores, embedding: Scores | null, heldout_top: number, heldout_random: number, };
+
+export type Scores = { f1: number, 
+/**
+ * Pearson r of prediction vs activation (0 where either is constant on the held-out set).
+ */
+pearson_correlation: number, auroc: number, 
+/**
+ * Predict "active" at or above this value (chosen on the calibration documents).
+ */
+threshold: number, };
+
+export type Predictor = "keyphrase" | "embedding";
+
+export type FamiliesFile = { params: FamilyParams, families: Array<Family>, stats: FamilyStats, };
+
+export type Family = { id: number, parent: number, label: string, 
+/**
+ * Every descendant of the parent in the oriented tree, densest first.
+ */
+children: Array<number>, round: number, parent_family: number | null, };
+
+export type FamilyParams = { first_threshold: number, later_threshold: number, 
+/**
+ * Rounds after the first, each on the candidates minus all roots found so far.
+ */
+repeats: number, 
+/**
+ * A root needs at least this many children (the paper's "> 2").
+ */
+root_min_children: number, 
+/**
+ * A family needs at least this many members (the paper's "> 3").
+ */
+min_members: number, 
+/**
+ * Families whose members overlap by more than this Jaccard index are merged.
+ */
+merge_jaccard: number, nodes: NodeSet, 
+/**
+ * Candidates must fire on fewer than this fraction of documents (the paper's clean filter).
+ */
+max_density: number, 
+/**
+ * How `P` is made symmetric for the spanning tree (see the module documentation).
+ */
+symmetrise: string, 
+/**
+ * Seed of the random-permutation control of the block-diagonal ratio.
+ */
+seed: number, };
+
+export type NodeSet = "live" | "clean";
+
+export type FamilyStats = { 
+/**
+ * Members of each family, by id.
+ */
+sizes: Array<number>, 
+/**
+ * Mean over families of (mean parent-child co-occurrence) / (mean child-child
+ * co-occurrence), co-occurrence normalised as `C[i, j] / min(C[i, i], C[j, j])`, the
+ * diagonal left out; families whose children never co-occur are skipped.
+ */
+cooccurrence_ratio: number | null, 
+/**
+ * Fraction of the normalised co-occurrence mass among candidate features (off-diagonal)
+ * that lies inside family blocks (each feature in the block of the first family holding
+ * it; features in no family are blocks of one).
+ */
+block_diagonal_ratio: number | null, 
+/**
+ * The same for the same block sizes over randomly permuted features (mean of 20).
+ */
+block_diagonal_ratio_random: number | null, 
+/**
+ * Fraction of the candidate features that belong to some family.
+ */
+membership_fraction: number, candidates: number, live: number, families_per_round: Array<number>, };
+
+export type SteeredSearch = { 
+/**
+ * The query's own code (before the edits), strongest first.
+ */
+features: Array<Feature>, 
+/**
+ * The edits applied, families expanded: `(feature, activation)`.
+ */
+edits: Array<[number, number]>, 
+/**
+ * Cosine between the steered query and the query.
+ */
+cosine: number, hits: Array<Hit>, };
+
+export type Feature = { feature: number, activation: number, };
+
+export type Hit = { doc: number, score: number, 
+/**
+ * Which of the boosted features fire in this document (steered search only).
+ */
+fires: Array<number>, };
+
+export type NamedClusters = { clusters: Array<ClusterSummary>, 
+/**
+ * The inertia after the last iteration.
+ */
+inertia: number, iterations: number, 
+/**
+ * Documents that took part (all, except along features that some never fire).
+ */
+clustered: number, };
+
+export type ClusterSummary = { size: number, 
+/**
+ * The features whose firing rate most exceeds the rest's (dataset diffing of the cluster
+ * against the other clusters), most over-represented first: the cluster's name.
+ */
+features: Array<Overrepresented>, 
+/**
+ * Members that fire the top feature most strongly (or the first members, if none does).
+ */
+examples: Array<number>, };
+
+export type Overrepresented = { feature: number, 
+/**
+ * Firing rate inside the cluster.
+ */
+rate: number, 
+/**
+ * Firing rate in the other clustered documents.
+ */
+rest_rate: number, };
+
+export type Neighbors = { 
+/**
+ * Most similar decoder directions, most similar first (the feature itself excluded).
+ */
+nearest: Array<Neighbor>, 
+/**
+ * Most opposite decoder directions, most opposite first.
+ */
+farthest: Array<Neighbor>, };
+
+export type Neighbor = { feature: number, cosine: number, };
+
+export type CoFiring = { feature: number, 
+/**
+ * Documents where both fire.
+ */
+together: number, 
+/**
+ * `together / documents where `feature` fires`: how often it comes along.
+ */
+share: number, };
+

@@ -1,0 +1,150 @@
+// @ts-check
+// The shapes of what the engine hands the page, for TypeScript's checker (tsconfig.json at the
+// repository root; nothing is built). Types only: no page module imports this file at run time.
+//
+// The data types are generated from the Rust types into web/engine-types.d.ts (crates/wasm,
+// `mod typescript`; a native test fails when they drift) and re-exported here under the names
+// the page uses; wasm-bindgen declares the API's functions in pkg/saescope_wasm.d.ts. What is
+// written by hand below is the page's own: the worker protocol and the requests' arguments.
+
+// ---- Bundle files, as the engine parsed them (saescope_interp::catalog) ----
+
+/** @typedef {import('./engine-types').Document} Document */
+
+/** @typedef {import('./engine-types').Histogram} Histogram */
+
+/** @typedef {import('./engine-types').DensityHistogram} DensityHistogram */
+
+/** @typedef {import('./engine-types').Metrics} Metrics */
+
+/** @typedef {import('./engine-types').FeatureStats} FeatureStats */
+
+/** @typedef {import('./engine-types').FeaturesFile} FeaturesFile */
+
+/** @typedef {import('./engine-types').Scores} Scores */
+
+/** @typedef {import('./engine-types').ScoreDetail} ScoreDetail */
+
+/** @typedef {import('./engine-types').FeatureLabel} FeatureLabel */
+
+/** @typedef {import('./engine-types').Family} Family */
+
+/** @typedef {import('./engine-types').FamilyParams} FamilyParams */
+
+/** @typedef {import('./engine-types').FamilyStats} FamilyStats */
+
+/** @typedef {import('./engine-types').FamiliesFile} FamiliesFile */
+
+/** @typedef {import('./engine-types').Catalog} CatalogData */
+
+// ---- The manifest (crates/format/src/manifest.rs) ----
+
+/** @typedef {import('./engine-types').Role} Role */
+
+/** @typedef {import('./engine-types').FileEntry} FileEntry */
+
+/** @typedef {import('./engine-types').CoarseSaeInfo} CoarseSaeInfo */
+
+/** @typedef {import('./engine-types').Manifest} Manifest */
+
+// ---- What the engine's methods answer (crates/wasm/src/lib.rs) ----
+
+/** @typedef {import('./engine-types').Info} Info */
+
+/** @typedef {import('./engine-types').Split} Split */
+
+/** @typedef {import('./engine-types').Feature} Feature */
+
+/** @typedef {import('./engine-types').Hit} Hit */
+
+/** @typedef {import('./engine-types').SteeredSearch & { ms: number }} SteeredSearch */
+
+/** @typedef {import('./engine-types').Neighbor} Neighbor */
+
+/** @typedef {import('./engine-types').Neighbors} Neighbors */
+
+/** @typedef {import('./engine-types').CoFiringResult} CoFiringResult */
+
+/** @typedef {import('./engine-types').Overrepresented} Overrepresented */
+
+/** @typedef {import('./engine-types').ClusterSummary} ClusterSummary */
+
+/** @typedef {import('./engine-types').NamedClusters & { ms: number }} NamedClusters */
+
+/** @typedef {import('./engine-types').SelfTestCase} SelfTestCase */
+
+// ---- The page <-> worker protocol (web/engine.js, web/worker.js) ----
+
+/**
+ * A progress message of a long request (bundle and embedder downloads).
+ * @typedef {{ type: 'start', files: { path: string, bytes: number }[] }
+ *   | { type: 'bytes', path: string, bytes: number }
+ *   | { type: 'done', path: string, cached?: boolean, error?: string }
+ *   | { type: 'finishing' }} Progress
+ */
+
+/**
+ * What `open` answers: the loaded bundle.
+ * @typedef {object} OpenedBundle
+ * @property {Manifest} manifest
+ * @property {Info} info
+ * @property {Split[]} splits
+ * @property {CatalogData} catalog
+ * @property {string | null} embedderProblem why free-text queries cannot be embedded, or null
+ */
+
+/**
+ * Every request the worker answers: its arguments and its result.
+ * @typedef {object} EngineMethods
+ * @property {{ args: { preferGpu: boolean }, result: { kind: 'gpu' | 'cpu', describe: string } }} init
+ * @property {{ args: { url: string }, result: OpenedBundle }} open
+ * @property {{ args: {}, result: boolean }} loadEmbedder
+ * @property {{ args: { text: string }, result: { vector: Float32Array, ms: number } }} embed
+ * @property {{ args: { doc: number }, result: Float32Array }} documentVector
+ * @property {{ args: SteerArgs, result: SteeredSearch }} steeredSearch
+ * @property {{ args: { features: number[], strength: number }, result: [number, number][] }} steeringActivations
+ * @property {{ args: { feature: number, n: number }, result: Neighbors }} decoderNeighbors
+ * @property {{ args: { feature: number, n: number }, result: CoFiringResult }} coFiring
+ * @property {{ args: { feature: number, docs: number[] }, result: Float32Array }} activationsIn
+ * @property {{ args: ClusterArgs, result: NamedClusters }} cluster
+ * @property {{ args: {}, result: SelfTestCase[] }} selfTest
+ * @property {{ args: {}, result: void }} panicForTest
+ */
+
+/** @typedef {keyof EngineMethods} EngineMethod */
+
+/**
+ * A steered search's request: features set to values, families at strengths, in `mode`.
+ * @typedef {object} SteerArgs
+ * @property {Float32Array} vector the query
+ * @property {number[]} features
+ * @property {number[]} values
+ * @property {number[]} families
+ * @property {number[]} strengths
+ * @property {'keep-error' | 'rebuild'} mode
+ * @property {number} k
+ */
+
+/**
+ * A clustering request.
+ * @typedef {object} ClusterArgs
+ * @property {'codes' | 'embeddings'} space
+ * @property {number} clusters
+ * @property {number[]} features cluster along these features only (codes); empty for all
+ * @property {number} iterations
+ * @property {number} seed
+ */
+
+/**
+ * A request to the worker.
+ * @typedef {{ id: number, method: EngineMethod, args?: object }} WorkerRequest
+ */
+
+/**
+ * A message from the worker: a progress report, the result, or the error.
+ * A message from the worker: a progress report, the result, or the error (`fatal` when the wasm
+ * module trapped: it cannot be called again, and the page replaces the worker).
+ * @typedef {{ id: number, progress: Progress } | { id: number, result: unknown } | { id: number, error: string, fatal?: boolean }} WorkerReply
+ */
+
+export {};
