@@ -55,9 +55,11 @@ fn build_wasm() -> Result<()> {
     Ok(())
 }
 
-/// The CLI binary, built in the dev profile (shares artifacts with the tests).
+/// The CLI binary, built in the test profile: `cargo test --workspace` has already built it (the
+/// CLI's integration tests run it), so this reuses every artifact instead of compiling the
+/// workspace a second time in the dev profile.
 fn saescope_cli() -> Result<PathBuf> {
-    run(cargo().args(["build", "-p", "saescope-cli"]))?;
+    run(cargo().args(["build", "--profile", "test", "-p", "saescope-cli"]))?;
     Ok(root().join("target/debug/saescope"))
 }
 
@@ -234,6 +236,12 @@ fn test(args: &[String]) -> Result<()> {
             "wasm32-unknown-unknown",
             "-p",
             "saescope-core",
+            "-p",
+            "saescope-format",
+            "-p",
+            "saescope-interp",
+            "-p",
+            "saescope-conformance",
             "-p",
             "saescope-gpu",
             "-p",
