@@ -95,15 +95,13 @@ pub fn kmeans(
     };
     let spinner = progress(1, "k-means");
     spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-    let result = {
-        let b = &crate::io::backend(device)?;
-        pollster::block_on(saescope_core::fit::kmeans(b, Points::Dense(&x), &config))
-    }?;
+    let backend = crate::io::backend(device)?;
+    let result = pollster::block_on(saescope_core::fit::kmeans(&backend, Points::Dense(&x), &config))?;
     spinner.finish_and_clear();
     let assignments: Vec<i32> = result.assignments.iter().map(|&a| a as i32).collect();
     write(&out.join("assignments.npy"), &npy::to_bytes(&[x.rows], &assignments)?)?;
     write(&out.join("centroids.npy"), &npy::to_bytes(&[clusters, x.cols], &result.centroids.data)?)?;
-    let summary = serde_json::json!({ "inertia": result.inertia, "sizes": result.sizes, "device": crate::io::device_name(device) });
+    let summary = serde_json::json!({ "inertia": result.inertia, "sizes": result.sizes, "device": backend.kind() });
     write(&out.join("inertia.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     println!("{}", serde_json::json!({ "final_inertia": result.inertia.last(), "iterations": result.inertia.len() }));
     Ok(())

@@ -203,8 +203,9 @@ pub fn families(cmd: FamiliesCommand) -> Result<()> {
             FamiliesFile { params, families: imported, stats }
         }
         None => {
-            let (file, seconds) = compute_families(&loaded.codes, &labels, params, &crate::io::backend(cmd.device)?)?;
-            eprintln!("co-occurrence on the {}: {seconds:.2} s", crate::io::device_name(cmd.device).to_uppercase());
+            let backend = crate::io::backend(cmd.device)?;
+            let (file, seconds) = compute_families(&loaded.codes, &labels, params, &backend)?;
+            eprintln!("co-occurrence on the {}: {seconds:.2} s", backend.kind().to_uppercase());
             file
         }
     };

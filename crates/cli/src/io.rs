@@ -15,10 +15,3 @@ pub fn backend(device: Device) -> anyhow::Result<saescope_gpu::AnyBackend> {
         }
     })
 }
-
-pub fn device_name(d: Device) -> &'static str {
-    match d {
-        Device::Cpu => "cpu",
-        Device::Gpu => "gpu",
-    }
-}

@@ -58,10 +58,7 @@ fn embed_with_bundle(dir: &Path, bundle: &saescope_format::bundle::Bundle, text:
         read(&path(Role::EmbedderConfig)?)?,
     );
     let embedder = saescope_embed::Embedder::from_bundle(&bundle.manifest, &weights, &tokenizer, &config)?;
-    if text.trim().is_empty() {
-        bail!("type something to search for");
-    }
-    Ok(embedder.embed(&[text])?.data)
+    Ok(embedder.embed_query(text)?)
 }
 
 pub fn run(args: SteerArgs) -> Result<()> {

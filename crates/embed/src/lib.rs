@@ -55,6 +55,15 @@ impl Embedder {
         Ok(ids)
     }
 
+    /// The unit-norm embedding of one search query; blank text is refused (the page and
+    /// `saescope steer` both embed queries through this).
+    pub fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        if text.trim().is_empty() {
+            return Err(Error::Invalid("type something to search for".into()));
+        }
+        Ok(self.embed(&[text])?.data)
+    }
+
     /// Unit-norm embeddings of `texts`, one row each. Padding inside the batch is masked out,
     /// so a text's embedding does not depend on its batch.
     pub fn embed(&self, texts: &[&str]) -> Result<Matrix> {

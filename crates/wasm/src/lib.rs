@@ -146,10 +146,7 @@ impl QueryEmbedder {
 
     /// The unit-norm embedding of `text`, in the documents' space.
     pub fn embed(&self, text: &str) -> Result<Vec<f32>, JsError> {
-        if text.trim().is_empty() {
-            return Err(JsError::new("type something to search for"));
-        }
-        Ok(self.0.embed(&[text]).map_err(js_err)?.data)
+        self.0.embed_query(text).map_err(js_err)
     }
 }
 
