@@ -40,7 +40,7 @@ impl Catalog {
     }
 
     /// Parses the bundle's files (as `saescope_format::bundle::Bundle` holds them), checking
-    /// every feature index against `d_sae` and the document count against `documents`.
+    /// every feature index against `d_sae` and the document count against `rows`.
     pub fn parse(
         documents: Option<&[u8]>,
         features: Option<&[u8]>,
@@ -49,51 +49,49 @@ impl Catalog {
         d_sae: usize,
         rows: usize,
     ) -> Result<Catalog> {
-        let mut catalog = Catalog::default();
-        if let Some(bytes) = documents {
-            catalog.documents = parse_documents(bytes)?;
-            if catalog.documents.len() != rows {
-                return Err(Error::Shape(format!(
-                    "the documents file holds {} documents, the embeddings {rows}",
-                    catalog.documents.len()
-                )));
+        let documents = match documents {
+            Some(bytes) => {
+                let documents = parse_documents(bytes)?;
+                if documents.len() != rows {
+                    let n = documents.len();
+                    return Err(Error::Shape(format!("the documents file holds {n} documents, the embeddings {rows}")));
+                }
+                documents
             }
-        }
-        let mut optional = |what: &str, parsed: Result<()>| {
-            if let Err(e) = parsed {
-                catalog_problem(&mut catalog.problems, what, e);
-            }
+            None => Vec::new(),
         };
-        let mut parsed_features = None;
-        let mut parsed_labels = Vec::new();
-        let mut parsed_families = None;
-        if let Some(bytes) = features {
-            optional(
-                "features.json",
-                FeaturesFile::parse(bytes).and_then(|f| {
-                    check_features(f.features.iter().map(|s| s.feature), d_sae).map(|_| parsed_features = Some(f))
-                }),
-            );
-        }
-        if let Some(bytes) = labels {
-            optional(
-                "labels.json",
-                parse_labels(bytes)
-                    .and_then(|l| check_features(l.iter().map(|l| l.index), d_sae).map(|_| parsed_labels = l)),
-            );
-        }
-        if let Some(bytes) = families {
-            optional("families.json", parse_families(bytes, d_sae).map(|f| parsed_families = Some(f)));
-        }
-        catalog.features = parsed_features;
-        catalog.labels = parsed_labels;
-        catalog.families = parsed_families;
-        Ok(catalog)
+        let mut problems = Vec::new();
+        let features = optional(&mut problems, "features.json", features, |bytes| {
+            let file = FeaturesFile::parse(bytes)?;
+            check_features(file.features.iter().map(|s| s.feature), d_sae)?;
+            Ok(file)
+        });
+        let labels = optional(&mut problems, "labels.json", labels, |bytes| {
+            let labels = parse_labels(bytes)?;
+            check_features(labels.iter().map(|l| l.index), d_sae)?;
+            Ok(labels)
+        })
+        .unwrap_or_default();
+        let families = optional(&mut problems, "families.json", families, |bytes| parse_families(bytes, d_sae));
+        Ok(Catalog { documents, features, labels, families, problems })
     }
 }
 
-fn catalog_problem(problems: &mut Vec<String>, what: &str, e: Error) {
-    problems.push(format!("{what} could not be used ({e}); the page goes on without it"));
+/// An optional file, parsed; `None` when absent, or when it does not parse (then `problems`
+/// says why: the page goes on without it).
+fn optional<T>(
+    problems: &mut Vec<String>,
+    what: &str,
+    bytes: Option<&[u8]>,
+    parse: impl FnOnce(&[u8]) -> Result<T>,
+) -> Option<T> {
+    match parse(bytes?) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            problems.push(format!("{what} could not be used ({e}); the page goes on without it"));
+            None
+        }
+    }
 }
 
 /// `families.json`, with every family id its position and every member a feature of the SAE.
