@@ -1,7 +1,6 @@
 //! Matrices as `.npy` files: SAE codes (`indices.npy` + `values.npy`) and embedding shards.
 
 use crate::npy::{self, DType, Npy};
-use half::f16;
 use saescope_core::codes::SparseCodes;
 use saescope_core::error::{Error, Result};
 use saescope_core::search::{Corpus, Shard, Storage};
@@ -48,13 +47,42 @@ impl CorpusFiles for Corpus {
         if cols != self.dim {
             return Err(Error::Shape(format!("{name} has dimension {cols}, expected {}", self.dim)));
         }
-        let values = npy.to_f32()?;
-        saescope_core::matrix::check_finite(&values, cols, name)?;
+        // f16 shards stay f16 (widening them to check and narrowing them back was a second pass
+        // over every value of the page's cold load); the widened copy is made only to name a
+        // non-finite value in the error.
         let storage = match npy.header.dtype {
-            DType::F16 => Storage::F16(values.iter().map(|&v| f16::from_f32(v)).collect()),
-            _ => Storage::F32(values),
+            DType::F16 => {
+                let halves = npy.to_f16()?;
+                if halves.iter().any(|h| !h.is_finite()) {
+                    saescope_core::matrix::check_finite(&npy.to_f32()?, cols, name)?;
+                }
+                Storage::F16(halves)
+            }
+            _ => {
+                let values = npy.to_f32()?;
+                saescope_core::matrix::check_finite(&values, cols, name)?;
+                Storage::F32(values)
+            }
         };
         self.shards.push(Shard { rows, storage });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use half::f16;
+
+    #[test]
+    fn f16_shards_stay_exact_and_non_finite_values_are_named() {
+        let halves: Vec<f16> = [0.5f32, -1.25, 3.0, 0.0, 7.5, -0.125].iter().map(|&v| f16::from_f32(v)).collect();
+        let mut corpus = Corpus::new(3);
+        corpus.push_npy("a.npy", &npy::to_bytes(&[2, 3], &halves).unwrap()).unwrap();
+        assert_eq!(corpus.shards[0].storage, Storage::F16(halves.clone()));
+        let mut bad = halves;
+        bad[4] = f16::INFINITY;
+        let err = Corpus::new(3).push_npy("b.npy", &npy::to_bytes(&[2, 3], &bad).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("b.npy") && err.contains("non-finite"), "{err}");
     }
 }

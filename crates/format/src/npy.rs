@@ -170,6 +170,14 @@ impl<'a> Npy<'a> {
         }
     }
 
+    /// The values of a float16 array as they are stored (no widening); other dtypes are refused.
+    pub fn to_f16(&self) -> Result<Vec<f16>> {
+        match self.header.dtype {
+            DType::F16 => Ok(self.data.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect()),
+            d => Err(format_err!("expected a float16 array, got {}", d.descr())),
+        }
+    }
+
     /// The values as u32 indices (from int32, uint32 or int64; negatives are refused).
     pub fn to_u32(&self) -> Result<Vec<u32>> {
         let bad = || format_err!("index array holds a negative or too large value");
