@@ -77,7 +77,8 @@ fn staged(path: &Path, what: &str, make: impl FnOnce() -> Result<Vec<u8>>) -> Re
 }
 
 /// Rows of `embeddings` for the documents kept: all rows if they match the kept documents, or
-/// the kept records' rows if the file has one row per record (skipped ones included).
+/// the kept records' rows if the file has one row per record (skipped ones included; what a
+/// record is: `saescope_format::corpus::read`).
 fn align_embeddings(emb: Matrix, kept_records: &[usize], total_records: usize, path: &Path) -> Result<Matrix> {
     if emb.rows == kept_records.len() {
         return Ok(emb);
@@ -137,7 +138,7 @@ async fn encode_all<B: EncodeOps>(
         codes.extend(c);
     })
     .await?;
-    Ok((codes, metrics.finish()))
+    Ok((codes, metrics.finish()?))
 }
 
 /// Adds the query embedder (f16 weights) when it reproduces the model the documents were
@@ -186,12 +187,9 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     if docs.is_empty() {
         bail!("{} holds no usable documents ({} records skipped)", args.corpus.display(), read_corpus.skipped.len());
     }
-    let skipped_records: std::collections::HashSet<usize> = read_corpus.skipped.iter().map(|s| s.record).collect();
-    let total_records = docs.len() + skipped_records.len();
-    let kept_records: Vec<usize> = (0..total_records).filter(|r| !skipped_records.contains(&(r + 1))).collect();
     eprintln!("read {} documents; skipped {}", docs.len(), read_corpus.skipped.len());
     for s in read_corpus.skipped.iter().take(5) {
-        eprintln!("  skipped record {}: {}", s.record, s.reason);
+        eprintln!("  skipped record {} (line {}): {}", s.record, s.line, s.reason);
     }
     stages.done("read corpus");
 
@@ -217,8 +215,8 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     let embeddings_hash = sha256_hex(&raw);
     let embeddings = align_embeddings(
         npy::read_matrix(&raw).with_context(|| format!("{}", path.display()))?,
-        &kept_records,
-        total_records,
+        &read_corpus.records,
+        read_corpus.total_records,
         path,
     )?;
     drop(raw);
@@ -370,6 +368,6 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     });
     write(&args.out.join(".stages/build_report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     eprintln!("wrote the bundle to {} in {:.0} s", args.out.display(), started.elapsed().as_secs_f64());
-    println!("{report}");
+    crate::out!("{report}")?;
     Ok(())
 }

@@ -62,7 +62,7 @@ pub async fn train<B: Backend>(
     let (train, val) = split(data, holdout, config.seed);
     let mut trainer = Trainer::new(backend, &train, config.clone()).await?;
     let mut sae = None;
-    let steps = train.rows.div_ceil(config.batch) * config.epochs;
+    let steps = saescope_core::fit::steps_per_epoch(train.rows, config.batch) * config.epochs;
     let bar = progress(steps as u64, "train");
     let mut log = Vec::with_capacity(config.epochs);
     for epoch in 0..config.epochs {
@@ -99,6 +99,10 @@ pub async fn train<B: Backend>(
 /// Trains on `data` and writes the SAE and its log into `out`.
 pub fn run_on(data: &Matrix, out: &Path, config: TrainConfig, holdout: f64, backend: &AnyBackend) -> Result<()> {
     let (sae, log) = pollster::block_on(train(backend, data, &config, holdout))?;
+    // Never write a model that loading would refuse.
+    for (name, values) in sae.named_parameters() {
+        saescope_core::matrix::check_finite(values, values.len().max(1), &format!("the trained {name}"))?;
+    }
     let trained_on = backend.describe();
     let (cfg, weights) = sae.to_saelens(WeightDType::F32, None)?;
     write(&out.join("cfg.json"), &cfg)?;

@@ -103,7 +103,10 @@ pub fn kmeans(
     write(&out.join("centroids.npy"), &npy::to_bytes(&[clusters, x.cols], &result.centroids.data)?)?;
     let summary = serde_json::json!({ "inertia": result.inertia, "sizes": result.sizes, "device": backend.kind() });
     write(&out.join("inertia.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
-    println!("{}", serde_json::json!({ "final_inertia": result.inertia.last(), "iterations": result.inertia.len() }));
+    saescope_build::out!(
+        "{}",
+        serde_json::json!({ "final_inertia": result.inertia.last(), "iterations": result.inertia.len() })
+    )?;
     Ok(())
 }
 
@@ -116,8 +119,8 @@ pub fn metrics(sae: &Path, embeddings: &Path, device: Device) -> Result<()> {
             acc.add(x, r.as_ref().expect("decoded"), &c)
         }))
     }?;
-    let report = serde_json::json!({ "metrics": acc.finish(), "sae": sae.report() });
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    let report = serde_json::json!({ "metrics": acc.finish()?, "sae": sae.report() });
+    saescope_build::out!("{}", serde_json::to_string_pretty(&report)?)?;
     Ok(())
 }
 
@@ -135,6 +138,6 @@ pub fn inspect(bundle: &Path) -> Result<()> {
         "coarse_saes": b.coarse.iter().map(|c| serde_json::json!({ "sae": c.sae.report(), "split": c.split.summary() })).collect::<Vec<_>>(),
         "files_verified": b.manifest.files.len(),
     });
-    println!("{}", serde_json::to_string_pretty(&summary)?);
+    saescope_build::out!("{}", serde_json::to_string_pretty(&summary)?)?;
     Ok(())
 }

@@ -32,7 +32,7 @@ pub fn run(
     match (corpus_path, query) {
         (_, Some(q)) => {
             let v = embedder.embed(&[q])?;
-            println!("{}", serde_json::to_string(&v.data)?);
+            saescope_build::out!("{}", serde_json::to_string(&v.data)?)?;
             Ok(())
         }
         (Some(path), None) => {

@@ -82,7 +82,7 @@ fn emit(value: &impl serde::Serialize, out: Option<&Path>) -> Result<()> {
             write(path, &serde_json::to_vec_pretty(value)?)?;
             eprintln!("wrote {}", path.display());
         }
-        None => println!("{}", serde_json::to_string_pretty(value)?),
+        None => saescope_build::out!("{}", serde_json::to_string_pretty(value)?)?,
     }
     Ok(())
 }

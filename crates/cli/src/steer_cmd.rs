@@ -89,7 +89,7 @@ pub fn run(args: SteerArgs) -> Result<()> {
         Steering { edits: args.edits, families: args.families.into_iter().map(|(f, s)| (f as usize, s)).collect() };
     let result = pollster::block_on(explorer.steered_search(&query, &steering, args.mode, args.k))?;
     if args.json {
-        println!("{}", serde_json::to_string(&result)?);
+        saescope_build::out!("{}", serde_json::to_string(&result)?)?;
         return Ok(());
     }
     let label = |j: u32| {
@@ -97,14 +97,17 @@ pub fn run(args: SteerArgs) -> Result<()> {
     };
     if !result.edits.is_empty() {
         let edits: Vec<String> = result.edits.iter().map(|&(j, v)| format!("{j}:{v:.3} ({})", label(j))).collect();
-        println!("steered: {} · cosine to the query {:.3}", edits.join(", "), result.cosine);
+        saescope_build::out!("steered: {} · cosine to the query {:.3}", edits.join(", "), result.cosine)?;
     }
     for (rank, hit) in result.hits.iter().enumerate() {
         let doc = catalog.documents.get(hit.doc as usize);
         let (id, title) = doc.map_or(("?", "(no documents in this bundle)"), |d| (d.id.as_str(), d.title.as_str()));
-        println!("{:>3}. {:.4}  #{:<6} {id}  {title}", rank + 1, hit.score, hit.doc);
+        saescope_build::out!("{:>3}. {:.4}  #{:<6} {id}  {title}", rank + 1, hit.score, hit.doc)?;
         if !hit.fires.is_empty() {
-            println!("       fires: {}", hit.fires.iter().map(|&j| label(j)).collect::<Vec<_>>().join(" · "));
+            saescope_build::out!(
+                "       fires: {}",
+                hit.fires.iter().map(|&j| label(j)).collect::<Vec<_>>().join(" · ")
+            )?;
         }
     }
     Ok(())

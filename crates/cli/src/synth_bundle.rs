@@ -25,9 +25,12 @@ pub fn write_synthetic(
     seed: u64,
     rows_per_shard: Option<usize>,
 ) -> Result<()> {
-    if documents == 0 || dim == 0 || k == 0 || k > latents {
-        anyhow::bail!("need documents > 0, dim > 0 and 0 < k <= latents");
-    }
+    use saescope_core::limits::{check, MAX_DIM, MAX_LATENTS, MAX_SYNTH_DOCUMENTS, MAX_WEIGHTS};
+    check("documents", documents, MAX_SYNTH_DOCUMENTS)?;
+    check("dim", dim, MAX_DIM)?;
+    check("latents", latents, MAX_LATENTS)?;
+    check("SAE weights (dim x latents)", dim * latents, MAX_WEIGHTS)?;
+    check("k", k, latents)?;
     let bar = progress(4, "synth");
     let mut data = PlantedData::generate(dim, latents, k, documents, seed);
     (0..documents).for_each(|r| normalize(data.embeddings.row_mut(r)));

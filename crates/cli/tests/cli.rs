@@ -149,6 +149,76 @@ fn bad_input_fails_with_one_line_reasons() {
         .contains("251 clusters"));
 }
 
+/// Issue 12's defects 10, 12-15: each gives a one-line error (or, for a closed pipe, a quiet
+/// exit) instead of an abort, a panic, or an output that looks like an answer.
+#[test]
+fn hostile_sizes_values_and_outputs_are_refused_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    synth(dir);
+    let write = |name: &str, rows: usize, f: &dyn Fn(usize) -> f32| {
+        let values: Vec<f32> = (0..rows * 256).map(f).collect();
+        std::fs::write(dir.join(name), npy::to_bytes(&[rows, 256], &values).unwrap()).unwrap();
+    };
+    write("one.npy", 1, &|i| i as f32 * 1e-3);
+    write("same.npy", 40, &|i| (i % 256) as f32 * 1e-3);
+    write("huge.npy", 4, &|i| if i == 300 { 1e30 } else { 0.1 });
+    write("empty.npy", 0, &|_| 0.0);
+    let emb = "b/embeddings/000.npy";
+
+    // 10: a run without spread is refused, not written with b_dec = NaN.
+    for data in ["one.npy", "same.npy"] {
+        let e =
+            fails(&["train", "--embeddings", data, "--out", "t", "--k", "2", "--latents", "8", "--epochs", "1"], dir);
+        assert!(e.contains("rows that differ"), "{e}");
+        assert!(!dir.join("t/sae_weights.safetensors").exists());
+    }
+    // 12: sizes that would abort the process on allocation.
+    let iters = ["kmeans", "--embeddings", emb, "--clusters", "3", "--iters", "1000000000000", "--out", "o"];
+    assert!(fails(&iters, dir).contains("between 1 and 10000"));
+    let latents = ["train", "--embeddings", emb, "--out", "t", "--latents", "1000000000"];
+    assert!(fails(&latents, dir).contains("latents must be between 1 and 262144"));
+    assert!(fails(&["synth", "--out", "s", "--documents", "1000000000000"], dir).contains("documents must be"));
+    let cluster = ["cluster", "--bundle", "b", "--features", "1,2", "--iters", "1000000000000"];
+    assert!(fails(&cluster, dir).contains("k-means iterations must be"));
+    // 13: finite values that would overflow to infinite codes, scores and inertia.
+    for args in [
+        &["encode", "--sae", "b/sae", "--embeddings", "huge.npy", "--out", "o"][..],
+        &["search", "--corpus", emb, "--queries", "huge.npy", "--out", "o"],
+        &["kmeans", "--embeddings", "huge.npy", "--clusters", "2", "--out", "o"],
+    ] {
+        let e = fails(args, dir);
+        assert!(e.contains("1e30 at row 1, column 44") && e.contains("overflow"), "{args:?}: {e}");
+    }
+    // 14: nothing to search or measure is an error, not an empty answer or an NMSE of 0.
+    let empty = fails(&["search", "--corpus", "empty.npy", "--queries", emb, "--out", "o"], dir);
+    assert!(empty.contains("no documents to search"), "{empty}");
+    assert!(fails(&["metrics", "--sae", "b/sae", "--embeddings", "empty.npy"], dir).contains("0 rows"));
+    // 15: a full disk is an error; a closed pipe ends quietly.
+    let full = Command::new(env!("CARGO_BIN_EXE_saescope"))
+        .args(["inspect", "b"])
+        .current_dir(dir)
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&full.stderr);
+    assert!(
+        !full.status.success() && stderr.contains("cannot write to stdout") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_saescope"))
+        .args(["inspect", "b"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away before the first line
+    let closed = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&closed.stderr);
+    assert!(closed.status.success() && !stderr.contains("panicked"), "{:?}: {stderr}", closed.status);
+}
+
 #[test]
 #[ignore = "needs the model (`cargo xtask setup`); `cargo xtask test` runs it"]
 fn embed_writes_unit_vectors_and_matches_query_embedding() {
@@ -193,12 +263,15 @@ fn embed_writes_unit_vectors_and_matches_query_embedding() {
 }
 
 /// A corpus whose documents name their planted atoms with made-up words (`w12x`), so labels
-/// have something to find; category `even`/`odd` by the first atom.
-fn planted_corpus(dir: &Path) {
+/// have something to find; category `even`/`odd` by the first atom. `x.npy` has one row per
+/// record: the planted rows, with a row of 0.5 for the broken record after document 150 (which
+/// blank lines and a comment precede: the records must still meet their own rows).
+fn planted_corpus(dir: &Path) -> saescope_core::Matrix {
     let data = saescope_core::synth::PlantedData::generate(32, 40, 3, 300, 5);
+    let e = &data.embeddings.data;
     std::fs::write(
         dir.join("x.npy"),
-        npy::to_bytes(&[301, 32], &[data.embeddings.data.clone(), vec![0.5; 32]].concat()).unwrap(),
+        npy::to_bytes(&[301, 32], &[&e[..151 * 32], &[0.5; 32][..], &e[151 * 32..]].concat()).unwrap(),
     )
     .unwrap();
     let mut corpus = String::new();
@@ -208,10 +281,13 @@ fn planted_corpus(dir: &Path) {
         let category = if atoms[0].is_multiple_of(2) { "even" } else { "odd" };
         corpus.push_str(&format!("{{\"id\":\"d{r}\",\"title\":\"Document {r}\",\"abstract\":\"About {}. With $x$ and \\\\emph{{{}}}.\",\"categories\":\"{category} x.B\"}}\n", words.join(" and "), words[0]));
         if r == 150 {
+            corpus.push_str(&"\n".repeat(10));
+            corpus.push_str("# not a record\n");
             corpus.push_str("{\"id\":\"broken\"}\n"); // no text: skipped, and its embedding row dropped
         }
     }
     std::fs::write(dir.join("c.jsonl"), corpus).unwrap();
+    data.embeddings
 }
 
 const BUILD: [&str; 16] = [
@@ -243,11 +319,17 @@ fn build(dir: &Path) -> Output {
 fn build_makes_a_verified_bundle_and_reuses_the_trained_sae() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    planted_corpus(dir);
+    let planted = planted_corpus(dir);
     let first = build(dir);
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(first.status.success(), "{stderr}");
-    assert!(stderr.contains("skipped 1"));
+    assert!(stderr.contains("skipped 1") && stderr.contains("skipped record 152 (line 163)"), "{stderr}");
+    // Defect 3: every document keeps its own embedding (stored as f16).
+    let stored = npy::read_matrix(&std::fs::read(dir.join("b/embeddings/000.npy")).unwrap()).unwrap();
+    assert_eq!(stored.rows, 300);
+    for r in 0..300 {
+        assert!(stored.row(r).iter().zip(planted.row(r)).all(|(a, b)| (a - b).abs() < 2e-3), "document {r}");
+    }
     for stage in ["stage train:", "stage labels:", "stage co-occurrence:", "stage families:", "keyphrase matches only"]
     {
         assert!(stderr.contains(stage), "{stage} missing from: {stderr}");

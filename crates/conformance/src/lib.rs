@@ -511,7 +511,20 @@ pub async fn rejects_bad_input<B: Backend>(backend: &B) -> Outcome {
     if backend.train_read(&training).await.map_err(|e| e.to_string())? != state {
         return Err("a refused training step changed the training state".into());
     }
-    Ok(format!("bad input refused: {e1}; {e2}; {e3}; {e4}; {e5}; {e6}; {e7}"))
+    // Finite but huge: would overflow to infinite codes and scores.
+    let mut huge = Matrix::zeros(2, 32);
+    huge.data[7] = 1e30;
+    let e8 = backend.encode(&dev, &huge).await.err().ok_or("encode accepted a value of 1e30")?;
+    let e9 = backend.search(&c, &huge, 3).await.err().ok_or("search accepted a query value of 1e30")?;
+    // An empty corpus: the queries must not vanish into an empty answer.
+    let empty = Arc::new(Corpus::from_matrix(&Matrix::zeros(0, 32), 5, false));
+    let e10 = match backend.upload_corpus(&empty).await {
+        Err(e) => e,
+        Ok(c) => {
+            backend.search(&c, &Matrix::zeros(1, 32), 3).await.err().ok_or("search of an empty corpus answered")?
+        }
+    };
+    Ok(format!("bad input refused: {e1}; {e2}; {e3}; {e4}; {e5}; {e6}; {e7}; {e8}; {e9}; {e10}"))
 }
 
 /// Every case, in order, with its outcome.

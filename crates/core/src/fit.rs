@@ -13,6 +13,8 @@ use crate::train::{StepStats, TrainConfig, TrainState};
 /// farthest from its centroid, so every cluster stays in use.
 pub async fn kmeans<B: ClusterOps>(backend: &B, points: Points<'_>, config: &KMeansConfig) -> Result<KMeansResult> {
     check_clusters(config.clusters, points.len())?;
+    crate::limits::check("k-means iterations", config.iterations, crate::limits::MAX_ITERATIONS)?;
+    crate::limits::check("clusters", config.clusters, crate::limits::MAX_CLUSTERS)?;
     let mut rng = SeededRng::new(config.seed);
     let start = kmeans_plus_plus(points, config.clusters, config.metric, &mut rng);
     lloyd(backend, points, start, config.iterations, config.metric).await
@@ -30,6 +32,7 @@ pub async fn lloyd<B: ClusterOps>(
 ) -> Result<KMeansResult> {
     let clusters = start.rows;
     check_clusters(clusters, points.len())?;
+    crate::limits::check("k-means iterations", iterations, crate::limits::MAX_ITERATIONS)?;
     let mut centroids = start;
     let mut inertia = Vec::with_capacity(iterations);
     let resident = backend.upload_points(points).await?;
@@ -54,6 +57,22 @@ pub struct Trainer<'b, B: TrainOps> {
     training: B::Training,
     batch: usize,
     rng: SeededRng,
+}
+
+/// The rows an epoch trains on: all of them, but for a last batch of one row, which has no
+/// spread, so its normalised MSE is undefined; that row waits for the next epoch's order (a
+/// fresh permutation) instead.
+pub fn rows_per_epoch(rows: usize, batch: usize) -> usize {
+    if rows > 1 && batch > 1 && rows % batch == 1 {
+        rows - 1
+    } else {
+        rows
+    }
+}
+
+/// Optimiser steps per epoch (see [`rows_per_epoch`]).
+pub fn steps_per_epoch(rows: usize, batch: usize) -> usize {
+    rows_per_epoch(rows, batch).div_ceil(batch.max(1))
 }
 
 impl<'b, B: TrainOps> Trainer<'b, B> {
@@ -83,7 +102,8 @@ impl<'b, B: TrainOps> Trainer<'b, B> {
     /// One pass over `data` in a fresh random order; `on_step` sees each step's statistics.
     /// Returns the mean statistics (the dead fraction of the last step).
     pub async fn epoch(&mut self, data: &Matrix, mut on_step: impl FnMut(&StepStats)) -> Result<StepStats> {
-        let order = self.rng.distinct(data.rows, data.rows);
+        let mut order = self.rng.distinct(data.rows, data.rows);
+        order.truncate(rows_per_epoch(data.rows, self.batch));
         let mut mean = StepStats::default();
         let mut steps = 0.0;
         for chunk in order.chunks(self.batch) {

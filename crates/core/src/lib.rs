@@ -6,7 +6,7 @@
 //! the shared suite in `saescope-conformance` holds both to the answers computed here.
 //!
 //! Layers inside the crate (each module uses only those above it):
-//! `error`, `rng`, `matrix`, `topk` -> `codes`, `sae`, `metrics`, `search`, `kmeans`,
+//! `error`, `limits`, `rng`, `matrix`, `topk` -> `codes`, `sae`, `metrics`, `search`, `kmeans`,
 //! `cooccurrence`, `train`, `splitting`, `synth` -> `backend` (traits + `CpuBackend`) -> `fit`
 //! (the loops that drive a backend: k-means, training epochs).
 
@@ -16,6 +16,7 @@ pub mod cooccurrence;
 pub mod error;
 pub mod fit;
 pub mod kmeans;
+pub mod limits;
 pub mod matrix;
 pub mod metrics;
 pub mod rng;

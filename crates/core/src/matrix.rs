@@ -44,16 +44,27 @@ impl Matrix {
     }
 }
 
-/// Errors with the row and column of the first NaN or infinity in a row-major buffer.
+/// The largest magnitude accepted in embeddings and SAE weights. Real ones are O(1); with
+/// every value within +-1e6, no sum saescope computes (pre-activations over up to 16,384
+/// dimensions, reconstructions, dot products, squared distances) can overflow float32, so a
+/// finite input never turns into an infinite code or score.
+pub const MAX_ABS_VALUE: f32 = 1e6;
+
+/// Errors with the row and column of the first NaN, infinity or value beyond
+/// [`MAX_ABS_VALUE`] in a row-major buffer.
 pub fn check_finite(data: &[f32], cols: usize, what: &str) -> Result<()> {
-    match data.iter().position(|v| !v.is_finite()) {
+    match data.iter().position(|v| !(v.abs() <= MAX_ABS_VALUE)) {
         None => Ok(()),
-        Some(p) => Err(Error::NonFinite(format!(
-            "{what} has {} at row {}, column {}",
-            data[p],
-            p / cols.max(1),
-            p % cols.max(1)
-        ))),
+        Some(p) => {
+            let (v, row, col) = (data[p], p / cols.max(1), p % cols.max(1));
+            let why = if v.is_finite() {
+                format!(" (values beyond +-{MAX_ABS_VALUE:e} would overflow float32 arithmetic; embeddings and SAE weights are O(1))")
+            } else {
+                String::new()
+            };
+            let shown = if v.is_finite() { format!("{v:e}") } else { v.to_string() };
+            Err(Error::NonFinite(format!("{what} has {shown} at row {row}, column {col}{why}")))
+        }
     }
 }
 

@@ -153,24 +153,36 @@ impl MetricsAccumulator {
         self.rows += x.rows;
     }
 
-    pub fn finish(&self) -> Metrics {
-        let n = self.rows.max(1) as f64;
+    /// The metrics of every row added; none is an error (an empty set has no NMSE, and 0.0
+    /// would read as a perfect SAE).
+    pub fn finish(&self) -> crate::error::Result<Metrics> {
+        if self.rows == 0 {
+            return Err(crate::error::Error::Invalid("no embeddings to measure (0 rows)".into()));
+        }
+        let n = self.rows as f64;
         let base = self.sum_sq - self.sum.iter().map(|s| s * s).sum::<f64>() / n;
         let density: Vec<f64> = self.fires.iter().map(|&c| c as f64 / n).collect();
-        Metrics {
+        Ok(Metrics {
             documents: self.rows,
             normalized_mse: if base > 0.0 { self.err / base } else { self.err },
             l0: self.active as f64 / n,
             dead_fraction: density.iter().filter(|&&d| d == 0.0).count() as f64 / density.len().max(1) as f64,
             density_histogram: density_histogram(&density, 28),
             activation_histogram: histogram(self.activations.iter().copied(), 32),
-        }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_rows_is_an_error_not_a_perfect_score() {
+        // Defect 14: metrics on 0 rows reported normalised MSE 0.0.
+        let acc = MetricsAccumulator::new(4, 8);
+        assert!(acc.finish().unwrap_err().to_string().contains("0 rows"));
+    }
 
     #[test]
     fn nmse_is_one_for_the_mean_and_zero_for_exact() {
@@ -192,7 +204,7 @@ mod tests {
             &SparseCodes::new(1, 2, vec![0, 1], vec![1.0, 1.0]).unwrap(),
         );
         acc.add(&x.slice_rows(2, 3), &x_hat.slice_rows(2, 3), &SparseCodes::new(1, 2, vec![1], vec![0.0]).unwrap());
-        let m = acc.finish();
+        let m = acc.finish().unwrap();
         assert!((m.normalized_mse - normalized_mse(&x, &x_hat)).abs() < 1e-12);
         assert!((m.l0 - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(feature_density(&codes), vec![1.0 / 3.0, 1.0 / 3.0]);

@@ -124,6 +124,10 @@ pub fn check_search_args(corpus_dim: usize, corpus_rows: usize, queries: &Matrix
         return Err(Error::Shape(format!("queries have dimension {}, the corpus has {corpus_dim}", queries.cols)));
     }
     queries.check_finite("queries")?;
+    if corpus_rows == 0 {
+        // Not an empty answer: the queries would silently vanish from the output.
+        return Err(Error::Invalid("the corpus has no documents to search".into()));
+    }
     if k == 0 {
         return Err(Error::Invalid("k must be at least 1".into()));
     }

@@ -185,7 +185,13 @@ pub fn loss_and_grads_with(
         }
     }
     let err: Vec<f32> = x_hat.data.iter().zip(&batch.data).map(|(h, x)| h - x).collect();
-    let denom = centered_sum_sq(&batch.data, b, d).max(f64::MIN_POSITIVE);
+    let denom = centered_sum_sq(&batch.data, b, d);
+    if denom == 0.0 {
+        // Not clamped: 2 / MIN_POSITIVE is infinite in f32 and turns every parameter into NaN.
+        return Err(Error::Invalid(format!(
+            "a training batch of {b} rows has no spread (its rows are all equal): the normalised MSE is undefined"
+        )));
+    }
     let nmse = err.iter().map(|&e| (e as f64).powi(2)).sum::<f64>() / denom;
 
     // AuxK: the top `aux_k` pre-activations of dead latents, ReLU'd, reconstruct the residual.
@@ -306,13 +312,27 @@ impl TrainState {
     /// decoder from `rng`.
     pub fn init(data: &Matrix, config: TrainConfig, rng: &mut SeededRng) -> Result<Self> {
         let (d, n) = (data.cols, config.latents);
-        if config.k == 0 || config.k > n || config.batch == 0 || data.rows == 0 {
+        if config.k == 0 || config.k > n || config.batch < 2 || data.rows == 0 {
             return Err(Error::Invalid(format!(
                 "cannot train k={} of {n} latents with batch {} on {} rows",
                 config.k, config.batch, data.rows
             )));
         }
+        crate::limits::check("latents", n, crate::limits::MAX_LATENTS)?;
+        crate::limits::check("batch rows", config.batch, crate::limits::MAX_BATCH)?;
+        crate::limits::check("epochs", config.epochs, crate::limits::MAX_EPOCHS)?;
+        crate::limits::check("SAE weights (d_in x latents)", d.saturating_mul(n), crate::limits::MAX_WEIGHTS)?;
         data.check_finite("training embeddings")?;
+        // The loss is normalised by the data's spread around its mean: with one row, or rows
+        // that are all equal, it is 0/0 and every gradient would be NaN.
+        if data.rows < 2 || crate::metrics::centered_sum_sq(&data.data, data.rows, d) == 0.0 {
+            return Err(Error::Invalid(format!(
+                "cannot train on {} row{} that {}: the normalised MSE needs rows that differ",
+                data.rows,
+                if data.rows == 1 { "" } else { "s" },
+                if data.rows == 1 { "has no spread" } else { "are all equal" }
+            )));
+        }
         let mut w_dec = Matrix::zeros(n, d);
         for j in 0..n {
             let row = w_dec.row_mut(j);
@@ -321,7 +341,7 @@ impl TrainState {
         }
         let w_enc = Matrix::new(d, n, transpose(&w_dec.data, n, d))?;
         let sae = Sae::new(config.k, w_enc, vec![0.0; n], w_dec, coordinate_median(data, 10_000))?;
-        let steps_per_epoch = data.rows.div_ceil(config.batch);
+        let steps_per_epoch = crate::fit::steps_per_epoch(data.rows, config.batch);
         let dead_steps = config.dead_steps.unwrap_or(steps_per_epoch).clamp(1, u32::MAX as usize) as u32;
         Self::fresh(sae, config, dead_steps)
     }
@@ -518,6 +538,30 @@ mod tests {
         }
         assert!(checked > 80);
         assert!(worst < 2e-2, "largest relative gradient error {worst}");
+    }
+
+    #[test]
+    fn data_without_spread_is_refused_and_a_last_single_row_batch_is_skipped() {
+        // Defect 10: one row, or constant data, trained "fine" and wrote b_dec = NaN.
+        let config = TrainConfig { k: 2, latents: 8, batch: 4, ..Default::default() };
+        for (rows, needle) in [(1, "1 row that has no spread"), (5, "5 rows that are all equal")] {
+            let same = Matrix::new(rows, 3, [0.5f32, -1.0, 2.0].repeat(rows)).unwrap();
+            let err = TrainState::init(&same, config.clone(), &mut SeededRng::new(0)).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+        let (sae, mut data, config) = tiny();
+        data.data.copy_within(0..5, 5);
+        let two_equal = data.slice_rows(0, 2);
+        let err = loss_and_grads(&sae, &two_equal, &[false; 8], &config).unwrap_err().to_string();
+        assert!(err.contains("no spread"), "{err}");
+        // 9 rows in batches of 4: the epoch is 4 + 4 rows, never a batch of 1.
+        assert_eq!((crate::fit::rows_per_epoch(9, 4), crate::fit::steps_per_epoch(9, 4)), (8, 2));
+        assert_eq!(crate::fit::steps_per_epoch(10, 4), 3);
+        let data = PlantedData::generate(16, 24, 3, 9, 9).embeddings;
+        let mut t = cpu_trainer(&data, TrainConfig { k: 3, latents: 24, batch: 4, lr: 1e-2, ..Default::default() });
+        epoch(&mut t, &data);
+        let sae = sae_of(&t);
+        assert!(sae.named_parameters().iter().all(|(_, p)| p.iter().all(|v| v.is_finite())));
     }
 
     #[test]

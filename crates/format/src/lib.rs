@@ -13,6 +13,7 @@ pub mod floats;
 pub mod manifest;
 pub mod matrices;
 pub mod npy;
+pub mod pth;
 pub mod saelens;
 
 pub use matrices::{CodesFiles, CorpusFiles};

@@ -7,6 +7,8 @@ use sha2::{Digest, Sha256};
 
 pub const FORMAT: &str = "saescope-bundle";
 pub const VERSION: u32 = 1;
+/// The largest `manifest.json` read (a 20k-document bundle's is about 5 KB).
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
 #[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -131,6 +133,12 @@ impl FileEntry {
 
 impl Manifest {
     pub fn parse(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(Error::Format(format!(
+                "manifest.json is {} bytes, more than the {MAX_MANIFEST_BYTES} a manifest may have",
+                bytes.len()
+            )));
+        }
         let m: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("manifest.json: {e}")))?;
         if m.format != FORMAT {
             return Err(Error::Format(format!("manifest.json: format is {:?}, expected {FORMAT:?}", m.format)));
@@ -159,6 +167,12 @@ impl Manifest {
                 "manifest.json: file path {:?} is not a plain relative path inside the bundle",
                 bad.path
             )));
+        }
+        // One entry per path: a second entry (any size, any hash) would otherwise be a second
+        // description of the same bytes, and which one is checked depends on the reader.
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = m.files.iter().find(|f| !seen.insert(f.path.as_str())) {
+            return Err(Error::Format(format!("manifest.json lists {:?} more than once", twice.path)));
         }
         for coarse in &m.coarse_saes {
             if coarse.d_sae >= m.sae.d_sae {
@@ -204,8 +218,7 @@ mod tests {
         assert!(matches!(e.verify(b"hello wOrld"), Err(Error::Checksum { .. })));
     }
 
-    #[test]
-    fn unknown_roles_load_and_bad_versions_do_not() {
+    fn empty_manifest_json() -> String {
         let m = Manifest {
             format: FORMAT.into(),
             version: VERSION,
@@ -218,8 +231,24 @@ mod tests {
             coarse_saes: vec![],
             files: vec![],
         };
-        let json = String::from_utf8(m.to_json()).unwrap();
-        assert_eq!(Manifest::parse(json.as_bytes()).unwrap(), m);
+        String::from_utf8(m.to_json()).unwrap()
+    }
+
+    #[test]
+    fn duplicate_entries_are_refused() {
+        // Defect 11: a second entry for a path, with any size or hash, passed verification.
+        let json = empty_manifest_json();
+        let twice = json.replace(
+            "\"files\": []",
+            "\"files\": [{\"path\":\"x\",\"role\":\"labels\",\"bytes\":1,\"sha256\":\"00\"},{\"path\":\"x\",\"role\":\"labels\",\"bytes\":9,\"sha256\":\"ff\"}]",
+        );
+        assert!(Manifest::parse(twice.as_bytes()).unwrap_err().to_string().contains("\"x\" more than once"));
+    }
+
+    #[test]
+    fn unknown_roles_load_and_bad_versions_do_not() {
+        let json = empty_manifest_json();
+        assert_eq!(String::from_utf8(Manifest::parse(json.as_bytes()).unwrap().to_json()).unwrap(), json);
         let newer = json.replace("\"version\": 1", "\"version\": 99");
         assert!(Manifest::parse(newer.as_bytes()).unwrap_err().to_string().contains("newer"));
         let with_future_role = json.replace(

@@ -11,6 +11,10 @@ use saescope_core::format_err;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
+/// The longest `.npy` header read (numpy writes under 200 bytes; its own reader refuses more
+/// than 10,000 by default). Checked before a byte of it is allocated.
+pub const MAX_HEADER_BYTES: usize = 1 << 16;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DType {
     F32,
@@ -64,8 +68,10 @@ pub struct Header {
 }
 
 impl Header {
+    /// The number of elements (saturating: [`parse_header`] refuses shapes whose byte size
+    /// overflows, so only a hand-made `Header` can saturate, and then it reads as truncated).
     pub fn len(&self) -> usize {
-        self.shape.iter().product()
+        self.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -73,7 +79,7 @@ impl Header {
     }
 
     pub fn data_bytes(&self) -> usize {
-        self.len() * self.dtype.size()
+        self.len().saturating_mul(self.dtype.size())
     }
 
     /// The shape as `[rows, cols]`; a 1-d array is one column.
@@ -102,6 +108,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header> {
         }
         v => return Err(format_err!("unsupported .npy format version {v}")),
     };
+    check_header_len(header_len)?;
     let end = start + header_len;
     if bytes.len() < end {
         return Err(format_err!("truncated .npy header: needs {end} bytes, have {}", bytes.len()));
@@ -121,16 +128,34 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| format_err!("bad npy shape {shape_text:?}")))
         .collect::<Result<Vec<_>>>()?;
+    // Sizes come from the file: the byte count must fit in memory arithmetic, or a tiny file
+    // could claim (2^60, 16) and pass every later truncation check with a wrapped product.
+    let fits = shape.iter().try_fold(dtype.size(), |n, &d| n.checked_mul(d)).is_some_and(|n| n <= isize::MAX as usize);
+    if !fits {
+        return Err(format_err!(
+            "npy shape {shape:?} of {} is too large to address (its byte size overflows)",
+            dtype.descr()
+        ));
+    }
     Ok(Header { dtype, shape, data_offset: end })
 }
 
-/// The text of one value of the header's Python dict literal.
+fn check_header_len(len: usize) -> Result<()> {
+    if len > MAX_HEADER_BYTES {
+        return Err(format_err!("npy header claims {len} bytes, more than the {MAX_HEADER_BYTES} this reader accepts"));
+    }
+    Ok(())
+}
+
+/// The text of one value of the header's Python dict literal. A key given twice is refused:
+/// numpy keeps the last, a naive reader the first, so the file means two different arrays.
 fn dict_value<'a>(text: &'a str, key: &str) -> Result<&'a str> {
     let quoted = [format!("'{key}'"), format!("\"{key}\"")];
-    let pos = quoted
-        .iter()
-        .find_map(|q| text.find(q.as_str()).map(|p| p + q.len()))
-        .ok_or_else(|| format_err!("npy header has no {key:?}"))?;
+    let mut found = quoted.iter().flat_map(|q| text.match_indices(q.as_str()).map(move |(p, _)| p + q.len()));
+    let pos = found.next().ok_or_else(|| format_err!("npy header has no {key:?}"))?;
+    if found.next().is_some() {
+        return Err(format_err!("ambiguous npy header: {key:?} appears more than once"));
+    }
     let rest = text[pos..].trim_start().strip_prefix(':').ok_or_else(|| format_err!("bad npy header"))?;
     let rest = rest.trim_start();
     let end = if rest.starts_with('(') { rest.find(')').map(|p| p + 1) } else { rest.find([',', '}']) }
@@ -221,12 +246,15 @@ impl<R: std::io::Read> RowReader<R> {
         if &head[..6] != MAGIC {
             return Err(format_err!("not an .npy file (missing the \\x93NUMPY magic)"));
         }
-        let (len, start) = if head[6] == 1 {
-            (u16::from_le_bytes([head[8], head[9]]) as usize, 10)
-        } else {
-            reader.read_exact(&mut head[10..12]).map_err(io)?;
-            (u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize, 12)
+        let (len, start) = match head[6] {
+            1 => (u16::from_le_bytes([head[8], head[9]]) as usize, 10),
+            2 | 3 => {
+                reader.read_exact(&mut head[10..12]).map_err(io)?;
+                (u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize, 12)
+            }
+            v => return Err(format_err!("unsupported .npy format version {v}")),
         };
+        check_header_len(len)?;
         head.truncate(start);
         head.resize(start + len, 0);
         reader.read_exact(&mut head[start..]).map_err(|_| format_err!("truncated .npy header"))?;
@@ -244,6 +272,7 @@ impl<R: std::io::Read> RowReader<R> {
         if n == 0 {
             return Ok(None);
         }
+        // Cannot overflow: the header's total byte size was checked when it was parsed.
         let mut bytes = vec![0u8; n * self.cols * self.header.dtype.size()];
         self.reader.read_exact(&mut bytes).map_err(|_| {
             format_err!(
@@ -364,6 +393,66 @@ mod tests {
         let mut short = RowReader::new(&bytes[..bytes.len() - 8]).unwrap();
         assert!(short.next_chunk(8).is_ok());
         assert!(short.next_chunk(8).unwrap_err().to_string().contains("truncated"));
+    }
+
+    /// A header of numpy's layout around `dict` (padded to 64 bytes), followed by `data` bytes.
+    fn with_header(dict: &str, data: usize) -> Vec<u8> {
+        let mut bytes = b"\x93NUMPY\x01\x00\x00\x00".to_vec();
+        bytes.extend_from_slice(dict.as_bytes());
+        while !(bytes.len() + 1).is_multiple_of(64) {
+            bytes.push(b' ');
+        }
+        bytes.push(b'\n');
+        let len = (bytes.len() - 10) as u16;
+        bytes[8..10].copy_from_slice(&len.to_le_bytes());
+        bytes.resize(bytes.len() + data, 0);
+        bytes
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_refused_not_wrapped() {
+        // Defect 1: (2^60, 16) float32 wraps to 0 bytes in unchecked arithmetic, so a 128-byte
+        // file passed the truncation check.
+        let huge = with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1152921504606846976, 16), }", 0);
+        assert_eq!(huge.len(), 128);
+        for err in [
+            parse_header(&huge).unwrap_err().to_string(),
+            Npy::parse(&huge).err().unwrap().to_string(),
+            RowReader::new(&huge[..]).err().unwrap().to_string(),
+        ] {
+            assert!(err.contains("too large"), "{err}");
+        }
+        // Large but addressable: reads as truncated, and the streaming reader allocates one chunk.
+        let big = with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 16), }", 128);
+        assert!(Npy::parse(&big).err().unwrap().to_string().contains("truncated"));
+        let mut rows = RowReader::new(&big[..]).unwrap();
+        assert!(rows.next_chunk(2).unwrap().is_some());
+        assert!(rows.next_chunk(2).unwrap_err().to_string().contains("truncated"));
+    }
+
+    #[test]
+    fn header_lengths_are_capped_before_allocating() {
+        // Defect 2: a v2 header claiming 0xFFFFFFF0 bytes in a 12-byte file made the streaming
+        // reader allocate 4.2 GB before reading.
+        let mut v2 = b"\x93NUMPY\x02\x00".to_vec();
+        v2.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        let err = RowReader::new(&v2[..]).err().unwrap().to_string();
+        assert!(err.contains("header claims 4294967280 bytes"), "{err}");
+        assert!(parse_header(&v2).unwrap_err().to_string().contains("header claims"));
+        let mut v9 = v2.clone();
+        v9[6] = 9;
+        assert!(RowReader::new(&v9[..]).err().unwrap().to_string().contains("version 9"));
+    }
+
+    #[test]
+    fn ambiguous_headers_are_refused() {
+        // Defect 18: numpy reads the last of two 'shape' keys, a first-match reader the first.
+        let twice = with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), 'shape': (2, 1), }", 8);
+        assert!(parse_header(&twice).unwrap_err().to_string().contains("\"shape\" appears more than once"));
+        let mixed = with_header("{'descr': '<f4', \"descr\": '<f2', 'fortran_order': False, 'shape': (2,), }", 8);
+        assert!(parse_header(&mixed).unwrap_err().to_string().contains("ambiguous"));
+        let single = with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }", 8);
+        assert_eq!(parse_header(&single).unwrap().shape, vec![1, 2]);
     }
 
     #[test]

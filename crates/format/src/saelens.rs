@@ -71,6 +71,15 @@ fn tensor_f32(st: &SafeTensors, name: &str, shape: &[usize]) -> Result<Vec<f32>>
     Ok(values)
 }
 
+/// saescope encodes `(x - b_dec) W_enc + b_enc`; an SAE saved with `apply_b_dec_to_input: false`
+/// encodes `x W_enc + b_enc`, which is the same with `b_enc + b_dec W_enc` as the encoder bias.
+fn fold_b_dec_into_encoder(sae: &mut Sae) {
+    for (i, &bd) in sae.b_dec.iter().enumerate() {
+        let row = &sae.w_enc[i * sae.d_sae..(i + 1) * sae.d_sae];
+        sae.b_enc.iter_mut().zip(row).for_each(|(b, &w)| *b += bd * w);
+    }
+}
+
 fn shape_of(st: &SafeTensors, name: &str) -> Result<Vec<usize>> {
     st.tensor(name)
         .map(|v| v.shape().to_vec())
@@ -97,12 +106,24 @@ impl SaeFiles for Sae {
     fn from_saelens(cfg_json: &[u8], weights: &[u8]) -> Result<Self> {
         let cfg: SaeLensConfig =
             serde_json::from_slice(cfg_json).map_err(|e| Error::Format(format!("cfg.json: {e}")))?;
-        let sae = Self::from_safetensors(weights, Some(cfg.top_k()?))?;
+        // Fields that change the forward pass: applied as SAELens applies them, or refused.
+        match cfg.normalize_activations.as_deref() {
+            None | Some("none") => {}
+            Some(other) => {
+                return Err(Error::Invalid(format!(
+                    "cfg.json normalize_activations is {other:?}: SAELens rescales each input by a statistic saescope does not have; only \"none\" is supported (fold the scaling into the weights, or save the SAE with normalize_activations \"none\")"
+                )))
+            }
+        }
+        let mut sae = Self::from_safetensors(weights, Some(cfg.top_k()?))?;
         if (sae.d_in, sae.d_sae) != (cfg.d_in, cfg.d_sae) {
             return Err(Error::Shape(format!(
                 "cfg.json says d_in={}, d_sae={} but the weights are {}x{}",
                 cfg.d_in, cfg.d_sae, sae.d_in, sae.d_sae
             )));
+        }
+        if cfg.apply_b_dec_to_input == Some(false) {
+            fold_b_dec_into_encoder(&mut sae);
         }
         Ok(sae)
     }
@@ -207,6 +228,37 @@ mod tests {
         let half = Sae::from_saelens(&cfg, &w).unwrap();
         let worst = half.w_dec.iter().zip(&sae.w_dec).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(worst < 1e-3, "f16 round trip error {worst}");
+    }
+
+    #[test]
+    fn config_fields_that_change_the_math_are_applied_or_refused() {
+        // Defect 9: apply_b_dec_to_input false and normalize_activations were ignored.
+        let mut sae = synth::planted_sae(16, 40, 4, 7);
+        sae.b_dec = (0..16).map(|i| (i as f32 - 8.0) * 0.05).collect();
+        let (cfg, w) = sae.to_saelens(WeightDType::F32, None).unwrap();
+        let cfg = String::from_utf8(cfg).unwrap();
+        assert!(cfg.contains("\"apply_b_dec_to_input\": true"), "{cfg}");
+        let no_b_dec = Sae::from_saelens(
+            cfg.replace("\"apply_b_dec_to_input\": true", "\"apply_b_dec_to_input\": false").as_bytes(),
+            &w,
+        )
+        .unwrap();
+        // Without b_dec on the input, x encodes as x + b_dec does with it.
+        let x =
+            saescope_core::Matrix::new(3, 16, (0..48).map(|v| ((v * 7 % 11) as f32 - 5.0) * 0.1).collect()).unwrap();
+        let mut shifted = x.clone();
+        for r in 0..3 {
+            shifted.row_mut(r).iter_mut().zip(&sae.b_dec).for_each(|(v, b)| *v += b);
+        }
+        let (a, b) = (no_b_dec.pre_activations(&x).unwrap(), sae.pre_activations(&shifted).unwrap());
+        assert!(a.data.iter().zip(&b.data).all(|(p, q)| (p - q).abs() < 1e-5));
+        assert!(sae.pre_activations(&x).unwrap().data.iter().zip(&a.data).any(|(p, q)| (p - q).abs() > 1e-3));
+        for scaling in ["expected_average_only_in", "constant_norm_rescale", "layer_norm"] {
+            let scaled = cfg
+                .replace("\"normalize_activations\": \"none\"", &format!("\"normalize_activations\": \"{scaling}\""));
+            let err = Sae::from_saelens(scaled.as_bytes(), &w).unwrap_err().to_string();
+            assert!(err.contains(scaling) && err.contains("only \"none\""), "{err}");
+        }
     }
 
     #[test]
