@@ -53,7 +53,7 @@ pub const MAX_ABS_VALUE: f32 = 1e6;
 /// Errors with the row and column of the first NaN, infinity or value beyond
 /// [`MAX_ABS_VALUE`] in a row-major buffer.
 pub fn check_finite(data: &[f32], cols: usize, what: &str) -> Result<()> {
-    match data.iter().position(|v| !(v.abs() <= MAX_ABS_VALUE)) {
+    match data.iter().position(|v| !v.is_finite() || v.abs() > MAX_ABS_VALUE) {
         None => Ok(()),
         Some(p) => {
             let (v, row, col) = (data[p], p / cols.max(1), p % cols.max(1));
