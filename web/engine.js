@@ -2,7 +2,7 @@
 // The page's handle on the worker (web/worker.js) that owns the wasm engine. Every method
 // returns a promise; long requests take an `onProgress` callback.
 
-/** @import { EngineMethod, EngineMethods, Progress, SteerArgs, SteeredSearch } from './types.js' */
+/** @import { EngineMethod, EngineMethods, EngineStatus, Progress, SteerArgs, SteeredSearch } from './types.js' */
 
 /**
  * A request waiting for its answer.
@@ -23,6 +23,12 @@ export class EngineClient {
      * @type {((reason: string) => void) | null}
      */
     this.onRestart = null;
+    /**
+     * Called when what runs the engine's math changed (the GPU device was lost, and the CPU
+     * computes since), before the answer that says so settles its call.
+     * @type {((status: EngineStatus) => void) | null}
+     */
+    this.onStatus = null;
     this.worker = this.spawn();
     // Latest-wins queue for steered searches: a slider fires many requests per second, and only
     // the newest one matters.
@@ -35,7 +41,8 @@ export class EngineClient {
   spawn() {
     const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     worker.onmessage = (event) => {
-      const { id, result, error, progress, fatal } = event.data;
+      const { id, result, error, progress, fatal, engine } = event.data;
+      if (engine) this.onStatus?.(engine);
       const call = this.pending.get(id);
       if (!call) return;
       if (progress) {

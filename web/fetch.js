@@ -20,12 +20,26 @@ export async function openCache() {
 }
 
 /**
- * Fetches `url` into a Uint8Array, reporting received bytes to `onBytes`.
+ * `bytes` for a message: exact below 1 MB, else in MB, with the binary unit a limit is given in.
+ * @param {number} bytes
+ */
+export function sizeText(bytes) {
+  if (bytes >= 2 ** 30 && bytes % 2 ** 29 === 0) return `${bytes / 2 ** 30} GiB`;
+  if (bytes >= 2 ** 20 && bytes % 2 ** 20 === 0) return `${bytes / 2 ** 20} MiB`;
+  return bytes < 1e6 ? `${bytes} bytes` : `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/**
+ * Fetches `url` into a Uint8Array, reporting received bytes to `onBytes`, and refuses to hold
+ * more than `limit.bytes`: up front when the server's Content-Length is over it (with a little
+ * slack, as a compressed transfer of incompressible bytes can be a bit larger than they are),
+ * else as soon as the stream passes it, without reading the rest.
  * @param {string} url
  * @param {(bytes: number) => void} [onBytes]
+ * @param {{ bytes: number, what: string } | null} [limit] `what` says what the limit is (in the message)
  * @returns {Promise<Uint8Array<ArrayBuffer>>}
  */
-export async function fetchBytes(url, onBytes = () => {}) {
+export async function fetchBytes(url, onBytes = () => {}, limit = null) {
   let response;
   try {
     response = await fetch(url);
@@ -33,8 +47,16 @@ export async function fetchBytes(url, onBytes = () => {}) {
     throw new Error(`could not fetch ${url}: ${e.message}`);
   }
   if (!response.ok) throw new Error(`could not fetch ${url}: HTTP ${response.status}`);
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (limit && declared > limit.bytes * 1.01 + 4096) {
+    response.body?.cancel().catch(() => {});
+    throw new Error(`${url} is ${sizeText(declared)}, over ${limit.what} (${sizeText(limit.bytes)}): refused before downloading it`);
+  }
+  /** The error of a download that passed the limit (then stopped). */
+  const tooLarge = () => new Error(`${url} is larger than ${limit?.what} (${sizeText(limit?.bytes ?? 0)}): the download was stopped there`);
   if (!response.body) {
     const bytes = new Uint8Array(await response.arrayBuffer());
+    if (limit && bytes.length > limit.bytes) throw tooLarge();
     onBytes(bytes.length);
     return bytes;
   }
@@ -45,8 +67,12 @@ export async function fetchBytes(url, onBytes = () => {}) {
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    parts.push(value);
     total += value.length;
+    if (limit && total > limit.bytes) {
+      reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    parts.push(value);
     onBytes(total);
   }
   const out = new Uint8Array(total);
@@ -69,6 +95,9 @@ export async function fetchBytes(url, onBytes = () => {}) {
  */
 export async function fetchEntry(cache, base, entry, onBytes) {
   const url = new URL(entry.path, base).href;
+  // The engine refuses manifest paths that leave the bundle; this keeps the page from fetching
+  // one even so.
+  if (!url.startsWith(base.href)) throw new Error(`${entry.path}: not a path inside the bundle`);
   const key = `${url}?sha256=${entry.sha256}`;
   const hit = cache && (await cache.match(key));
   if (hit) {
@@ -76,7 +105,8 @@ export async function fetchEntry(cache, base, entry, onBytes) {
     onBytes(bytes.length);
     return { bytes, cached: true, remember: async () => {} };
   }
-  const bytes = await fetchBytes(url, onBytes);
+  // Never more than the manifest declares: a server sending more is wrong (and could fill the tab).
+  const bytes = await fetchBytes(url, onBytes, { bytes: entry.bytes, what: 'the size its manifest entry declares' });
   const remember = async () => {
     if (cache) await cache.put(key, new Response(bytes)).catch(() => {});
   };

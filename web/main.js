@@ -15,7 +15,7 @@ import { FamiliesView } from './views/families.js';
 import { ClustersView } from './views/clusters.js';
 
 /** @import { AppState, View } from './state.js' */
-/** @import { Info, Progress } from './types.js' */
+/** @import { EngineStatus, Info, Progress } from './types.js' */
 
 const DEFAULT_BUNDLE = 'bundles/demo/';
 
@@ -239,8 +239,11 @@ export class App {
     const started = performance.now();
     try {
       // The worker lives in web/, so relative bundle URLs are resolved against the page here.
-      const absolute = new URL(url.endsWith('/') ? url : `${url}/`, location.href).href;
-      const { manifest, info, splits, catalog, embedderProblem } = await this.engine.call('open', { url: absolute }, onProgress);
+      const absolute = new URL(url.endsWith('/') ? url : `${url}/`, location.href);
+      if (absolute.protocol !== 'https:' && absolute.protocol !== 'http:') {
+        throw new Error(`a bundle is loaded over http or https, not ${absolute.protocol}`);
+      }
+      const { manifest, info, splits, catalog, embedderProblem } = await this.engine.call('open', { url: absolute.href }, onProgress);
       if (url !== this.bundleUrl) return; // another bundle was asked for meanwhile
       this.catalog = new Catalog(manifest, info, catalog, splits);
       this.info = info;
@@ -339,7 +342,7 @@ export class App {
       return;
     }
     try {
-      await this.engine.call('init', { preferGpu: this.state.device !== 'cpu' });
+      this.showEngine(await this.engine.call('init', { preferGpu: this.state.device !== 'cpu' }));
       await this.openBundle();
       this.showError(message);
     } catch (e) {
@@ -347,9 +350,26 @@ export class App {
     }
   }
 
+  /**
+   * Shows what runs the math in the badge: WebGPU or the CPU, and why the CPU when the GPU
+   * device was lost (the engine then computes on the CPU, with the same answers).
+   * @param {EngineStatus} engine
+   */
+  showEngine(engine) {
+    this.engineKind = engine.kind === 'gpu' ? 'WebGPU' : 'the CPU';
+    const badge = $('engine');
+    badge.textContent = engine.kind === 'gpu' ? 'WebGPU' : engine.lost ? `CPU (GPU device lost: ${engine.lost})` : 'CPU';
+    badge.className = `badge ${engine.kind}`;
+    badge.title = engine.describe;
+    badge.dataset.kind = engine.kind;
+    if (engine.lost) badge.dataset.lost = engine.lost;
+    else delete badge.dataset.lost;
+  }
+
   async boot() {
     this.engine = new EngineClient();
     this.engine.onRestart = (reason) => this.recover(reason);
+    this.engine.onStatus = (engine) => this.showEngine(engine);
     // The app object, for scripts and tests in the page's console.
     /** @type {any} */ (window).saescope = this;
     let engine;
@@ -360,12 +380,7 @@ export class App {
       this.setState('error');
       return;
     }
-    this.engineKind = engine.kind === 'gpu' ? 'WebGPU' : 'the CPU';
-    const badge = $('engine');
-    badge.textContent = engine.kind === 'gpu' ? 'WebGPU' : 'CPU';
-    badge.className = `badge ${engine.kind}`;
-    badge.title = engine.describe;
-    badge.dataset.kind = engine.kind;
+    this.showEngine(engine);
     $('selftest').disabled = false;
     $('selftest').addEventListener('click', () => this.selfTest());
     $('bundle-form').addEventListener('submit', (e) => {

@@ -94,9 +94,15 @@
  */
 
 /**
+ * What runs the engine's math: `kind` now ("cpu" also after the GPU device was lost), `describe`
+ * in words (and why the CPU), `lost` why the GPU device was lost, or null.
+ * @typedef {{ kind: 'gpu' | 'cpu', describe: string, lost: string | null }} EngineStatus
+ */
+
+/**
  * Every request the worker answers: its arguments and its result.
  * @typedef {object} EngineMethods
- * @property {{ args: { preferGpu: boolean }, result: { kind: 'gpu' | 'cpu', describe: string } }} init
+ * @property {{ args: { preferGpu: boolean }, result: EngineStatus }} init
  * @property {{ args: { url: string }, result: OpenedBundle }} open
  * @property {{ args: {}, result: boolean }} loadEmbedder
  * @property {{ args: { text: string }, result: { vector: Float32Array, ms: number } }} embed
@@ -109,6 +115,7 @@
  * @property {{ args: ClusterArgs, result: NamedClusters }} cluster
  * @property {{ args: {}, result: SelfTestCase[] }} selfTest
  * @property {{ args: {}, result: void }} panicForTest
+ * @property {{ args: { submissions: number }, result: void }} loseDeviceForTest
  */
 
 /** @typedef {keyof EngineMethods} EngineMethod */
@@ -141,10 +148,12 @@
  */
 
 /**
- * A message from the worker: a progress report, the result, or the error.
  * A message from the worker: a progress report, the result, or the error (`fatal` when the wasm
- * module trapped: it cannot be called again, and the page replaces the worker).
- * @typedef {{ id: number, progress: Progress } | { id: number, result: unknown } | { id: number, error: string, fatal?: boolean }} WorkerReply
+ * module trapped: it cannot be called again, and the page replaces the worker). An answer carries
+ * the engine's status when it changed (the GPU device was lost: the CPU computes since).
+ * @typedef {{ id: number, progress: Progress }
+ *   | { id: number, result: unknown, engine?: EngineStatus }
+ *   | { id: number, error: string, fatal?: boolean, engine?: EngineStatus }} WorkerReply
  */
 
 export {};

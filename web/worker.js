@@ -6,10 +6,10 @@
 // time, in order (the wasm objects are not re-entrant).
 
 import init, { Engine, QueryEmbedder } from '../pkg/saescope_wasm.js';
-import { fetchBytes, fetchEntry, inParallel, openCache } from './fetch.js';
+import { fetchBytes, fetchEntry, inParallel, openCache, sizeText } from './fetch.js';
 
 /** @import { Scope } from '../pkg/saescope_wasm.js' */
-/** @import { EngineMethod, EngineMethods, FileEntry, Manifest, Progress, Role } from './types.js' */
+/** @import { EngineMethod, EngineMethods, EngineStatus, FileEntry, Manifest, Progress, Role } from './types.js' */
 
 /**
  * What answers each request: its arguments and a progress callback in, its result out.
@@ -18,6 +18,20 @@ import { fetchBytes, fetchEntry, inParallel, openCache } from './fetch.js';
 
 /** @type {Role[]} */
 const EMBEDDER_ROLES = ['embedder-weights', 'embedder-tokenizer', 'embedder-config'];
+
+/**
+ * The largest manifest.json the page reads: the engine's own limit (MAX_MANIFEST_BYTES in
+ * crates/format/src/manifest.rs), applied before downloading rather than after. A manifest lists
+ * a bundle's files (a few hundred bytes each: a 20k-document bundle's is about 5 kB).
+ */
+const MANIFEST_LIMIT = 16 * 2 ** 20;
+
+/**
+ * The most a bundle's files (the query embedder's included) may add up to. A tab holds every
+ * file as downloaded and the engine's parsed copy of it in a wasm32 memory of at most 4 GiB, so a
+ * larger bundle would fail late, or take the tab down, after a long download.
+ */
+const BUNDLE_LIMIT = 1.5 * 2 ** 30;
 
 /** @type {Engine | null} */
 let engine = null;
@@ -69,12 +83,28 @@ async function download(entries, base, verify, progress) {
   return got;
 }
 
+/**
+ * What a manifest must pass before anything is downloaded, besides what the engine checked (its
+ * shape, paths inside the bundle, each listed once): all its files small enough for a tab.
+ * @param {Manifest} manifest
+ */
+function checkManifest(manifest) {
+  const total = manifest.files.reduce((sum, f) => sum + f.bytes, 0);
+  if (!(total <= BUNDLE_LIMIT)) {
+    throw new Error(
+      `this bundle's ${manifest.files.length} files add up to ${sizeText(total)}, over the ${sizeText(BUNDLE_LIMIT)} a browser tab can load; nothing was downloaded`,
+    );
+  }
+}
+
 /** @type {Handlers} */
 const handlers = {
   async init({ preferGpu }) {
     await init();
     engine = await Engine.create(preferGpu);
-    return { kind: /** @type {'gpu' | 'cpu'} */ (engine.kind()), describe: engine.describe() };
+    const now = status(engine);
+    toldStatus = JSON.stringify(now);
+    return now;
   },
 
   /** Loads a bundle's core files (everything but the query embedder) onto the engine. */
@@ -83,11 +113,12 @@ const handlers = {
     embedder?.free();
     scope = embedder = bundle = null;
     const base = new URL(url); // absolute, resolved by the page
-    const manifestBytes = await fetchBytes(new URL('manifest.json', base).href);
+    const manifestBytes = await fetchBytes(new URL('manifest.json', base).href, undefined, { bytes: MANIFEST_LIMIT, what: 'the limit for a manifest' });
     const loading = activeEngine().openBundle(manifestBytes);
     try {
       /** @type {Manifest} */
       const manifest = loading.manifest();
+      checkManifest(manifest);
       const entries = manifest.files.filter((f) => !EMBEDDER_ROLES.includes(f.role));
       await download(entries, base, (entry, bytes) => loading.add(entry.path, bytes), progress);
       progress({ type: 'finishing' });
@@ -154,7 +185,32 @@ const handlers = {
   selfTest: () => activeEngine().selfTest(),
   // A deliberate panic inside the engine, for the test that the page survives engine faults.
   panicForTest: () => activeEngine().panicForTest(),
+  // The GPU device lost after `submissions` more GPU submissions, for the test that queries fall
+  // back to the CPU.
+  loseDeviceForTest: ({ submissions }) => activeEngine().loseDeviceForTest(submissions),
 };
+
+/**
+ * What runs the engine's math now, and why the CPU if it is the CPU.
+ * @param {Engine} e
+ * @returns {EngineStatus}
+ */
+function status(e) {
+  return { kind: /** @type {'gpu' | 'cpu'} */ (e.kind()), describe: e.describe(), lost: e.deviceLost() ?? null };
+}
+
+/** The status last told to the page (a reply carries it when it changed: the GPU device was lost). */
+let toldStatus = '';
+
+/** The engine's status if it changed since the page last heard it, else undefined. */
+function changedStatus() {
+  if (!engine) return undefined;
+  const now = status(engine);
+  const text = JSON.stringify(now);
+  if (text === toldStatus) return undefined;
+  toldStatus = text;
+  return now;
+}
 
 /** The engine, once `init` made it. */
 function activeEngine() {
@@ -177,12 +233,12 @@ self.onmessage = (event) => {
       const handler = /** @type {Record<string, ((args: any, progress: (p: Progress) => void) => unknown) | undefined>} */ (handlers)[method];
       if (!handler) throw new Error(`unknown request ${method}`);
       const result = await handler(args ?? {}, (progress) => self.postMessage({ id, progress }));
-      self.postMessage({ id, result });
+      self.postMessage({ id, result, engine: changedStatus() });
     } catch (e) {
       // A trap (a Rust panic) leaves the wasm instance unusable: say so, and the page replaces
       // this worker with a fresh one.
       const fatal = e instanceof WebAssembly.RuntimeError;
-      self.postMessage({ id, error: fatal ? `the engine crashed (${e.message})` : e?.message ?? String(e), fatal });
+      self.postMessage({ id, error: fatal ? `the engine crashed (${e.message})` : e?.message ?? String(e), fatal, engine: fatal ? undefined : changedStatus() });
     }
   });
 };

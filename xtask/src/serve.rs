@@ -1,15 +1,22 @@
 //! A small static file server for the app and its bundles, bound to 127.0.0.1, with the MIME
 //! types browsers insist on (application/wasm for streaming compilation).
+//!
+//! Each connection has its own thread and carries one request (`Connection: close`). A pool of
+//! threads shared by keep-alive connections (tiny_http's, before) starved: when a browser opened
+//! several connections at once, some waited for a thread until another connection closed, so a
+//! fresh page's module scripts could hang for half a minute.
 
 use crate::root;
 use anyhow::{anyhow, Result};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 pub struct Server {
     port: u16,
-    workers: Vec<JoinHandle<()>>,
+    accept: JoinHandle<()>,
 }
 
 fn mime(path: &Path) -> &'static str {
@@ -25,6 +32,12 @@ fn mime(path: &Path) -> &'static str {
         _ => "application/octet-stream",
     }
 }
+
+/// The page's Content-Security-Policy (index.html has it as a `<meta>`), sent with every file: as a
+/// header it also covers the engine's worker, and can forbid framing, which a `<meta>` cannot.
+const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' https:; \
+                       img-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; \
+                       form-action 'self'; frame-ancestors 'none'";
 
 /// Maps a URL path to a file under the root, refusing anything that climbs out of it.
 fn resolve(url: &str) -> Option<PathBuf> {
@@ -46,20 +59,19 @@ fn resolve(url: &str) -> Option<PathBuf> {
 impl Server {
     /// Serves the workspace root on 127.0.0.1:`port` (0 picks a free port).
     pub fn start(port: u16) -> Result<Server> {
-        let server = Arc::new(
-            tiny_http::Server::http(("127.0.0.1", port))
-                .map_err(|e| anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?,
-        );
-        let port = server.server_addr().to_ip().map(|a| a.port()).ok_or_else(|| anyhow!("no TCP address"))?;
-        // Several threads answer, so one slow download (a 46 MB embedder to a throttled page)
-        // never holds up the requests of another page.
-        let workers: Vec<JoinHandle<()>> = (0..8)
-            .map(|_| {
-                let server = Arc::clone(&server);
-                std::thread::spawn(move || serve_requests(&server))
-            })
-            .collect();
-        Ok(Server { port, workers })
+        let listener =
+            TcpListener::bind(("127.0.0.1", port)).map_err(|e| anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+        let port = listener.local_addr()?.port();
+        // A thread per connection: one slow download (a 46 MB embedder to a throttled page) never
+        // holds up another request.
+        let accept = std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let _ = serve_connection(stream);
+                });
+            }
+        });
+        Ok(Server { port, accept })
     }
 
     pub fn url(&self) -> String {
@@ -67,26 +79,47 @@ impl Server {
     }
 
     pub fn join(self) {
-        for worker in self.workers {
-            let _ = worker.join();
-        }
+        let _ = self.accept.join();
     }
 }
 
-/// Answers requests with files under the workspace until the server closes.
-fn serve_requests(server: &tiny_http::Server) {
-    for request in server.incoming_requests() {
-        let file = resolve(request.url()).and_then(|p| std::fs::File::open(&p).ok().map(|f| (p, f)));
-        let _ = match file {
-            Some((path, f)) => {
-                let header =
-                    |k: &str, v: &str| tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("ascii header");
-                let response = tiny_http::Response::from_file(f)
-                    .with_header(header("Content-Type", mime(&path)))
-                    .with_header(header("Cache-Control", "no-cache"));
-                request.respond(response)
-            }
-            None => request.respond(tiny_http::Response::from_string("not found").with_status_code(404)),
-        };
+/// Answers one GET or HEAD request with a file under the workspace (or 404), then closes.
+fn serve_connection(stream: TcpStream) -> std::io::Result<()> {
+    // A connection opened ahead of need (browsers preconnect) and never used ends here.
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(&stream);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut header = String::new();
+    while reader.read_line(&mut header)? > 0 && !header.trim().is_empty() {
+        header.clear();
     }
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    let file = match method {
+        "GET" | "HEAD" => resolve(target).and_then(|p| {
+            let f = std::fs::File::open(&p).ok()?;
+            f.metadata().ok().filter(|m| m.is_file()).map(|m| (p, f, m.len()))
+        }),
+        _ => None,
+    };
+    let mut out = BufWriter::new(&stream);
+    match file {
+        Some((path, mut f, bytes)) => {
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {bytes}\r\nCache-Control: no-cache\r\n\
+                 Content-Security-Policy: {CSP}\r\nConnection: close\r\n\r\n",
+                mime(&path)
+            )?;
+            if method == "GET" {
+                std::io::copy(&mut f, &mut out)?;
+            }
+        }
+        None => write!(
+            out,
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found"
+        )?,
+    }
+    out.flush()
 }

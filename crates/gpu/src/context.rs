@@ -20,6 +20,10 @@ pub struct Gpu {
     /// Largest storage binding the kernels may use, in bytes.
     pub binding_limit: u64,
     uncaptured: Arc<Mutex<Option<String>>>,
+    /// Why the device was lost (the device-lost callback sets it), once it has been.
+    lost: Arc<Mutex<Option<String>>>,
+    /// Test hook: the device is destroyed right after this many more submissions.
+    lose_after_submissions: Mutex<Option<u32>>,
 }
 
 fn device_err(what: &str, e: impl std::fmt::Display) -> Error {
@@ -62,9 +66,68 @@ impl Gpu {
                 slot.get_or_insert_with(|| e.to_string());
             }
         }));
+        let lost = Arc::new(Mutex::new(None));
+        let sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let message = message.trim();
+            let why = match reason {
+                _ if !message.is_empty() => message.trim_end_matches('.').to_owned(),
+                wgpu::DeviceLostReason::Destroyed => "the device was destroyed".to_owned(),
+                wgpu::DeviceLostReason::Unknown => "unknown reason".to_owned(),
+            };
+            if let Ok(mut slot) = sink.lock() {
+                slot.get_or_insert(why);
+            }
+        });
         let adapter_limit = required_limits.max_storage_buffer_binding_size.min(required_limits.max_buffer_size);
         let binding_limit = options.max_binding_bytes.map_or(adapter_limit, |l| l.min(adapter_limit));
-        Ok(Self { device, queue, adapter_info: adapter.get_info(), binding_limit, uncaptured })
+        Ok(Self {
+            device,
+            queue,
+            adapter_info: adapter.get_info(),
+            binding_limit,
+            uncaptured,
+            lost,
+            lose_after_submissions: Mutex::new(None),
+        })
+    }
+
+    /// Why the device was lost, if it was (a driver reset, the browser reclaiming it, or
+    /// [`Gpu::lose_device_after`]); a lost device never comes back.
+    pub fn lost(&self) -> Option<String> {
+        // Natively the device-lost callback runs inside a poll; in the browser, from the event loop.
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        self.lost.lock().ok().and_then(|slot| slot.clone())
+    }
+
+    /// Test hook: destroys the device right after the `submissions`-th next submission (1: the
+    /// next one), before its results are read back, as a driver reset in the middle of a
+    /// computation would; 0 destroys it now.
+    pub fn lose_device_after(&self, submissions: u32) {
+        if submissions == 0 {
+            self.device.destroy();
+        } else if let Ok(mut slot) = self.lose_after_submissions.lock() {
+            *slot = Some(submissions);
+        }
+    }
+
+    /// Counts one submission towards [`Gpu::lose_device_after`].
+    fn count_submission(&self) {
+        let due = match self.lose_after_submissions.lock() {
+            Ok(mut slot) => match *slot {
+                Some(1) => slot.take().is_some(),
+                Some(n) => {
+                    *slot = Some(n - 1);
+                    false
+                }
+                None => false,
+            },
+            Err(_) => false,
+        };
+        if due {
+            self.device.destroy();
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -168,6 +231,7 @@ impl Gpu {
             })
             .collect();
         self.queue.submit([encoder.finish()]);
+        self.count_submission();
         let mut receivers = Vec::with_capacity(staging.len());
         for buffer in &staging {
             let (tx, rx) = futures_channel::oneshot::channel();

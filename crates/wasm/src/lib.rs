@@ -44,7 +44,7 @@ impl Engine {
         Engine { backend: Rc::new(backend), fallback_reason }
     }
 
-    /// "gpu" or "cpu".
+    /// What runs the math now: "gpu" or "cpu" ("cpu" also once the GPU device was lost).
     pub fn kind(&self) -> String {
         self.backend.kind().into()
     }
@@ -78,6 +78,21 @@ impl Engine {
     #[wasm_bindgen(js_name = panicForTest)]
     pub fn panic_for_test(&self) {
         panic!("a panic asked for by the page's fault test");
+    }
+
+    /// Why the GPU device was lost, if it was: the engine computes on the CPU since, with the
+    /// same answers (see `saescope_gpu::AnyBackend`); `undefined` otherwise.
+    #[wasm_bindgen(js_name = deviceLost)]
+    pub fn device_lost(&self) -> Option<String> {
+        self.backend.lost()
+    }
+
+    /// Loses the GPU device on purpose, right after the `submissions`-th next GPU submission (0:
+    /// now), as a driver reset in the middle of a query would. For the browser test that queries
+    /// then fall back to the CPU; fails on the CPU path.
+    #[wasm_bindgen(js_name = loseDeviceForTest)]
+    pub fn lose_device_for_test(&self, submissions: u32) -> Result<(), JsError> {
+        self.backend.lose_device_after(submissions).map_err(js_err)
     }
 
     /// Starts loading a bundle from its `manifest.json` bytes.

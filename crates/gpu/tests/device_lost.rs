@@ -1,0 +1,50 @@
+//! A GPU device lost in the middle of an operation (natively: Vulkan, on CI Mesa's lavapipe):
+//! [`AnyBackend`] computes that operation and every later one on the CPU, with the CPU's answers,
+//! and says why. The page's browser test does the same in WebGPU (tests/browser/hostile.test.mjs).
+
+use saescope_conformance as conformance;
+use saescope_core::backend::{Backend, EncodeOps, SearchOps};
+use saescope_core::rng::SeededRng;
+use saescope_core::search::Corpus;
+use saescope_core::{CpuBackend, Matrix};
+use saescope_gpu::{AnyBackend, GpuOptions};
+use std::sync::Arc;
+
+fn random(rows: usize, cols: usize, seed: u64) -> Matrix {
+    let mut rng = SeededRng::new(seed);
+    Matrix::new(rows, cols, (0..rows * cols).map(|_| rng.normal()).collect()).unwrap()
+}
+
+#[test]
+fn a_device_lost_mid_operation_falls_back_to_the_cpu_with_its_answers() {
+    pollster::block_on(async {
+        let (backend, why) = AnyBackend::open(true, GpuOptions::default()).await;
+        assert_eq!(why, None, "a wgpu adapter (install mesa-vulkan-drivers)");
+        let sae = Arc::new(conformance::random_sae(48, 200, 8, 1));
+        let corpus = Arc::new(Corpus::from_matrix(&random(500, 48, 2), 200, false));
+        let queries = random(7, 48, 3);
+        let resident_sae = backend.upload_sae(&sae).await.unwrap();
+        let resident_corpus = backend.upload_corpus(&corpus).await.unwrap();
+        let cpu_sae = CpuBackend.upload_sae(&sae).await.unwrap();
+        let want_codes = CpuBackend.encode(&cpu_sae, &queries).await.unwrap();
+        let want_hits = CpuBackend.search(&corpus, &queries, 5).await.unwrap();
+
+        backend.encode(&resident_sae, &queries).await.unwrap();
+        assert_eq!((backend.kind(), backend.lost()), ("gpu", None));
+
+        // Lost right after the search's first submission, before its results are read back.
+        backend.lose_device_after(1).unwrap();
+        let hits = backend.search(&resident_corpus, &queries, 5).await.unwrap();
+        assert_eq!(backend.kind(), "cpu");
+        let why = backend.lost().expect("the loss is reported");
+        assert!(backend.describe().contains(&format!("GPU device was lost ({why}")), "{}", backend.describe());
+        assert_eq!(hits, want_hits);
+
+        // Every later operation runs on the CPU too, from the data uploaded before the loss.
+        let codes = backend.encode(&resident_sae, &queries).await.unwrap();
+        assert_eq!(codes, want_codes);
+        // Data uploaded after the loss lives on the CPU.
+        let later = backend.upload_corpus(&corpus).await.unwrap();
+        assert_eq!(backend.search(&later, &queries, 5).await.unwrap(), want_hits);
+    });
+}
