@@ -123,7 +123,8 @@ fn document(
         return Err("no title and no abstract/text".into());
     }
     // A missing id is filled in with the record number by `CorpusRead::add`.
-    let id = id.filter(|i| !i.trim().is_empty()).unwrap_or_default();
+    // Trimmed in both formats, so " a" and "a" are one id (and a duplicate).
+    let id = id.map(|i| i.trim().to_owned()).unwrap_or_default();
     Ok(Document { id, title, text, categories: cats })
 }
 
@@ -388,6 +389,10 @@ mod tests {
         assert!(
             read.skipped[0].reason.starts_with("not valid UTF-8") && read.skipped[1].reason.starts_with("duplicate id")
         );
+        // Found by fuzzing: ids that differ only in surrounding whitespace are one id.
+        let read = super::read(&b"id,title\n a ,x\na,y\n"[..], CorpusFormat::Csv).unwrap();
+        assert_eq!(read.documents[0].id, "a");
+        assert_eq!(read.skipped[0].reason, "duplicate id \"a\" (first used by record 1)");
     }
 
     fn read_err(csv: &str) -> String {

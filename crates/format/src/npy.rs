@@ -86,6 +86,9 @@ impl Header {
     pub fn matrix_shape(&self) -> Result<(usize, usize)> {
         match self.shape[..] {
             [n] => Ok((n, 1)),
+            // Rows of no values would be read without consuming a byte: a 100-byte file could
+            // claim 10^18 of them.
+            [_, 0] => Err(Error::Shape(format!("a matrix needs at least one column, got shape {:?}", self.shape))),
             [r, c] => Ok((r, c)),
             _ => Err(Error::Shape(format!("expected a 1-d or 2-d array, got shape {:?}", self.shape))),
         }
@@ -439,6 +442,10 @@ mod tests {
         let err = RowReader::new(&v2[..]).err().unwrap().to_string();
         assert!(err.contains("header claims 4294967280 bytes"), "{err}");
         assert!(parse_header(&v2).unwrap_err().to_string().contains("header claims"));
+        // Found by fuzzing: 10^18 rows of no columns, streamed without reading a byte.
+        let empty_rows =
+            with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000000000, 0), }", 0);
+        assert!(RowReader::new(&empty_rows[..]).err().unwrap().to_string().contains("at least one column"));
         let mut v9 = v2.clone();
         v9[6] = 9;
         assert!(RowReader::new(&v9[..]).err().unwrap().to_string().contains("version 9"));
