@@ -11,9 +11,12 @@
 //! - `bench [--quick]`: every hot path against the tool a user would otherwise pick (numpy,
 //!   faiss, scikit-learn, networkx), and the page in headless Chromium, into BENCHMARKS.md.
 //! - `fidelity [--epochs N]`: the paper's k x latents grid on the demo embeddings.
+//! - `fuzz --seconds N [--target NAME] [--keep-going] [--merge]`: the libFuzzer targets of
+//!   `crates/fuzz` on stable Rust (see its README).
 //! - `serve [--port N]`: the static server alone.
 
 mod bench;
+mod fuzz;
 mod model;
 mod serve;
 mod setup;
@@ -384,6 +387,7 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("fidelity") => fidelity(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("serve") => {
             let server = serve::Server::start(port_arg(&args[1..])?)?;
             println!("serving {} at {}", root().display(), server.url());

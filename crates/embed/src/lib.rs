@@ -8,7 +8,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use saescope_core::{Error, Matrix, Result};
 use saescope_format::manifest::{EmbedderInfo, Manifest, Role};
-use tokenizers::Tokenizer;
+pub use tokenizers::Tokenizer;
 
 /// The model this crate reproduces; bundles record it so queries and documents match.
 pub const MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -25,14 +25,33 @@ fn err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Format(format!("{what}: {e}"))
 }
 
+/// The model's `tokenizer.json` as the embedder uses it: the file bakes in padding and
+/// truncation to 128; sentence-transformers uses neither. No weights are needed (the fuzz
+/// target `saescope_fuzz::tokenizer` drives [`tokenize`] through this).
+pub fn load_tokenizer(tokenizer_json: &[u8]) -> Result<Tokenizer> {
+    let mut tokenizer = Tokenizer::from_bytes(tokenizer_json).map_err(|e| err("embedder tokenizer.json", e))?;
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(None).map_err(|e| err("embedder tokenizer.json", e))?;
+    Ok(tokenizer)
+}
+
+/// Token ids of `text`, truncated to [`MAX_TOKENS`] with the final [SEP] kept.
+pub fn tokenize(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>> {
+    let encoding = tokenizer.encode(text, true).map_err(|e| err("tokenizing", e))?;
+    let mut ids = encoding.get_ids().to_vec();
+    if ids.len() > MAX_TOKENS {
+        let sep = *ids.last().expect("non-empty");
+        ids.truncate(MAX_TOKENS - 1);
+        ids.push(sep);
+    }
+    Ok(ids)
+}
+
 impl Embedder {
     /// Loads the model from `model.safetensors` (f32 or f16), `tokenizer.json` and `config.json`.
     pub fn from_bytes(weights: &[u8], tokenizer_json: &[u8], config_json: &[u8]) -> Result<Self> {
         let config: Config = serde_json::from_slice(config_json).map_err(|e| err("embedder config.json", e))?;
-        let mut tokenizer = Tokenizer::from_bytes(tokenizer_json).map_err(|e| err("embedder tokenizer.json", e))?;
-        // The file bakes in padding and truncation to 128; sentence-transformers uses neither.
-        tokenizer.with_padding(None);
-        tokenizer.with_truncation(None).map_err(|e| err("embedder tokenizer.json", e))?;
+        let tokenizer = load_tokenizer(tokenizer_json)?;
         let vb = VarBuilder::from_slice_safetensors(weights, DType::F32, &Device::Cpu)
             .map_err(|e| err("embedder weights", e))?;
         let model = BertModel::load(vb, &config).map_err(|e| err("embedder weights do not fit config.json", e))?;
@@ -45,14 +64,7 @@ impl Embedder {
 
     /// Token ids of `text`, truncated to [`MAX_TOKENS`] with the final [SEP] kept.
     pub fn tokens(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self.tokenizer.encode(text, true).map_err(|e| err("tokenizing", e))?;
-        let mut ids = encoding.get_ids().to_vec();
-        if ids.len() > MAX_TOKENS {
-            let sep = *ids.last().expect("non-empty");
-            ids.truncate(MAX_TOKENS - 1);
-            ids.push(sep);
-        }
-        Ok(ids)
+        tokenize(&self.tokenizer, text)
     }
 
     /// The unit-norm embedding of one search query; blank text is refused (the page and

@@ -275,9 +275,14 @@ impl<R: std::io::Read> RowReader<R> {
         if n == 0 {
             return Ok(None);
         }
-        // Cannot overflow: the header's total byte size was checked when it was parsed.
-        let mut bytes = vec![0u8; n * self.cols * self.header.dtype.size()];
-        self.reader.read_exact(&mut bytes).map_err(|_| {
+        // Cannot overflow: the header's total byte size was checked when it was parsed. Read
+        // what the stream holds instead of allocating what the header claims first: a 125-byte
+        // file claiming rows of 7,777,777,777 values must not cost 31 GB (found by fuzzing).
+        use std::io::Read;
+        let want = n * self.cols * self.header.dtype.size();
+        let mut bytes = Vec::new();
+        let read = (&mut self.reader).take(want as u64).read_to_end(&mut bytes);
+        read.ok().filter(|&got| got == want).ok_or_else(|| {
             format_err!(
                 "truncated .npy: header says {} rows of {} but the data ends within rows {}..{}",
                 self.rows,
@@ -431,6 +436,11 @@ mod tests {
         let mut rows = RowReader::new(&big[..]).unwrap();
         assert!(rows.next_chunk(2).unwrap().is_some());
         assert!(rows.next_chunk(2).unwrap_err().to_string().contains("truncated"));
+        // Found by fuzzing: one chunk of rows 7,777,777,777 wide was allocated (31 GB) before a
+        // byte of it was read.
+        let wide = with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (7, 7777777777), }", 4);
+        let err = RowReader::new(&wide[..]).unwrap().next_chunk(1).unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
     }
 
     #[test]
