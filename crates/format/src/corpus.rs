@@ -198,9 +198,10 @@ pub fn read<R: Read>(reader: R, format: CorpusFormat) -> Result<CorpusRead> {
                 let parsed = match csv.read_byte_record(&mut row) {
                     Ok(false) => break,
                     Ok(true) => {
-                        let record = csv::StringRecord::from_byte_record(row.clone());
-                        record.map_err(|e| format!("not valid UTF-8 ({})", e.utf8_error())).and_then(|r| {
-                            let field = |c: Option<usize>| c.and_then(|c| r.get(c));
+                        // Every field checked in place (no copy of the record per row).
+                        let fields = row.iter().map(std::str::from_utf8).collect::<std::result::Result<Vec<_>, _>>();
+                        fields.map_err(|e| format!("not valid UTF-8 ({e})")).and_then(|r| {
+                            let field = |c: Option<usize>| c.and_then(|c| r.get(c).copied());
                             let cats =
                                 field(cats).map(|c| categories(Some(&Value::String(c.to_owned())))).unwrap_or_default();
                             document(field(id).map(str::to_owned), field(title), field(text), cats)
