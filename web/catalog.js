@@ -59,15 +59,6 @@ export class Catalog {
   }
 
   /**
-   * `arXiv id → year` (YYMM ids: 2403.01234 is 2024); null for other ids.
-   * @param {string | null | undefined} id
-   */
-  static year(id) {
-    const m = /^(\d{2})(\d{2})\.\d{4,5}/.exec(id ?? '');
-    return m ? 2000 + Number(m[1]) : null;
-  }
-
-  /**
    * The arXiv page of `id`, or null when it is no arXiv id.
    * @param {string | null | undefined} id
    */

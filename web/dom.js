@@ -11,6 +11,8 @@
  *   'add-feature': HTMLInputElement,
  *   selftest: HTMLButtonElement,
  *   'progress-total': HTMLProgressElement,
+ *   'map-pick': HTMLInputElement,
+ *   'map-color': HTMLSelectElement,
  * }} PageElements
  */
 

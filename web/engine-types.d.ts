@@ -17,6 +17,8 @@ cosine: Array<number>, };
 
 export type CoFiringResult = { documents: number, with: Array<CoFiring>, };
 
+export type LayoutStep = { stage: string, done: number, total: number, };
+
 export type Manifest = { format: string, version: number, name: string, description: string, documents: number, embedding: EmbeddingInfo, sae: SaeInfo, 
 /**
  * The query embedder the bundle carries (its files have the `embedder-*` roles), if any.
@@ -30,7 +32,7 @@ coarse_saes?: Array<CoarseSaeInfo>, files: Array<FileEntry>, };
 
 export type FileEntry = { path: string, role: Role, bytes: number, sha256: string, };
 
-export type Role = "sae-config" | "sae-weights" | "embeddings" | "documents" | "codes-indices" | "codes-values" | "features" | "training-log" | "embedder-weights" | "embedder-tokenizer" | "embedder-config" | "labels" | "families" | "coarse-sae-config" | "coarse-sae-weights" | "feature-split" | "other";
+export type Role = "sae-config" | "sae-weights" | "embeddings" | "documents" | "codes-indices" | "codes-values" | "features" | "training-log" | "embedder-weights" | "embedder-tokenizer" | "embedder-config" | "labels" | "families" | "coarse-sae-config" | "coarse-sae-weights" | "feature-split" | "layout" | "other";
 
 export type EmbeddingInfo = { 
 /**
@@ -44,7 +46,11 @@ export type SaeInfo = { d_in: number, d_sae: number, k: number, };
 
 export type CoarseSaeInfo = { d_sae: number, k: number, config: string, weights: string, split: string, };
 
-export type Document = { id: string, title: string, abstract: string, categories: Array<string>, };
+export type Document = { id: string, title: string, abstract: string, categories: Array<string>, 
+/**
+ * The year it appeared: given in the file, or read from an arXiv id (see [`arxiv_year`]).
+ */
+year?: number | null, };
 
 export type FeaturesFile = { metrics: Metrics, 
 /**
@@ -215,7 +221,11 @@ inertia: number, iterations: number,
 /**
  * Documents that took part (all, except along features that some never fire).
  */
-clustered: number, };
+clustered: number, 
+/**
+ * Each document's cluster, or [`NOT_CLUSTERED`] (to colour the map by).
+ */
+assignments: Array<number>, };
 
 export type ClusterSummary = { size: number, 
 /**
@@ -259,4 +269,38 @@ together: number,
  * `together / documents where `feature` fires`: how often it comes along.
  */
 share: number, };
+
+export type Enrichment = { selected: number, rest: number, 
+/**
+ * Features tested (those that fire in at least one document).
+ */
+tested: number, 
+/**
+ * The over-represented features (log-odds > 0), by lower confidence bound, highest first.
+ */
+features: Array<EnrichedFeature>, };
+
+export type EnrichedFeature = { feature: number, 
+/**
+ * Selected documents it fires in, and other documents it fires in.
+ */
+inside: number, outside: number, rate_inside: number, rate_outside: number, 
+/**
+ * `ln` of the odds ratio of firing inside vs outside, with 0.5 added to each cell of the
+ * 2x2 table (Haldane's correction: finite when a cell is 0).
+ */
+log_odds: number, 
+/**
+ * The lower end of its 95% confidence interval (Woolf's standard error).
+ */
+lower: number, 
+/**
+ * Benjamini-Hochberg adjusted p-value of the one-sided test that it fires more inside,
+ * over every feature that fires in the corpus.
+ */
+q_value: number, 
+/**
+ * `q_value < 0.05`: over-represented with the false discovery rate held at 5%.
+ */
+significant: boolean, };
 

@@ -7,15 +7,23 @@
 import { EngineClient } from './engine.js';
 import { $, el, fmt, appLink } from './dom.js';
 import { Catalog } from './catalog.js';
-import { readState, writeState, stateToSearch, VIEWS } from './state.js';
+import { readState, writeState, stateToSearch, setFirstView, VIEWS } from './state.js';
 import { SearchView } from './views/search.js';
 import { FeatureView } from './views/feature.js';
 import { FeaturesView } from './views/features.js';
 import { FamiliesView } from './views/families.js';
 import { ClustersView } from './views/clusters.js';
+import { MapView } from './views/map.js';
+import { prepareRenderer } from './scatter.js';
 
 /** @import { AppState, View } from './state.js' */
-/** @import { EngineStatus, Info, Progress } from './types.js' */
+/** @import { EngineStatus, Info, Layout, Progress } from './types.js' */
+
+/**
+ * The last clustering (from the Clusters view or the map), for colouring the map: each
+ * document's cluster, each cluster's first naming feature, and in words what was clustered.
+ * @typedef {{ key: string, assignments: number[], names: (number | null)[], description: string }} Clustering
+ */
 
 const DEFAULT_BUNDLE = 'bundles/demo/';
 
@@ -89,8 +97,15 @@ export class App {
     /** @type {Map<string, Float32Array>} */
     this.vectors = new Map(); // query text -> embedding
     this.busy = 0;
+    /** @type {Layout | null} the bundle's map layout, or why it has none */
+    this.layout = null;
+    /** @type {Clustering | null} */
+    this.clusters = null;
+    /** When the bundle was ready (performance.now), for the map's first paint. */
+    this.readyAt = 0;
     this.search = new SearchView(this);
     this.views = {
+      map: new MapView(this, $('view-map')),
       search: this.search,
       feature: new FeatureView(this, $('view-feature')),
       features: new FeaturesView(this, $('view-features')),
@@ -127,6 +142,16 @@ export class App {
     writeState(this.state, push);
     if (this.state.bundle !== before.bundle) return this.openBundle();
     return this.render();
+  }
+
+  /**
+   * Applies `patch` to the state and the URL (replacing the entry) without re-rendering: for
+   * what the page already shows (the map's pan and zoom).
+   * @param {Partial<AppState>} patch
+   */
+  remember(patch) {
+    this.state = { ...this.state, ...patch };
+    writeState(this.state, false);
   }
 
   /**
@@ -212,9 +237,25 @@ export class App {
     return vector;
   }
 
+  /**
+   * The first view, for a state read from a URL that names none: the map when the bundle has
+   * one, else the search (a URL that asks for the map gets it, saying why there is none).
+   */
+  firstView() {
+    setFirstView(this.layout && !this.layout.xy ? 'search' : 'map');
+    if (this.state.view === 'map' && this.layout && !this.layout.xy && !new URLSearchParams(location.search).has('view')) {
+      this.state = { ...this.state, view: /** @type {View} */ ('search') };
+    }
+  }
+
   async render() {
     if (!this.catalog) return;
     for (const v of VIEWS) $(`view-${v}`).hidden = v !== this.state.view;
+    // The query box serves the search and the map.
+    const s = this.state;
+    $('query-bar').hidden = s.view !== 'search' && s.view !== 'map';
+    if (document.activeElement !== $('query')) $('query').value = s.q;
+    if (!s.q && s.doc === null) $('query-status').textContent = this.embedderStatus();
     for (const a of /** @type {NodeListOf<HTMLAnchorElement>} */ (document.querySelectorAll('#tabs a'))) {
       a.href = this.href({ view: /** @type {View} */ (a.dataset.view) });
       a.classList.toggle('active', a.dataset.view === this.state.view || (a.dataset.view === 'features' && this.state.view === 'feature'));
@@ -229,8 +270,11 @@ export class App {
     this.setState('loading');
     this.showError('');
     this.catalog = /** @type {any} */ (null);
+    this.layout = null;
+    this.clusters = null;
     this.vectors.clear();
     for (const v of VIEWS) $(`view-${v}`).hidden = true;
+    $('query-bar').hidden = true;
     $('tabs').hidden = true;
     $('bundle-info').textContent = '';
     $('progress').hidden = false;
@@ -245,6 +289,12 @@ export class App {
       }
       const { manifest, info, splits, catalog, embedderProblem } = await this.engine.call('open', { url: absolute.href }, onProgress);
       if (url !== this.bundleUrl) return; // another bundle was asked for meanwhile
+      // The map's layout (an engine without one, or a bundle without, leaves a reason).
+      /** @type {Layout} */
+      const layout = await this.engine.call('layout').catch((e) => ({ xy: null, problem: e.message }));
+      if (url !== this.bundleUrl) return;
+      this.readyAt = performance.now();
+      this.layout = layout;
       this.catalog = new Catalog(manifest, info, catalog, splits);
       this.info = info;
       $('bundle-info').textContent =
@@ -254,6 +304,7 @@ export class App {
       $('tabs').hidden = false;
       this.startEmbedder(embedderProblem);
       this.showError(this.catalog.problems.join('\n'));
+      this.firstView();
       this.setState('ready');
       await this.render();
     } catch (e) {
@@ -294,7 +345,7 @@ export class App {
         if (url !== this.bundleUrl) return;
         this.embedder = { state: 'ready', message: '' };
         document.body.dataset.embedder = 'ready';
-        if (!this.state.q && this.state.view === 'search') status.textContent = this.embedderStatus();
+        if (!this.state.q && (this.state.view === 'search' || this.state.view === 'map')) status.textContent = this.embedderStatus();
       })
       .catch((e) => {
         if (url !== this.bundleUrl) return;
@@ -381,12 +432,15 @@ export class App {
       return;
     }
     this.showEngine(engine);
+    // The map's WebGPU device, got while the bundle loads.
+    if (!this.state.renderer || this.state.renderer === 'webgpu') prepareRenderer();
     $('selftest').disabled = false;
     $('selftest').addEventListener('click', () => this.selfTest());
     $('bundle-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const bundle = $('bundle-url').value.trim() || DEFAULT_BUNDLE;
       this.state = { ...readState('?'), bundle, device: this.state.device };
+      setFirstView('map'); // until the new bundle says otherwise
       writeState(this.state, true);
       this.openBundle();
     });
@@ -400,7 +454,10 @@ export class App {
       const bundleBefore = this.state.bundle;
       this.state = readState();
       if (this.state.bundle !== bundleBefore) this.openBundle();
-      else this.render();
+      else {
+        this.firstView();
+        this.render();
+      }
     });
     await this.openBundle();
   }

@@ -3,15 +3,21 @@
 // clustering) can be shared and reloaded. This module reads and writes it.
 //
 //   bundle=URL           the bundle folder
-//   view=search|feature|features|families|clusters
+//   view=map|search|feature|features|families|clusters
+//                        (absent: the search when there is a query, else the map; or the
+//                        search when the bundle has no map)
 //   q=TEXT | doc=N       the query: free text, or a document ("more like this")
 //   steer=J:V,J:V        feature J's activation set to V (0 removes it)
 //   fam=F:S,...          family F steered at strength S (x each member's typical activation)
 //   mode=rebuild         steering mode (default: keep-error)
 //   f=J                  the feature page's feature
 //   k=N&space=codes|embeddings&along=J,J   clustering
+//   color=feature:J|family:F|cluster|category|year|score|none   the map's colouring
+//   sel=x,y;x,y;...      the map's selection, a polygon in layout units (4 significant digits)
+//   mapview=cx,cy,zoom   the map's centre (layout units) and zoom (1 = the whole map)
+//   renderer=webgpu|webgl2|canvas   asks the map for one renderer (tests; default: the best)
 
-/** @typedef {'search' | 'feature' | 'features' | 'families' | 'clusters'} View */
+/** @typedef {'map' | 'search' | 'feature' | 'features' | 'families' | 'clusters'} View */
 
 /**
  * The app's state, as the URL holds it.
@@ -28,10 +34,17 @@
  * @property {'codes' | 'embeddings'} space
  * @property {number[]} along features to cluster along
  * @property {string} device 'cpu' asks for the CPU path
+ * @property {string} color the map's colouring ('' for the default: primary category)
+ * @property {number[] | null} sel the map's selection polygon, x0,y0,x1,y1,... (3 vertices or more)
+ * @property {[number, number, number] | null} mapview the map's centre and zoom, null to fit
+ * @property {string} renderer the map renderer asked for ('' for the best available)
  */
 
+/** What `color=` may say. */
+const COLOR = /^(feature:\d+|family:\d+|cluster|category|year|score|none)$/;
+
 /** @type {View[]} */
-export const VIEWS = ['search', 'feature', 'features', 'families', 'clusters'];
+export const VIEWS = ['map', 'search', 'feature', 'features', 'families', 'clusters'];
 
 /**
  * `J:V,J:V` as a map (malformed or negative pairs left out).
@@ -59,13 +72,63 @@ function parseInts(text) {
   return (text ?? '').split(',').filter((s) => /^\d+$/.test(s)).map(Number);
 }
 
+/**
+ * `x` to `digits` significant digits, as short as it gets.
+ * @param {number} x
+ */
+export function round(x, digits = 4) {
+  return String(Number(x.toPrecision(digits)));
+}
+
+/**
+ * `x,y;x,y;...` as a flat polygon, or null when malformed or under 3 vertices.
+ * @param {string | null} text
+ * @returns {number[] | null}
+ */
+function parsePolygon(text) {
+  if (!text) return null;
+  const out = [];
+  for (const part of text.split(';')) {
+    const xy = part.split(',');
+    if (xy.length !== 2 || xy.some((v) => v.trim() === '')) return null;
+    const [x, y] = xy.map(Number);
+    if (!Number.isFinite(x) || !Number.isFinite(y)) return null;
+    out.push(x, y);
+  }
+  return out.length >= 6 && out.length <= 2 * 1000 ? out : null;
+}
+
+/**
+ * `cx,cy,zoom`, or null when malformed.
+ * @param {string | null} text
+ * @returns {[number, number, number] | null}
+ */
+function parseMapView(text) {
+  const parts = (text ?? '').split(',');
+  if (parts.length !== 3 || parts.some((v) => v.trim() === '')) return null;
+  const [cx, cy, zoom] = parts.map(Number);
+  return [cx, cy, zoom].every(Number.isFinite) && zoom > 0 && zoom < 1e6 ? [cx, cy, zoom] : null;
+}
+
+/** @param {number[]} polygon */
+export function formatPolygon(polygon) {
+  const out = [];
+  for (let i = 0; i + 1 < polygon.length; i += 2) out.push(`${round(polygon[i])},${round(polygon[i + 1])}`);
+  return out.join(';');
+}
+
 /** @returns {AppState} */
 export function readState(search = location.search) {
   const p = new URLSearchParams(search);
   /** @param {string} name */
   const int = (name) => (p.has(name) && /^\d+$/.test(p.get(name) ?? '') ? Number(p.get(name)) : null);
   const asked = p.get('view');
-  const view = VIEWS.find((v) => v === asked) ?? 'search';
+  // No view: the search when the URL holds a query, else the map (App falls back to the search
+  // when the bundle has no layout).
+  const query = Boolean(p.get('q')) || int('doc') !== null;
+  const view = VIEWS.find((v) => v === asked) ?? (query ? 'search' : 'map');
+  const color = p.get('color') ?? '';
+  const renderer = p.get('renderer') ?? '';
   return {
     bundle: p.get('bundle') || '',
     view,
@@ -79,7 +142,23 @@ export function readState(search = location.search) {
     space: p.get('space') === 'embeddings' ? 'embeddings' : 'codes',
     along: parseInts(p.get('along')),
     device: p.get('device') ?? '',
+    color: COLOR.test(color) ? color : '',
+    sel: parsePolygon(p.get('sel')),
+    mapview: parseMapView(p.get('mapview')),
+    renderer: ['webgpu', 'webgl2', 'canvas'].includes(renderer) ? renderer : '',
   };
+}
+
+/** The view a URL that names none shows without a query: the map, unless the bundle has none. */
+let firstView = /** @type {View} */ ('map');
+
+/**
+ * Sets what a URL without `view=` and without a query shows (App: once it knows whether the
+ * bundle has a map); such URLs leave that view unsaid.
+ * @param {View} view
+ */
+export function setFirstView(view) {
+  firstView = view;
 }
 
 /** @param {AppState} s */
@@ -87,7 +166,11 @@ export function stateToSearch(s) {
   const p = new URLSearchParams();
   if (s.bundle) p.set('bundle', s.bundle);
   if (s.device) p.set('device', s.device);
-  if (s.view !== 'search') p.set('view', s.view);
+  if (s.renderer) p.set('renderer', s.renderer);
+  // The first view goes without saying: the search when there is a query, else the map (or
+  // the search, for a bundle without a map).
+  const query = Boolean(s.q) || s.doc !== null;
+  if (s.view !== (query ? 'search' : firstView)) p.set('view', s.view);
   if (s.q) p.set('q', s.q);
   else if (s.doc !== null) p.set('doc', String(s.doc));
   if (s.steer.size) p.set('steer', formatPairs(s.steer));
@@ -98,6 +181,11 @@ export function stateToSearch(s) {
     p.set('k', String(s.k));
     p.set('space', s.space);
     if (s.along.length) p.set('along', s.along.join(','));
+  }
+  if (s.view === 'map') {
+    if (s.color) p.set('color', s.color);
+    if (s.sel) p.set('sel', formatPolygon(s.sel));
+    if (s.mapview) p.set('mapview', `${round(s.mapview[0], 5)},${round(s.mapview[1], 5)},${round(s.mapview[2], 4)}`);
   }
   return `?${p}`;
 }

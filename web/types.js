@@ -73,14 +73,26 @@
 
 /** @typedef {import('./engine-types').SelfTestCase} SelfTestCase */
 
+// ---- The map (crates/interp/src/selection.rs) ----
+
+/** @typedef {import('./engine-types').EnrichedFeature} EnrichedFeature */
+
+/** @typedef {import('./engine-types').Enrichment} Enrichment */
+
+/**
+ * The bundle's 2D layout (N x 2 interleaved), or why there is none.
+ * @typedef {{ xy: Float32Array | null, problem: string | null }} Layout
+ */
+
 // ---- The page <-> worker protocol (web/engine.js, web/worker.js) ----
 
 /**
- * A progress message of a long request (bundle and embedder downloads).
+ * A progress message of a long request (bundle and embedder downloads; laying out the map).
  * @typedef {{ type: 'start', files: { path: string, bytes: number }[] }
  *   | { type: 'bytes', path: string, bytes: number }
  *   | { type: 'done', path: string, cached?: boolean, error?: string }
- *   | { type: 'finishing' }} Progress
+ *   | { type: 'finishing' }
+ *   | { type: 'layout', stage: string, done: number, total: number }} Progress
  */
 
 /**
@@ -113,6 +125,13 @@
  * @property {{ args: { feature: number, n: number }, result: CoFiringResult }} coFiring
  * @property {{ args: { feature: number, docs: number[] }, result: Float32Array }} activationsIn
  * @property {{ args: ClusterArgs, result: NamedClusters }} cluster
+ * @property {{ args: {}, result: Layout }} layout
+ * @property {{ args: { seed: number }, result: { xy: Float32Array, ms: number } }} computeLayout
+ * @property {{ args: { feature: number }, result: Float32Array }} featureActivations
+ * @property {{ args: { family: number }, result: Float32Array }} familyActivations
+ * @property {{ args: { polygon: number[] }, result: { docs: Uint32Array, ms: number } }} selectPolygon
+ * @property {{ args: { docs: Uint32Array, n: number }, result: Enrichment & { ms: number } }} enrich
+ * @property {{ args: { doc: number, n: number }, result: Feature[] }} documentFeatures
  * @property {{ args: {}, result: SelfTestCase[] }} selfTest
  * @property {{ args: {}, result: void }} panicForTest
  * @property {{ args: { submissions: number }, result: void }} loseDeviceForTest

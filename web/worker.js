@@ -182,6 +182,53 @@ const handlers = {
     result.ms = performance.now() - started;
     return result;
   },
+
+  /** The bundle's layout for the map, or why it has none. */
+  layout() {
+    const s = current();
+    const xy = s.layout();
+    return { xy: xy ?? null, problem: xy ? null : s.layoutProblem() ?? 'this bundle has no layout' };
+  },
+
+  /** Lays out the bundle's documents here (UMAP); the scope keeps the result for selections. */
+  computeLayout({ seed }, progress) {
+    const started = performance.now();
+    let last = 0;
+    const xy = current().computeLayout(seed, (/** @type {{ stage: string, done: number, total: number }} */ p) => {
+      // At most ~20 messages a second.
+      const now = performance.now();
+      if (now - last < 50 && p.done < p.total) return;
+      last = now;
+      progress({ type: 'layout', stage: String(p.stage), done: Number(p.done), total: Number(p.total) });
+    });
+    return { xy, ms: performance.now() - started };
+  },
+
+  featureActivations: ({ feature }) => current().featureActivations(feature),
+  familyActivations: ({ family }) => current().familyActivations(family),
+
+  selectPolygon({ polygon }) {
+    const started = performance.now();
+    const docs = current().selectPolygon(Float32Array.from(polygon));
+    return { docs, ms: performance.now() - started };
+  },
+
+  enrich({ docs, n }) {
+    const started = performance.now();
+    const result = current().enrich(Uint32Array.from(docs), n);
+    result.ms = performance.now() - started;
+    return result;
+  },
+
+  /** Document `doc`'s own features, strongest first: its embedding encoded (a 1-hit search). */
+  async documentFeatures({ doc, n }) {
+    const s = current();
+    const vector = s.documentVector(doc);
+    const none = new Uint32Array(0);
+    const result = await s.steeredSearch(vector, none, new Float32Array(0), none, new Float32Array(0), 'keep-error', 1);
+    return result.features.slice(0, n);
+  },
+
   selfTest: () => activeEngine().selfTest(),
   // A deliberate panic inside the engine, for the test that the page survives engine faults.
   panicForTest: () => activeEngine().panicForTest(),

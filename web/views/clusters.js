@@ -3,7 +3,7 @@
 // sparse codes, or along chosen features only (arXiv 2512.10092's "clustering along an axis").
 // Each cluster is named by its most over-represented features.
 
-import { el, button, fmt, snippet } from '../dom.js';
+import { el, button, fmt, snippet, appLink } from '../dom.js';
 import { barChart } from '../charts.js';
 
 /** @import { App } from '../main.js' */
@@ -93,14 +93,31 @@ export class ClustersView {
     app.setBusy(true);
     try {
       const result = await app.engine.call('cluster', { clusters: s.k, space: s.space, features: s.along, iterations: 20, seed: 0 });
-      this.lastKey = key;
-      this.result = result;
+      this.remember(key, result);
       if (app.state.view === 'clusters') this.render(result);
     } catch (e) {
       this.output.replaceChildren(el('p', e.message, 'bad'));
     } finally {
       app.setBusy(false);
     }
+  }
+
+  /**
+   * Keeps `result` (made for `key`) for this view, and its assignments for the map.
+   * @param {string} key
+   * @param {NamedClusters} result
+   */
+  remember(key, result) {
+    this.lastKey = key;
+    this.result = result;
+    if (!result.assignments) return;
+    const [k, space, along] = JSON.parse(key);
+    this.app.clusters = {
+      key,
+      assignments: result.assignments,
+      names: result.clusters.map((c) => c.features[0]?.feature ?? null),
+      description: `over ${space === 'codes' ? 'the SAE codes' : 'the embeddings'}${along.length ? ` along ${along.length} features` : ''}, k = ${k}`,
+    };
   }
 
   /** @param {NamedClusters} result */
@@ -136,6 +153,15 @@ export class ClustersView {
         return li;
       }),
     );
-    this.output.replaceChildren(note, chart, list);
+    /** @type {HTMLElement[]} */
+    const onMap = [];
+    if (this.app.layout?.xy && result.assignments) {
+      const p = el('p', undefined, 'map-link');
+      const a = appLink('Colour the map by these clusters', this.app.href({ view: 'map', color: 'cluster' }), () => this.app.update({ view: 'map', color: 'cluster' }, { push: true }));
+      a.id = 'clusters-on-map';
+      p.append(a);
+      onMap.push(p);
+    }
+    this.output.replaceChildren(note, ...onMap, chart, list);
   }
 }

@@ -3,7 +3,7 @@
 // children, and the sub-families nested under the child that is their parent; with the
 // family statistics and a drawing of the family sizes.
 
-import { el, button, fmt } from '../dom.js';
+import { el, button, fmt, appLink } from '../dom.js';
 import { barChart } from '../charts.js';
 
 /** @import { App } from '../main.js' */
@@ -113,6 +113,10 @@ export class FamiliesView {
       ' · ',
       button('steer the search with this family', () => this.app.update({ view: 'search', fam: new Map(this.app.state.fam).set(f.id, 1) }, { push: true }), 'link'),
     );
+    if (this.app.layout?.xy) {
+      const color = `family:${f.id}`;
+      actions.append(' · ', appLink('show on the map', this.app.href({ view: 'map', color }), () => this.app.update({ view: 'map', color }, { push: true }), 'map-link'));
+    }
     const ul = el('ul');
     ul.append(...f.children.map((c) => this.featureItem(c, nested, f, seen)));
     // Sub-families whose parent is the family's parent itself (a later round) go last.

@@ -3,7 +3,7 @@
 // nearest and farthest features by decoder direction, the features it fires with, its family,
 // how it splits from the bundle's smaller SAEs, and which of the current search results fire it.
 
-import { el, button, fmt, snippet } from '../dom.js';
+import { el, button, fmt, snippet, appLink } from '../dom.js';
 import { barChart } from '../charts.js';
 
 /** @import { App } from '../main.js' */
@@ -49,6 +49,11 @@ export class FeatureView {
     const head = el('header', undefined, 'feature-head');
     head.append(el('h2', catalog.label(j), 'feature-label'), el('span', `feature ${j}`, 'muted'));
     head.append(button('Steer the search with this feature', () => app.steerWithFeature(j)));
+    if (app.layout?.xy) {
+      const onMap = appLink('Show on the map', app.href({ view: 'map', color: `feature:${j}` }), () => app.update({ view: 'map', color: `feature:${j}` }, { push: true }), 'map-link');
+      onMap.id = 'feature-on-map';
+      head.append(onMap);
+    }
     const facts = el('dl', undefined, 'facts');
     /**
      * @param {string} k

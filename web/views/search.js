@@ -5,6 +5,7 @@
 
 import { $, el, button, fmt, snippet } from '../dom.js';
 import { Catalog } from '../catalog.js';
+import { ResultsMap } from './map.js';
 
 /** @import { App } from '../main.js' */
 /** @import { AppState } from '../state.js' */
@@ -22,10 +23,13 @@ export class SearchView {
     this.original = []; // the query's own code: [{feature, activation}]
     /** @type {Hit[]} */
     this.hits = [];
+    /** Where the results lie on the map (when the bundle has a layout). */
+    this.resultsMap = new ResultsMap(app, $('results-map'));
+    // The query box is shared with the map; a query opens the search.
     $('query-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const q = $('query').value.trim();
-      if (q) app.update({ q, doc: null, steer: new Map(), fam: new Map() }, { push: true });
+      if (q) app.update({ view: 'search', q, doc: null, steer: new Map(), fam: new Map() }, { push: true });
     });
     for (const radio of /** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll('#mode input'))) {
       radio.addEventListener('change', () => app.update({ mode: /** @type {AppState['mode']} */ (radio.value) }));
@@ -44,6 +48,7 @@ export class SearchView {
     if (!key) {
       this.queryKey = null;
       this.original = [];
+      this.resultsMap.hide();
       $('steering').hidden = true;
       $('results').replaceChildren();
       $('results-note').textContent = '';
@@ -95,6 +100,8 @@ export class SearchView {
       }
       this.hits = result.hits;
       this.renderResults(result, new Map(result.edits));
+      // Not waited for: the map follows the results (its first drawing may take a moment).
+      this.resultsMap.show(result.hits).catch((e) => app.showError(e.message));
       app.showError('');
     } catch (e) {
       app.showError(e.message);
@@ -258,7 +265,7 @@ export class SearchView {
         const fires = (h.fires ?? []).filter((j) => steered.includes(j));
         const li = el('li', undefined, undefined, { doc: h.doc, score: h.score, fires: fires.join(' ') });
         const title = this.app.documentLink(h.doc);
-        const year = Catalog.year(d.id);
+        const year = d.year;
         const meta = el('p', [d.id, d.categories?.[0], year, `score ${fmt.num(h.score, 3)}`].filter(Boolean).join(' · '), 'meta');
         const url = Catalog.arxivUrl(d.id);
         if (url) {

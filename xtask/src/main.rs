@@ -8,8 +8,9 @@
 //!   driver; then the ignored ones that need the model or ../shared), clippy for host and wasm32,
 //!   the wasm build, the type check of web/ (tsc), and the browser tests in headless Chromium
 //!   with WebGPU (`--browser`: only the last three).
-//! - `bench [--quick]`: every hot path against the tool a user would otherwise pick (numpy,
-//!   faiss, scikit-learn, networkx), and the page in headless Chromium, into BENCHMARKS.md.
+//! - `bench [--quick] [--reuse] [--only layout]`: every hot path against the tool a user would
+//!   otherwise pick (numpy, faiss, scikit-learn, networkx, umap-learn), and the page in headless
+//!   Chromium, into BENCHMARKS.md (`--only layout`: the map layout against umap-learn alone).
 //! - `fidelity [--epochs N]`: the paper's k x latents grid on the demo embeddings.
 //! - `fuzz --seconds N [--target NAME] [--keep-going] [--merge]`: the libFuzzer targets of
 //!   `crates/fuzz` on stable Rust (see its README).
@@ -178,6 +179,24 @@ fn browser_fixtures(cli: &Path) -> Result<PathBuf> {
         search.arg("--corpus").arg(bundle.join(format!("embeddings/{i:03}.npy")));
     }
     run(&mut search)?;
+    // 200k documents for the map's scale test (every point drawn, a lasso over them): narrow
+    // embeddings keep it a ~40 MB bundle made in seconds.
+    run(Command::new(cli)
+        .args([
+            "synth",
+            "--documents",
+            "200000",
+            "--dim",
+            "32",
+            "--latents",
+            "512",
+            "--k",
+            "4",
+            "--seed",
+            "11",
+            "--out",
+        ])
+        .arg(dir.join("big")))?;
     // A copy with one flipped byte in the second shard: must be refused with its name.
     let corrupt = dir.join("corrupt");
     copy_dir(&bundle, &corrupt)?;
@@ -270,6 +289,7 @@ fn test(args: &[String]) -> Result<()> {
         .env("SAESCOPE_URL", server.url())
         .env("SAESCOPE_FIXTURES", relative(&fixtures))
         .env("SAESCOPE_DEMO", relative(&demo))
+        .env("SAESCOPE_BIG", relative(&fixtures.join("big")))
         .env("SAESCOPE_CLI", &cli))?;
     eprintln!("all checks passed");
     Ok(())
@@ -394,6 +414,6 @@ fn main() -> Result<()> {
             server.join();
             Ok(())
         }
-        _ => bail!("usage: cargo xtask setup|build|demo [--no-serve] [--port N]|test [--browser]|bench [--quick] [--reuse]|fidelity [--epochs N]|serve [--port N]"),
+        _ => bail!("usage: cargo xtask setup|build|demo [--no-serve] [--port N]|test [--browser]|bench [--quick] [--reuse] [--only layout]|fidelity [--epochs N]|serve [--port N]"),
     }
 }

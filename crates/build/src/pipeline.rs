@@ -1,6 +1,6 @@
 //! The bundle pipeline (`saescope build`): corpus -> bundle. Reads the corpus (skipping bad
 //! records with reasons), takes or computes embeddings, holds out a validation split, trains the SAE, encodes every
-//! document, computes per-feature statistics, and writes the bundle with a manifest.
+//! document, computes per-feature statistics and the 2D map, and writes the bundle with a manifest.
 //! Finished stages are kept under `OUT/.stages/`, keyed by a fingerprint of their inputs, so a
 //! re-run with the same inputs reuses them.
 
@@ -249,11 +249,19 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     drop(embeddings);
     let as_read = stored.to_matrix();
     let (codes, metrics) = pollster::block_on(encode_all(backend, &sae, &as_read))?;
-    drop(as_read);
     let stats = feature_stats(&codes, 20, 20);
     stages.done("encode + feature statistics");
 
-    // 5. Labels and their scores (a stage keyed by codes, documents and settings).
+    // 5. The map: a layout of the embeddings as the bundle carries them (what `saescope
+    // layout` and the page lay out), a stage keyed by them and the seed.
+    let fingerprint = format!("{embeddings_hash}{}{}", saescope_core::layout::METHOD_VERSION, args.train.seed);
+    let layout_path = stage_dir(&args.out, "layout", &sha256_hex(fingerprint.as_bytes())).join("layout.npy");
+    let layout_npy =
+        staged(&layout_path, "the map", || stages::layout_npy(&stages::compute_layout(&as_read, args.train.seed)?))?;
+    drop(as_read);
+    stages.done("map");
+
+    // 6. Labels and their scores (a stage keyed by codes, documents and settings).
     let mut lines = Vec::new();
     for d in &docs {
         serde_json::to_writer(&mut lines, d)?;
@@ -282,7 +290,7 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     eprintln!("labels: {label_summary}");
     stages.done("labels");
 
-    // 6. Co-occurrence and feature families.
+    // 7. Co-occurrence and feature families.
     let params = FamilyParams { max_density: clean.max_density, ..args.family.clone() };
     let fingerprint = format!(
         "{codes_hash}{}{}{}",
@@ -305,7 +313,7 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     stages.record("families", families_seconds - cooccurrence_seconds.unwrap_or(0.0));
     stages.last = std::time::Instant::now();
 
-    // 7. The bundle.
+    // 8. The bundle.
     let bar = progress(5, "write bundle");
     let name = args
         .name
@@ -350,6 +358,7 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     bundle.add("families.json", Role::Families, families_json);
     bar.inc(1);
     bundle.add("documents.jsonl.gz", Role::Documents, saescope_format::documents::gzip(&lines));
+    bundle.add("layout.npy", Role::Layout, layout_npy);
     add_query_embedder(&mut bundle, &args, sae.d_in)?;
     bar.inc(1);
     write_bundle(&args.out, bundle)?;

@@ -133,3 +133,45 @@ pub fn compute_families(
     let stats = families::family_stats(&cooc, &nodes, &found, params.seed);
     Ok((FamiliesFile { params, families: found, stats }, cooccurrence_seconds))
 }
+
+/// The documents' 2D map (UMAP, `saescope_core::layout`), with a progress bar per stage.
+pub fn compute_layout(points: &Matrix, seed: u64) -> Result<Matrix> {
+    let params = saescope_core::layout::UmapParams { seed, ..Default::default() };
+    let mut bar: Option<(&'static str, indicatif::ProgressBar)> = None;
+    let started = Instant::now();
+    let layout = saescope_core::layout::umap(points, &params, &mut |p| {
+        if bar.as_ref().is_none_or(|(stage, _)| *stage != p.stage) {
+            if let Some((_, old)) = bar.take() {
+                old.finish_and_clear();
+            }
+            bar = Some((p.stage, progress(p.total as u64, &format!("map: {}", p.stage))));
+        }
+        if let Some((_, b)) = &bar {
+            b.set_position(p.done as u64);
+        }
+    })?;
+    if let Some((_, b)) = bar {
+        b.finish_and_clear();
+    }
+    eprintln!("laid out {} documents in {:.1} s", points.rows, started.elapsed().as_secs_f64());
+    Ok(layout)
+}
+
+/// A layout as the bundle stores it (`layout.npy`, `[documents, 2]` f32).
+pub fn layout_npy(layout: &Matrix) -> Result<Vec<u8>> {
+    Ok(saescope_format::npy::to_bytes(&[layout.rows, 2], &layout.data)?)
+}
+
+/// Puts `layout` into the bundle at `dir` as `layout.npy`, replacing any map it had: the file
+/// first, then the manifest (so a failure leaves the old manifest, which never lists a file
+/// that is not there).
+pub fn add_layout_to_bundle(dir: &Path, manifest: &saescope_format::manifest::Manifest, layout: &Matrix) -> Result<()> {
+    use saescope_format::manifest::{FileEntry, Role};
+    saescope_core::layout::check_layout(layout, manifest.documents)?;
+    let bytes = layout_npy(layout)?;
+    let mut manifest = manifest.clone();
+    manifest.files.retain(|f| f.role != Role::Layout && f.path != "layout.npy");
+    manifest.files.push(FileEntry::describe("layout.npy", Role::Layout, &bytes));
+    crate::files::write(&dir.join("layout.npy"), &bytes)?;
+    crate::files::write(&dir.join("manifest.json"), &manifest.to_json())
+}

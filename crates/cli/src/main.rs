@@ -10,6 +10,7 @@ mod convert;
 mod embed_cmd;
 mod interpret;
 mod io;
+mod map_cmd;
 mod steer_cmd;
 mod synth_bundle;
 mod train_cmd;
@@ -324,6 +325,31 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         top: usize,
     },
+    /// The bundle's 2D map: lays the documents out (UMAP, k = 15, cosine) and writes
+    /// layout.npy into the bundle, or imports a [documents, 2] .npy made elsewhere (--from).
+    Layout {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// A [documents, 2] f32/f16 .npy to use instead of computing one (checked: rows, NaN)
+        #[arg(long)]
+        from: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// The page's lasso: the documents inside a polygon of the map and the features most
+    /// over-represented in them (log-odds, lower bound, Benjamini-Hochberg q).
+    Select {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Corners in map units, X,Y;X,Y;... (the page's URL `sel=` value)
+        #[arg(long, allow_hyphen_values = true)]
+        polygon: String,
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        /// Print the documents and the enrichment as JSON (what the page receives)
+        #[arg(long)]
+        json: bool,
+    },
     /// Steered search, as the page does it: the top documents for a query (text, vector or
     /// document) after setting feature activations and family strengths.
     Steer {
@@ -446,6 +472,10 @@ fn main() -> ExitCode {
             interpret::npmi(&bundle, &features, top, min_count, device)
         }
         Command::Retrieve { bundle, features, top } => interpret::retrieve(&bundle, &features, top),
+        Command::Layout { bundle, from, seed } => map_cmd::layout(&bundle, from.as_deref(), seed),
+        Command::Select { bundle, polygon, top, json } => map_cmd::parse_polygon(&polygon)
+            .map_err(anyhow::Error::msg)
+            .and_then(|polygon| map_cmd::select(&bundle, &polygon, top, json)),
         Command::Steer { bundle, query, vector, doc, edits, families, mode, k, json, device } => {
             let query = match (query, vector, doc) {
                 (Some(text), _, _) => steer_cmd::Query::Text(text),

@@ -44,7 +44,7 @@ pub fn write_synthetic(
 
     let mut bundle = BundleBuilder::new(
         "synthetic",
-        &format!("{documents} synthetic documents, each the sum of {k} of {latents} planted unit directions in {dim} dimensions (seed {seed}); the SAE is the planted dictionary itself."),
+        &format!("{documents} synthetic documents, each the sum of {k} of {latents} planted unit directions in {dim} dimensions (seed {seed}); the SAE is the planted dictionary itself, and the map places each document beside its strongest atom's anchor."),
         MODEL,
         &data.sae,
         documents,
@@ -75,6 +75,9 @@ pub fn write_synthetic(
         docs.push('\n');
     }
     bundle.add("documents.jsonl.gz", Role::Documents, saescope_format::documents::gzip(docs.as_bytes()));
+    // The map is planted too: each document beside its strongest atom's anchor.
+    let layout = data.planted_layout(seed);
+    bundle.add("layout.npy", Role::Layout, npy::to_bytes(&[layout.rows, 2], &layout.data)?);
     bar.inc(1);
 
     write_bundle(out, bundle)?;

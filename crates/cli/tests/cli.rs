@@ -464,3 +464,60 @@ fn build_makes_a_verified_bundle_and_reuses_the_trained_sae() {
     assert!(fails(&["split", "--small", "b/sae", "--large", "nowhere"], dir).contains("cannot read"));
     assert!(fails(&["families", "--bundle", "nowhere"], dir).contains("cannot read"));
 }
+
+/// The map: the synthetic bundle carries a planted one; `select` finds the documents of a region
+/// and the feature they share; `layout` recomputes the map or imports one, refusing bad files
+/// without touching the bundle.
+#[test]
+fn the_map_is_laid_out_imported_and_selected_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    synth(dir);
+    let planted = npy::read_matrix(&std::fs::read(dir.join("b/layout.npy")).unwrap()).unwrap();
+    assert_eq!((planted.rows, planted.cols), (600, 2));
+    // A square around document 0's point: its documents share their strongest atom.
+    let (x, y) = (planted.data[0], planted.data[1]);
+    let square =
+        format!("{},{};{},{};{},{};{},{}", x - 2.0, y - 2.0, x + 2.0, y - 2.0, x + 2.0, y + 2.0, x - 2.0, y + 2.0);
+    let selected: serde_json::Value =
+        serde_json::from_str(&ok(&["select", "--bundle", "b", "--polygon", &square, "--json"], dir)).unwrap();
+    let docs = selected["documents"].as_array().unwrap();
+    assert!(docs.iter().any(|d| d == 0), "{selected}");
+    let bytes = std::fs::read(dir.join("b/codes/indices.npy")).unwrap();
+    let codes = npy::Npy::parse(&bytes).unwrap();
+    let k = codes.header.matrix_shape().unwrap().1;
+    let indices = codes.to_u32().unwrap();
+    let first = selected["enrichment"]["features"][0]["feature"].as_u64().unwrap() as u32;
+    // The first feature is the region's shared atom: it fires in (nearly) every selected
+    // document (another anchor may lie close by) and in document 0.
+    let firing = docs.iter().filter(|d| {
+        let d = d.as_u64().unwrap() as usize;
+        indices[d * k..(d + 1) * k].contains(&first)
+    });
+    assert!(firing.count() * 5 >= docs.len() * 4, "{selected}");
+    assert!(indices[..k].contains(&first));
+    assert!(ok(&["select", "--bundle", "b", "--polygon", &square], dir).contains("over-represented"));
+    assert!(fails(&["select", "--bundle", "b", "--polygon", "500,500;501,500;500,501"], dir)
+        .contains("no documents inside"));
+    assert!(fails(&["select", "--bundle", "b", "--polygon", "1,2;3"], dir).contains("expected X,Y"));
+
+    // Imports are checked before the bundle is touched.
+    let manifest = std::fs::read(dir.join("b/manifest.json")).unwrap();
+    std::fs::write(dir.join("short.npy"), npy::to_bytes(&[599, 2], &vec![0f32; 1198]).unwrap()).unwrap();
+    assert!(fails(&["layout", "--bundle", "b", "--from", "short.npy"], dir).contains("expected 600 x 2, got 599 x 2"));
+    let mut nan = vec![0f32; 1200];
+    nan[77] = f32::NAN;
+    std::fs::write(dir.join("nan.npy"), npy::to_bytes(&[600, 2], &nan).unwrap()).unwrap();
+    assert!(fails(&["layout", "--bundle", "b", "--from", "nan.npy"], dir).contains("non-finite"));
+    assert_eq!(std::fs::read(dir.join("b/manifest.json")).unwrap(), manifest, "a refused map leaves the bundle alone");
+
+    // A computed map replaces the planted one, and the bundle still verifies.
+    ok(&["layout", "--bundle", "b", "--seed", "1"], dir);
+    let computed = npy::read_matrix(&std::fs::read(dir.join("b/layout.npy")).unwrap()).unwrap();
+    assert_eq!((computed.rows, computed.cols), (600, 2));
+    assert_ne!(computed, planted);
+    let inspect: serde_json::Value = serde_json::from_str(&ok(&["inspect", "b"], dir)).unwrap();
+    assert_eq!(inspect["documents"], 600);
+    let listed = String::from_utf8(std::fs::read(dir.join("b/manifest.json")).unwrap()).unwrap();
+    assert_eq!(listed.matches("layout.npy").count(), 1);
+}

@@ -7,7 +7,7 @@
 //!
 //! Layers inside the crate (each module uses only those above it):
 //! `error`, `limits`, `rng`, `matrix`, `topk` -> `codes`, `sae`, `metrics`, `search`, `kmeans`,
-//! `cooccurrence`, `train`, `splitting`, `synth` -> `backend` (traits + `CpuBackend`) -> `fit`
+//! `cooccurrence`, `train`, `splitting`, `synth`, `knn` -> `layout` (the 2D map) -> `backend` (traits + `CpuBackend`) -> `fit`
 //! (the loops that drive a backend: k-means, training epochs).
 
 pub mod backend;
@@ -16,6 +16,8 @@ pub mod cooccurrence;
 pub mod error;
 pub mod fit;
 pub mod kmeans;
+pub mod knn;
+pub mod layout;
 pub mod limits;
 pub mod matrix;
 pub mod metrics;

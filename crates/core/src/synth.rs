@@ -72,6 +72,32 @@ impl PlantedData {
         let k = self.sae.k;
         self.atoms[row * k..(row + 1) * k].to_vec()
     }
+
+    /// A planted 2D map with a known answer: each atom gets a random anchor in [0, 100]^2, and
+    /// each document sits within 1.5 units of its strongest atom's anchor, so the documents
+    /// around an anchor share that atom (the map's tests lasso them and expect it first).
+    pub fn planted_layout(&self, seed: u64) -> Matrix {
+        let mut rng = SeededRng::new(seed ^ 0x6c61_796f);
+        let anchors: Vec<[f32; 2]> =
+            (0..self.sae.d_sae).map(|_| [100.0 * rng.uniform() as f32, 100.0 * rng.uniform() as f32]).collect();
+        let mut layout = Matrix::zeros(self.embeddings.rows, 2);
+        for r in 0..self.embeddings.rows {
+            let anchor = anchors[self.strongest_atom(r) as usize];
+            let (angle, radius) = (std::f64::consts::TAU * rng.uniform(), 1.5 * rng.uniform().sqrt());
+            layout.data[2 * r] = anchor[0] + (radius * angle.cos()) as f32;
+            layout.data[2 * r + 1] = anchor[1] + (radius * angle.sin()) as f32;
+        }
+        layout
+    }
+
+    /// Each document's strongest planted atom (the one [`PlantedData::planted_layout`] places
+    /// it by).
+    pub fn strongest_atom(&self, row: usize) -> u32 {
+        let k = self.sae.k;
+        let weights = &self.weights[row * k..(row + 1) * k];
+        let strongest = (0..k).max_by(|&a, &b| weights[a].total_cmp(&weights[b]).then(b.cmp(&a))).unwrap_or(0);
+        self.atoms[row * k + strongest]
+    }
 }
 
 /// Codes with planted feature families: a known answer for the family algorithm.

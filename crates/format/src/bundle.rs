@@ -12,6 +12,7 @@ use saescope_core::error::{Error, Result};
 use saescope_core::sae::Sae;
 use saescope_core::search::Corpus;
 use saescope_core::splitting::FeatureSplit;
+use saescope_core::Matrix;
 
 use std::collections::HashMap;
 
@@ -126,6 +127,8 @@ pub struct Bundle {
     pub families: Option<Vec<u8>>,
     /// `features.json`, when the bundle has it (parse with `features::FeaturesFile::parse`).
     pub features: Option<Vec<u8>>,
+    /// `layout.npy`, when the bundle has a map (parse with [`parse_layout`]).
+    pub layout: Option<Vec<u8>>,
     /// The smaller SAEs of [`Manifest::coarse_saes`], in manifest order.
     pub coarse: Vec<CoarseSae>,
 }
@@ -135,6 +138,13 @@ pub struct Bundle {
 pub struct CoarseSae {
     pub sae: Sae,
     pub split: FeatureSplit,
+}
+
+/// A bundle's map: one finite 2D point per document (`layout.npy`, f32 or f16).
+pub fn parse_layout(bytes: &[u8], documents: usize) -> Result<Matrix> {
+    let layout = crate::npy::read_matrix(bytes)?;
+    saescope_core::layout::check_layout(&layout, documents)?;
+    Ok(layout)
 }
 
 impl BundleLoader {
@@ -219,8 +229,20 @@ impl BundleLoader {
         let labels = self.take_optional(Role::Labels)?;
         let families = self.take_optional(Role::Families)?;
         let features = self.take_optional(Role::Features)?;
+        let layout = self.take_optional(Role::Layout)?;
         let coarse = m.coarse_saes.iter().map(|info| self.coarse_sae(info, &sae)).collect::<Result<_>>()?;
-        Ok(Bundle { manifest: self.manifest, sae, corpus, codes, documents, labels, families, features, coarse })
+        Ok(Bundle {
+            manifest: self.manifest,
+            sae,
+            corpus,
+            codes,
+            documents,
+            labels,
+            families,
+            features,
+            layout,
+            coarse,
+        })
     }
 }
 
@@ -293,6 +315,22 @@ mod tests {
             missing.add(&p, bytes).unwrap();
         }
         assert!(missing.finish().unwrap_err().to_string().contains("splits/8.json"));
+    }
+
+    #[test]
+    fn layouts_are_refused_with_the_reason() {
+        let ok = npy::to_bytes(&[3, 2], &[0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+        assert_eq!(parse_layout(&ok, 3).unwrap().data[5], 5.0);
+        let half: Vec<half::f16> = [0.5f32, 1.0, 2.0, 3.0].iter().map(|&v| half::f16::from_f32(v)).collect();
+        assert_eq!(parse_layout(&npy::to_bytes(&[2, 2], &half).unwrap(), 2).unwrap().data[0], 0.5);
+        let rows = parse_layout(&ok, 4).unwrap_err().to_string();
+        assert!(rows.contains("expected 4 x 2, got 3 x 2"), "{rows}");
+        let three_d = npy::to_bytes(&[2, 3], &[0.0f32; 6]).unwrap();
+        assert!(parse_layout(&three_d, 2).unwrap_err().to_string().contains("2D point per document"));
+        let nan = npy::to_bytes(&[2, 2], &[0.0f32, f32::NAN, 1.0, 1.0]).unwrap();
+        let why = parse_layout(&nan, 2).unwrap_err().to_string();
+        assert!(why.contains("non-finite") && why.contains("row 0"), "{why}");
+        assert!(parse_layout(&ok[..ok.len() - 4], 3).is_err(), "truncated");
     }
 
     #[test]

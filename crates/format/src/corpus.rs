@@ -125,7 +125,7 @@ fn document(
     // A missing id is filled in with the record number by `CorpusRead::add`.
     // Trimmed in both formats, so " a" and "a" are one id (and a duplicate).
     let id = id.map(|i| i.trim().to_owned()).unwrap_or_default();
-    Ok(Document { id, title, text, categories: cats })
+    Ok(Document { id, title, text, categories: cats, year: None })
 }
 
 fn id_of(value: Option<&Value>) -> Option<String> {

@@ -13,6 +13,43 @@ pub struct Document {
     pub text: String,
     #[serde(default)]
     pub categories: Vec<String>,
+    /// The year it appeared: given in the file, or read from an arXiv id (see [`arxiv_year`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub year: Option<u16>,
+}
+
+/// The year of an arXiv identifier: `YYMM.NNNNN` (since 2007) or `archive/YYMMNNN` (1991 to
+/// 2007), with or without a version suffix; `None` for anything else.
+pub fn arxiv_year(id: &str) -> Option<u16> {
+    let id = id.trim();
+    let digits = match id.rsplit_once('/') {
+        Some((archive, number))
+            if !archive.is_empty() && archive.chars().all(|c| c.is_ascii_alphabetic() || c == '-' || c == '.') =>
+        {
+            number
+        }
+        Some(_) => return None,
+        None => {
+            let (head, tail) = id.split_once('.')?;
+            let tail = tail.split('v').next()?;
+            if head.len() != 4 || !(4..=5).contains(&tail.len()) || !tail.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            head
+        }
+    };
+    let bytes = digits.as_bytes();
+    if bytes.len() < 4 || !bytes[..4].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let (yy, mm) = (
+        u16::from(bytes[0] - b'0') * 10 + u16::from(bytes[1] - b'0'),
+        u16::from(bytes[2] - b'0') * 10 + u16::from(bytes[3] - b'0'),
+    );
+    if !(1..=12).contains(&mm) {
+        return None;
+    }
+    Some(if yy >= 91 { 1900 + yy } else { 2000 + yy })
 }
 
 /// Reads `documents.jsonl`, plain or gzip (bundles store it as `documents.jsonl.gz`: a third of the bytes to download).
@@ -24,7 +61,12 @@ pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Document>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Format(format!("documents line {}: {e}", i + 1))))
+        .map(|(i, l)| {
+            let mut doc: Document =
+                serde_json::from_str(l).map_err(|e| Error::Format(format!("documents line {}: {e}", i + 1)))?;
+            doc.year = doc.year.or_else(|| arxiv_year(&doc.id));
+            Ok(doc)
+        })
         .collect()
 }
 
@@ -51,6 +93,21 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn years_come_from_arxiv_ids_or_the_file() {
+        assert_eq!(arxiv_year("0705.1862"), Some(2007));
+        assert_eq!(arxiv_year("2104.01234v2"), Some(2021));
+        assert_eq!(arxiv_year("astro-ph/9912345"), Some(1999));
+        assert_eq!(arxiv_year("cond-mat.stat-mech/0601001v1"), Some(2006));
+        for not_arxiv in ["doc-17", "", "1234", "2113.00001", "12345.6789", "a/b", "/0601001"] {
+            assert_eq!(arxiv_year(not_arxiv), None, "{not_arxiv}");
+        }
+        let docs =
+            parse_documents(b"{\"id\":\"1901.00001\",\"title\":\"T\"}\n{\"id\":\"x\",\"title\":\"U\",\"year\":1987}\n")
+                .unwrap();
+        assert_eq!((docs[0].year, docs[1].year), (Some(2019), Some(1987)));
+    }
 
     #[test]
     fn documents_read_plain_or_gzip_and_bad_lines_are_named() {

@@ -90,6 +90,8 @@ pub enum Role {
     CoarseSaeWeights,
     /// The paper's feature-splitting JSON `{small_id: [main ids]}` of one coarse SAE.
     FeatureSplit,
+    /// The documents' 2D map (`.npy`, `[documents, 2]`, f32 or f16), in embedding order.
+    Layout,
     /// A file this version does not know; kept so newer bundles still load.
     #[serde(other)]
     Other,

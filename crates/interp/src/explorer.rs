@@ -98,7 +98,12 @@ pub struct NamedClusters {
     pub iterations: usize,
     /// Documents that took part (all, except along features that some never fire).
     pub clustered: usize,
+    /// Each document's cluster, or [`NOT_CLUSTERED`] (to colour the map by).
+    pub assignments: Vec<u32>,
 }
+
+/// The cluster of a document left out of a clustering.
+pub const NOT_CLUSTERED: u32 = u32::MAX;
 
 /// The SAE and corpus resident on a backend, with the codes and what steering needs.
 pub struct Explorer<B: EncodeOps + SearchOps> {
@@ -167,6 +172,13 @@ impl<B: EncodeOps + SearchOps> Explorer<B> {
 
     pub fn corpus(&self) -> &Corpus {
         &self.corpus
+    }
+
+    /// Family `id`'s members, parent first.
+    pub fn family_members(&self, id: usize) -> Result<&[u32]> {
+        self.families.get(id).map(Vec::as_slice).ok_or_else(|| {
+            Error::Invalid(format!("family {id} does not exist (the bundle has {})", self.families.len()))
+        })
     }
 
     pub fn codes(&self) -> Result<&SparseCodes> {
@@ -288,6 +300,7 @@ impl<B: EncodeOps + SearchOps + ClusterOps> Explorer<B> {
             inertia: inertia.last().copied().unwrap_or(f64::NAN),
             iterations: inertia.len(),
             clustered: assignments.iter().flatten().count(),
+            assignments: assignments.iter().map(|c| c.unwrap_or(NOT_CLUSTERED)).collect(),
         })
     }
 }

@@ -9,6 +9,8 @@
 //! - `catalog`: a bundle's documents, feature statistics, labels and families, parsed once.
 //! - `explorer`: a loaded corpus on any backend: steered search (the steering unit, family
 //!   expansion, both modes), clustering named by features; what the page and `saescope steer` run.
+//! - `selection`: the map's polygon selections, the features over-represented in a selection
+//!   (Haldane log-odds, confidence bound, Benjamini-Hochberg), columns to colour the map by.
 //! - `steer`: edits to a query's code and the two steering modes; `explore`: decoder
 //!   neighbours, co-firing, naming clusters by their over-represented features.
 
@@ -19,4 +21,5 @@ pub mod explorer;
 pub mod families;
 pub mod labels;
 pub mod phrases;
+pub mod selection;
 pub mod steer;

@@ -3,14 +3,17 @@
 //! logs to the console). The work is in `saescope-interp` (the explorer), `saescope-core` and `saescope-gpu`.
 
 use saescope_conformance as conformance;
+use saescope_core::layout::{umap, UmapParams};
 use saescope_core::Backend;
+use saescope_core::Matrix;
 use saescope_embed::Embedder;
-use saescope_format::bundle::{Bundle, BundleLoader};
+use saescope_format::bundle::{parse_layout, Bundle, BundleLoader};
 use saescope_format::manifest::Manifest;
 use saescope_gpu::{AnyBackend, GpuOptions};
 use saescope_interp::catalog::Catalog;
 use saescope_interp::explore;
 use saescope_interp::explorer::{ClusterSpace, Explorer, Steering};
+use saescope_interp::selection;
 use saescope_interp::steer::SteerMode;
 use serde::Serialize;
 use std::rc::Rc;
@@ -173,6 +176,10 @@ pub struct Scope {
     coarse: Vec<CoarseSplit>,
     /// Handed to the page once (see [`Scope::take_catalog`]), not kept twice.
     catalog: Option<Catalog>,
+    /// The documents' 2D map (`n x 2`): the bundle's, or one laid out here.
+    layout: Option<Matrix>,
+    /// Why there is no layout, when there is none.
+    layout_problem: Option<String>,
 }
 
 /// One case of the shared backend suite, run on this engine (see [`Engine::self_test`]).
@@ -191,6 +198,14 @@ struct Info {
     d_sae: usize,
     k: usize,
     has_codes: bool,
+}
+
+/// A layout's progress, as [`Scope::compute_layout`] reports it.
+#[derive(Serialize, ts_rs::TS)]
+struct LayoutStep {
+    stage: &'static str,
+    done: usize,
+    total: usize,
 }
 
 /// How often a feature fires, and the features that fire most often with it.
@@ -226,9 +241,15 @@ impl Scope {
                 cosine: c.split.cosine,
             })
             .collect();
+        let rows = bundle.corpus.rows();
+        let (layout, layout_problem) = match bundle.layout.as_deref().map(|bytes| parse_layout(bytes, rows)) {
+            Some(Ok(layout)) => (Some(layout), None),
+            Some(Err(e)) => (None, Some(format!("the bundle's layout.npy was refused ({e}); lay it out here, or rebuild it with `saescope layout --bundle DIR`"))),
+            None => (None, Some("this bundle has no map (layout.npy); lay it out here, or add one with `saescope layout --bundle DIR`".into())),
+        };
         let explorer =
             Explorer::with_catalog(backend, bundle.sae, bundle.corpus, bundle.codes, &catalog).await.map_err(js_err)?;
-        Ok(Scope { explorer, manifest: bundle.manifest, coarse, catalog: Some(catalog) })
+        Ok(Scope { explorer, manifest: bundle.manifest, coarse, catalog: Some(catalog), layout, layout_problem })
     }
 }
 
@@ -350,6 +371,74 @@ impl Scope {
         )
     }
 
+    /// The documents' 2D map, `x0, y0, x1, y1, ...` in document order, or `undefined` when
+    /// there is none (see [`Scope::layout_problem`]).
+    pub fn layout(&self) -> Option<Vec<f32>> {
+        self.layout.as_ref().map(|m| m.data.clone())
+    }
+
+    /// Why there is no map, or `undefined` when there is one.
+    #[wasm_bindgen(js_name = layoutProblem)]
+    pub fn layout_problem(&self) -> Option<String> {
+        self.layout.is_none().then(|| self.layout_problem.clone()).flatten()
+    }
+
+    /// Lays the documents out here (UMAP with umap-learn's defaults, `seed`), telling
+    /// `on_progress({stage, done, total})` as it goes, and keeps the map for selections.
+    /// Returns it as [`Scope::layout`] does.
+    #[wasm_bindgen(js_name = computeLayout)]
+    pub fn compute_layout(&mut self, seed: u32, on_progress: &js_sys::Function) -> Result<Vec<f32>, JsError> {
+        let points = self.explorer.corpus().to_matrix();
+        let params = UmapParams { seed: seed as u64, ..Default::default() };
+        let mut last = (String::new(), usize::MAX);
+        let layout = umap(&points, &params, &mut |p| {
+            // At most ~100 messages per stage.
+            let step = (p.total / 100).max(1);
+            if p.stage != last.0 || p.done / step != last.1 || p.done == p.total {
+                last = (p.stage.to_owned(), p.done / step);
+                let message = to_js(&LayoutStep { stage: p.stage, done: p.done, total: p.total });
+                if let Ok(message) = message {
+                    let _ = on_progress.call1(&JsValue::NULL, &message);
+                }
+            }
+        })
+        .map_err(js_err)?;
+        let data = layout.data.clone();
+        self.layout = Some(layout);
+        Ok(data)
+    }
+
+    /// Each document's activation of `feature` (0 where it does not fire), to colour the map.
+    #[wasm_bindgen(js_name = featureActivations)]
+    pub fn feature_activations(&self, feature: u32) -> Result<Vec<f32>, JsError> {
+        selection::feature_column(self.explorer.codes().map_err(js_err)?, feature).map_err(js_err)
+    }
+
+    /// Each document's summed activation of family `family`'s members (0 where none fires).
+    #[wasm_bindgen(js_name = familyActivations)]
+    pub fn family_activations(&self, family: u32) -> Result<Vec<f32>, JsError> {
+        let members = self.explorer.family_members(family as usize).map_err(js_err)?;
+        selection::family_column(self.explorer.codes().map_err(js_err)?, members).map_err(js_err)
+    }
+
+    /// The documents inside `polygon` (`x0, y0, x1, y1, ...` in layout units), ascending.
+    #[wasm_bindgen(js_name = selectPolygon)]
+    pub fn select_polygon(&self, polygon: Vec<f32>) -> Result<Vec<u32>, JsError> {
+        let layout = self.layout.as_ref().ok_or_else(|| JsError::new("there is no map to select on"))?;
+        if polygon.len() % 2 != 0 {
+            return Err(JsError::new("a polygon is a list of x, y pairs"));
+        }
+        let corners: Vec<[f32; 2]> = polygon.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
+        selection::inside_polygon(layout, &corners).map_err(js_err)
+    }
+
+    /// The `n` features most over-represented in `docs` against the other documents:
+    /// `{selected, rest, tested, features: [{feature, inside, outside, rate_inside,
+    /// rate_outside, log_odds, lower, q_value, significant}]}`.
+    pub fn enrich(&self, docs: Vec<u32>, n: u32) -> Result<JsValue, JsError> {
+        to_js(&selection::enrich(self.explorer.codes().map_err(js_err)?, &docs, n as usize).map_err(js_err)?)
+    }
+
     /// `feature`'s activation in each of `docs` (0 where it does not fire).
     #[wasm_bindgen(js_name = activationsIn)]
     pub fn activations_in(&self, feature: u32, docs: Vec<u32>) -> Result<Vec<f32>, JsError> {
@@ -374,6 +463,7 @@ mod typescript {
             SelfTestCase::decl(&cfg),
             CoarseSplit::decl(&cfg),
             CoFiringResult::decl(&cfg),
+            LayoutStep::decl(&cfg),
             saescope_format::manifest::Manifest::decl(&cfg),
             saescope_format::manifest::FileEntry::decl(&cfg),
             saescope_format::manifest::Role::decl(&cfg),
@@ -406,6 +496,8 @@ mod typescript {
             saescope_interp::explore::Neighbors::decl(&cfg),
             saescope_interp::explore::Neighbor::decl(&cfg),
             saescope_interp::explore::CoFiring::decl(&cfg),
+            saescope_interp::selection::Enrichment::decl(&cfg),
+            saescope_interp::selection::EnrichedFeature::decl(&cfg),
         ];
         let mut out = String::from(
             "// Generated from the Rust types by `cargo test -p saescope-wasm` (crates/wasm/src/lib.rs,\n\
