@@ -209,19 +209,18 @@ pub fn nn_descent(points: &Matrix, k: usize, seed: u64, progress: Progress) -> R
             }
         }
         // Entries picked as new candidates become old.
-        for a in 0..n {
+        for (a, picked) in new_cands.iter().enumerate() {
             for slot in a * k..(a + 1) * k {
-                if fresh[slot] && new_cands[a].iter().any(|&(_, b)| b == indices[slot]) {
+                if fresh[slot] && picked.iter().any(|&(_, b)| b == indices[slot]) {
                     fresh[slot] = false;
                 }
             }
         }
         let mut updates = 0usize;
-        for a in 0..n {
-            let new = &new_cands[a];
+        for (new, old) in new_cands.iter().zip(&old_cands) {
             for (x, &(_, p)) in new.iter().enumerate() {
                 let p = p as usize;
-                let others = new[x + 1..].iter().chain(old_cands[a].iter());
+                let others = new[x + 1..].iter().chain(old.iter());
                 for &(_, q) in others {
                     let q = q as usize;
                     if p == q {

@@ -85,7 +85,7 @@ pub fn umap(points: &Matrix, params: &UmapParams, progress: &mut dyn FnMut(Layou
     match points.rows {
         0 => return Ok(Matrix::zeros(0, 2)),
         // One point sits at the origin; too few points for a neighbourhood lie on a line.
-        n if n <= 3 => return Ok(Matrix::new(n, 2, (0..n).flat_map(|i| [i as f32, 0.0]).collect())?),
+        n if n <= 3 => return Matrix::new(n, 2, (0..n).flat_map(|i| [i as f32, 0.0]).collect()),
         _ => {}
     }
     let k = (params.neighbors - 1).min(points.rows - 1);
@@ -152,7 +152,7 @@ pub fn fuzzy_graph(knn: &KnnGraph, epochs: usize) -> FuzzyGraph {
     // Fuzzy union: w(i,j) = a + b - ab, where a is i's weight for j and b is j's for i.
     let mut pairs: Vec<(u32, u32, f32)> =
         directed.iter().map(|&(i, j, w)| if i < j { (i, j, w) } else { (j, i, w) }).collect();
-    pairs.sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    pairs.sort_unstable_by_key(|e| (e.0, e.1));
     let mut edges: Vec<(u32, u32, f32)> = Vec::with_capacity(pairs.len() * 2);
     let mut at = 0;
     while at < pairs.len() {
@@ -167,7 +167,7 @@ pub fn fuzzy_graph(knn: &KnnGraph, epochs: usize) -> FuzzyGraph {
     }
     let max = edges.iter().map(|e| e.2).fold(0.0f32, f32::max);
     edges.retain(|e| e.2 >= max / epochs as f32 && e.2 > 0.0);
-    edges.sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    edges.sort_unstable_by_key(|e| (e.0, e.1));
     FuzzyGraph {
         points: n,
         heads: edges.iter().map(|e| e.0).collect(),

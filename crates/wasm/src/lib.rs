@@ -425,7 +425,7 @@ impl Scope {
     #[wasm_bindgen(js_name = selectPolygon)]
     pub fn select_polygon(&self, polygon: Vec<f32>) -> Result<Vec<u32>, JsError> {
         let layout = self.layout.as_ref().ok_or_else(|| JsError::new("there is no map to select on"))?;
-        if polygon.len() % 2 != 0 {
+        if !polygon.len().is_multiple_of(2) {
             return Err(JsError::new("a polygon is a list of x, y pairs"));
         }
         let corners: Vec<[f32; 2]> = polygon.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
