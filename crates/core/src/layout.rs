@@ -494,8 +494,8 @@ mod tests {
             assert!(w > 0.0 && w <= 1.0 && i != j);
         }
         let mut reversed: Vec<(u32, u32, f32)> = edges.iter().map(|&(i, j, w)| (j, i, w)).collect();
-        edges.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
-        reversed.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+        edges.sort_by_key(|e| (e.0, e.1));
+        reversed.sort_by_key(|e| (e.0, e.1));
         assert_eq!(edges, reversed);
         // Each point's nearest neighbour gets weight 1 (its distance is rho).
         for i in 0..points.rows {
