@@ -5,7 +5,10 @@
 Each case of ours.json is run the same way here: one warm-up run, then the run policy of
 ours.json (up to max_runs, at least min_runs, stopping after budget_s), median wall time.
 Results are checked against ours: top-k agreement (encode), recall@10 (search), final inertia
-(k-means). `cargo xtask bench` installs the pinned packages (requirements.txt) into a venv.
+(k-means). The map layout is umap-learn's UMAP on the same points, after one warm-up fit on a
+small slice that compiles numba's code (timed apart); both maps' quality is measured here on
+the sample ours.json names. `cargo xtask bench` installs the pinned packages
+(requirements.txt) into a venv.
 """
 
 import json
@@ -28,7 +31,13 @@ def timed(policy, f):
     """Median milliseconds of `f` under `policy` (as saescope bench's RunPolicy), and its last
     result: one warm-up run, then timed runs until budget_s has passed, at least min_runs
     (unless one run alone took longer than the budget) and at most max_runs."""
-    result = f()
+    f()
+    return repeated(policy, f)
+
+
+def repeated(policy, f):
+    """The timed runs of `timed` alone, for callers that warm up in their own way."""
+    result = None
     budget_ms = policy["budget_s"] * 1e3
     times = []
     started = time.perf_counter()
@@ -236,6 +245,114 @@ def families(folder, case, policy):
     }
 
 
+def cosine_neighbours(x, k):
+    """Each row's k nearest other rows by cosine (exact)."""
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    return np.argpartition(-sims, k - 1, axis=1)[:, :k]
+
+
+def map_neighbours(y, k):
+    """Each map point's k nearest other map points (Euclidean, exact)."""
+    y = y.astype(np.float64)
+    squared = (y * y).sum(axis=1)
+    d2 = squared[:, None] + squared[None, :] - 2.0 * (y @ y.T)
+    np.fill_diagonal(d2, np.inf)
+    return np.argpartition(d2, k - 1, axis=1)[:, :k]
+
+
+def map_quality(x, y, k, data_neighbours):
+    """trustworthiness@k (scikit-learn's, cosine in the data) and recall@k: the share of each
+    point's k nearest data neighbours among its k nearest on the map."""
+    from sklearn.manifold import trustworthiness
+
+    found = map_neighbours(y, k)
+    recall = sum(len(set(a) & set(b)) for a, b in zip(data_neighbours.tolist(), found.tolist()))
+    return {
+        "trustworthiness": float(trustworthiness(x, y, n_neighbors=k, metric="cosine")),
+        "recall": recall / data_neighbours.size,
+    }
+
+
+def layout(folder, cases, policy):
+    """umap-learn on the points of each of our layout runs, with our epochs; both maps' quality
+    on our sample of the first run's points."""
+    import warnings
+    from importlib.metadata import version
+
+    import numba
+
+    started = time.perf_counter()
+    import umap
+
+    import_s = time.perf_counter() - started
+
+    def fit(x, epochs, **extra):
+        # random_state makes umap-learn run single-threaded (n_jobs=1) and say so in a warning.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = umap.UMAP(
+                n_neighbors=cases["neighbors"],
+                metric="cosine",
+                n_epochs=epochs,
+                random_state=cases["seed"],
+                min_dist=cases["min_dist"],
+                **extra,
+            )
+            return model.fit_transform(x)
+
+    points = {}
+
+    def points_of(name):
+        if name not in points:
+            points[name] = load(folder, name)
+        return points[name]
+
+    runs = cases["runs"]
+    # The warm-up: numba compiles umap-learn's and pynndescent's code on first use. umap-learn
+    # runs NN-descent from 4096 points on (forced here on a small slice) and below that, exact
+    # neighbours from scikit-learn's pairwise_distances with its numba metric called per pair
+    # (compiled here only if a timed run is that small: --quick).
+    started = time.perf_counter()
+    warm_up = points_of(runs[0]["files"]["points"])[:500]
+    fit(warm_up, runs[0]["epochs"], force_approximation_algorithm=True)
+    if any(run["rows"] < 4096 for run in runs):
+        fit(warm_up, runs[0]["epochs"])
+    jit_s = time.perf_counter() - started
+    packages = ("umap-learn", "pynndescent", "numba", "llvmlite", "tqdm", "numpy", "scikit-learn", "scipy")
+    out = {
+        "versions": {p: version(p) for p in packages} | {"numba_threads": numba.get_num_threads()},
+        "import_s": import_s,
+        "jit_s": jit_s,
+        "runs": {},
+    }
+    for run in runs:
+        print(run["id"], file=sys.stderr)
+        x = points_of(run["files"]["points"])
+        box = {}
+
+        def once():
+            box["layout"] = fit(x, run["epochs"])
+
+        timing, _ = repeated(policy, once)
+        name = f"layout-umap-learn-{run['rows']}.npy"
+        np.save(os.path.join(folder, name), np.ascontiguousarray(box["layout"], dtype=np.float32))
+        out["runs"][run["id"]] = {"umap_learn": timing, "layout": name, "points": run["files"]["points"]}
+
+    q = cases["quality"]
+    print(f"layout-quality-{q['rows']}", file=sys.stderr)
+    sample = load(folder, q["files"]["sample"]).astype(np.int64)
+    x = points_of(q["files"]["points"])[sample].astype(np.float64)
+    data_neighbours = cosine_neighbours(x, q["k"])
+    theirs = next(r["layout"] for r in out["runs"].values() if r["points"] == q["files"]["points"])
+    out["quality"] = {
+        "ours": map_quality(x, load(folder, q["files"]["ours"])[sample], q["k"], data_neighbours),
+        "umap_learn": map_quality(x, load(folder, theirs)[sample], q["k"], data_neighbours),
+    }
+    return out
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: peers.py DIR (the folder saescope bench wrote)")
@@ -246,15 +363,19 @@ def main():
     except OSError as e:
         sys.exit(f"cannot read ours.json in {folder}: {e} (run saescope bench first)")
     policy = ours["policy"]
-    out = {"versions": versions(), "sgemm": sgemm(folder, ours["sgemm"], policy)}
+    out = {"versions": versions()}
+    if ours.get("sgemm"):
+        out["sgemm"] = sgemm(folder, ours["sgemm"], policy)
     for section, run in (("encode", encode), ("search", search), ("kmeans", kmeans)):
         out[section] = {}
-        for case in ours[section]:
+        for case in ours.get(section, []):
             print(case["id"], file=sys.stderr)
             out[section][case["id"]] = run(folder, case, policy)
     if ours.get("families"):
         print("families", file=sys.stderr)
         out["families"] = families(folder, ours["families"], policy)
+    if ours.get("layout"):
+        out["layout"] = layout(folder, ours["layout"], policy)
     print(json.dumps(out, indent=1))
 
 

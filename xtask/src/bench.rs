@@ -1,18 +1,22 @@
-//! `cargo xtask bench [--quick] [--reuse]`: every hot path side by side with the tool a user would
-//! otherwise pick, on the same data, into BENCHMARKS.md.
+//! `cargo xtask bench [--quick] [--reuse] [--only layout]`: every hot path side by side with the
+//! tool a user would otherwise pick, on the same data, into BENCHMARKS.md.
 //!
 //! 1. `saescope-bench` (release) writes the shared inputs as `.npy` under `target/bench-data`
 //!    and its own timings as `ours.json`;
-//! 2. `xtask/bench/peers.py` times numpy, faiss and scikit-learn on the same files (in a venv
-//!    under `target/` with the pinned `requirements.txt`) and prints JSON;
+//! 2. `xtask/bench/peers.py` times numpy, faiss, scikit-learn, networkx and umap-learn on the
+//!    same files (in a venv under `target/` with the pinned `requirements.txt`) and prints JSON;
 //! 3. the page is timed in headless Chromium on the demo bundle (`tests/browser/measure.mjs`),
 //!    and the bundle's and the wasm binary's sizes are read;
 //! 4. the tables are printed and, in full mode, written between the `saescope-bench` markers.
 //!
 //! `--reuse` keeps the timings of steps 1 and 2 from an earlier run of the same mode.
+//! `--only layout` runs the map layout cases alone (ours and umap-learn's, in
+//! `target/bench-layout`, no GPU, no browser) and rewrites only the `layout` block.
+//! `--quick` runs smaller inputs once each and leaves BENCHMARKS.md as it is.
 //!
-//! A failed check (top-k agreement, recall@10 = 1 against faiss, final inertia within 1%) fails
-//! the command before BENCHMARKS.md is touched.
+//! A failed check (top-k agreement, recall@10 = 1 against faiss, final inertia within 1%,
+//! identical families, our map's trustworthiness within 0.01 of umap-learn's) fails the command
+//! before BENCHMARKS.md is touched.
 
 use crate::{
     build_demo_bundle, build_wasm, cargo, replace_block, root, run, serve, setup, DEMO_DIR, SHARED_EMBEDDINGS,
@@ -23,6 +27,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const DATA_DIR: &str = "target/bench-data";
+/// `--only layout` keeps its inputs apart, so that it leaves a full run's to `--reuse`.
+const LAYOUT_DATA_DIR: &str = "target/bench-layout";
 const VENV_DIR: &str = "target/bench-venv";
 const REQUIREMENTS: &str = "xtask/bench/requirements.txt";
 
@@ -37,6 +43,15 @@ fn ms(v: Option<f64>) -> String {
         Some(v) if v < 10.0 => format!("{v:.2}"),
         Some(v) if v < 100.0 => format!("{v:.1}"),
         other => cell(other, 0),
+    }
+}
+
+/// "1 run", "3 runs": a Timing's count.
+fn runs(timing: &Value) -> String {
+    match timing.get("runs").and_then(Value::as_u64) {
+        Some(1) => "1 run".into(),
+        Some(n) => format!("{n} runs"),
+        None => "no run".into(),
     }
 }
 
@@ -382,6 +397,150 @@ impl<'a> Tables<'a> {
         out
     }
 
+    /// The map layout: ours (`layout::umap`) and umap-learn's, time and quality.
+    fn layout(&mut self, setup: &str) -> String {
+        let (ours, peer) = (&self.ours["layout"], &self.peers["layout"]);
+        let v = &peer["versions"];
+        let policy = &self.ours["policy"];
+        let mut out = format!(
+            "{setup} Versions: {}; Python {}, umap-learn {}, pynndescent {}, numba {} ({} threads), llvmlite {}, numpy {}, scikit-learn {}, scipy {}.\n\n\
+             Ours: `saescope_core::layout::umap` from the embeddings to the map: k = {} neighbours (counting the point itself, as umap-learn's \
+             `n_neighbors`), cosine, min_dist {}, seed {}, umap-learn's epochs (200 above 10,000 points, 500 up to), PCA start; its neighbour \
+             graph is exact up to {} points and NN-descent above, timed as a stage of the same run (the other stages: fuzzy graph, PCA \
+             start, SGD). The peer: `umap.UMAP(n_neighbors={}, metric=\"cosine\", n_epochs=<ours>, random_state={}, min_dist={}).fit_transform` \
+             on the same `.npy` (its default spectral start; NN-descent from 4,096 points on). `random_state` makes umap-learn single-threaded \
+             (`n_jobs=1`: its NN-descent and its SGD) and deterministic, as ours is (single-threaded apart from the matrix products). numba's \
+             compilation is not in its times: a warm-up fit on a 500-row slice took {} s before them (importing umap {} s). \
+             Timings, both sides: median of up to {} runs without a warm-up run, stopping after {} s (at least {}, unless one run \
+             takes longer than that).\n\n",
+            first_line(Command::new("rustc").arg("--version")),
+            text(&self.peers["versions"], "python"),
+            text(v, "umap-learn"),
+            text(v, "pynndescent"),
+            text(v, "numba"),
+            v["numba_threads"],
+            text(v, "llvmlite"),
+            text(v, "numpy"),
+            text(v, "scikit-learn"),
+            text(v, "scipy"),
+            ours["neighbors"],
+            ours["min_dist"],
+            ours["seed"],
+            ours["exact_limit"],
+            ours["neighbors"],
+            ours["seed"],
+            ours["min_dist"],
+            cell(num(peer, "jit_s"), 1),
+            cell(num(peer, "import_s"), 1),
+            policy["max_runs"],
+            policy["budget_s"],
+            policy["min_runs"],
+        );
+        out += &header(&[
+            "case",
+            "data",
+            "epochs",
+            "ours (s)",
+            "ours: kNN stage (s)",
+            "kNN",
+            "ours: graph, start, SGD (s)",
+            "umap-learn (s, without JIT)",
+            "umap-learn / ours",
+        ]);
+        let secs = |v: Option<f64>| cell(v.map(|v| v / 1e3), 1);
+        for run in cases(ours, "runs") {
+            let id = text(run, "id");
+            let theirs = &peer["runs"][id];
+            let (total, umap_learn) = (median(&run["total"]), median(&theirs["umap_learn"]));
+            let stages = &run["stages_ms"];
+            out += &row(&[
+                format!("{} points", run["rows"]),
+                text(run, "data").into(),
+                run["epochs"].to_string(),
+                format!("{} ({})", secs(total), runs(&run["total"])),
+                secs(num(stages, "neighbours")),
+                text(run, "knn_method").into(),
+                format!(
+                    "{}, {}, {}",
+                    cell(num(stages, "graph").map(|v| v / 1e3), 2),
+                    cell(num(stages, "start").map(|v| v / 1e3), 2),
+                    secs(num(stages, "optimise"))
+                ),
+                format!("{} ({})", secs(umap_learn), runs(&theirs["umap_learn"])),
+                speedup(umap_learn, total),
+            ]);
+        }
+
+        let q = &ours["quality"];
+        let (theirs_q, ours_py) = (&peer["quality"]["umap_learn"], &peer["quality"]["ours"]);
+        let ours_t = num(q, "trustworthiness");
+        let theirs_t = num(theirs_q, "trustworthiness");
+        let id = format!("layout-{}", q["of"]);
+        self.checks.require(matches!((ours_t, theirs_t), (Some(o), Some(t)) if o >= t - 0.01), || {
+            format!(
+                "{id}: our map's trustworthiness@{} is {}, umap-learn's {}: more than 0.01 below",
+                q["k"],
+                cell(ours_t, 4),
+                cell(theirs_t, 4)
+            )
+        });
+        // The same measures of our map, computed in Rust and by scikit-learn / numpy.
+        for (what, key) in [("trustworthiness", "trustworthiness"), ("recall", "recall")] {
+            let (rust, python) = (num(q, key), num(ours_py, key));
+            self.checks.require(matches!((rust, python), (Some(r), Some(p)) if (r - p).abs() <= 1e-3), || {
+                format!(
+                    "{id}: our map's {what}@{} is {} in Rust but {} in peers.py",
+                    q["k"],
+                    cell(rust, 4),
+                    cell(python, 4)
+                )
+            });
+        }
+        out += &format!(
+            "\nQuality on a fixed random sample of {} of the {} points of the first row ({}; `{}`), neighbours among the sample: \
+             trustworthiness@{k} (cosine in the data, Euclidean on the map, as scikit-learn's `trustworthiness`) and recall@{k} (the share \
+             of each point's {k} nearest in the data that are among its {k} nearest on the map). Our map is measured twice, in Rust \
+             (`layout::quality`) and in peers.py (scikit-learn, numpy), which must agree within 0.001; its trustworthiness must be at most \
+             0.01 below umap-learn's.\n\n",
+            q["rows"],
+            q["of"],
+            text(q, "data"),
+            text(&q["files"], "sample"),
+            k = q["k"],
+        );
+        out += &header(&[
+            "map",
+            "trustworthiness: Rust",
+            "trustworthiness: scikit-learn",
+            "recall: Rust",
+            "recall: numpy",
+        ]);
+        out += &row(&[
+            "ours".into(),
+            cell(ours_t, 4),
+            cell(num(ours_py, "trustworthiness"), 4),
+            cell(num(q, "recall"), 4),
+            cell(num(ours_py, "recall"), 4),
+        ]);
+        out +=
+            &row(&["umap-learn".into(), "—".into(), cell(theirs_t, 4), "—".into(), cell(num(theirs_q, "recall"), 4)]);
+        let knn = &ours["knn"];
+        out += &format!(
+            "\nNeighbour graph alone on the {} points of the first row, k = {} (UMAP's {} less the point itself): exact (blocked matrix \
+             products) {} s ({}), NN-descent {} s ({}); NN-descent's recall@{} against exact: {}.\n",
+            knn["rows"],
+            knn["k"],
+            ours["neighbors"],
+            cell(median(&knn["exact"]).map(|v| v / 1e3), 2),
+            runs(&knn["exact"]),
+            cell(median(&knn["nn_descent"]).map(|v| v / 1e3), 2),
+            runs(&knn["nn_descent"]),
+            knn["k"],
+            cell(num(knn, "recall"), 4),
+        );
+        out
+    }
+
     fn train(&self) -> String {
         let t = &self.ours["train"];
         let c = &t["config"];
@@ -476,19 +635,32 @@ fn sizes_table(demo: &Path) -> Result<String> {
 
 pub fn bench(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
+    let only_layout = match args.iter().position(|a| a == "--only") {
+        Some(i) => match args.get(i + 1).map(String::as_str) {
+            Some("layout") => true,
+            other => bail!("--only takes `layout` (the map layout cases alone), got {other:?}"),
+        },
+        None => false,
+    };
     let embeddings = root().join(SHARED_EMBEDDINGS);
     if !embeddings.exists() {
         bail!("the benchmark runs on the demo embeddings, expected at {}", embeddings.display());
     }
     let load_before = load_average();
-    setup::vulkan()?;
-    run(cargo().args(["build", "--release", "-p", "saescope-cli", "-p", "saescope-bench"]))?;
+    if only_layout {
+        run(cargo().args(["build", "--release", "-p", "saescope-bench"]))?;
+    } else {
+        setup::vulkan()?;
+        run(cargo().args(["build", "--release", "-p", "saescope-cli", "-p", "saescope-bench"]))?;
+    }
     let cli = root().join("target/release/saescope");
     let bench = root().join("target/release/saescope-bench");
     let python = peers_python()?;
-    let data = root().join(DATA_DIR);
+    let data = root().join(if only_layout { LAYOUT_DATA_DIR } else { DATA_DIR });
     let demo = root().join(DEMO_DIR);
-    build_demo_bundle(&cli, &demo)?;
+    if !only_layout {
+        build_demo_bundle(&cli, &demo)?;
+    }
     // `--reuse`: the timings of an earlier run of the same mode, so that a failure in a later
     // part (the browser) does not cost the half hour of the first ones again.
     let reuse = args.iter().any(|a| a == "--reuse");
@@ -502,15 +674,12 @@ pub fn bench(args: &[String]) -> Result<()> {
             // Stale inputs of another mode must not be read.
             let _ = std::fs::remove_dir_all(&data);
             let mut ours_cmd = Command::new(&bench);
-            ours_cmd
-                .arg("--embeddings")
-                .arg(&embeddings)
-                .arg("--out")
-                .arg(&data)
-                .arg("--bundle")
-                .arg(DEMO_DIR)
-                .arg("--embedder")
-                .arg(crate::model::fetch()?);
+            ours_cmd.arg("--embeddings").arg(&embeddings).arg("--out").arg(&data);
+            if only_layout {
+                ours_cmd.args(["--only", "layout"]);
+            } else {
+                ours_cmd.arg("--bundle").arg(DEMO_DIR).arg("--embedder").arg(crate::model::fetch()?);
+            }
             if quick {
                 ours_cmd.arg("--quick");
             }
@@ -529,47 +698,63 @@ pub fn bench(args: &[String]) -> Result<()> {
         }
     };
 
-    let browser = measure_browser(&demo)?;
+    let browser = if only_layout { None } else { Some(measure_browser(&demo)?) };
     let load_after = load_average();
 
     let mut tables = Tables { ours: &ours, peers: &peers, checks: Checks::default() };
     let machine = &ours["machine"];
-    let v = &peers["versions"];
-    let setup = format!(
-        "Command: `cargo xtask bench`{} ({}). Machine: {}, {} cores available; GPU path: {}{}. \
-         1-minute load average before the run: {load_before} (after: {load_after}; the benchmark itself keeps the cores busy). \
-         Timings: median of up to {} runs after a warm-up run (fewer for slow cases: at least {}, stopping after {} s; the count is kept in `target/bench-data/ours.json`).\n\n\
-         Versions: {}; Python {}, numpy {}, faiss-cpu {} ({} OpenMP threads), scikit-learn {}, networkx {}; BLAS: {}; {}; Node.js {}.\n",
-        if quick { " --quick" } else { "" },
-        first_line(Command::new("date").args(["-u", "+%Y-%m-%d"])),
+    let command = format!(
+        "`cargo xtask bench{}{}`",
+        if only_layout { " --only layout" } else { "" },
+        if quick { " --quick" } else { "" }
+    );
+    let date = first_line(Command::new("date").args(["-u", "+%Y-%m-%d"]));
+    let layout_setup = format!(
+        "Command: {command} ({date}). Machine: {}, {} cores available. 1-minute load average before the run: {load_before} (after: {load_after}).",
         text(machine, "cpu"),
         machine["cores"],
-        text(machine, "gpu_adapter"),
-        if machine["gpu_is_software"] == true { " (a software rasteriser on the CPU: its GPU columns check correctness and overhead, they are not GPU speed)" } else { "" },
-        ours["policy"]["max_runs"],
-        ours["policy"]["min_runs"],
-        ours["policy"]["budget_s"],
-        first_line(Command::new("rustc").arg("--version")),
-        text(v, "python"),
-        text(v, "numpy"),
-        text(v, "faiss-cpu"),
-        v["faiss_threads"],
-        text(v, "scikit-learn"),
-        text(v, "networkx"),
-        v["blas"].as_array().map(|b| b.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")).unwrap_or_default(),
-        first_line(Command::new("chromium").arg("--version")),
-        first_line(Command::new("node").arg("--version")),
     );
-    let blocks = [
-        ("setup", setup),
-        ("encode", tables.encode()),
-        ("search", tables.search()),
-        ("kmeans", tables.kmeans()),
-        ("families", tables.families()),
-        ("train", tables.train()),
-        ("browser", browser_table(&browser, &ours)),
-        ("sizes", sizes_table(&demo)?),
-    ];
+    let layout = tables.layout(&layout_setup);
+    let blocks = match &browser {
+        None => vec![("layout", layout)],
+        Some(browser) => {
+            let v = &peers["versions"];
+            let setup = format!(
+                "Command: {command} ({date}). Machine: {}, {} cores available; GPU path: {}{}. \
+                 1-minute load average before the run: {load_before} (after: {load_after}; the benchmark itself keeps the cores busy). \
+                 Timings: median of up to {} runs after a warm-up run (fewer for slow cases: at least {}, stopping after {} s; the count is kept in `target/bench-data/ours.json`).\n\n\
+                 Versions: {}; Python {}, numpy {}, faiss-cpu {} ({} OpenMP threads), scikit-learn {}, networkx {}; BLAS: {}; {}; Node.js {}.\n",
+                text(machine, "cpu"),
+                machine["cores"],
+                text(machine, "gpu_adapter"),
+                if machine["gpu_is_software"] == true { " (a software rasteriser on the CPU: its GPU columns check correctness and overhead, they are not GPU speed)" } else { "" },
+                ours["policy"]["max_runs"],
+                ours["policy"]["min_runs"],
+                ours["policy"]["budget_s"],
+                first_line(Command::new("rustc").arg("--version")),
+                text(v, "python"),
+                text(v, "numpy"),
+                text(v, "faiss-cpu"),
+                v["faiss_threads"],
+                text(v, "scikit-learn"),
+                text(v, "networkx"),
+                v["blas"].as_array().map(|b| b.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")).unwrap_or_default(),
+                first_line(Command::new("chromium").arg("--version")),
+                first_line(Command::new("node").arg("--version")),
+            );
+            vec![
+                ("setup", setup),
+                ("encode", tables.encode()),
+                ("search", tables.search()),
+                ("kmeans", tables.kmeans()),
+                ("families", tables.families()),
+                ("layout", layout),
+                ("train", tables.train()),
+                ("browser", browser_table(browser, &ours)),
+                ("sizes", sizes_table(&demo)?),
+            ]
+        }
+    };
     for (name, body) in &blocks {
         println!("## {name}\n\n{body}");
     }

@@ -1,6 +1,7 @@
-//! `saescope-bench`: saescope's hot paths, timed on inputs that it also writes as `.npy`, so
-//! that the peers (numpy, faiss, scikit-learn, networkx: `xtask/bench/peers.py`) time the same
-//! work on the same data. Writes `ours.json` (every case: its shape, its files, our timings and
+//! `saescope-bench`: saescope's hot paths and its 2D map layout, timed on inputs that it also
+//! writes as `.npy`, so that the peers (numpy, faiss, scikit-learn, networkx, umap-learn:
+//! `xtask/bench/peers.py`) time the same work on the same data (`--only layout`: the layout
+//! cases alone). Writes `ours.json` (every case: its shape, its files, our timings and
 //! results) into the output folder; `cargo xtask bench` runs the peers and writes the tables.
 //! Timings live here and in BENCHMARKS.md, never in tests.
 
@@ -11,6 +12,8 @@ use saescope_core::codes::SparseCodes;
 use saescope_core::fit::lloyd;
 use saescope_core::fit::Trainer;
 use saescope_core::kmeans::{kmeans_plus_plus, Metric, Points};
+use saescope_core::knn;
+use saescope_core::layout::{quality, umap, UmapParams};
 use saescope_core::matrix::{gemm, normalize};
 use saescope_core::prelude::*;
 use saescope_core::rng::SeededRng;
@@ -23,7 +26,8 @@ use saescope_format::npy::{self, Element};
 use saescope_gpu::GpuBackend;
 use saescope_interp::families::{self, FamilyParams};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,6 +41,8 @@ pub struct BenchArgs {
     pub bundle: Option<PathBuf>,
     /// The MiniLM model folder, for the query-embedding case.
     pub embedder: Option<PathBuf>,
+    /// Only the map layout (UMAP) cases: no GPU, no other case.
+    pub only_layout: bool,
 }
 
 /// How many times each measurement runs: after one warm-up run, timed runs until `budget_s`
@@ -98,15 +104,23 @@ struct Bench {
     gpu: GpuBackend,
 }
 
+/// Writes `data` as `name` (an `.npy` in the folder `out`) and returns the name.
+fn write_npy<T: Element>(out: &Path, name: &str, shape: &[usize], data: &[T]) -> Result<String> {
+    write(&out.join(name), &npy::to_bytes(shape, data)?)?;
+    Ok(name.to_owned())
+}
+
+fn write_matrix(out: &Path, name: &str, m: &Matrix) -> Result<String> {
+    write_npy(out, name, &[m.rows, m.cols], &m.data)
+}
+
 impl Bench {
-    /// Writes `data` as `name` (an `.npy` in the output folder) and returns the name.
     fn write_npy<T: Element>(&self, name: &str, shape: &[usize], data: &[T]) -> Result<String> {
-        write(&self.out.join(name), &npy::to_bytes(shape, data)?)?;
-        Ok(name.to_owned())
+        write_npy(&self.out, name, shape, data)
     }
 
     fn write_matrix(&self, name: &str, m: &Matrix) -> Result<String> {
-        self.write_npy(name, &[m.rows, m.cols], &m.data)
+        write_matrix(&self.out, name, m)
     }
 
     /// Times `f` on the GPU, unless the adapter is a software one and the case too large.
@@ -123,11 +137,12 @@ impl Bench {
 struct Machine {
     cpu: String,
     cores: usize,
-    gpu_adapter: String,
+    /// None when no case ran on the GPU (`--only layout`).
+    gpu_adapter: Option<String>,
     gpu_is_software: bool,
 }
 
-fn machine(gpu: &GpuBackend) -> Machine {
+fn machine(gpu: Option<&GpuBackend>) -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -135,7 +150,12 @@ fn machine(gpu: &GpuBackend) -> Machine {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    Machine { cpu, cores, gpu_adapter: gpu.describe(), gpu_is_software: gpu.gpu.is_software() }
+    Machine {
+        cpu,
+        cores,
+        gpu_adapter: gpu.map(|g| g.describe()),
+        gpu_is_software: gpu.is_some_and(|g| g.gpu.is_software()),
+    }
 }
 
 /// `rows` random unit vectors of width `cols` (core's synthetic dictionary atoms).
@@ -519,11 +539,205 @@ fn families_case(bench: &Bench, bundle: &std::path::Path) -> Result<FamiliesCase
     })
 }
 
+/// UMAP's neighbourhood (counting the point itself, as umap-learn's `n_neighbors`), which is
+/// also the k of the map's quality measures.
+const LAYOUT_NEIGHBORS: usize = 15;
+const LAYOUT_SEED: u64 = 0;
+/// The points of the quality sample, and of the sample's seed.
+const LAYOUT_SAMPLE: usize = 5000;
+const LAYOUT_SAMPLE_QUICK: usize = 1000;
+const LAYOUT_SAMPLE_SEED: u64 = 5;
+
+/// umap-learn's defaults (min_dist 0.1, spread 1, 5 negative samples, learning rate 1), k = 15,
+/// its epochs (200 above 10k points, 500 up to), seed 0.
+fn layout_params() -> UmapParams {
+    UmapParams { neighbors: LAYOUT_NEIGHBORS, seed: LAYOUT_SEED, ..Default::default() }
+}
+
+/// One map: `layout::umap` end to end, and the time of each of its stages.
 #[derive(Serialize)]
-struct Report {
+struct LayoutRun {
+    id: String,
+    data: String,
+    rows: usize,
+    dim: usize,
+    epochs: usize,
+    /// How the neighbours were found: "exact" (up to `knn::EXACT_LIMIT` points) or "NN-descent".
+    knn_method: &'static str,
+    files: serde_json::Value,
+    /// End to end (no warm-up run: one run is tens of seconds, with nothing to compile).
+    total: Timing,
+    /// Milliseconds per stage ("neighbours", "graph", "start", "optimise"), median over the runs.
+    stages_ms: BTreeMap<&'static str, f64>,
+}
+
+/// Times `layout::umap` on `points` and writes the map (of the last run) as
+/// `layout-ours-<rows>.npy`.
+fn layout_run(
+    out: &Path,
+    policy: &RunPolicy,
+    points: &Matrix,
+    points_file: &str,
+    data: &str,
+) -> Result<(LayoutRun, Matrix)> {
+    let id = format!("layout-{}", points.rows);
+    eprintln!("{id}");
+    let params = layout_params();
+    let mut runs: Vec<Vec<(&'static str, f64)>> = Vec::new();
+    let mut last = None;
+    let total = policy.repeat(|| {
+        let mut stages = Vec::new();
+        let (mut stage, mut since) = ("neighbours", Instant::now());
+        let layout = umap(points, &params, &mut |p| {
+            if p.stage != stage {
+                stages.push((stage, since.elapsed().as_secs_f64() * 1e3));
+                (stage, since) = (p.stage, Instant::now());
+            }
+        })?;
+        stages.push((stage, since.elapsed().as_secs_f64() * 1e3));
+        runs.push(stages);
+        last = Some(layout);
+        Ok(())
+    })?;
+    let layout = last.context("the layout ran")?;
+    let mut stages_ms = BTreeMap::new();
+    for (stage, _) in &runs[0] {
+        let mut times: Vec<f64> =
+            runs.iter().flat_map(|r| r.iter().filter(|(s, _)| s == stage).map(|(_, t)| *t)).collect();
+        times.sort_by(f64::total_cmp);
+        stages_ms.insert(*stage, times[times.len() / 2]);
+    }
+    let files = serde_json::json!({
+        "points": points_file,
+        "layout": write_matrix(out, &format!("layout-ours-{}.npy", points.rows), &layout)?,
+    });
+    let run = LayoutRun {
+        id,
+        data: data.into(),
+        rows: points.rows,
+        dim: points.cols,
+        epochs: params.epochs_for(points.rows),
+        knn_method: if points.rows <= knn::EXACT_LIMIT { "exact" } else { "NN-descent" },
+        files,
+        total,
+        stages_ms,
+    };
+    Ok((run, layout))
+}
+
+/// The neighbour graph the map uses, both ways on the same points: exact and NN-descent, and
+/// the share of the exact neighbours that NN-descent finds.
+#[derive(Serialize)]
+struct KnnCase {
+    data: String,
+    rows: usize,
+    /// Neighbours per point, the point itself not counted (UMAP's 15 less one).
+    k: usize,
+    exact: Timing,
+    nn_descent: Timing,
+    /// recall@k of NN-descent against exact.
+    recall: f64,
+}
+
+fn knn_case(policy: &RunPolicy, points: &Matrix, data: &str) -> Result<KnnCase> {
+    eprintln!("knn-{}", points.rows);
+    let k = LAYOUT_NEIGHBORS - 1;
+    let (mut exact, mut approx) = (None, None);
+    let exact_timing = policy.repeat(|| {
+        exact = Some(knn::exact_knn(points, k, &mut |_, _| {})?);
+        Ok(())
+    })?;
+    let nn_descent = policy.repeat(|| {
+        approx = Some(knn::nn_descent(points, k, LAYOUT_SEED, &mut |_, _| {})?);
+        Ok(())
+    })?;
+    let recall = knn::recall(&approx.context("NN-descent ran")?, &exact.context("the exact search ran")?);
+    Ok(KnnCase { data: data.into(), rows: points.rows, k, exact: exact_timing, nn_descent, recall })
+}
+
+/// How well our map of `points` keeps their neighbours, on a fixed random sample of them
+/// (neighbours among the sample): the peer measures its map and ours on the same sample.
+#[derive(Serialize)]
+struct LayoutQuality {
+    data: String,
+    /// The points the sample is drawn from.
+    of: usize,
+    rows: usize,
+    k: usize,
+    /// `sample`: the sample's row numbers (u32, ascending); `points` and `ours`: the files of
+    /// the points and of our map, all rows.
+    files: serde_json::Value,
+    /// Ours, computed here (`layout::quality`): cosine in the data, Euclidean on the map.
+    trustworthiness: f64,
+    recall: f64,
+}
+
+fn layout_quality(
+    out: &Path,
+    run: &LayoutRun,
+    points: &Matrix,
+    layout: &Matrix,
+    sample_rows: usize,
+) -> Result<LayoutQuality> {
+    eprintln!("layout-quality-{sample_rows}-of-{}", points.rows);
+    let mut ids = SeededRng::new(LAYOUT_SAMPLE_SEED).distinct(points.rows, sample_rows);
+    ids.sort_unstable();
+    let gather =
+        |m: &Matrix| Matrix::new(ids.len(), m.cols, ids.iter().flat_map(|&i| m.row(i).iter().copied()).collect());
+    let (high, low) = (gather(points)?, gather(layout)?);
+    let k = LAYOUT_NEIGHBORS;
+    let trustworthiness = quality::trustworthiness(&high, &low, k)?;
+    let recall = quality::neighbour_recall(&high, &low, k)?;
+    let sample: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
+    let files = serde_json::json!({
+        "sample": write_npy(out, &format!("layout-sample-{}.npy", ids.len()), &[ids.len()], &sample)?,
+        "points": run.files["points"],
+        "ours": run.files["layout"],
+    });
+    Ok(LayoutQuality { data: run.data.clone(), of: points.rows, rows: ids.len(), k, files, trustworthiness, recall })
+}
+
+/// The map layout: our UMAP on the real corpus and the grown one (timed), NN-descent against
+/// exact neighbours on the real one, and our map's quality on a sample of the real one.
+#[derive(Serialize)]
+struct LayoutCases {
+    neighbors: usize,
+    min_dist: f32,
+    seed: u64,
+    /// Up to this many points our neighbour graph is exact, above it NN-descent.
+    exact_limit: usize,
+    runs: Vec<LayoutRun>,
+    knn: KnnCase,
+    quality: LayoutQuality,
+}
+
+fn layout_cases(
+    out: &Path,
+    policy: &RunPolicy,
+    corpora: [(&Matrix, &String, &String); 2],
     quick: bool,
-    machine: Machine,
-    policy: RunPolicy,
+) -> Result<LayoutCases> {
+    let [(small, small_file, small_data), (large, large_file, large_data)] = corpora;
+    let (small_run, small_layout) = layout_run(out, policy, small, small_file, small_data)?;
+    let sample = if quick { LAYOUT_SAMPLE_QUICK } else { LAYOUT_SAMPLE };
+    let quality = layout_quality(out, &small_run, small, &small_layout, sample)?;
+    let knn = knn_case(policy, small, small_data)?;
+    let (large_run, _) = layout_run(out, policy, large, large_file, large_data)?;
+    let params = layout_params();
+    Ok(LayoutCases {
+        neighbors: params.neighbors,
+        min_dist: params.min_dist,
+        seed: params.seed,
+        exact_limit: knn::EXACT_LIMIT,
+        runs: vec![small_run, large_run],
+        knn,
+        quality,
+    })
+}
+
+/// Every case but the layout: the GPU and CPU hot paths against numpy, faiss, scikit-learn.
+#[derive(Serialize)]
+struct HotPaths {
     sgemm: SgemmCase,
     encode: Vec<EncodeCase>,
     search: Vec<SearchCase>,
@@ -531,6 +745,17 @@ struct Report {
     families: Option<FamiliesCase>,
     embed: Option<EmbedCase>,
     train: TrainCase,
+}
+
+#[derive(Serialize)]
+struct Report {
+    quick: bool,
+    machine: Machine,
+    policy: RunPolicy,
+    /// Absent with `--only layout`.
+    #[serde(flatten)]
+    hot_paths: Option<HotPaths>,
+    layout: LayoutCases,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -543,18 +768,54 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             real.cols
         );
     }
-    let gpu = pollster::block_on(GpuBackend::new(Default::default()))
-        .map_err(|e| anyhow::anyhow!("{e} (saescope-bench times the GPU path too)"))?;
+    let gpu = if args.only_layout {
+        None
+    } else {
+        Some(
+            pollster::block_on(GpuBackend::new(Default::default()))
+                .map_err(|e| anyhow::anyhow!("{e} (saescope-bench times the GPU path too)"))?,
+        )
+    };
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let policy = if args.quick {
         RunPolicy { max_runs: 1, min_runs: 1, budget_s: 0.0 }
     } else {
         RunPolicy { max_runs: 7, min_runs: 3, budget_s: 20.0 }
     };
-    let bench = Bench { out: args.out.clone(), policy, gpu };
+
+    // The real corpus (its first 2000 rows with --quick) and one grown from it, shared by the
+    // search, k-means and layout cases.
+    let small = if args.quick { real.slice_rows(0, 2000) } else { real.clone() };
+    let large = grow_corpus(&real, if args.quick { 19_000 } else { 190_000 }, 4);
+    let small_data = format!("demo embeddings{}", if args.quick { " (first 2000)" } else { "" });
+    let large_data = format!("synthetic: the {} demo embeddings and noisy copies", real.rows);
+    let (small_file, large_file) = (
+        write_matrix(&args.out, &format!("corpus-{}.npy", small.rows), &small)?,
+        write_matrix(&args.out, &format!("corpus-{}.npy", large.rows), &large)?,
+    );
+    let corpora = [(&small, &small_file, &small_data), (&large, &large_file, &large_data)];
+
+    let machine = machine(gpu.as_ref());
+    let hot_paths =
+        gpu.map(|gpu| hot_paths(args, &Bench { out: args.out.clone(), policy, gpu }, &real, corpora)).transpose()?;
+    let layout = layout_cases(&args.out, &policy, corpora, args.quick)?;
+
+    let report = Report { quick: args.quick, machine, policy, hot_paths, layout };
+    let path = args.out.join("ours.json");
+    write(&path, &serde_json::to_vec_pretty(&report)?)?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+fn hot_paths(
+    args: &BenchArgs,
+    bench: &Bench,
+    real: &Matrix,
+    corpora: [(&Matrix, &String, &String); 2],
+) -> Result<HotPaths> {
     eprintln!("{}", bench.gpu.describe());
 
-    let sgemm = sgemm_case(&bench, if args.quick { 1024 } else { 4096 })?;
+    let sgemm = sgemm_case(bench, if args.quick { 1024 } else { 4096 })?;
 
     // A batch of the real corpus for d = 384; random unit vectors for d = 1536 (the paper's
     // text-embedding-3-small width), which has no real corpus here.
@@ -570,23 +831,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         (&wide_batch, &wide_file, "synthetic", 3072, 16),
         (&wide_batch, &wide_file, "synthetic", 16384, 64),
     ] {
-        encode.push(encode_case(&bench, x, file, data, d_sae, k)?);
+        encode.push(encode_case(bench, x, file, data, d_sae, k)?);
     }
 
-    let small = if args.quick { real.slice_rows(0, 2000) } else { real.clone() };
-    let large = grow_corpus(&real, if args.quick { 19_000 } else { 190_000 }, 4);
-    let small_data = format!("demo embeddings{}", if args.quick { " (first 2000)" } else { "" });
-    let large_data = format!("synthetic: the {} demo embeddings and noisy copies", real.rows);
-    let (small_file, large_file) = (
-        bench.write_matrix(&format!("corpus-{}.npy", small.rows), &small)?,
-        bench.write_matrix(&format!("corpus-{}.npy", large.rows), &large)?,
-    );
-    let corpora = [(&small, &small_file, &small_data), (&large, &large_file, &large_data)];
     let mut search = Vec::new();
     for (corpus, file, data) in corpora {
         for half in [false, true] {
             for queries in [1, 32] {
-                search.push(search_case(&bench, corpus, file, data, queries, half)?);
+                search.push(search_case(bench, corpus, file, data, queries, half)?);
             }
         }
     }
@@ -594,31 +846,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut kmeans = Vec::new();
     for (points, file, data) in corpora {
         for clusters in [50, 200] {
-            kmeans.push(kmeans_case(&bench, points, file, data, clusters, 20)?);
+            kmeans.push(kmeans_case(bench, points, file, data, clusters, 20)?);
         }
     }
 
-    let families = args.bundle.as_deref().map(|b| families_case(&bench, b)).transpose()?;
+    let families = args.bundle.as_deref().map(|b| families_case(bench, b)).transpose()?;
 
-    let embed = args.embedder.as_deref().map(|m| embed_case(&bench, m)).transpose()?;
+    let embed = args.embedder.as_deref().map(|m| embed_case(bench, m)).transpose()?;
 
     let train_rows = if args.quick { real.slice_rows(0, 2048) } else { real.clone() };
-    let train = train_case(&bench, &train_rows, &format!("demo embeddings ({} rows)", train_rows.rows))?;
+    let train = train_case(bench, &train_rows, &format!("demo embeddings ({} rows)", train_rows.rows))?;
 
-    let report = Report {
-        quick: args.quick,
-        machine: machine(&bench.gpu),
-        policy,
-        sgemm,
-        encode,
-        search,
-        kmeans,
-        families,
-        embed,
-        train,
-    };
-    let path = args.out.join("ours.json");
-    write(&path, &serde_json::to_vec_pretty(&report)?)?;
-    println!("{}", path.display());
-    Ok(())
+    Ok(HotPaths { sgemm, encode, search, kmeans, families, embed, train })
 }

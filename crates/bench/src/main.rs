@@ -7,9 +7,9 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Time saescope's hot paths (encode, search, k-means, training; CPU and GPU) on inputs it
-/// writes as .npy for the peers to time too; writes ours.json (`cargo xtask bench` adds numpy,
-/// faiss, scikit-learn and networkx and writes BENCHMARKS.md).
+/// Time saescope's hot paths (encode, search, k-means, training; CPU and GPU) and the 2D map
+/// layout on inputs it writes as .npy for the peers to time too; writes ours.json (`cargo xtask
+/// bench` adds numpy, faiss, scikit-learn, networkx and umap-learn and writes BENCHMARKS.md).
 #[derive(Parser)]
 #[command(name = "saescope-bench", version)]
 struct Args {
@@ -28,11 +28,15 @@ struct Args {
     /// The MiniLM model folder, for the query-embedding case
     #[arg(long)]
     embedder: Option<PathBuf>,
+    /// Run only these cases: `layout` (the 2D map, UMAP; no GPU needed)
+    #[arg(long, value_parser = ["layout"])]
+    only: Option<String>,
 }
 
 fn main() -> ExitCode {
-    let Args { quick, embeddings, out, bundle, embedder } = Args::parse();
-    match bench::run(&bench::BenchArgs { quick, out, embeddings, bundle, embedder }) {
+    let Args { quick, embeddings, out, bundle, embedder, only } = Args::parse();
+    let only_layout = only.is_some();
+    match bench::run(&bench::BenchArgs { quick, out, embeddings, bundle, embedder, only_layout }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
