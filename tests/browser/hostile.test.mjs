@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { copyFileSync, linkSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { launch } from './chromium.mjs';
+import { bothBrowsers } from './chromium.mjs';
 import { BASE, FIXTURES, assertReference, openPage, showDoc } from './helpers.mjs';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -68,18 +68,13 @@ const entryOf = (m, path) => m.files.find((f) => f.path === path);
 
 const documentsFile = (docs) => gzipSync(docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
 
-let plainBrowser;
-let gpuBrowser;
+const browsers = bothBrowsers();
 
 before(async () => {
   mkdirSync(new URL(`${HOSTILE}/`, ROOT), { recursive: true });
-  plainBrowser = await launch({ webgpu: false });
-  gpuBrowser = await launch({ webgpu: true });
 });
 
 after(async () => {
-  await plainBrowser?.close();
-  await gpuBrowser?.close();
   rmSync(new URL(`${HOSTILE}/`, ROOT), { recursive: true, force: true });
 });
 
@@ -87,7 +82,7 @@ after(async () => {
  * A page on the good bundle that watches for what a hostile bundle must never cause: dialogs
  * (alert, confirm, print...), navigation away from the page, and requests outside the bundles.
  */
-async function watchedPage(browser = plainBrowser) {
+async function watchedPage(browser = browsers.plain) {
   const { page, errors } = await openPage(browser, `bundle=${GOOD}`);
   assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#error'));
   const dialogs = [];
@@ -287,7 +282,7 @@ test('markup and javascript: URLs in titles, labels, ids and the manifest are sh
 });
 
 test('under its Content-Security-Policy the page loads a bundle, answers queries and violates nothing', async () => {
-  const page = await gpuBrowser.newPage();
+  const page = await browsers.gpu.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
@@ -328,7 +323,7 @@ test('under its Content-Security-Policy the page loads a bundle, answers queries
 });
 
 test('the GPU device lost in the middle of a query: the query completes on the CPU with the same results, and the badge says why', async (t) => {
-  const { page, errors } = await openPage(gpuBrowser, `bundle=${GOOD}`);
+  const { page, errors } = await openPage(browsers.gpu, `bundle=${GOOD}`);
   assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#error'));
   if ((await page.getAttribute('#engine', 'data-kind')) !== 'gpu') {
     t.skip(`this Chromium offers no WebGPU (${await page.getAttribute('#engine', 'title')}): the device-loss fallback is not tested`);

@@ -8,13 +8,13 @@
 // SAESCOPE_BIG (optional): a bundle of ~200k documents with a layout, served like the fixtures;
 // without it the 200k test is skipped.
 
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { launch } from './chromium.mjs';
+import { bothBrowsers } from './chromium.mjs';
 import { BASE, FIXTURES } from './helpers.mjs';
 import { readNpy } from './npy.mjs';
 
@@ -53,25 +53,17 @@ for (const f of firing) for (const j of f.keys()) featureCount.set(j, (featureCo
 
 const xy = (d) => [layout.data[2 * d], layout.data[2 * d + 1]];
 
-let gpuBrowser;
-let plainBrowser;
-
-before(async () => {
-  gpuBrowser = await launch({ webgpu: true });
-  plainBrowser = await launch({ webgpu: false });
-});
+const browsers = bothBrowsers();
 
 after(async () => {
-  await gpuBrowser?.close();
-  await plainBrowser?.close();
   rmSync(new URL(NOLAYOUT, ROOT), { recursive: true, force: true });
 });
 
 /** The three ways to draw: [name, browser, URL parameters, the renderer expected (null: any fallback)]. */
 const RENDERERS = [
-  ['webgpu', () => gpuBrowser, '', 'webgpu'],
-  ['cpu', () => plainBrowser, '&device=cpu', null],
-  ['canvas', () => plainBrowser, '&device=cpu&renderer=canvas', 'canvas'],
+  ['webgpu', () => browsers.gpu, '', 'webgpu'],
+  ['cpu', () => browsers.plain, '&device=cpu', null],
+  ['canvas', () => browsers.plain, '&device=cpu&renderer=canvas', 'canvas'],
 ];
 
 /**
@@ -287,7 +279,7 @@ test('colouring by a feature lights exactly the documents that fire it', async (
 });
 
 test('the other colourings have legends: category with counts, year, clusters, the search\'s scores', async () => {
-  const { page, errors } = await openMap(gpuBrowser, 'view=map');
+  const { page, errors } = await openMap(browsers.gpu, 'view=map');
   await colored(page, 'category');
   const counts = await page.$$eval('#map-legend li', (lis) => lis.map((li) => Number(li.dataset.count)));
   assert.equal(counts.reduce((a, b) => a + b, 0), N, 'the category swatches count every document');
@@ -310,7 +302,7 @@ test('the other colourings have legends: category with counts, year, clusters, t
   await shot(page, 'score-webgpu');
   assert.deepEqual(errors, []);
   await page.close();
-  const cpu = await openMap(plainBrowser, 'view=map&color=score&doc=5&device=cpu');
+  const cpu = await openMap(browsers.plain, 'view=map&color=score&doc=5&device=cpu');
   await cpu.page.waitForFunction(() => /^score\|.+/.test(document.querySelector('#view-map')?.dataset.color ?? ''), null, { timeout: 120_000 });
   assert.match(await cpu.page.textContent('#map-legend'), /top 1000 by score/);
   const shaded = await cpu.page.evaluate(() => window.saescope.views.map.query.hits.length);
@@ -321,7 +313,7 @@ test('the other colourings have legends: category with counts, year, clusters, t
 });
 
 test('a query is ringed on the map, and the search view\'s small map follows a steering slider', async () => {
-  const { page, errors } = await openMap(gpuBrowser, 'view=search&doc=5', { paint: false });
+  const { page, errors } = await openMap(browsers.gpu, 'view=search&doc=5', { paint: false });
   await page.waitForFunction(() => document.querySelector('#results')?.dataset.query === 'doc:5' && document.querySelector('#results-map')?.dataset.hits, null, { timeout: 120_000 });
   const hits = await page.$$eval('#results li', (lis) => lis.map((li) => ({ doc: Number(li.dataset.doc), score: Number(li.dataset.score) })));
   assert.equal(await page.getAttribute('#results-map', 'data-hits'), hits.map((h) => h.doc).join(' '));
@@ -355,7 +347,7 @@ test('a query is ringed on the map, and the search view\'s small map follows a s
 });
 
 test('hovering a point names its document, and a click opens it', async () => {
-  const { page, errors } = await openMap(gpuBrowser, 'view=map');
+  const { page, errors } = await openMap(browsers.gpu, 'view=map');
   await colored(page, 'category');
   const t = await transform(page);
   const all = [...Array(N).keys()];
@@ -396,7 +388,7 @@ test('rectangle and lasso drawn with the pointer select the same neighbourhood',
   const planted = plantedBox();
   const [x0, y0, x1, y1] = planted.box;
   const centre = [(x0 + x1) / 2, (y0 + y1) / 2];
-  const { page, errors } = await openMap(gpuBrowser, `view=map&mapview=${centre[0]},${centre[1]},4`);
+  const { page, errors } = await openMap(browsers.gpu, `view=map&mapview=${centre[0]},${centre[1]},4`);
   await colored(page, 'category');
   const t = await transform(page);
   let box = await page.locator('#map-plot').boundingBox();
@@ -458,7 +450,7 @@ test('rectangle and lasso drawn with the pointer select the same neighbourhood',
 });
 
 test('an empty selection says so, a one-document selection works, and bad URL values are ignored', async () => {
-  const { page, errors } = await openMap(plainBrowser, 'view=map&device=cpu&sel=-500,-500;-499,-500;-499,-499');
+  const { page, errors } = await openMap(browsers.plain, 'view=map&device=cpu&sel=-500,-500;-499,-500;-499,-499');
   assert.equal(await selected(page), 0);
   assert.match(await page.textContent('#map-selection'), /No documents inside the selection/);
   await shot(page, 'empty-selection');
@@ -485,7 +477,7 @@ test('an empty selection says so, a one-document selection works, and bad URL va
 test('a reload restores the view, the colouring, the selection and the pan and zoom', async () => {
   const planted = plantedBox();
   const [j] = [...featureCount].filter(([, c]) => c >= 15).sort((a, b) => a[0] - b[0])[0];
-  const { page, errors } = await openMap(gpuBrowser, `view=map&color=feature:${j}&sel=${boxPolygon(planted.box)}`);
+  const { page, errors } = await openMap(browsers.gpu, `view=map&color=feature:${j}&sel=${boxPolygon(planted.box)}`);
   await colored(page, `feature:${j}`);
   const count = await selected(page);
   // Zoom with the wheel over the map: the URL keeps the view.
@@ -535,7 +527,7 @@ test('a bundle without a layout says why, opens on the search, and lays out here
     }
   }
   writeFileSync(new URL('manifest.json', dir), JSON.stringify(m, null, 1));
-  const { page, errors } = await openMap(plainBrowser, 'device=cpu', { bundle: NOLAYOUT, paint: false });
+  const { page, errors } = await openMap(browsers.plain, 'device=cpu', { bundle: NOLAYOUT, paint: false });
   assert.equal(await page.isVisible('#view-search'), true, 'without a layout the search is the first view');
   await page.click('#tabs a[data-view="map"]');
   await page.waitForSelector('#map-layout-here');
@@ -607,7 +599,7 @@ const demoLayout = DEMO && (() => {
 test('the demo bundle opens on its map: categories, a feature, a document\'s neighbourhood, a selection', { skip: demoLayout ? false : 'no demo bundle with a layout (SAESCOPE_DEMO)' }, async () => {
   const labels = JSON.parse(read(`${DEMO}/labels.json`));
   const feature = labels.filter((l) => l.density > 0.01 && l.density < 0.05).sort((a, b) => b.pearson_correlation - a.pearson_correlation)[0];
-  const { page, errors } = await openMap(gpuBrowser, '', { bundle: `${DEMO}/` });
+  const { page, errors } = await openMap(browsers.gpu, '', { bundle: `${DEMO}/` });
   assert.equal(await page.isVisible('#view-map'), true);
   await colored(page, 'category');
   await shot(page, 'demo-category');

@@ -2,25 +2,14 @@
 // with the native CPU reference that `cargo xtask test` computed on the same bundle with the
 // saescope CLI (SAESCOPE_FIXTURES), with WebGPU on (SwiftShader) and off.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch } from './chromium.mjs';
+import { bothBrowsers } from './chromium.mjs';
 import { FIXTURES, assertReference, openPage, showDoc } from './helpers.mjs';
 
 const DOCS = [0, 5, 123, 999];
 
-let gpuBrowser;
-let plainBrowser;
-
-before(async () => {
-  gpuBrowser = await launch({ webgpu: true });
-  plainBrowser = await launch({ webgpu: false });
-});
-
-after(async () => {
-  await gpuBrowser?.close();
-  await plainBrowser?.close();
-});
+const browsers = bothBrowsers();
 
 /** The page's results for `DOCS` must equal the CLI's CPU reference. */
 async function assertMatchesReference(page) {
@@ -28,7 +17,7 @@ async function assertMatchesReference(page) {
 }
 
 test('with WebGPU, the page runs on the GPU and matches the native CPU reference', async () => {
-  const { page, errors } = await openPage(gpuBrowser, `bundle=${FIXTURES}/bundle/`);
+  const { page, errors } = await openPage(browsers.gpu, `bundle=${FIXTURES}/bundle/`);
   assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#error'));
   assert.equal(await page.getAttribute('#engine', 'data-kind'), 'gpu', await page.getAttribute('#engine', 'title'));
   await assertMatchesReference(page);
@@ -37,7 +26,7 @@ test('with WebGPU, the page runs on the GPU and matches the native CPU reference
 });
 
 test('the self-test runs the shared backend suite in WebGPU and passes', async () => {
-  const { page } = await openPage(gpuBrowser, `bundle=${FIXTURES}/bundle/`);
+  const { page } = await openPage(browsers.gpu, `bundle=${FIXTURES}/bundle/`);
   assert.equal(await page.getAttribute('#engine', 'data-kind'), 'gpu');
   await page.click('#selftest');
   await page.waitForFunction(() => ['passed', 'failed'].includes(document.querySelector('#selftest-results').dataset.state), null, { timeout: 300_000 });
@@ -48,7 +37,7 @@ test('the self-test runs the shared backend suite in WebGPU and passes', async (
 });
 
 test('without WebGPU the page says so, runs on the CPU and gives the same results', async () => {
-  const { page, errors } = await openPage(plainBrowser, `bundle=${FIXTURES}/bundle/`);
+  const { page, errors } = await openPage(browsers.plain, `bundle=${FIXTURES}/bundle/`);
   assert.equal(await page.getAttribute('#engine', 'data-kind'), 'cpu');
   assert.match(await page.getAttribute('#engine', 'title'), /WebGPU unavailable/);
   await assertMatchesReference(page);
@@ -57,7 +46,7 @@ test('without WebGPU the page says so, runs on the CPU and gives the same result
 });
 
 test('a corrupt shard is named in the page, and a good bundle still loads afterwards', async () => {
-  const { page } = await openPage(gpuBrowser, `bundle=${FIXTURES}/corrupt/`);
+  const { page } = await openPage(browsers.gpu, `bundle=${FIXTURES}/corrupt/`);
   assert.equal(await page.getAttribute('body', 'data-state'), 'error');
   const message = await page.textContent('#error');
   assert.match(message, /embeddings\/001\.npy/);
@@ -73,14 +62,14 @@ test('a corrupt shard is named in the page, and a good bundle still loads afterw
 });
 
 test('a missing bundle gives a clear error, not a blank page', async () => {
-  const { page } = await openPage(gpuBrowser, 'bundle=no/such/bundle/');
+  const { page } = await openPage(browsers.gpu, 'bundle=no/such/bundle/');
   assert.equal(await page.getAttribute('body', 'data-state'), 'error');
   assert.match(await page.textContent('#error'), /HTTP 404/);
   await page.close();
 });
 
 test('document text is rendered as text, never as HTML', async () => {
-  const { page } = await openPage(gpuBrowser, `bundle=${FIXTURES}/bundle/`);
+  const { page } = await openPage(browsers.gpu, `bundle=${FIXTURES}/bundle/`);
   await showDoc(page, 1); // its title holds <b>...</b> (see saescope synth)
   assert.match(await page.textContent('#doc-title'), /<b>markup is shown as text<\/b>/);
   assert.equal(await page.$$eval('#doc-title *, #results .title *', (nodes) => nodes.length), 0);
@@ -88,7 +77,7 @@ test('document text is rendered as text, never as HTML', async () => {
 });
 
 test('a bundle without a query embedder says free-text search is off, and search by document works', async () => {
-  const { page, errors } = await openPage(gpuBrowser, `bundle=${FIXTURES}/bundle/`);
+  const { page, errors } = await openPage(browsers.gpu, `bundle=${FIXTURES}/bundle/`);
   assert.equal(await page.isDisabled('#query'), true);
   assert.match(await page.textContent('#query-status'), /Free-text search is off: .*query embedder/);
   const { hits } = await showDoc(page, 3);

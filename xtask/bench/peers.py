@@ -353,6 +353,62 @@ def layout(folder, cases, policy):
     return out
 
 
+def selection(folder, case, policy):
+    """The map's lasso with numpy: the documents inside the polygon (even-odd rule, only the
+    points in its bounding box tested), then the features over-represented in them (Haldane
+    log-odds, Woolf's lower bound, Benjamini-Hochberg), as saescope_interp::selection."""
+    from scipy.stats import norm
+
+    xy = load(folder, case["files"]["layout"]).astype(np.float32)
+    polygon = load(folder, case["files"]["polygon"]).astype(np.float32)
+    indices = load(folder, case["files"]["indices"]).astype(np.int64)
+    values = load(folder, case["files"]["values"])
+    latents = case["latents"]
+
+    def inside():
+        lo, hi = polygon.min(axis=0), polygon.max(axis=0)
+        x, y = xy[:, 0], xy[:, 1]
+        candidates = np.nonzero((x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1]))[0]
+        px, py = x[candidates], y[candidates]
+        odd = np.zeros(len(candidates), dtype=bool)
+        previous = polygon[-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for corner in polygon:
+                (xi, yi), (xj, yj) = corner, previous
+                straddles = (yi > py) != (yj > py)
+                odd ^= straddles & (px < (xj - xi) * (py - yi) / (yj - yi) + xi)
+                previous = corner
+        return candidates[odd]
+
+    def enrich(selected):
+        # Counted per call, as ours does (a selection is compared with the whole corpus).
+        fires = values > 0
+        total = np.bincount(indices[fires], minlength=latents)
+        n_in, n_out = len(selected), len(xy) - len(selected)
+        inside_counts = np.bincount(indices[selected][fires[selected]], minlength=latents)
+        tested = total > 0
+        a = inside_counts + 0.5
+        b = n_in - inside_counts + 0.5
+        c = total - inside_counts + 0.5
+        d = n_out - (total - inside_counts) + 0.5
+        log_odds = np.log(a * d / (b * c))
+        se = np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+        lower = log_odds - 1.959963984540054 * se
+        p = norm.sf(log_odds / se)
+        # Benjamini-Hochberg over the tested features.
+        m = int(tested.sum())
+        order = np.argsort(np.where(tested, p, np.inf))[:m]
+        q = np.empty(m)
+        q[:] = np.minimum.accumulate((p[order] * m / np.arange(1, m + 1))[::-1])[::-1]
+        over = np.nonzero(tested & (inside_counts > 0) & (log_odds > 0))[0]
+        best = over[np.lexsort((over, -lower[over]))]
+        return int(best[0]), q
+
+    timing_inside, selected = timed(policy, inside)
+    timing_enrich, (top, _) = timed(policy, lambda: enrich(selected))
+    return {"inside": timing_inside, "enrich": timing_enrich, "selected": int(len(selected)), "top_feature": top}
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: peers.py DIR (the folder saescope bench wrote)")
@@ -376,6 +432,9 @@ def main():
         out["families"] = families(folder, ours["families"], policy)
     if ours.get("layout"):
         out["layout"] = layout(folder, ours["layout"], policy)
+    if ours.get("selection"):
+        print("selection", file=sys.stderr)
+        out["selection"] = selection(folder, ours["selection"], policy)
     print(json.dumps(out, indent=1))
 
 

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--reuse] [--only layout]`: every hot path side by side with the
+//! `cargo xtask bench [--quick] [--reuse] [--only layout|selection]`: every hot path side by side with the
 //! tool a user would otherwise pick, on the same data, into BENCHMARKS.md.
 //!
 //! 1. `saescope-bench` (release) writes the shared inputs as `.npy` under `target/bench-data`
@@ -11,11 +11,14 @@
 //!
 //! `--reuse` keeps the timings of steps 1 and 2 from an earlier run of the same mode.
 //! `--only layout` runs the map layout cases alone (ours and umap-learn's, in
-//! `target/bench-layout`, no GPU, no browser) and rewrites only the `layout` block.
+//! `target/bench-layout`, no GPU, no browser) and rewrites only the `layout` block;
+//! `--only selection` likewise the map's lasso and enrichment at 200k documents (ours and
+//! numpy's, in `target/bench-selection`) and the `selection` block.
 //! `--quick` runs smaller inputs once each and leaves BENCHMARKS.md as it is.
 //!
 //! A failed check (top-k agreement, recall@10 = 1 against faiss, final inertia within 1%,
-//! identical families, our map's trustworthiness within 0.01 of umap-learn's) fails the command
+//! identical families, our map's trustworthiness within 0.01 of umap-learn's, the same lasso
+//! selection and first enriched feature as numpy) fails the command
 //! before BENCHMARKS.md is touched.
 
 use crate::{
@@ -27,8 +30,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const DATA_DIR: &str = "target/bench-data";
-/// `--only layout` keeps its inputs apart, so that it leaves a full run's to `--reuse`.
-const LAYOUT_DATA_DIR: &str = "target/bench-layout";
+/// `--only` keeps its inputs apart (`target/bench-<group>`), so that it leaves a full run's to
+/// `--reuse`.
 const VENV_DIR: &str = "target/bench-venv";
 const REQUIREMENTS: &str = "xtask/bench/requirements.txt";
 
@@ -538,6 +541,47 @@ impl<'a> Tables<'a> {
             knn["k"],
             cell(num(knn, "recall"), 4),
         );
+
+        out
+    }
+
+    /// The map's lasso and its enrichment at 200k documents: ours (CPU) and numpy's.
+    fn selection(&mut self, setup: &str) -> String {
+        let (sel, theirs) = (&self.ours["selection"], &self.peers["selection"]);
+        let id = format!("selection-{}", sel["rows"]);
+        self.checks.require(sel["selected"] == theirs["selected"], || {
+            format!("{id}: we select {} documents, numpy {}", sel["selected"], theirs["selected"])
+        });
+        self.checks.require(sel["top_feature"] == theirs["top_feature"], || {
+            format!("{id}: our first enriched feature is {}, numpy's {}", sel["top_feature"], theirs["top_feature"])
+        });
+        let mut out = format!(
+            "{setup} The map's lasso on the CPU path (`saescope_interp::selection`, natively; the page runs the same code in its worker): \
+             the documents of {} inside a {}-corner polygon (a circle around one document holding {} of them), then the enrichment of \
+             that selection against the rest (per-feature firing counts, Haldane log-odds, Woolf's lower bound, Benjamini-Hochberg) \
+             over their codes ({} of {} latents per document). The peer does the same with numpy (even-odd crossing test, vectorised \
+             over the points in the bounding box) and numpy + scipy (`bincount`, `norm.sf`) on the same `.npy` files; both must select \
+             the same documents and put the same feature first. Targets: 16 ms and 100 ms at 200k documents. Median of up to {} runs \
+             after a warm-up run.\n\n",
+            text(sel, "data"),
+            sel["corners"],
+            sel["selected"],
+            sel["k"],
+            sel["latents"],
+            self.ours["policy"]["max_runs"],
+        );
+        out += &header(&["step", "ours (ms)", "numpy (ms)", "numpy / ours"]);
+        for (step, name, peer_name) in
+            [("inside", "documents in the lasso", "numpy"), ("enrich", "enrichment", "numpy + scipy")]
+        {
+            let (o, t) = (median(&sel[step]), median(&theirs[step]));
+            out += &row(&[
+                name.into(),
+                format!("{} ({})", cell(o, 2), runs(&sel[step])),
+                format!("{} ({}, {peer_name})", cell(t, 2), runs(&theirs[step])),
+                speedup(t, o),
+            ]);
+        }
         out
     }
 
@@ -635,19 +679,21 @@ fn sizes_table(demo: &Path) -> Result<String> {
 
 pub fn bench(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
-    let only_layout = match args.iter().position(|a| a == "--only") {
+    let only = match args.iter().position(|a| a == "--only") {
         Some(i) => match args.get(i + 1).map(String::as_str) {
-            Some("layout") => true,
-            other => bail!("--only takes `layout` (the map layout cases alone), got {other:?}"),
+            Some(group @ ("layout" | "selection")) => Some(group),
+            other => bail!(
+                "--only takes `layout` (the map layout cases) or `selection` (the map's lasso at 200k documents), got {other:?}"
+            ),
         },
-        None => false,
+        None => None,
     };
     let embeddings = root().join(SHARED_EMBEDDINGS);
     if !embeddings.exists() {
         bail!("the benchmark runs on the demo embeddings, expected at {}", embeddings.display());
     }
     let load_before = load_average();
-    if only_layout {
+    if only.is_some() {
         run(cargo().args(["build", "--release", "-p", "saescope-bench"]))?;
     } else {
         setup::vulkan()?;
@@ -656,9 +702,9 @@ pub fn bench(args: &[String]) -> Result<()> {
     let cli = root().join("target/release/saescope");
     let bench = root().join("target/release/saescope-bench");
     let python = peers_python()?;
-    let data = root().join(if only_layout { LAYOUT_DATA_DIR } else { DATA_DIR });
+    let data = root().join(only.map_or(DATA_DIR.to_owned(), |group| format!("target/bench-{group}")));
     let demo = root().join(DEMO_DIR);
-    if !only_layout {
+    if only.is_none() {
         build_demo_bundle(&cli, &demo)?;
     }
     // `--reuse`: the timings of an earlier run of the same mode, so that a failure in a later
@@ -675,8 +721,8 @@ pub fn bench(args: &[String]) -> Result<()> {
             let _ = std::fs::remove_dir_all(&data);
             let mut ours_cmd = Command::new(&bench);
             ours_cmd.arg("--embeddings").arg(&embeddings).arg("--out").arg(&data);
-            if only_layout {
-                ours_cmd.args(["--only", "layout"]);
+            if let Some(group) = only {
+                ours_cmd.args(["--only", group]);
             } else {
                 ours_cmd.arg("--bundle").arg(DEMO_DIR).arg("--embedder").arg(crate::model::fetch()?);
             }
@@ -698,25 +744,25 @@ pub fn bench(args: &[String]) -> Result<()> {
         }
     };
 
-    let browser = if only_layout { None } else { Some(measure_browser(&demo)?) };
+    let browser = if only.is_some() { None } else { Some(measure_browser(&demo)?) };
     let load_after = load_average();
 
     let mut tables = Tables { ours: &ours, peers: &peers, checks: Checks::default() };
     let machine = &ours["machine"];
     let command = format!(
         "`cargo xtask bench{}{}`",
-        if only_layout { " --only layout" } else { "" },
+        only.map_or(String::new(), |group| format!(" --only {group}")),
         if quick { " --quick" } else { "" }
     );
     let date = first_line(Command::new("date").args(["-u", "+%Y-%m-%d"]));
-    let layout_setup = format!(
+    let map_setup = format!(
         "Command: {command} ({date}). Machine: {}, {} cores available. 1-minute load average before the run: {load_before} (after: {load_after}).",
         text(machine, "cpu"),
         machine["cores"],
     );
-    let layout = tables.layout(&layout_setup);
     let blocks = match &browser {
-        None => vec![("layout", layout)],
+        None if only == Some("layout") => vec![("layout", tables.layout(&map_setup))],
+        None => vec![("selection", tables.selection(&map_setup))],
         Some(browser) => {
             let v = &peers["versions"];
             let setup = format!(
@@ -748,7 +794,8 @@ pub fn bench(args: &[String]) -> Result<()> {
                 ("search", tables.search()),
                 ("kmeans", tables.kmeans()),
                 ("families", tables.families()),
-                ("layout", layout),
+                ("layout", tables.layout(&map_setup)),
+                ("selection", tables.selection(&map_setup)),
                 ("train", tables.train()),
                 ("browser", browser_table(browser, &ours)),
                 ("sizes", sizes_table(&demo)?),

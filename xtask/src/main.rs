@@ -8,7 +8,7 @@
 //!   driver; then the ignored ones that need the model or ../shared), clippy for host and wasm32,
 //!   the wasm build, the type check of web/ (tsc), and the browser tests in headless Chromium
 //!   with WebGPU (`--browser`: only the last three).
-//! - `bench [--quick] [--reuse]`: every hot path against the tool a user would otherwise pick
+//! - `bench [--quick] [--reuse] [--only layout|selection]`: every hot path against the tool a user would otherwise pick
 //!   (numpy, faiss, scikit-learn, networkx), and the page in headless Chromium, into BENCHMARKS.md.
 //! - `fidelity [--epochs N]`: the paper's k x latents grid on the demo embeddings.
 //! - `fuzz --seconds N [--target NAME] [--keep-going] [--merge]`: the libFuzzer targets of
@@ -413,6 +413,6 @@ fn main() -> Result<()> {
             server.join();
             Ok(())
         }
-        _ => bail!("usage: cargo xtask setup|build|demo [--no-serve] [--port N]|test [--browser]|bench [--quick] [--reuse]|fidelity [--epochs N]|serve [--port N]"),
+        _ => bail!("usage: cargo xtask setup|build|demo [--no-serve] [--port N]|test [--browser]|bench [--quick] [--reuse] [--only layout|selection]|fidelity [--epochs N]|serve [--port N]"),
     }
 }

@@ -41,8 +41,17 @@ pub struct BenchArgs {
     pub bundle: Option<PathBuf>,
     /// The MiniLM model folder, for the query-embedding case.
     pub embedder: Option<PathBuf>,
-    /// Only the map layout (UMAP) cases: no GPU, no other case.
-    pub only_layout: bool,
+    /// Only these cases (no GPU, no other case); all of them when `None`.
+    pub only: Option<Only>,
+}
+
+/// The case groups that run alone (`--only`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// The map layout (UMAP) cases.
+    Layout,
+    /// The map's lasso and enrichment at 200k documents.
+    Selection,
 }
 
 /// How many times each measurement runs: after one warm-up run, timed runs until `budget_s`
@@ -697,6 +706,83 @@ fn layout_quality(
     Ok(LayoutQuality { data: run.data.clone(), of: points.rows, rows: ids.len(), k, files, trustworthiness, recall })
 }
 
+/// The map's lasso at 200k documents, on the CPU (what the page runs in its worker): the
+/// documents inside a polygon, then the features over-represented in them.
+#[derive(Serialize)]
+struct SelectionCase {
+    data: String,
+    rows: usize,
+    latents: usize,
+    k: usize,
+    /// Corners of the lasso (a circle around one document, holding about `SELECTED_SHARE`).
+    corners: usize,
+    selected: usize,
+    /// `layout`, `polygon` ([corners, 2] f32), `indices` and `values` (the codes).
+    files: serde_json::Value,
+    inside: Timing,
+    enrich: Timing,
+    /// The most over-represented feature (the peer must find the same).
+    top_feature: u32,
+}
+
+/// Share of the documents the benchmark's lasso holds (a selection a person would draw).
+const SELECTED_SHARE: f64 = 0.06;
+
+/// Planted documents (`rows`, each `k` of `latents` atoms) placed on a planted map: each
+/// document near its strongest atom's anchor, as the page's 200k browser test draws them. Their
+/// codes are the planted atoms, the demo's shape (k = 32 of 3,072).
+fn selection_case(out: &Path, policy: &RunPolicy, rows: usize) -> Result<SelectionCase> {
+    use saescope_interp::selection::{enrich, inside_polygon};
+    let (latents, k) = (3072, 32);
+    eprintln!("selection-{rows}");
+    let planted = saescope_core::synth::PlantedData::generate(32, latents, k, rows, LAYOUT_SEED + 11);
+    let layout = planted.planted_layout(LAYOUT_SEED);
+    let codes = SparseCodes::new(k, latents, planted.atoms, planted.weights)?;
+    // A 64-corner circle around document 0's point, as wide as the SELECTED_SHARE-quantile of
+    // the distances from it.
+    let (cx, cy) = (layout.data[0], layout.data[1]);
+    let mut distances: Vec<f32> =
+        layout.data.chunks_exact(2).map(|p| ((p[0] - cx).powi(2) + (p[1] - cy).powi(2)).sqrt()).collect();
+    let at = ((rows as f64 * SELECTED_SHARE) as usize).min(rows - 1);
+    let radius = *distances.select_nth_unstable_by(at, f32::total_cmp).1;
+    let corners = 64;
+    let polygon: Vec<[f32; 2]> = (0..corners)
+        .map(|i| {
+            let a = std::f32::consts::TAU * i as f32 / corners as f32;
+            [cx + radius * a.cos(), cy + radius * a.sin()]
+        })
+        .collect();
+    let mut selected = Vec::new();
+    let inside = policy.time(|| {
+        selected = inside_polygon(&layout, &polygon)?;
+        Ok(())
+    })?;
+    let mut top_feature = 0;
+    let enrich_timing = policy.time(|| {
+        top_feature = enrich(&codes, &selected, 20)?.features.first().context("an over-represented feature")?.feature;
+        Ok(())
+    })?;
+    let flat: Vec<f32> = polygon.iter().flatten().copied().collect();
+    let files = serde_json::json!({
+        "layout": write_matrix(out, &format!("selection-layout-{rows}.npy"), &layout)?,
+        "polygon": write_npy(out, "selection-polygon.npy", &[corners, 2], &flat)?,
+        "indices": write_npy(out, "selection-indices.npy", &[rows, k], &codes.indices)?,
+        "values": write_npy(out, "selection-values.npy", &[rows, k], &codes.values)?,
+    });
+    Ok(SelectionCase {
+        data: format!("planted: {rows} documents, each {k} of {latents} atoms, on a planted map"),
+        rows,
+        latents,
+        k,
+        corners,
+        selected: selected.len(),
+        files,
+        inside,
+        enrich: enrich_timing,
+        top_feature,
+    })
+}
+
 /// The map layout: our UMAP on the real corpus and the grown one (timed), NN-descent against
 /// exact neighbours on the real one, and our map's quality on a sample of the real one.
 #[derive(Serialize)]
@@ -752,10 +838,11 @@ struct Report {
     quick: bool,
     machine: Machine,
     policy: RunPolicy,
-    /// Absent with `--only layout`.
+    /// Absent with `--only`.
     #[serde(flatten)]
     hot_paths: Option<HotPaths>,
-    layout: LayoutCases,
+    layout: Option<LayoutCases>,
+    selection: Option<SelectionCase>,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -768,7 +855,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             real.cols
         );
     }
-    let gpu = if args.only_layout {
+    let gpu = if args.only.is_some() {
         None
     } else {
         Some(
@@ -783,31 +870,38 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         RunPolicy { max_runs: 7, min_runs: 3, budget_s: 20.0 }
     };
 
-    // The real corpus (its first 2000 rows with --quick) and one grown from it, shared by the
-    // search, k-means and layout cases.
-    let small = if args.quick { real.slice_rows(0, 2000) } else { real.clone() };
-    let large = grow_corpus(&real, if args.quick { 19_000 } else { 190_000 }, 4);
-    let small_data = format!("demo embeddings{}", if args.quick { " (first 2000)" } else { "" });
-    let large_data = format!("synthetic: the {} demo embeddings and noisy copies", real.rows);
-    let (small_file, large_file) = (
-        write_matrix(&args.out, &format!("corpus-{}.npy", small.rows), &small)?,
-        write_matrix(&args.out, &format!("corpus-{}.npy", large.rows), &large)?,
-    );
-    let corpora = [(&small, &small_file, &small_data), (&large, &large_file, &large_data)];
-
     let machine = machine(gpu.as_ref());
-    let hot_paths =
-        gpu.map(|gpu| hot_paths(args, &Bench { out: args.out.clone(), policy, gpu }, &real, corpora)).transpose()?;
-    let layout = layout_cases(&args.out, &policy, corpora, args.quick)?;
+    let wanted = |group| args.only.is_none() || args.only == Some(group);
+    let (mut hot_paths, mut layout) = (None, None);
+    if args.only != Some(Only::Selection) {
+        // The real corpus (its first 2000 rows with --quick) and one grown from it, shared by the
+        // search, k-means and layout cases.
+        let small = if args.quick { real.slice_rows(0, 2000) } else { real.clone() };
+        let large = grow_corpus(&real, if args.quick { 19_000 } else { 190_000 }, 4);
+        let small_data = format!("demo embeddings{}", if args.quick { " (first 2000)" } else { "" });
+        let large_data = format!("synthetic: the {} demo embeddings and noisy copies", real.rows);
+        let (small_file, large_file) = (
+            write_matrix(&args.out, &format!("corpus-{}.npy", small.rows), &small)?,
+            write_matrix(&args.out, &format!("corpus-{}.npy", large.rows), &large)?,
+        );
+        let corpora = [(&small, &small_file, &small_data), (&large, &large_file, &large_data)];
+        hot_paths = gpu
+            .map(|gpu| hot_paths_of(args, &Bench { out: args.out.clone(), policy, gpu }, &real, corpora))
+            .transpose()?;
+        layout = wanted(Only::Layout).then(|| layout_cases(&args.out, &policy, corpora, args.quick)).transpose()?;
+    }
+    let selection = wanted(Only::Selection)
+        .then(|| selection_case(&args.out, &policy, if args.quick { 20_000 } else { 200_000 }))
+        .transpose()?;
 
-    let report = Report { quick: args.quick, machine, policy, hot_paths, layout };
+    let report = Report { quick: args.quick, machine, policy, hot_paths, layout, selection };
     let path = args.out.join("ours.json");
     write(&path, &serde_json::to_vec_pretty(&report)?)?;
     println!("{}", path.display());
     Ok(())
 }
 
-fn hot_paths(
+fn hot_paths_of(
     args: &BenchArgs,
     bench: &Bench,
     real: &Matrix,

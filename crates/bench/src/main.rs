@@ -28,15 +28,16 @@ struct Args {
     /// The MiniLM model folder, for the query-embedding case
     #[arg(long)]
     embedder: Option<PathBuf>,
-    /// Run only these cases: `layout` (the 2D map, UMAP; no GPU needed)
-    #[arg(long, value_parser = ["layout"])]
+    /// Run only these cases (no GPU needed): `layout` (the 2D map, UMAP) or `selection` (the
+    /// map's lasso and enrichment at 200k documents)
+    #[arg(long, value_parser = ["layout", "selection"])]
     only: Option<String>,
 }
 
 fn main() -> ExitCode {
     let Args { quick, embeddings, out, bundle, embedder, only } = Args::parse();
-    let only_layout = only.is_some();
-    match bench::run(&bench::BenchArgs { quick, out, embeddings, bundle, embedder, only_layout }) {
+    let only = only.map(|o| if o == "layout" { bench::Only::Layout } else { bench::Only::Selection });
+    match bench::run(&bench::BenchArgs { quick, out, embeddings, bundle, embedder, only }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));

@@ -70,16 +70,17 @@ fn unit_rows(points: &Matrix) -> Matrix {
 }
 
 /// The `k` best (smallest distance) distinct candidates, kept sorted: the neighbour list of one
-/// point. Inserting is a scan of `k` entries, cheap for the k = 15 of a map.
-struct Nearest<'a> {
-    ids: &'a mut [u32],
-    dist: &'a mut [f32],
+/// point. Inserting is a scan of `k` entries, cheap for the k = 15 of a map. Start it with
+/// `u32::MAX` ids and infinite distances; of equal distances, the first inserted stays ahead.
+pub(crate) struct Nearest<'a> {
+    pub(crate) ids: &'a mut [u32],
+    pub(crate) dist: &'a mut [f32],
 }
 
 impl Nearest<'_> {
     /// Puts `id` at distance `d` into the list if it is nearer than the farthest and not
     /// already there; says whether the list changed.
-    fn insert(&mut self, id: u32, d: f32) -> bool {
+    pub(crate) fn insert(&mut self, id: u32, d: f32) -> bool {
         let k = self.ids.len();
         if d >= self.dist[k - 1] || self.ids.contains(&id) {
             return false;

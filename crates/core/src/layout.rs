@@ -382,7 +382,7 @@ pub fn check_layout(layout: &Matrix, rows: usize) -> Result<()> {
 /// the map). Exact, so O(n^2): for samples of a few thousand points.
 pub mod quality {
     use super::*;
-    use crate::knn::exact_knn;
+    use crate::knn::{exact_knn, Nearest};
 
     /// Trustworthiness@k (Venna and Kaski; scikit-learn's `trustworthiness`): 1 minus a penalty
     /// for each point's map neighbours that are not among its `k` nearest in the data, by how
@@ -441,19 +441,18 @@ pub mod quality {
     /// Each map point's `k` nearest other map points (brute force).
     fn euclidean_knn(low: &Matrix, k: usize) -> Vec<u32> {
         let n = low.rows;
-        let mut out = Vec::with_capacity(n * k);
-        let mut all: Vec<(f32, u32)> = Vec::with_capacity(n);
-        for i in 0..n {
+        let mut ids = vec![u32::MAX; n * k];
+        let mut dist = vec![f32::INFINITY; k];
+        for (i, row) in ids.chunks_mut(k).enumerate() {
+            dist.fill(f32::INFINITY);
+            let mut nearest = Nearest { ids: row, dist: &mut dist };
             let (x, y) = (low.data[2 * i], low.data[2 * i + 1]);
-            all.clear();
-            all.extend((0..n).filter(|&j| j != i).map(|j| {
+            for j in (0..n).filter(|&j| j != i) {
                 let (dx, dy) = (low.data[2 * j] - x, low.data[2 * j + 1] - y);
-                (dx * dx + dy * dy, j as u32)
-            }));
-            all.select_nth_unstable_by(k - 1, |p, q| p.0.total_cmp(&q.0).then(p.1.cmp(&q.1)));
-            out.extend(all[..k].iter().map(|p| p.1));
+                nearest.insert(j as u32, dx * dx + dy * dy);
+            }
         }
-        out
+        ids
     }
 }
 
