@@ -57,3 +57,98 @@ export function barChart(counts, { width = 420, height = 140, xLabel = (i) => St
   svg.append(svgEl('text', { x: pad.left - 4, y: pad.top + h, 'text-anchor': 'end', class: 'tick' }, '0'));
   return svg;
 }
+
+/**
+ * Signed values as bars up and down from zero (one bar per value), with an optional second
+ * series of the same length drawn as a line over them (the reconstruction over the embedding).
+ * @param {ArrayLike<number>} values
+ * @param {object} [options]
+ * @param {ArrayLike<number> | null} [options.overlay]
+ * @param {number} [options.width]
+ * @param {number} [options.height]
+ * @param {string} [options.caption]
+ * @returns {SVGElement}
+ */
+export function signedBars(values, { overlay = null, width = 768, height = 150, caption = '' } = {}) {
+  const pad = { left: 40, right: 8, top: 8, bottom: 18 };
+  const w = width - pad.left - pad.right;
+  const h = height - pad.top - pad.bottom;
+  let max = 1e-9;
+  for (const series of [values, overlay ?? []]) for (let i = 0; i < series.length; i++) max = Math.max(max, Math.abs(series[i]));
+  const zero = pad.top + h / 2;
+  /** @param {number} v */
+  const y = (v) => zero - (v / max) * (h / 2);
+  const band = w / Math.max(1, values.length);
+  const svg = svgEl('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', class: 'chart signed' });
+  if (caption) svg.append(svgEl('title', {}, caption));
+  // One path for all bars: hundreds of rects would each be a node.
+  let bars = '';
+  for (let i = 0; i < values.length; i++) {
+    const x = pad.left + i * band;
+    bars += `M${x.toFixed(2)} ${zero.toFixed(2)}V${y(values[i]).toFixed(2)}h${Math.max(0.6, band * 0.8).toFixed(2)}V${zero.toFixed(2)}Z`;
+  }
+  svg.append(svgEl('path', { d: bars, class: 'bar' }));
+  if (overlay) {
+    let line = '';
+    for (let i = 0; i < overlay.length; i++) line += `${i ? 'L' : 'M'}${(pad.left + (i + 0.4) * band).toFixed(2)} ${y(overlay[i]).toFixed(2)}`;
+    svg.append(svgEl('path', { d: line, class: 'overlay' }));
+  }
+  svg.append(svgEl('line', { x1: pad.left, y1: zero, x2: pad.left + w, y2: zero, class: 'axis' }));
+  svg.append(svgEl('text', { x: pad.left - 4, y: pad.top + 8, 'text-anchor': 'end', class: 'tick' }, max.toPrecision(2)));
+  svg.append(svgEl('text', { x: pad.left - 4, y: pad.top + h, 'text-anchor': 'end', class: 'tick' }, (-max).toPrecision(2)));
+  svg.append(svgEl('text', { x: pad.left, y: height - 4, class: 'tick' }, '0'));
+  svg.append(svgEl('text', { x: pad.left + w, y: height - 4, 'text-anchor': 'end', class: 'tick' }, String(values.length - 1)));
+  return svg;
+}
+
+/**
+ * A descending curve (values sorted largest first) with a cut after the first `cut` values:
+ * the kept part drawn strong, a vertical marker at the cut and a horizontal one at its value.
+ * The x axis is logarithmic in rank, so that the few kept values are not a sliver.
+ * @param {ArrayLike<number>} sorted
+ * @param {number} cut
+ * @param {object} [options]
+ * @param {number} [options.width]
+ * @param {number} [options.height]
+ * @param {string} [options.caption]
+ * @returns {SVGElement}
+ */
+export function cutCurve(sorted, cut, { width = 768, height = 170, caption = '' } = {}) {
+  const pad = { left: 44, right: 8, top: 10, bottom: 22 };
+  const w = width - pad.left - pad.right;
+  const h = height - pad.top - pad.bottom;
+  const n = sorted.length;
+  const lo = Math.min(0, sorted[n - 1]);
+  const hi = Math.max(1e-9, sorted[0]);
+  /** @param {number} rank 1-based */
+  const x = (rank) => pad.left + (w * Math.log(rank)) / Math.log(Math.max(2, n));
+  /** @param {number} v */
+  const y = (v) => pad.top + ((hi - v) / (hi - lo)) * h;
+  const svg = svgEl('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', class: 'chart cut' });
+  if (caption) svg.append(svgEl('title', {}, caption));
+  /** @param {number} from @param {number} to 1-based ranks, inclusive */
+  const path = (from, to) => {
+    let d = '';
+    // Past a few hundred ranks neighbours share a pixel: every ~0.5 px is enough.
+    let lastX = -Infinity;
+    for (let r = from; r <= to; r++) {
+      const px = x(r);
+      if (r !== to && px - lastX < 0.5) continue;
+      lastX = px;
+      d += `${d ? 'L' : 'M'}${px.toFixed(2)} ${y(sorted[r - 1]).toFixed(2)}`;
+    }
+    return d;
+  };
+  svg.append(svgEl('line', { x1: pad.left, y1: y(0), x2: pad.left + w, y2: y(0), class: 'axis' }));
+  svg.append(svgEl('path', { d: path(Math.max(1, cut), n), class: 'dropped' }));
+  svg.append(svgEl('path', { d: path(1, Math.max(1, cut)), class: 'kept' }));
+  svg.append(svgEl('line', { x1: x(cut), y1: pad.top, x2: x(cut), y2: pad.top + h, class: 'marker' }));
+  svg.append(svgEl('line', { x1: pad.left, y1: y(sorted[cut - 1]), x2: pad.left + w, y2: y(sorted[cut - 1]), class: 'marker faint' }));
+  svg.append(svgEl('text', { x: x(cut) + 4, y: pad.top + 10, class: 'tick' }, `k = ${cut}`));
+  svg.append(svgEl('text', { x: pad.left - 4, y: pad.top + 8, 'text-anchor': 'end', class: 'tick' }, hi.toPrecision(2)));
+  svg.append(svgEl('text', { x: pad.left - 4, y: y(0) + 4, 'text-anchor': 'end', class: 'tick' }, '0'));
+  for (const r of [1, 10, 100, 1000, 10000].filter((r) => r <= n)) {
+    svg.append(svgEl('text', { x: x(r), y: height - 6, 'text-anchor': 'middle', class: 'tick' }, `#${r}`));
+  }
+  return svg;
+}

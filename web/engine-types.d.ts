@@ -280,6 +280,67 @@ tested: number,
  */
 features: Array<EnrichedFeature>, };
 
+export type Explanation = { 
+/**
+ * The `k` of this explanation (the SAE was trained with `trained_k`).
+ */
+k: number, trained_k: number, 
+/**
+ * The embedding `x` as given (`d_in` values).
+ */
+embedding: Array<number>, 
+/**
+ * All `d_sae` pre-activations, largest first (the curve the cut is drawn on).
+ */
+sorted_pre_activations: Array<number>, 
+/**
+ * The k-th largest pre-activation: the cut. Latents below it are set to 0.
+ */
+threshold: number, 
+/**
+ * How many pre-activations are positive (ReLU alone would keep these).
+ */
+positive: number, 
+/**
+ * The kept features with a positive activation, largest activation first.
+ */
+kept: Array<KeptFeature>, 
+/**
+ * Kept by top-k but zeroed by ReLU (their pre-activation was <= 0).
+ */
+zeroed_by_relu: number, 
+/**
+ * `x̂` (`d_in` values).
+ */
+reconstruction: Array<number>, 
+/**
+ * `(b_dec · x) / (‖x‖ ‖x̂‖)`: the decoder bias's term of the cosine.
+ */
+bias_cosine_share: number, 
+/**
+ * `cos(x, x̂)`.
+ */
+cosine: number, 
+/**
+ * `‖x̂ - x‖² / ‖x‖²`: the share of the embedding's energy the code misses.
+ */
+relative_error: number, };
+
+export type KeptFeature = { feature: number, 
+/**
+ * `z_j`, after ReLU (> 0).
+ */
+activation: number, 
+/**
+ * `z_j ‖d_j‖`: how far this feature moves the reconstruction.
+ */
+magnitude: number, 
+/**
+ * `z_j (d_j · x) / (‖x‖ ‖x̂‖)`: this feature's term of the cosine between text and
+ * reconstruction.
+ */
+cosine_share: number, };
+
 export type EnrichedFeature = { feature: number, 
 /**
  * Selected documents it fires in, and other documents it fires in.

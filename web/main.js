@@ -14,6 +14,7 @@ import { FeaturesView } from './views/features.js';
 import { FamiliesView } from './views/families.js';
 import { ClustersView } from './views/clusters.js';
 import { MapView } from './views/map.js';
+import { ExplainView } from './views/explain.js';
 import { prepareRenderer } from './scatter.js';
 
 /** @import { AppState, View } from './state.js' */
@@ -107,6 +108,7 @@ export class App {
     this.views = {
       map: new MapView(this, $('view-map')),
       search: this.search,
+      explain: new ExplainView(this, $('view-explain')),
       feature: new FeatureView(this, $('view-feature')),
       features: new FeaturesView(this, $('view-features')),
       families: new FamiliesView(this, $('view-families')),
@@ -251,9 +253,9 @@ export class App {
   async render() {
     if (!this.catalog) return;
     for (const v of VIEWS) $(`view-${v}`).hidden = v !== this.state.view;
-    // The query box serves the search and the map.
+    // The query box serves the search, the map and the explainer.
     const s = this.state;
-    $('query-bar').hidden = s.view !== 'search' && s.view !== 'map';
+    $('query-bar').hidden = s.view !== 'search' && s.view !== 'map' && s.view !== 'explain';
     if (document.activeElement !== $('query')) $('query').value = s.q;
     if (!s.q && s.doc === null) $('query-status').textContent = this.embedderStatus();
     for (const a of /** @type {NodeListOf<HTMLAnchorElement>} */ (document.querySelectorAll('#tabs a'))) {

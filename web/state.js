@@ -3,7 +3,7 @@
 // clustering) can be shared and reloaded. This module reads and writes it.
 //
 //   bundle=URL           the bundle folder
-//   view=map|search|feature|features|families|clusters
+//   view=map|search|explain|feature|features|families|clusters
 //                        (absent: the search when there is a query, else the map; or the
 //                        search when the bundle has no map)
 //   q=TEXT | doc=N       the query: free text, or a document ("more like this")
@@ -11,13 +11,14 @@
 //   fam=F:S,...          family F steered at strength S (x each member's typical activation)
 //   mode=rebuild         steering mode (default: keep-error)
 //   f=J                  the feature page's feature
+//   ek=N                 the explainer's k (absent: the SAE's own)
 //   k=N&space=codes|embeddings&along=J,J   clustering
 //   color=feature:J|family:F|cluster|category|year|score|none   the map's colouring
 //   sel=x,y;x,y;...      the map's selection, a polygon in layout units (4 significant digits)
 //   mapview=cx,cy,zoom   the map's centre (layout units) and zoom (1 = the whole map)
 //   renderer=webgpu|webgl2|canvas   asks the map for one renderer (tests; default: the best)
 
-/** @typedef {'map' | 'search' | 'feature' | 'features' | 'families' | 'clusters'} View */
+/** @typedef {'map' | 'search' | 'explain' | 'feature' | 'features' | 'families' | 'clusters'} View */
 
 /**
  * The app's state, as the URL holds it.
@@ -30,6 +31,7 @@
  * @property {Map<number, number>} fam family id -> strength
  * @property {'keep-error' | 'rebuild'} mode
  * @property {number | null} f the feature page's feature
+ * @property {number} ek the explainer's k (0: the SAE's own)
  * @property {number} k clusters
  * @property {'codes' | 'embeddings'} space
  * @property {number[]} along features to cluster along
@@ -44,7 +46,7 @@
 const COLOR = /^(feature:\d+|family:\d+|cluster|category|year|score|none)$/;
 
 /** @type {View[]} */
-export const VIEWS = ['map', 'search', 'feature', 'features', 'families', 'clusters'];
+export const VIEWS = ['map', 'search', 'explain', 'feature', 'features', 'families', 'clusters'];
 
 /**
  * `J:V,J:V` as a map (malformed or negative pairs left out).
@@ -138,6 +140,7 @@ export function readState(search = location.search) {
     fam: parsePairs(p.get('fam')),
     mode: p.get('mode') === 'rebuild' ? 'rebuild' : 'keep-error',
     f: int('f'),
+    ek: int('ek') ?? 0,
     k: int('k') ?? 8,
     space: p.get('space') === 'embeddings' ? 'embeddings' : 'codes',
     along: parseInts(p.get('along')),
@@ -177,6 +180,7 @@ export function stateToSearch(s) {
   if (s.fam.size) p.set('fam', formatPairs(s.fam));
   if (s.mode !== 'keep-error') p.set('mode', s.mode);
   if (s.view === 'feature' && s.f !== null) p.set('f', String(s.f));
+  if (s.view === 'explain' && s.ek > 0) p.set('ek', String(s.ek));
   if (s.view === 'clusters') {
     p.set('k', String(s.k));
     p.set('space', s.space);

@@ -79,6 +79,10 @@
 
 /** @typedef {import('./engine-types').Enrichment} Enrichment */
 
+/** @typedef {import('./engine-types').Explanation} Explanation */
+
+/** @typedef {import('./engine-types').KeptFeature} KeptFeature */
+
 /**
  * The bundle's 2D layout (N x 2 interleaved), or why there is none.
  * @typedef {{ xy: Float32Array | null, problem: string | null }} Layout
@@ -131,6 +135,7 @@
  * @property {{ args: { family: number }, result: Float32Array }} familyActivations
  * @property {{ args: { polygon: number[] }, result: { docs: Uint32Array, ms: number } }} selectPolygon
  * @property {{ args: { docs: Uint32Array, n: number }, result: Enrichment & { ms: number } }} enrich
+ * @property {{ args: { vector: Float32Array, k: number }, result: Explanation }} explain
  * @property {{ args: { doc: number, n: number }, result: Feature[] }} documentFeatures
  * @property {{ args: {}, result: SelfTestCase[] }} selfTest
  * @property {{ args: {}, result: void }} panicForTest

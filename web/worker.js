@@ -220,13 +220,12 @@ const handlers = {
     return result;
   },
 
-  /** Document `doc`'s own features, strongest first: its embedding encoded (a 1-hit search). */
-  async documentFeatures({ doc, n }) {
+  explain: ({ vector, k }) => current().explain(vector, k),
+
+  /** Document `doc`'s own features, strongest first: its embedding encoded. */
+  documentFeatures({ doc, n }) {
     const s = current();
-    const vector = s.documentVector(doc);
-    const none = new Uint32Array(0);
-    const result = await s.steeredSearch(vector, none, new Float32Array(0), none, new Float32Array(0), 'keep-error', 1);
-    return result.features.slice(0, n);
+    return s.explain(s.documentVector(doc), 0).kept.slice(0, n);
   },
 
   selfTest: () => activeEngine().selfTest(),

@@ -3,13 +3,15 @@
 // the in-browser embedder, steering, reload, feature page, family tree, clustering. Each view
 // is saved as a screenshot under target/browser-test/screenshots/.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { launch } from './chromium.mjs';
+import { bothBrowsers } from './chromium.mjs';
 import { readNpy } from './npy.mjs';
+
+const browsers = bothBrowsers();
 
 const BASE = process.env.SAESCOPE_URL;
 const DEMO = process.env.SAESCOPE_DEMO;
@@ -32,19 +34,6 @@ function fires(doc, feature) {
   for (let e = doc * k; e < (doc + 1) * k; e++) if (codes.indices.data[e] === feature && codes.values.data[e] > 0) return true;
   return false;
 }
-
-let gpuBrowser;
-let cpuBrowser;
-
-before(async () => {
-  gpuBrowser = await launch({ webgpu: true });
-  cpuBrowser = await launch({ webgpu: false });
-});
-
-after(async () => {
-  await gpuBrowser?.close();
-  await cpuBrowser?.close();
-});
 
 async function open(browser, query = '') {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
@@ -76,7 +65,7 @@ const boost = labels
   .sort((a, b) => b.pearson_correlation - a.pearson_correlation)[0];
 
 test('a typed query is embedded in the browser and finds the document it describes', async () => {
-  const { page, errors } = await open(gpuBrowser);
+  const { page, errors } = await open(browsers.gpu);
   const d = documents[target];
   // The document's own text embeds to (almost) its stored embedding: the browser's embedder
   // reproduces the reference embeddings the bundle was built from.
@@ -94,7 +83,7 @@ test('a typed query is embedded in the browser and finds the document it describ
 
 test('boosting a feature raises the share of results that fire it, and a reload restores the steered search', async () => {
   assert.ok(boost, 'the demo bundle needs a labelled feature of density 1-5%');
-  const { page, errors } = await open(gpuBrowser);
+  const { page, errors } = await open(browsers.gpu);
   const plain = await search(page, 'neural networks for time series forecasting');
   const before = plain.filter((h) => fires(h.doc, boost.index)).length / plain.length;
   // Add the feature by its label, as a user would.
@@ -147,7 +136,7 @@ test('saescope steer gives the page\'s results for the same URL', async () => {
   const query = 'dark matter halos of dwarf galaxies';
   const args = ['steer', '--bundle', DEMO, '--query', query, '--edit', `${boost.index}:0.5`, '--family', `${family.id}:1`, '--k', '20', '--json'];
   const fromCli = JSON.parse(execFileSync(cli, args, { cwd: new URL('../../', import.meta.url), encoding: 'utf8' }));
-  const { page, errors } = await open(cpuBrowser, `&q=${encodeURIComponent(query)}&steer=${boost.index}:0.5&fam=${family.id}:1`);
+  const { page, errors } = await open(browsers.plain, `&q=${encodeURIComponent(query)}&steer=${boost.index}:0.5&fam=${family.id}:1`);
   await page.waitForFunction(() => document.body.dataset.embedder === 'ready', null, { timeout: 180_000 });
   const wanted = fromCli.edits.map(([j, v]) => `${j}:${Number(v.toFixed(3))}`).join(',');
   await page.waitForFunction((w) => document.querySelector('#results')?.dataset.steer === w && document.body.dataset.busy === 'false', wanted, { timeout: 180_000 });
@@ -160,7 +149,7 @@ test('saescope steer gives the page\'s results for the same URL', async () => {
 });
 
 test('after an engine crash the worker is replaced, the bundle reloads and the page keeps working', async () => {
-  const { page, errors } = await open(cpuBrowser);
+  const { page, errors } = await open(browsers.plain);
   const before = await search(page, 'gravitational waves from binary black holes');
   assert.equal(before.length, 20);
   // A Rust panic traps the wasm instance for good; the page must replace its worker.
@@ -178,7 +167,7 @@ test('after an engine crash the worker is replaced, the bundle reloads and the p
 
 test('the feature page shows the label, the histogram, top documents and related features', async () => {
   const j = boost.index;
-  const { page, errors } = await open(gpuBrowser, `&view=feature&f=${j}`);
+  const { page, errors } = await open(browsers.gpu, `&view=feature&f=${j}`);
   await page.waitForSelector('ol[data-list="nearest"] li');
   assert.equal(await page.textContent('.feature-label'), boost.label);
   const stats = features.find((f) => f.feature === j);
@@ -209,7 +198,7 @@ test('the feature page shows the label, the histogram, top documents and related
 });
 
 test('the families view draws the family tree of the bundle', async () => {
-  const { page, errors } = await open(gpuBrowser);
+  const { page, errors } = await open(browsers.gpu);
   await page.click('#tabs a[data-view="families"]');
   await page.waitForSelector('#family-tree li.family');
   const shown = await page.$$eval('#family-tree li.family', (lis) => lis.map((li) => Number(li.dataset.family)));
@@ -226,7 +215,7 @@ test('the families view draws the family tree of the bundle', async () => {
 });
 
 test('clustering runs on the engine and names each cluster by its over-represented features', async () => {
-  const { page, errors } = await open(gpuBrowser, '&view=clusters&k=6&space=codes');
+  const { page, errors } = await open(browsers.gpu, '&view=clusters&k=6&space=codes');
   await page.waitForSelector('#clusters li.cluster', { timeout: 300_000 });
   const sizes = await page.$$eval('#clusters li.cluster', (lis) => lis.map((li) => Number(li.dataset.size)));
   assert.equal(sizes.length, 6);
@@ -240,12 +229,89 @@ test('clustering runs on the engine and names each cluster by its over-represent
 
 test('without WebGPU the same query gives the same results on the CPU path', async () => {
   const text = 'gravitational waves from binary black hole mergers';
-  const { page: gpu } = await open(gpuBrowser);
-  const { page: cpu } = await open(cpuBrowser);
+  const { page: gpu } = await open(browsers.gpu);
+  const { page: cpu } = await open(browsers.plain);
   assert.equal(await cpu.getAttribute('#engine', 'data-kind'), 'cpu');
   const [a, b] = [await search(gpu, text), await search(cpu, text)];
   assert.deepEqual(a.map((h) => h.doc), b.map((h) => h.doc));
   a.forEach((h, i) => assert.ok(Math.abs(h.score - b[i].score) < 1e-4));
   await gpu.close();
   await cpu.close();
+});
+
+/** Every number the explainer shows, by name, and its kept features: [feature, activation, magnitude, cosine_share]. */
+async function explainerNumbers(page) {
+  return page.evaluate(() => {
+    const root = /** @type {HTMLElement} */ (document.querySelector('#view-explain'));
+    const named = {};
+    for (const span of root.querySelectorAll('[data-step] > .explain-body > p > [data-name]')) named[span.dataset.name] = Number(span.dataset.value);
+    const kept = [...root.querySelectorAll('tr.kept')].map((tr) => [Number(tr.dataset.feature), ...['activation', 'magnitude', 'cosine_share'].map((n) => Number(tr.querySelector(`[data-name="${n}"]`).dataset.value))]);
+    const steered = Object.fromEntries([...root.querySelectorAll('.explain-mode')].map((col) => [col.dataset.mode, Number(col.querySelector('[data-name="steered_cosine"]')?.dataset.value)]));
+    return { named, kept, steered, k: Number(root.querySelector('#explain-k')?.value), charts: root.querySelectorAll('svg.chart').length };
+  });
+}
+
+/** The page's explainer must show the CLI's numbers (`saescope explain`, native CPU). */
+function assertExplains(fromPage, fromCli, tolerance = 1e-4) {
+  const near = (a, b, what) => assert.ok(Math.abs(a - b) <= tolerance, `${what}: page ${a}, CLI ${b}`);
+  assert.equal(fromPage.k, fromCli.k);
+  for (const name of ['threshold', 'cosine', 'relative_error', 'bias_cosine_share']) near(fromPage.named[name], fromCli[name], name);
+  assert.equal(fromPage.named.positive, fromCli.positive);
+  assert.equal(fromPage.named.d_sae, fromCli.sorted_pre_activations.length);
+  assert.deepEqual(fromPage.kept.map((f) => f[0]), fromCli.kept.map((f) => f.feature));
+  fromPage.kept.forEach(([j, activation, magnitude, share], i) => {
+    near(activation, fromCli.kept[i].activation, `feature ${j} activation`);
+    near(magnitude, fromCli.kept[i].magnitude, `feature ${j} magnitude`);
+    near(share, fromCli.kept[i].cosine_share, `feature ${j} share`);
+  });
+}
+
+test('the explainer shows the CLI\'s numbers for a document, re-encodes with the k slider and compares both steering modes', async () => {
+  const cli = process.env.SAESCOPE_CLI;
+  assert.ok(cli, 'SAESCOPE_CLI is set by cargo xtask test');
+  const run = (...args) => JSON.parse(execFileSync(cli, args, { cwd: new URL('../../', import.meta.url), encoding: 'utf8' }));
+  const fromCli = run('explain', '--bundle', DEMO, '--doc', String(target), '--json');
+  const { page, errors } = await open(browsers.plain, `&view=explain&doc=${target}`);
+  await page.waitForSelector('#view-explain .explain-mode [data-name="steered_cosine"]', { timeout: 180_000 });
+  const shown = await explainerNumbers(page);
+  assertExplains(shown, fromCli);
+  assert.equal(shown.charts, 2, 'the embedding and the pre-activation curve are drawn');
+  assert.ok(await page.isVisible('#view-explain svg.chart.signed path.overlay'), 'the reconstruction is drawn over the embedding');
+  // The two modes, with the strongest feature removed, as `saescope steer` computes them.
+  const strongest = fromCli.kept[0].feature;
+  for (const mode of ['keep-error', 'rebuild']) {
+    const steered = run('steer', '--bundle', DEMO, '--doc', String(target), '--edit', `${strongest}:0`, '--mode', mode, '--k', '5', '--json');
+    assert.ok(Math.abs(shown.steered[mode] - steered.cosine) < 1e-4, `${mode}: page ${shown.steered[mode]}, CLI ${steered.cosine}`);
+  }
+  await page.screenshot({ path: new URL('explain.png', SHOTS).pathname, fullPage: true });
+
+  // The slider re-encodes live, and the URL keeps its k.
+  const k = Math.max(1, Math.floor(fromCli.k / 4));
+  await page.$eval('#explain-k', (input, v) => {
+    input.value = String(v);
+    input.dispatchEvent(new Event('input'));
+  }, k);
+  await page.waitForFunction((v) => document.querySelectorAll('#view-explain tr.kept').length <= v && document.querySelector('#view-explain [data-name="threshold"]') && document.querySelector('.cut text')?.textContent === `k = ${v}`, k);
+  assertExplains(await explainerNumbers(page), run('explain', '--bundle', DEMO, '--doc', String(target), '--k', String(k), '--json'));
+  assert.equal(new URL(page.url()).searchParams.get('ek'), String(k));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the explainer reads a typed query as the CLI does, on WebGPU', async () => {
+  const cli = process.env.SAESCOPE_CLI;
+  const query = 'gravitational lensing by galaxy clusters';
+  const fromCli = JSON.parse(execFileSync(cli, ['explain', '--bundle', DEMO, '--query', query, '--json'], { cwd: new URL('../../', import.meta.url), encoding: 'utf8' }));
+  const { page, errors } = await open(browsers.gpu, `&view=explain&q=${encodeURIComponent(query)}`);
+  await page.waitForSelector('#view-explain tr.kept', { timeout: 180_000 });
+  const shown = await explainerNumbers(page);
+  // The query is embedded in the browser (cosine >= 0.9999 to the native embedder), so the
+  // numbers agree to a looser tolerance; the strongest features are the same.
+  assert.deepEqual(shown.kept.slice(0, 3).map((f) => f[0]), fromCli.kept.slice(0, 3).map((f) => f.feature));
+  assert.ok(Math.abs(shown.named.cosine - fromCli.cosine) < 2e-3, `cosine: page ${shown.named.cosine}, CLI ${fromCli.cosine}`);
+  // The labels are shown as text.
+  const label = await page.textContent('#view-explain tr.kept .feature-link');
+  assert.ok(label && label.length > 0);
+  assert.deepEqual(errors, []);
+  await page.close();
 });

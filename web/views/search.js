@@ -25,11 +25,13 @@ export class SearchView {
     this.hits = [];
     /** Where the results lie on the map (when the bundle has a layout). */
     this.resultsMap = new ResultsMap(app, $('results-map'));
-    // The query box is shared with the map; a query opens the search.
+    // The query box is shared with the map and the explainer; a query opens the search (or
+    // stays in the explainer).
     $('query-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const q = $('query').value.trim();
-      if (q) app.update({ view: 'search', q, doc: null, steer: new Map(), fam: new Map() }, { push: true });
+      const view = app.state.view === 'explain' ? 'explain' : 'search';
+      if (q) app.update({ view, q, doc: null, steer: new Map(), fam: new Map() }, { push: true });
     });
     for (const radio of /** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll('#mode input'))) {
       radio.addEventListener('change', () => app.update({ mode: /** @type {AppState['mode']} */ (radio.value) }));

@@ -66,6 +66,28 @@ impl TrainingArgs {
     }
 }
 
+/// A bundle and one query in it: text, a vector or a document (`steer`, `explain`).
+#[derive(clap::Args)]
+struct QueryArgs {
+    #[arg(long)]
+    bundle: PathBuf,
+    /// Free text, embedded with the bundle's query embedder
+    #[arg(long, conflicts_with_all = ["vector", "doc"], required_unless_present_any = ["vector", "doc"])]
+    query: Option<String>,
+    /// A .npy file holding one query embedding
+    #[arg(long, conflicts_with = "doc")]
+    vector: Option<PathBuf>,
+    /// A document of the bundle ("more like this")
+    #[arg(long)]
+    doc: Option<u32>,
+}
+
+impl QueryArgs {
+    fn into_parts(self) -> (PathBuf, steer_cmd::Query) {
+        (self.bundle, steer_cmd::Query::from_args(self.query, self.vector, self.doc))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Top-k encode embeddings with an SAE; writes indices.npy and values.npy ([N, k]).
@@ -353,17 +375,8 @@ enum Command {
     /// Steered search, as the page does it: the top documents for a query (text, vector or
     /// document) after setting feature activations and family strengths.
     Steer {
-        #[arg(long)]
-        bundle: PathBuf,
-        /// Free text, embedded with the bundle's query embedder
-        #[arg(long, conflicts_with_all = ["vector", "doc"], required_unless_present_any = ["vector", "doc"])]
-        query: Option<String>,
-        /// A .npy file holding one query embedding
-        #[arg(long, conflicts_with = "doc")]
-        vector: Option<PathBuf>,
-        /// A document of the bundle ("more like this")
-        #[arg(long)]
-        doc: Option<u32>,
+        #[command(flatten)]
+        on: QueryArgs,
         /// FEATURE:ACTIVATION (0 removes the feature from the query's code); repeatable
         #[arg(long = "edit", value_parser = steer_cmd::parse_pair)]
         edits: Vec<(u32, f32)>,
@@ -380,6 +393,18 @@ enum Command {
         json: bool,
         #[arg(long, value_enum, default_value = "cpu")]
         device: Device,
+    },
+    /// How the SAE reads one query (text, vector or document): its pre-activations, the top-k
+    /// cut, the kept features and their shares of the reconstruction (the page's explainer).
+    Explain {
+        #[command(flatten)]
+        on: QueryArgs,
+        /// Latents to keep (default: the k the SAE was trained with)
+        #[arg(long)]
+        k: Option<usize>,
+        /// Print every number as JSON (what the page receives)
+        #[arg(long)]
+        json: bool,
     },
     /// Clustering along chosen features: k-means on their activations only.
     Cluster {
@@ -476,14 +501,13 @@ fn main() -> ExitCode {
         Command::Select { bundle, polygon, top, json } => map_cmd::parse_polygon(&polygon)
             .map_err(anyhow::Error::msg)
             .and_then(|polygon| map_cmd::select(&bundle, &polygon, top, json)),
-        Command::Steer { bundle, query, vector, doc, edits, families, mode, k, json, device } => {
-            let query = match (query, vector, doc) {
-                (Some(text), _, _) => steer_cmd::Query::Text(text),
-                (_, Some(path), _) => steer_cmd::Query::Vector(path),
-                (_, _, Some(doc)) => steer_cmd::Query::Doc(doc),
-                _ => unreachable!("clap requires one of --query, --vector, --doc"),
-            };
+        Command::Steer { on, edits, families, mode, k, json, device } => {
+            let (bundle, query) = on.into_parts();
             steer_cmd::run(steer_cmd::SteerArgs { bundle, query, edits, families, mode, k, json, device })
+        }
+        Command::Explain { on, k, json } => {
+            let (bundle, query) = on.into_parts();
+            steer_cmd::explain_query(&bundle, query, k, json)
         }
         Command::Cluster { bundle, features, clusters, iters, seed, out, device } => {
             interpret::cluster(&bundle, &features, clusters, iters, seed, out.as_deref(), device)

@@ -521,3 +521,37 @@ fn the_map_is_laid_out_imported_and_selected_from() {
     let listed = String::from_utf8(std::fs::read(dir.join("b/manifest.json")).unwrap()).unwrap();
     assert_eq!(listed.matches("layout.npy").count(), 1);
 }
+
+#[test]
+fn explain_reads_a_document_as_its_stored_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    synth(dir);
+    let bytes = std::fs::read(dir.join("b/codes/indices.npy")).unwrap();
+    let codes = npy::Npy::parse(&bytes).unwrap();
+    let k = codes.header.matrix_shape().unwrap().1;
+    let indices = codes.to_u32().unwrap();
+    let values = npy::Npy::parse(&std::fs::read(dir.join("b/codes/values.npy")).unwrap()).unwrap().to_f32().unwrap();
+    for doc in [0usize, 17, 599] {
+        let e: serde_json::Value =
+            serde_json::from_str(&ok(&["explain", "--bundle", "b", "--doc", &doc.to_string(), "--json"], dir)).unwrap();
+        assert_eq!(e["k"], k);
+        let mut kept: Vec<u32> =
+            e["kept"].as_array().unwrap().iter().map(|f| f["feature"].as_u64().unwrap() as u32).collect();
+        kept.sort();
+        let mut stored: Vec<u32> = (doc * k..(doc + 1) * k).filter(|&i| values[i] > 0.0).map(|i| indices[i]).collect();
+        stored.sort();
+        assert_eq!(kept, stored, "document {doc}: the explainer keeps the features the bundle's codes hold");
+        let shares: f64 =
+            e["kept"].as_array().unwrap().iter().map(|f| f["cosine_share"].as_f64().unwrap()).sum::<f64>()
+                + e["bias_cosine_share"].as_f64().unwrap();
+        assert!((shares - e["cosine"].as_f64().unwrap()).abs() < 1e-4, "{e}");
+    }
+    let one: serde_json::Value =
+        serde_json::from_str(&ok(&["explain", "--bundle", "b", "--doc", "3", "--k", "1", "--json"], dir)).unwrap();
+    assert!(one["kept"].as_array().unwrap().len() <= 1);
+    assert!(ok(&["explain", "--bundle", "b", "--doc", "3"], dir).contains("top-"));
+    assert!(fails(&["explain", "--bundle", "b", "--doc", "600"], dir)
+        .contains("document 600 does not exist (the bundle has 600)"));
+    assert!(fails(&["explain", "--bundle", "b", "--doc", "3", "--k", "0"], dir).contains("k = 0"));
+}

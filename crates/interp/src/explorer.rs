@@ -189,9 +189,7 @@ impl<B: EncodeOps + SearchOps> Explorer<B> {
 
     /// Document `doc`'s embedding ("more like this").
     pub fn document_vector(&self, doc: u32) -> Result<Vec<f32>> {
-        self.corpus.row(doc as usize).ok_or_else(|| {
-            Error::Invalid(format!("document {doc} does not exist (the bundle has {})", self.corpus.rows()))
-        })
+        document_vector(&self.corpus, doc)
     }
 
     /// Activations for steering `features` together at `strength` (1 = as strong as the
@@ -303,6 +301,13 @@ impl<B: EncodeOps + SearchOps + ClusterOps> Explorer<B> {
             assignments: assignments.iter().map(|c| c.unwrap_or(NOT_CLUSTERED)).collect(),
         })
     }
+}
+
+/// Document `doc`'s embedding in `corpus`, or an error naming how many there are.
+pub fn document_vector(corpus: &Corpus, doc: u32) -> Result<Vec<f32>> {
+    corpus
+        .row(doc as usize)
+        .ok_or_else(|| Error::Invalid(format!("document {doc} does not exist (the bundle has {})", corpus.rows())))
 }
 
 /// What steering needs from a bundle's catalog: each feature's strong activation (from

@@ -11,11 +11,14 @@
 //!   expansion, both modes), clustering named by features; what the page and `saescope steer` run.
 //! - `selection`: the map's polygon selections, the features over-represented in a selection
 //!   (Haldane log-odds, confidence bound, Benjamini-Hochberg), columns to colour the map by.
+//! - `explain`: one embedding through the SAE step by step (pre-activations, the top-k cut,
+//!   the kept features and their shares of the reconstruction), for the classroom explainer.
 //! - `steer`: edits to a query's code and the two steering modes; `explore`: decoder
 //!   neighbours, co-firing, naming clusters by their over-represented features.
 
 pub mod analysis;
 pub mod catalog;
+pub mod explain;
 pub mod explore;
 pub mod explorer;
 pub mod families;

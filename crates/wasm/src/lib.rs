@@ -11,6 +11,7 @@ use saescope_format::bundle::{parse_layout, Bundle, BundleLoader};
 use saescope_format::manifest::Manifest;
 use saescope_gpu::{AnyBackend, GpuOptions};
 use saescope_interp::catalog::Catalog;
+use saescope_interp::explain;
 use saescope_interp::explore;
 use saescope_interp::explorer::{ClusterSpace, Explorer, Steering};
 use saescope_interp::selection;
@@ -333,6 +334,13 @@ impl Scope {
         to_js(&self.explorer.steered_search(&vector, &steering, mode, k as usize).await.map_err(js_err)?)
     }
 
+    /// How the SAE reads `vector` keeping `k` latents (0: the SAE's own k): every number of the
+    /// classroom explainer (`saescope_interp::explain`, the same as `saescope explain`).
+    pub fn explain(&self, vector: Vec<f32>, k: u32) -> Result<JsValue, JsError> {
+        let k = (k > 0).then_some(k as usize);
+        to_js(&explain::explain(self.explorer.sae(), &vector, k).map_err(js_err)?)
+    }
+
     /// The `n` nearest and farthest features of `feature` by decoder cosine:
     /// `{nearest: [{feature, cosine}], farthest: [...]}`.
     #[wasm_bindgen(js_name = decoderNeighbors)]
@@ -497,6 +505,8 @@ mod typescript {
             saescope_interp::explore::Neighbor::decl(&cfg),
             saescope_interp::explore::CoFiring::decl(&cfg),
             saescope_interp::selection::Enrichment::decl(&cfg),
+            saescope_interp::explain::Explanation::decl(&cfg),
+            saescope_interp::explain::KeptFeature::decl(&cfg),
             saescope_interp::selection::EnrichedFeature::decl(&cfg),
         ];
         let mut out = String::from(
