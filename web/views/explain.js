@@ -72,7 +72,7 @@ export class ExplainView {
     const e = await app.engine.call('explain', { vector: query.vector, k: app.state.ek });
     if (generation !== this.generation) return;
     if (this.builtFor !== query.key || !this.root.contains(this.slider)) this.build(e);
-    this.fill(e, generation);
+    this.fill(e);
   }
 
   /**
@@ -114,6 +114,16 @@ export class ExplainView {
       this.render().catch((err) => app.showError(err.message));
     });
     this.parts.code.node.insertBefore(kLabel, this.parts.code.body);
+    // The strongest feature is the largest pre-activation whatever k is, and steered searches
+    // encode with the SAE's own k: the two searches belong to the query, not to the slider.
+    const strongest = e.kept[0];
+    if (strongest) {
+      const columns = el('div', undefined, 'columns explain-modes');
+      this.parts.steering.body.append(el('p', 'Steering edits the code and searches with the result. Here the strongest feature is removed (set to 0) in both modes:', 'muted'), columns);
+      this.steering(columns, strongest.feature).catch((err) => columns.replaceChildren(el('p', err.message, 'error')));
+    } else {
+      this.parts.steering.body.append(el('p', 'No feature is active: there is nothing to steer.', 'muted'));
+    }
     this.root.replaceChildren(
       el('h2', 'How the SAE reads this text'),
       el('p', `Reading ${what}.`, 'explain-what'),
@@ -124,9 +134,8 @@ export class ExplainView {
   /**
    * Every number and drawing of explanation `e`.
    * @param {Explanation} e
-   * @param {number} generation
    */
-  fill(e, generation) {
+  fill(e) {
     const app = this.app;
     const parts = /** @type {NonNullable<ExplainView['parts']>} */ (this.parts);
     const d_sae = e.sorted_pre_activations.length;
@@ -185,15 +194,6 @@ export class ExplainView {
       ', they add up to the cosine exactly.',
     );
     parts.reconstruction.body.replaceChildren(recon);
-
-    const strongest = e.kept[0];
-    if (!strongest) {
-      parts.steering.body.replaceChildren(el('p', 'No feature is active: there is nothing to steer.', 'muted'));
-      return;
-    }
-    const columns = el('div', undefined, 'columns explain-modes');
-    parts.steering.body.replaceChildren(el('p', 'Steering edits the code and searches with the result. Here the strongest feature is removed (set to 0) in both modes:', 'muted'), columns);
-    this.steering(columns, strongest.feature, generation).catch((err) => columns.replaceChildren(el('p', err.message, 'error')));
   }
 
   /**
@@ -201,9 +201,8 @@ export class ExplainView {
    * first results.
    * @param {HTMLElement} columns
    * @param {number} j
-   * @param {number} generation
    */
-  async steering(columns, j, generation) {
+  async steering(columns, j) {
     const app = this.app;
     const query = /** @type {{ vector: Float32Array }} */ (this.query);
     const modes = /** @type {const} */ ([
@@ -215,7 +214,8 @@ export class ExplainView {
     for (const [mode] of modes) {
       results.push(await app.engine.call('steeredSearch', { vector: query.vector, features: [j], values: [0], families: [], strengths: [], mode, k: 5 }));
     }
-    if (generation !== this.generation) return;
+    // Another query may have rebuilt the view meanwhile.
+    if (!this.root.contains(columns)) return;
     columns.replaceChildren();
     modes.forEach(([mode, title, formula], i) => {
       const r = results[i];

@@ -8,8 +8,10 @@
 //!   driver; then the ignored ones that need the model or ../shared), clippy for host and wasm32,
 //!   the wasm build, the type check of web/ (tsc), and the browser tests in headless Chromium
 //!   with WebGPU (`--browser`: only the last three).
-//! - `bench [--quick] [--reuse] [--only layout|selection]`: every hot path against the tool a user would otherwise pick
-//!   (numpy, faiss, scikit-learn, networkx), and the page in headless Chromium, into BENCHMARKS.md.
+//! - `bench [--quick] [--reuse] [--only layout|selection]`: every hot path against the tool a
+//!   user would otherwise pick (numpy, faiss, scikit-learn, networkx, umap-learn), and the page
+//!   in headless Chromium, into BENCHMARKS.md (`--only layout`: the map layout against
+//!   umap-learn alone; `--only selection`: the map's lasso and enrichment against numpy alone).
 //! - `fidelity [--epochs N]`: the paper's k x latents grid on the demo embeddings.
 //! - `fuzz --seconds N [--target NAME] [--keep-going] [--merge]`: the libFuzzer targets of
 //!   `crates/fuzz` on stable Rust (see its README).

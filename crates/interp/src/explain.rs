@@ -12,7 +12,7 @@
 
 use saescope_core::error::{Error, Result};
 use saescope_core::matrix::{dot, norm};
-use saescope_core::sae::{check_embeddings, codes_from_pre, Sae};
+use saescope_core::sae::{codes_from_pre, Sae};
 use saescope_core::Matrix;
 use serde::Serialize;
 
@@ -63,14 +63,12 @@ pub struct Explanation {
 
 /// Takes `embedding` through `sae` keeping `k` latents (the SAE's own `k` when `None`).
 pub fn explain(sae: &Sae, embedding: &[f32], k: Option<usize>) -> Result<Explanation> {
-    let x = Matrix::new(1, embedding.len(), embedding.to_vec())
-        .map_err(|_| Error::Shape(format!("an embedding of {} values", embedding.len())))?;
-    check_embeddings(&x, sae.d_in)?;
     let k = k.unwrap_or(sae.k);
     if k == 0 || k > sae.d_sae.min(MAX_K) {
         return Err(Error::Invalid(format!("k = {k} must be between 1 and {}", sae.d_sae.min(MAX_K))));
     }
-    let pre = sae.pre_activations(&x)?;
+    // Checks the embedding's dimension and finiteness.
+    let pre = sae.pre_activations(&Matrix::new(1, embedding.len(), embedding.to_vec())?)?;
     let codes = codes_from_pre(&pre, k);
     let reconstruction = sae.decode(&codes)?.data;
 
@@ -83,7 +81,8 @@ pub fn explain(sae: &Sae, embedding: &[f32], k: Option<usize>) -> Result<Explana
     // cosine is (`steer::cosine`).
     let scale = norm(embedding) * norm(&reconstruction);
     let share = |v: f32| if scale > 0.0 { v / scale } else { 0.0 };
-    let mut kept: Vec<KeptFeature> = codes
+    // The code is in top-k's rank order (activation descending, then feature), which ReLU keeps.
+    let kept: Vec<KeptFeature> = codes
         .active(0)
         .filter(|&(_, z)| z > 0.0)
         .map(|(j, z)| {
@@ -96,7 +95,6 @@ pub fn explain(sae: &Sae, embedding: &[f32], k: Option<usize>) -> Result<Explana
             }
         })
         .collect();
-    kept.sort_by(|a, b| b.activation.total_cmp(&a.activation).then(a.feature.cmp(&b.feature)));
     let zeroed_by_relu = (k - kept.len()) as u32;
 
     let missed: f32 = embedding.iter().zip(&reconstruction).map(|(x, r)| (r - x) * (r - x)).sum();
