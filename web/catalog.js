@@ -6,6 +6,8 @@
 
 /** @import { CatalogData, Document, Family, FamilyParams, FamilyStats, FeatureLabel, FeatureStats, Info, Manifest, Metrics, Split } from './types.js' */
 
+import { snippet } from './dom.js';
+
 /**
  * Words of a label search, lower-cased.
  * @param {string} text
@@ -32,7 +34,9 @@ export class Catalog {
       return { ...s, members };
     });
     this.problems = catalog.problems;
-    this.documents = catalog.documents;
+    // A document without a title (plain-text corpora: one document per line) is shown by the
+    // start of its text.
+    this.documents = catalog.documents.map((d) => (d.title ? d : { ...d, title: snippet(d.abstract, 90) }));
     /** @type {Metrics | null} */
     this.metrics = catalog.features?.metrics ?? null;
     /** @type {Map<number, FeatureStats>} */

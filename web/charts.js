@@ -152,3 +152,44 @@ export function cutCurve(sorted, cut, { width = 768, height = 170, caption = '' 
   }
   return svg;
 }
+
+/**
+ * A line over steps: `ys[i]` at step `xs[i]`, on axes from 0 (or the least value) to the
+ * largest, with the last value written at the end of the line (the live training plots).
+ * @param {number[]} xs
+ * @param {number[]} ys
+ * @param {object} [options]
+ * @param {number} [options.width]
+ * @param {number} [options.height]
+ * @param {string} [options.caption] the plot's name, drawn above it
+ * @param {(v: number) => string} [options.format]
+ * @param {number} [options.xMax] the x axis's end (the run's last step), so the line grows into it
+ * @returns {SVGElement}
+ */
+export function lineChart(xs, ys, { width = 300, height = 130, caption = '', format = (v) => v.toPrecision(3), xMax = 0 } = {}) {
+  const pad = { left: 44, right: 10, top: 18, bottom: 20 };
+  const w = width - pad.left - pad.right;
+  const h = height - pad.top - pad.bottom;
+  const svg = svgEl('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', class: 'chart line-chart' });
+  svg.append(svgEl('text', { x: pad.left, y: 12, class: 'tick caption' }, caption));
+  const finite = ys.filter(Number.isFinite);
+  const top = Math.max(1e-9, ...finite);
+  const bottom = Math.min(0, ...finite);
+  const right = Math.max(1, xMax, ...xs);
+  /** @param {number} x */
+  const px = (x) => pad.left + (w * x) / right;
+  /** @param {number} y */
+  const py = (y) => pad.top + h - (h * (y - bottom)) / (top - bottom || 1);
+  svg.append(svgEl('line', { x1: pad.left, y1: pad.top + h, x2: pad.left + w, y2: pad.top + h, class: 'axis' }));
+  svg.append(svgEl('line', { x1: pad.left, y1: pad.top, x2: pad.left, y2: pad.top + h, class: 'axis' }));
+  svg.append(svgEl('text', { x: pad.left - 4, y: pad.top + 8, 'text-anchor': 'end', class: 'tick' }, format(top)));
+  svg.append(svgEl('text', { x: pad.left - 4, y: pad.top + h, 'text-anchor': 'end', class: 'tick' }, format(bottom)));
+  svg.append(svgEl('text', { x: pad.left + w, y: height - 4, 'text-anchor': 'end', class: 'tick' }, `step ${right}`));
+  const points = xs.map((x, i) => [x, ys[i]]).filter(([, y]) => Number.isFinite(y));
+  if (points.length) {
+    svg.append(svgEl('polyline', { points: points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' '), class: 'series' }));
+    const [lx, ly] = /** @type {number[]} */ (points.at(-1));
+    svg.append(svgEl('text', { x: Math.min(px(lx) + 3, width - 2), y: Math.max(py(ly) - 4, pad.top + 8), 'text-anchor': px(lx) > width - 60 ? 'end' : 'start', class: 'tick value' }, format(ly)));
+  }
+  return svg;
+}

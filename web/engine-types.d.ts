@@ -365,3 +365,48 @@ q_value: number,
  */
 significant: boolean, };
 
+export type CorpusSummary = { name: string, documents: number, 
+/**
+ * Records in the file, skipped ones included.
+ */
+records: number, skipped: number, 
+/**
+ * The first skipped records, with why.
+ */
+skipped_examples: Array<Skipped>, 
+/**
+ * The first documents, as read.
+ */
+preview: Array<Document>, };
+
+export type Skipped = { 
+/**
+ * 1-based record number (see [`read`] for what a record is).
+ */
+record: number, 
+/**
+ * 1-based line of the file where the record starts.
+ */
+line: number, reason: string, };
+
+export type TrainSettings = { k: number, latents: number, epochs: number, lr: number, batch: number, };
+
+export type TrainingPlan = { train_rows: number, validation_rows: number, steps_per_epoch: number, total_steps: number, };
+
+export type StepPoint = { step: number, epoch: number, nmse: number, aux_loss: number, dead_fraction: number, l0: number, };
+
+export type TrainingProgress = { steps: Array<StepPoint>, 
+/**
+ * Epochs that ended in these steps.
+ */
+epochs: Array<EpochLog>, steps_done: number, total_steps: number, done: boolean, };
+
+export type TrainingResult = { validation_nmse: number, epochs: number, steps: number, };
+
+export type EpochLog = { epoch: number, train_loss: number, train_nmse: number, aux_loss: number, l0: number, dead_fraction: number, val_nmse: number, 
+/**
+ * The epoch's steps and the state's read-back (validation not included), by the caller's
+ * clock.
+ */
+seconds: number, };
+

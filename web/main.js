@@ -15,6 +15,7 @@ import { FamiliesView } from './views/families.js';
 import { ClustersView } from './views/clusters.js';
 import { MapView } from './views/map.js';
 import { ExplainView } from './views/explain.js';
+import { WorkshopView } from './views/workshop.js';
 import { prepareRenderer } from './scatter.js';
 
 /** @import { AppState, View } from './state.js' */
@@ -113,6 +114,7 @@ export class App {
       features: new FeaturesView(this, $('view-features')),
       families: new FamiliesView(this, $('view-families')),
       clusters: new ClustersView(this, $('view-clusters')),
+      workshop: new WorkshopView(this, $('view-workshop')),
     };
   }
 
@@ -284,12 +286,17 @@ export class App {
     const onProgress = progressUi($('progress-files'), $('progress-total'), $('progress-label'));
     const started = performance.now();
     try {
-      // The worker lives in web/, so relative bundle URLs are resolved against the page here.
-      const absolute = new URL(url.endsWith('/') ? url : `${url}/`, location.href);
-      if (absolute.protocol !== 'https:' && absolute.protocol !== 'http:') {
-        throw new Error(`a bundle is loaded over http or https, not ${absolute.protocol}`);
+      // The worker lives in web/, so relative bundle URLs are resolved against the page here. A
+      // bundle is a folder, one .zip, or `saved:NAME` (one the workshop saved in this browser).
+      let source = url;
+      if (!url.startsWith('saved:')) {
+        const absolute = new URL(url.endsWith('/') || /\.zip$/i.test(url) ? url : `${url}/`, location.href);
+        if (absolute.protocol !== 'https:' && absolute.protocol !== 'http:') {
+          throw new Error(`a bundle is loaded over http or https, not ${absolute.protocol}`);
+        }
+        source = absolute.href;
       }
-      const { manifest, info, splits, catalog, embedderProblem } = await this.engine.call('open', { url: absolute.href }, onProgress);
+      const { manifest, info, splits, catalog, embedderProblem } = await this.engine.call('open', { url: source }, onProgress);
       if (url !== this.bundleUrl) return; // another bundle was asked for meanwhile
       // The map's layout (an engine without one, or a bundle without, leaves a reason).
       /** @type {Layout} */

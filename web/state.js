@@ -2,7 +2,7 @@
 // The app's whole state lives in the URL, so a steered search (or a feature page, or a
 // clustering) can be shared and reloaded. This module reads and writes it.
 //
-//   bundle=URL           the bundle folder
+//   bundle=URL           the bundle: a folder, one .zip, or saved:NAME (kept by the workshop)
 //   view=map|search|explain|feature|features|families|clusters
 //                        (absent: the search when there is a query, else the map; or the
 //                        search when the bundle has no map)
@@ -18,12 +18,12 @@
 //   mapview=cx,cy,zoom   the map's centre (layout units) and zoom (1 = the whole map)
 //   renderer=webgpu|webgl2|canvas   asks the map for one renderer (tests; default: the best)
 
-/** @typedef {'map' | 'search' | 'explain' | 'feature' | 'features' | 'families' | 'clusters'} View */
+/** @typedef {'map' | 'search' | 'explain' | 'feature' | 'features' | 'families' | 'clusters' | 'workshop'} View */
 
 /**
  * The app's state, as the URL holds it.
  * @typedef {object} AppState
- * @property {string} bundle the bundle folder ('' for the default)
+ * @property {string} bundle the bundle: a folder or .zip URL, or saved:NAME ('' for the default)
  * @property {View} view
  * @property {string} q free-text query ('' for none)
  * @property {number | null} doc the query document, when there is no text
@@ -46,7 +46,7 @@
 const COLOR = /^(feature:\d+|family:\d+|cluster|category|year|score|none)$/;
 
 /** @type {View[]} */
-export const VIEWS = ['map', 'search', 'explain', 'feature', 'features', 'families', 'clusters'];
+export const VIEWS = ['map', 'search', 'explain', 'feature', 'features', 'families', 'clusters', 'workshop'];
 
 /**
  * `J:V,J:V` as a map (malformed or negative pairs left out).

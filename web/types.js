@@ -83,6 +83,36 @@
 
 /** @typedef {import('./engine-types').KeptFeature} KeptFeature */
 
+// ---- The workshop (crates/wasm/src/workshop.rs) ----
+
+/** @typedef {import('./engine-types').CorpusSummary} CorpusSummary */
+
+/** @typedef {import('./engine-types').TrainSettings} TrainSettings */
+
+/** @typedef {import('./engine-types').TrainingPlan} TrainingPlan */
+
+/** @typedef {import('./engine-types').TrainingProgress} TrainingProgress */
+
+/** @typedef {import('./engine-types').TrainingResult} TrainingResult */
+
+/** @typedef {import('./engine-types').StepPoint} StepPoint */
+
+/**
+ * The query embedder the workshop embeds with: where its files are (for the embedding pool).
+ * @typedef {{ base: string, manifest: Uint8Array, entries: FileEntry[], dim: number }} WorkshopModel
+ */
+
+/**
+ * A bundle the workshop built and saved: its name, files and bytes, and how long building and
+ * saving took.
+ * @typedef {{ name: string, files: number, bytes: number, builtMs: number, savedMs: number }} WorkshopBuilt
+ */
+
+/**
+ * A saved bundle's files.
+ * @typedef {{ manifest: Uint8Array, paths: string[], contents: Uint8Array[] }} BundleFiles
+ */
+
 /**
  * The bundle's 2D layout (N x 2 interleaved), or why there is none.
  * @typedef {{ xy: Float32Array | null, problem: string | null }} Layout
@@ -137,6 +167,21 @@
  * @property {{ args: { docs: Uint32Array, n: number }, result: Enrichment & { ms: number } }} enrich
  * @property {{ args: { vector: Float32Array, k: number }, result: Explanation }} explain
  * @property {{ args: { doc: number, n: number }, result: Feature[] }} documentFeatures
+ * @property {{ args: { name: string, bytes: Uint8Array }, result: CorpusSummary }} workshopRead
+ * @property {{ args: {}, result: string[] }} workshopTexts
+ * @property {{ args: { data: Float32Array, dim: number }, result: void }} workshopSetEmbeddings
+ * @property {{ args: { name: string, bytes: Uint8Array }, result: number[] }} workshopImportEmbeddings
+ * @property {{ args: { cfg?: Uint8Array, weights?: Uint8Array, pth?: Uint8Array, k?: number }, result: number[] }} workshopImportSae
+ * @property {{ args: { url: string }, result: WorkshopModel }} workshopModel
+ * @property {{ args: {}, result: TrainSettings }} workshopDefaults
+ * @property {{ args: { settings: TrainSettings }, result: TrainingPlan }} workshopBegin
+ * @property {{ args: { maxSteps: number, budgetMs: number }, result: TrainingProgress }} workshopTrain
+ * @property {{ args: {}, result: TrainingResult }} workshopFinishTraining
+ * @property {{ args: { name: string }, result: WorkshopBuilt }} workshopBuild
+ * @property {{ args: {}, result: string[] }} savedList
+ * @property {{ args: { name: string }, result: void }} savedDelete
+ * @property {{ args: { name: string }, result: Uint8Array }} savedZip
+ * @property {{ args: { name: string }, result: BundleFiles }} savedFiles
  * @property {{ args: {}, result: SelfTestCase[] }} selfTest
  * @property {{ args: {}, result: void }} panicForTest
  * @property {{ args: { submissions: number }, result: void }} loseDeviceForTest

@@ -5,8 +5,9 @@
 // `{id, error}`, with `{id, progress}` messages before it for long work. Requests run one at a
 // time, in order (the wasm objects are not re-entrant).
 
-import init, { Engine, QueryEmbedder } from '../pkg/saescope_wasm.js';
+import init, { Engine, QueryEmbedder, Workshop, unzipBundle, zipBundle } from '../pkg/saescope_wasm.js';
 import { fetchBytes, fetchEntry, inParallel, openCache, sizeText } from './fetch.js';
+import { deleteSaved, freeName, listSaved, readSaved, saveBundle } from './store.js';
 
 /** @import { Scope } from '../pkg/saescope_wasm.js' */
 /** @import { EngineMethod, EngineMethods, EngineStatus, FileEntry, Manifest, Progress, Role } from './types.js' */
@@ -39,19 +40,75 @@ let engine = null;
 let scope = null;
 /** @type {QueryEmbedder | null} */
 let embedder = null;
-/** @type {{ base: URL, manifestBytes: Uint8Array, manifest: Manifest } | null} */
+/** @type {{ source: Source, manifestBytes: Uint8Array, manifest: Manifest } | null} */
 let bundle = null;
+/** @type {Workshop | null} */
+let workshop = null;
 
 /**
- * Downloads `entries` (4 at a time), verifying each with `verify(entry, bytes)`.
+ * Where a bundle's files come from: a folder on a web server (files cached by hash), one zip on
+ * a web server, or a bundle the workshop saved in this browser.
+ * @typedef {object} Source
+ * @property {string} what the source, for messages
+ * @property {() => Promise<Uint8Array>} manifest the manifest's bytes
+ * @property {(entry: FileEntry, onBytes: (n: number) => void) => Promise<{ bytes: Uint8Array, cached: boolean, remember: () => Promise<void> }>} file
+ */
+
+/**
+ * The source of a bundle URL: `saved:NAME` (kept by the workshop), an http(s) URL ending in
+ * `.zip`, or an http(s) folder.
+ * @param {string} url absolute, resolved by the page
+ * @param {(p: Progress) => void} progress
+ * @returns {Promise<Source>}
+ */
+async function sourceOf(url, progress) {
+  const none = async () => {};
+  if (url.startsWith('saved:')) {
+    const name = url.slice('saved:'.length);
+    return {
+      what: `the saved bundle "${name}"`,
+      manifest: () => readSaved(name, 'manifest.json'),
+      file: async (entry, onBytes) => {
+        const bytes = await readSaved(name, entry.path);
+        onBytes(bytes.length);
+        return { bytes, cached: true, remember: none };
+      },
+    };
+  }
+  const base = new URL(url);
+  if (base.pathname.endsWith('.zip')) {
+    const zip = await fetchBytes(base.href, undefined, { bytes: BUNDLE_LIMIT, what: 'the limit for a bundle' });
+    /** @type {{ manifest: Uint8Array, paths: string[], contents: Uint8Array[] }} */
+    const unzipped = unzipBundle(zip);
+    const files = new Map(unzipped.paths.map((p, i) => [p, unzipped.contents[i]]));
+    return {
+      what: base.href,
+      manifest: async () => unzipped.manifest,
+      file: async (entry, onBytes) => {
+        const bytes = files.get(entry.path);
+        if (!bytes) throw new Error(`${entry.path}: not in the zip`);
+        onBytes(bytes.length);
+        return { bytes, cached: false, remember: none };
+      },
+    };
+  }
+  const cache = await openCache();
+  return {
+    what: base.href,
+    manifest: () => fetchBytes(new URL('manifest.json', base).href, undefined, { bytes: MANIFEST_LIMIT, what: 'the limit for a manifest' }),
+    file: (entry, onBytes) => fetchEntry(cache, base, entry, onBytes),
+  };
+}
+
+/**
+ * Fetches `entries` from `source` (4 at a time), verifying each with `verify(entry, bytes)`.
  * @param {FileEntry[]} entries
- * @param {URL} base the bundle folder
+ * @param {Source} source
  * @param {(entry: FileEntry, bytes: Uint8Array) => void} verify throws when the bytes are wrong
  * @param {(p: Progress) => void} progress
  * @returns {Promise<Map<string, Uint8Array>>} the bytes by path
  */
-async function download(entries, base, verify, progress) {
-  const cache = await openCache();
+async function download(entries, source, verify, progress) {
   progress({ type: 'start', files: entries.map((e) => ({ path: e.path, bytes: e.bytes })) });
   /** @type {string[]} */
   const failures = [];
@@ -60,7 +117,7 @@ async function download(entries, base, verify, progress) {
   await inParallel(entries, 4, async (entry) => {
     let last = 0;
     try {
-      const { bytes, cached, remember } = await fetchEntry(cache, base, entry, (n) => {
+      const { bytes, cached, remember } = await source.file(entry, (n) => {
         // At most ~50 progress messages per file.
         if (n - last >= entry.bytes / 50 || n === entry.bytes) {
           last = n;
@@ -112,18 +169,18 @@ const handlers = {
     scope?.free();
     embedder?.free();
     scope = embedder = bundle = null;
-    const base = new URL(url); // absolute, resolved by the page
-    const manifestBytes = await fetchBytes(new URL('manifest.json', base).href, undefined, { bytes: MANIFEST_LIMIT, what: 'the limit for a manifest' });
+    const source = await sourceOf(url, progress);
+    const manifestBytes = await source.manifest();
     const loading = activeEngine().openBundle(manifestBytes);
     try {
       /** @type {Manifest} */
       const manifest = loading.manifest();
       checkManifest(manifest);
       const entries = manifest.files.filter((f) => !EMBEDDER_ROLES.includes(f.role));
-      await download(entries, base, (entry, bytes) => loading.add(entry.path, bytes), progress);
+      await download(entries, source, (entry, bytes) => loading.add(entry.path, bytes), progress);
       progress({ type: 'finishing' });
       scope = await loading.finish();
-      bundle = { base, manifestBytes, manifest };
+      bundle = { source, manifestBytes, manifest };
       // Documents, feature statistics, labels and families, parsed by the engine.
       const catalog = scope.takeCatalog();
       return { manifest, info: scope.info(), splits: scope.splits(), catalog, embedderProblem: scope.embedderProblem() ?? null };
@@ -140,7 +197,7 @@ const handlers = {
     const entries = /** @type {FileEntry[]} */ (EMBEDDER_ROLES.map((role) => manifest.files.find((f) => f.role === role)));
     if (entries.some((e) => !e)) throw new Error('this bundle carries no query embedder');
     const expected = new Map(entries.map((e) => [e.path, e]));
-    const got = await download(entries, bundle.base, (entry, bytes) => {
+    const got = await download(entries, bundle.source, (entry, bytes) => {
       // The full check (sha256 included) happens in QueryEmbedder.load; catch truncation early.
       if (bytes.length !== /** @type {FileEntry} */ (expected.get(entry.path)).bytes) {
         throw new Error(`${entry.path}: expected ${entry.bytes} bytes, got ${bytes.length}`);
@@ -228,6 +285,77 @@ const handlers = {
     return s.explain(s.documentVector(doc), 0).kept.slice(0, n);
   },
 
+  // ---- The workshop: a corpus of the visitor's own, on its way to a bundle ----
+
+  /** Reads a corpus file (after checking its size), starting a new workshop. */
+  workshopRead({ name, bytes }) {
+    Workshop.checkFileSize(name, bytes.length);
+    workshop?.free();
+    workshop = activeEngine().workshop();
+    return workshop.readCorpus(name, bytes);
+  },
+
+  workshopTexts: () => currentWorkshop().texts(),
+  workshopSetEmbeddings: ({ data, dim }) => currentWorkshop().setEmbeddings(data, dim),
+  workshopImportEmbeddings: ({ name, bytes }) => Array.from(currentWorkshop().importEmbeddings(name, bytes)),
+
+  workshopImportSae({ cfg, weights, pth, k }) {
+    const w = currentWorkshop();
+    if (pth) return Array.from(w.importPth(pth, k ?? 0));
+    if (!cfg || !weights) throw new Error('an SAELens SAE needs both cfg.json and its .safetensors file');
+    return Array.from(w.importSaelens(cfg, weights));
+  },
+
+  /**
+   * The query embedder of the bundle at `url` (files verified, from the cache when seen), for the
+   * workshop's labels and bundle; answers where the embedding pool finds the same files.
+   */
+  async workshopModel({ url }, progress) {
+    const w = currentWorkshop();
+    const source = await sourceOf(url, progress);
+    const manifestBytes = await source.manifest();
+    const manifest = parseManifest(manifestBytes);
+    const entries = EMBEDDER_ROLES.map((role) => manifest.files.find((f) => f.role === role));
+    if (entries.some((e) => !e)) throw new Error(`${source.what} carries no query embedder to embed documents with`);
+    const files = /** @type {FileEntry[]} */ (entries);
+    const got = await download(files, source, () => {}, progress);
+    const [weights, tokenizer, config] = files.map((e) => /** @type {Uint8Array} */ (got.get(e.path)));
+    w.setModel(manifestBytes, weights, tokenizer, config);
+    return { base: url, manifest: manifestBytes, entries: files, dim: manifest.embedding.dim };
+  },
+
+  workshopDefaults: () => currentWorkshop().defaultSettings(),
+  workshopBegin: ({ settings }) => currentWorkshop().beginTraining(settings),
+  workshopTrain: ({ maxSteps, budgetMs }) => currentWorkshop().train(maxSteps, budgetMs),
+  workshopFinishTraining: () => currentWorkshop().finishTraining(),
+
+  /** Analyses the corpus with its SAE, assembles the bundle and saves it in this browser. */
+  async workshopBuild({ name }, progress) {
+    const w = currentWorkshop();
+    const free = await freeName(name);
+    const started = performance.now();
+    /** @type {{ manifest: Uint8Array, paths: string[], contents: Uint8Array[] }} */
+    const built = await w.build(free, (/** @type {{ stage: string, done: number, total: number }} */ p) =>
+      progress({ type: 'layout', stage: String(p.stage), done: Number(p.done), total: Number(p.total) }));
+    const builtMs = performance.now() - started;
+    progress({ type: 'layout', stage: 'save', done: 0, total: 1 });
+    await saveBundle(free, built.manifest, built.paths, built.contents);
+    const bytes = built.contents.reduce((sum, c) => sum + c.length, built.manifest.length);
+    return { name: free, files: built.paths.length + 1, bytes, builtMs, savedMs: performance.now() - started - builtMs };
+  },
+
+  savedList: () => listSaved(),
+  savedDelete: ({ name }) => deleteSaved(name),
+
+  /** A saved bundle as one zip (what `saescope inspect` and the page open). */
+  async savedZip({ name }) {
+    const { manifest, paths, contents } = await savedFiles(name);
+    return zipBundle(manifest, paths, contents);
+  },
+
+  /** A saved bundle's files, for writing into a folder the visitor picks. */
+  savedFiles: ({ name }) => savedFiles(name),
+
   selfTest: () => activeEngine().selfTest(),
   // A deliberate panic inside the engine, for the test that the page survives engine faults.
   panicForTest: () => activeEngine().panicForTest(),
@@ -262,6 +390,36 @@ function changedStatus() {
 function activeEngine() {
   if (!engine) throw new Error('the engine is not started');
   return engine;
+}
+
+/**
+ * Every file of a saved bundle: the manifest's bytes, and the files it lists.
+ * @param {string} name
+ */
+async function savedFiles(name) {
+  const manifest = await readSaved(name, 'manifest.json');
+  const paths = parseManifest(manifest).files.map((f) => f.path);
+  return { manifest, paths, contents: await Promise.all(paths.map((p) => readSaved(name, p))) };
+}
+
+/**
+ * A manifest parsed and checked by the engine.
+ * @param {Uint8Array} bytes
+ * @returns {Manifest}
+ */
+function parseManifest(bytes) {
+  const loading = activeEngine().openBundle(bytes);
+  try {
+    return loading.manifest();
+  } finally {
+    loading.free();
+  }
+}
+
+/** The workshop, once a corpus was read. */
+function currentWorkshop() {
+  if (!workshop) throw new Error('read a corpus first');
+  return workshop;
 }
 
 /** The loaded bundle's scope. */

@@ -265,6 +265,8 @@ fn test(args: &[String]) -> Result<()> {
             "-p",
             "saescope-interp",
             "-p",
+            "saescope-pipeline",
+            "-p",
             "saescope-conformance",
             "-p",
             "saescope-gpu",

@@ -136,8 +136,43 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Reads a bundle, verifying every file against its manifest (all problems in one error).
+/// Progress bars for a run of stages that report `saescope_pipeline::analyse::Progress`: one bar
+/// per stage, replaced when the stage changes, cleared by `finish`.
+#[derive(Default)]
+pub struct StageBars {
+    bar: Option<(&'static str, ProgressBar)>,
+}
+
+impl StageBars {
+    pub fn update(&mut self, p: saescope_pipeline::analyse::Progress) {
+        if self.bar.as_ref().is_none_or(|(stage, _)| *stage != p.stage) {
+            self.finish();
+            self.bar = Some((p.stage, progress(p.total as u64, p.stage)));
+        }
+        if let Some((_, bar)) = &self.bar {
+            bar.set_position(p.done as u64);
+        }
+    }
+
+    pub fn finish(&mut self) {
+        if let Some((_, bar)) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Reads a bundle (a folder, or one zip of it: `saescope_format::archive`), verifying every file
+/// against its manifest (all problems in one error).
 pub fn load_bundle(bundle: &Path) -> Result<saescope_format::bundle::Bundle> {
+    if bundle.is_file() {
+        let (manifest, files) =
+            saescope_format::archive::read_zip(&read(bundle)?).with_context(|| format!("{}", bundle.display()))?;
+        let mut loader = BundleLoader::new(&manifest)?;
+        for (path, bytes) in files {
+            loader.add(&path, bytes)?;
+        }
+        return loader.finish().with_context(|| format!("{}", bundle.display()));
+    }
     let manifest_path = bundle.join("manifest.json");
     let meta = std::fs::metadata(&manifest_path).with_context(|| format!("cannot read {}", manifest_path.display()))?;
     let manifest = read_bounded(&manifest_path, &meta, saescope_format::manifest::MAX_MANIFEST_BYTES)?;

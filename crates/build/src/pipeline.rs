@@ -4,23 +4,23 @@
 //! Finished stages are kept under `OUT/.stages/`, keyed by a fingerprint of their inputs, so a
 //! re-run with the same inputs reuses them.
 
-use crate::encode::{encode_chunks, CHUNK_ROWS};
-use crate::files::{progress, read, write, write_bundle};
+use crate::files::{progress, read, write, write_bundle, StageBars};
 use crate::stages;
 use anyhow::{bail, Context, Result};
-use saescope_core::metrics::{feature_stats, MetricsAccumulator};
-use saescope_core::search::{Corpus, Storage};
+use saescope_core::metrics::feature_stats;
 use saescope_core::train::TrainConfig;
-use saescope_core::{EncodeOps, Matrix, Sae, SparseCodes};
-use saescope_format::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
+use saescope_core::{Matrix, Sae};
 use saescope_format::corpus::{self, CorpusFormat};
-use saescope_format::manifest::{sha256_hex, Role};
+use saescope_format::manifest::sha256_hex;
 use saescope_format::npy;
 use saescope_format::prelude::*;
-use saescope_format::WeightDType;
 use saescope_gpu::AnyBackend;
 use saescope_interp::families::FamilyParams;
 use saescope_interp::labels::{CleanFilter, LabelConfig};
+use saescope_pipeline::analyse::encode_all;
+use saescope_pipeline::assemble::{
+    align_embeddings, assemble, description, documents_jsonl, layout_npy, stored_embeddings, BundleParts, EmbedderFiles,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -76,29 +76,6 @@ fn staged(path: &Path, what: &str, make: impl FnOnce() -> Result<Vec<u8>>) -> Re
     Ok(bytes)
 }
 
-/// Rows of `embeddings` for the documents kept: all rows if they match the kept documents, or
-/// the kept records' rows if the file has one row per record (skipped ones included; what a
-/// record is: `saescope_format::corpus::read`).
-fn align_embeddings(emb: Matrix, kept_records: &[usize], total_records: usize, path: &Path) -> Result<Matrix> {
-    if emb.rows == kept_records.len() {
-        return Ok(emb);
-    }
-    if emb.rows == total_records {
-        let mut out = Matrix::zeros(kept_records.len(), emb.cols);
-        for (i, &r) in kept_records.iter().enumerate() {
-            out.row_mut(i).copy_from_slice(emb.row(r));
-        }
-        return Ok(out);
-    }
-    bail!(
-        "{} has {} rows, but the corpus has {} usable documents ({} records in all)",
-        path.display(),
-        emb.rows,
-        kept_records.len(),
-        total_records
-    )
-}
-
 /// A stage directory under `OUT/.stages`, named by what it depends on.
 fn stage_dir(out: &Path, name: &str, fingerprint: &str) -> PathBuf {
     out.join(".stages").join(format!("{name}-{}", &fingerprint[..16]))
@@ -124,39 +101,22 @@ fn train_stage(
     Ok((sae, read(&files[2])?))
 }
 
-async fn encode_all<B: EncodeOps>(
-    backend: &B,
-    sae: &Arc<Sae>,
-    x: &Matrix,
-) -> Result<(SparseCodes, saescope_core::metrics::Metrics)> {
-    let mut codes = SparseCodes::empty(sae.k, sae.d_sae);
-    let mut metrics = MetricsAccumulator::new(sae.d_in, sae.d_sae);
-    let mut starts = (0..x.rows).step_by(CHUNK_ROWS);
-    let next = || Ok(starts.next().map(|start| x.slice_rows(start, (start + CHUNK_ROWS).min(x.rows))));
-    encode_chunks(backend, sae, x.rows, next, true, |chunk, c, recon| {
-        metrics.add(chunk, recon.as_ref().expect("decoded"), &c);
-        codes.extend(c);
-    })
-    .await?;
-    Ok((codes, metrics.finish()?))
-}
-
-/// Adds the query embedder (f16 weights) when it reproduces the model the documents were
-/// embedded with; otherwise says why the bundle has no free-text search.
-fn add_query_embedder(bundle: &mut BundleBuilder, args: &BuildArgs, dim: usize) -> Result<()> {
+/// The query embedder (f16 weights), when it reproduces the model the documents were embedded
+/// with; otherwise says why the bundle has no free-text search.
+fn query_embedder(args: &BuildArgs, dim: usize) -> Result<Option<EmbedderFiles>> {
     if args.model != saescope_embed::MODEL_ID {
         eprintln!(
             "no query embedder bundled: the documents come from {}, the bundled embedder implements {}",
             args.model,
             saescope_embed::MODEL_ID
         );
-        return Ok(());
+        return Ok(None);
     }
     let dir = &args.embedder;
     let files = ["model.safetensors", "tokenizer.json", "config.json"].map(|f| dir.join(f));
     if !files.iter().all(|f| f.exists()) {
         eprintln!("no query embedder bundled: {} lacks the model files (run `cargo xtask setup` or pass --embedder DIR); free-text search will be off", dir.display());
-        return Ok(());
+        return Ok(None);
     }
     let [weights, tokenizer, config] = files.map(|f| read(&f));
     let (weights, tokenizer, config) = (weights?, tokenizer?, config?);
@@ -166,11 +126,11 @@ fn add_query_embedder(bundle: &mut BundleBuilder, args: &BuildArgs, dim: usize) 
     if embedder.dim() != dim {
         bail!("the embedder in {} makes {}-d vectors, the embeddings are {dim}-d", dir.display(), embedder.dim());
     }
-    for (path, role, bytes) in saescope_embed::bundle_files(&weights, &tokenizer, &config)? {
-        bundle.add(path, role, bytes);
-    }
-    bundle.set_embedder(saescope_embed::embedder_info(dim));
-    Ok(())
+    let files = saescope_embed::bundle_files(&weights, &tokenizer, &config)?
+        .into_iter()
+        .map(|(path, role, bytes)| (path.to_string(), role, bytes))
+        .collect();
+    Ok(Some(EmbedderFiles { files, info: saescope_embed::embedder_info(dim) }))
 }
 
 /// Builds the bundle of `args` with the math on `backend`.
@@ -217,7 +177,7 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
         npy::read_matrix(&raw).with_context(|| format!("{}", path.display()))?,
         &read_corpus.records,
         read_corpus.total_records,
-        path,
+        &path.display().to_string(),
     )?;
     drop(raw);
     embeddings.check_finite(&path.display().to_string())?;
@@ -244,11 +204,13 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     }
 
     // 4. Codes and feature statistics, on the f16-rounded embeddings the bundle will carry.
-    let per_shard = shard_rows(embeddings.cols, 2, DEFAULT_BINDING_LIMIT);
-    let stored = Corpus::from_matrix(&embeddings, per_shard, true);
+    let stored = stored_embeddings(&embeddings);
     drop(embeddings);
     let as_read = stored.to_matrix();
-    let (codes, metrics) = pollster::block_on(encode_all(backend, &sae, &as_read))?;
+    let mut bars = StageBars::default();
+    let encoded = pollster::block_on(encode_all(backend, &sae, &as_read, &mut |p| bars.update(p)));
+    bars.finish();
+    let (codes, metrics) = encoded?;
     let stats = feature_stats(&codes, 20, 20);
     stages.done("encode + feature statistics");
 
@@ -256,17 +218,14 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     // layout` and the page lay out), a stage keyed by them and the seed.
     let fingerprint = format!("{embeddings_hash}{}{}", saescope_core::layout::METHOD_VERSION, args.train.seed);
     let layout_path = stage_dir(&args.out, "layout", &sha256_hex(fingerprint.as_bytes())).join("layout.npy");
-    let layout_npy =
-        staged(&layout_path, "the map", || stages::layout_npy(&stages::compute_layout(&as_read, args.train.seed)?))?;
+    let layout_npy = staged(&layout_path, "the map", || {
+        layout_npy(&stages::compute_layout(&as_read, args.train.seed)?, as_read.rows)
+    })?;
     drop(as_read);
     stages.done("map");
 
     // 6. Labels and their scores (a stage keyed by codes, documents and settings).
-    let mut lines = Vec::new();
-    for d in &docs {
-        serde_json::to_writer(&mut lines, d)?;
-        lines.push(b'\n');
-    }
+    let lines = documents_jsonl(&docs)?;
     let (idx, val) = codes.to_npy()?;
     let codes_hash = sha256_hex(&[sha256_hex(&idx), sha256_hex(&val)].concat().into_bytes());
     let model = stages::label_model(None);
@@ -314,52 +273,33 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     stages.last = std::time::Instant::now();
 
     // 8. The bundle.
-    let bar = progress(5, "write bundle");
-    let name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| args.corpus.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    let bar = progress(3, "write bundle");
+    let source = args.corpus.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = args.name.clone().unwrap_or_else(|| source.clone());
     let val_nmse = serde_json::from_slice::<serde_json::Value>(&training_log)
         .ok()
         .and_then(|log| log["epochs"].as_array()?.last()?["val_nmse"].as_f64())
         .unwrap_or(f64::NAN);
-    let description = format!(
-        "{} documents from {}; top-k SAE (k={}, {} latents) trained with the recipe of arXiv 2408.00657: validation NMSE {:.3}, {:.1}% of latents dead.",
-        docs.len(),
-        args.corpus.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        sae.k,
-        sae.d_sae,
-        val_nmse,
-        100.0 * metrics.dead_fraction
-    );
-    let mut bundle = BundleBuilder::new(&name, &description, &args.model, &sae, docs.len());
-    let (cfg, weights) = sae.to_saelens(WeightDType::F16, Some(&args.model))?;
-    bundle.add("sae/cfg.json", Role::SaeConfig, cfg);
-    bundle.add("sae/sae_weights.safetensors", Role::SaeWeights, weights);
-    bundle.add("sae/training_log.json", Role::TrainingLog, training_log);
-    for (small, split) in &coarse {
-        bundle.add_coarse_sae(small, split, WeightDType::F16, Some(&args.model))?;
-    }
+    let description = description(docs.len(), &source, &sae, val_nmse, metrics.dead_fraction);
+    let embedder = query_embedder(&args, sae.d_in)?;
     bar.inc(1);
-    for (i, shard) in stored.shards.iter().enumerate() {
-        let Storage::F16(values) = &shard.storage else { unreachable!("stored as f16") };
-        bundle.add(
-            &format!("embeddings/{i:03}.npy"),
-            Role::Embeddings,
-            npy::to_bytes(&[shard.rows, stored.dim], values)?,
-        );
-    }
-    bar.inc(1);
-    bundle.add("codes/indices.npy", Role::CodesIndices, idx);
-    bundle.add("codes/values.npy", Role::CodesValues, val);
-    let features = saescope_format::features::FeaturesFile { metrics: metrics.clone(), features: stats };
-    bundle.add("features.json", Role::Features, features.to_json());
-    bundle.add("labels.json", Role::Labels, labels_json);
-    bundle.add("families.json", Role::Families, families_json);
-    bar.inc(1);
-    bundle.add("documents.jsonl.gz", Role::Documents, saescope_format::documents::gzip(&lines));
-    bundle.add("layout.npy", Role::Layout, layout_npy);
-    add_query_embedder(&mut bundle, &args, sae.d_in)?;
+    let bundle = assemble(BundleParts {
+        name: &name,
+        description: &description,
+        model: &args.model,
+        sae: &sae,
+        training_log,
+        coarse: &coarse,
+        stored: &stored,
+        codes: &codes,
+        metrics: metrics.clone(),
+        stats,
+        labels_json,
+        families_json,
+        documents_jsonl: &lines,
+        layout: Some(layout_npy),
+        embedder,
+    })?;
     bar.inc(1);
     write_bundle(&args.out, bundle)?;
     bar.finish_and_clear();

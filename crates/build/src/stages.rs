@@ -2,34 +2,20 @@
 //! their scores, co-occurrence and feature families, with progress. The math is in
 //! `saescope-interp`; this moves data, embeds label texts and shows progress.
 
-use crate::files::progress;
+use crate::files::{progress, StageBars};
 use anyhow::Result;
 use saescope_core::cooccurrence::Cooccurrence;
 use saescope_core::prelude::*;
 use saescope_core::search::Corpus;
 use saescope_core::{Matrix, SparseCodes};
-use saescope_format::corpus::embedding_text;
 use saescope_format::documents::Document;
 use saescope_gpu::AnyBackend;
-use saescope_interp::families::{self, FamiliesFile, FamilyParams};
-use saescope_interp::labels::{self, CleanFilter, FeatureLabel, LabelConfig, LabelEmbeddings, Labeller};
+use saescope_interp::families::{FamiliesFile, FamilyParams};
+use saescope_interp::labels::{self, CleanFilter, FeatureLabel, LabelConfig};
+use saescope_pipeline::analyse;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Embeds label texts with all-MiniLM-L6-v2, in batches, with progress.
-fn embed_labels(model: &Path, texts: &[String]) -> Result<Matrix> {
-    let embedder = crate::embed::load(model)?;
-    let bar = progress(texts.len() as u64, "embed labels");
-    let mut data = Vec::with_capacity(texts.len() * embedder.dim());
-    for chunk in texts.chunks(64) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        data.extend(embedder.embed(&refs)?.data);
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish_and_clear();
-    Ok(Matrix::new(texts.len(), embedder.dim(), data)?)
-}
 
 /// The model folder to embed labels with, if it is there.
 pub fn label_model(model: Option<&Path>) -> Option<PathBuf> {
@@ -47,29 +33,31 @@ pub fn compute_labels(
     config: LabelConfig,
     clean: &CleanFilter,
 ) -> Result<Vec<FeatureLabel>> {
-    let texts: Vec<String> = docs.iter().map(embedding_text).collect();
-    let bar = progress(texts.len() as u64, "index phrases");
-    let labeller = Labeller::new(texts.iter().map(String::as_str), codes, config, || bar.inc(1))?;
-    bar.finish_and_clear();
-    let bar = progress(codes.d_sae as u64, "label");
-    let drafts = labeller.draft_all(|| bar.inc(1));
-    bar.finish_and_clear();
-    let mut labels = match model {
-        Some(dir) => {
-            let texts: Vec<String> = drafts.iter().map(|d| d.label.clone()).collect();
-            let embedded = embed_labels(dir, &texts)?;
-            labeller.score(&drafts, Some(LabelEmbeddings { labels: &embedded, documents: corpus }))?
+    let embedder = model.map(crate::embed::load).transpose()?;
+    if embedder.is_none() {
+        eprintln!(
+            "no embedding model at {}: scoring labels by keyphrase matches only",
+            crate::embed::default_model_dir().display()
+        );
+    }
+    let mut embed = embedder.map(|embedder| {
+        move |texts: &[String]| -> Result<Matrix> {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            Ok(embedder.embed(&refs)?)
         }
-        None => {
-            eprintln!(
-                "no embedding model at {}: scoring labels by keyphrase matches only",
-                crate::embed::default_model_dir().display()
-            );
-            labeller.score(&drafts, None)?
-        }
-    };
-    labels::mark_clean(&mut labels, clean);
-    Ok(labels)
+    });
+    let mut bars = StageBars::default();
+    let labels = analyse::compute_labels(
+        docs,
+        codes,
+        corpus,
+        embed.as_mut().map(|f| f as analyse::EmbedTexts),
+        config,
+        clean,
+        &mut |p| bars.update(p),
+    );
+    bars.finish();
+    labels
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> Value {
@@ -125,41 +113,20 @@ pub fn compute_families(
     let started = Instant::now();
     let cooc = cooccurrence(codes, backend)?;
     let cooccurrence_seconds = started.elapsed().as_secs_f64();
-    let nodes = families::family_nodes(&cooc, labels, &params);
-    let bar = progress(params.repeats as u64 + 1, "families");
-    let mut found = families::find_families(&cooc, &nodes, &params, |_| bar.inc(1))?;
-    bar.finish_and_clear();
-    families::label_families(&mut found, labels, codes.d_sae);
-    let stats = families::family_stats(&cooc, &nodes, &found, params.seed);
-    Ok((FamiliesFile { params, families: found, stats }, cooccurrence_seconds))
+    let mut bars = StageBars::default();
+    let file = analyse::compute_families(&cooc, labels, codes.d_sae, params, &mut |p| bars.update(p));
+    bars.finish();
+    Ok((file?, cooccurrence_seconds))
 }
 
 /// The documents' 2D map (UMAP, `saescope_core::layout`), with a progress bar per stage.
 pub fn compute_layout(points: &Matrix, seed: u64) -> Result<Matrix> {
-    let params = saescope_core::layout::UmapParams { seed, ..Default::default() };
-    let mut bar: Option<(&'static str, indicatif::ProgressBar)> = None;
     let started = Instant::now();
-    let layout = saescope_core::layout::umap(points, &params, &mut |p| {
-        if bar.as_ref().is_none_or(|(stage, _)| *stage != p.stage) {
-            if let Some((_, old)) = bar.take() {
-                old.finish_and_clear();
-            }
-            bar = Some((p.stage, progress(p.total as u64, &format!("map: {}", p.stage))));
-        }
-        if let Some((_, b)) = &bar {
-            b.set_position(p.done as u64);
-        }
-    })?;
-    if let Some((_, b)) = bar {
-        b.finish_and_clear();
-    }
+    let mut bars = StageBars::default();
+    let layout = analyse::compute_layout(points, seed, &mut |p| bars.update(p));
+    bars.finish();
     eprintln!("laid out {} documents in {:.1} s", points.rows, started.elapsed().as_secs_f64());
-    Ok(layout)
-}
-
-/// A layout as the bundle stores it (`layout.npy`, `[documents, 2]` f32).
-pub fn layout_npy(layout: &Matrix) -> Result<Vec<u8>> {
-    Ok(saescope_format::npy::to_bytes(&[layout.rows, 2], &layout.data)?)
+    layout
 }
 
 /// Puts `layout` into the bundle at `dir` as `layout.npy`, replacing any map it had: the file
@@ -167,8 +134,7 @@ pub fn layout_npy(layout: &Matrix) -> Result<Vec<u8>> {
 /// that is not there).
 pub fn add_layout_to_bundle(dir: &Path, manifest: &saescope_format::manifest::Manifest, layout: &Matrix) -> Result<()> {
     use saescope_format::manifest::{FileEntry, Role};
-    saescope_core::layout::check_layout(layout, manifest.documents)?;
-    let bytes = layout_npy(layout)?;
+    let bytes = saescope_pipeline::assemble::layout_npy(layout, manifest.documents)?;
     let mut manifest = manifest.clone();
     manifest.files.retain(|f| f.role != Role::Layout && f.path != "layout.npy");
     manifest.files.push(FileEntry::describe("layout.npy", Role::Layout, &bytes));

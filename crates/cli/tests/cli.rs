@@ -337,6 +337,17 @@ fn build_makes_a_verified_bundle_and_reuses_the_trained_sae() {
     let inspect: serde_json::Value = serde_json::from_str(&ok(&["inspect", "b"], dir)).unwrap();
     assert_eq!(inspect["documents"], 300);
     assert_eq!(inspect["sae"]["d_sae"], 48);
+    // The same bundle as one zip (what the page's workshop exports) reads the same.
+    let manifest = std::fs::read(dir.join("b/manifest.json")).unwrap();
+    let files: Vec<(String, Vec<u8>)> = saescope_format::manifest::Manifest::parse(&manifest)
+        .unwrap()
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), std::fs::read(dir.join("b").join(&f.path)).unwrap()))
+        .collect();
+    std::fs::write(dir.join("b.zip"), saescope_format::archive::write_zip(&manifest, &files).unwrap()).unwrap();
+    let zipped: serde_json::Value = serde_json::from_str(&ok(&["inspect", "b.zip"], dir)).unwrap();
+    assert_eq!(zipped, inspect);
     assert_eq!(
         (inspect["has_codes"].as_bool(), inspect["has_labels"].as_bool(), inspect["has_families"].as_bool()),
         (Some(true), Some(true), Some(true))

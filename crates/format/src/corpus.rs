@@ -9,7 +9,7 @@ use std::collections::hash_map::{Entry, HashMap};
 use std::io::{BufRead, Read};
 
 /// A record that was not used, and why.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, ts_rs::TS)]
 pub struct Skipped {
     /// 1-based record number (see [`read`] for what a record is).
     pub record: usize,
@@ -75,14 +75,20 @@ impl CorpusRead {
 pub enum CorpusFormat {
     JsonLines,
     Csv,
+    /// Plain text, one document per line (its text; its id is the line number).
+    Text,
 }
 
 impl CorpusFormat {
-    /// From the file name: `.csv` or `.csv.gz` is CSV, anything else JSON Lines.
+    /// From the file name: `.csv` (or `.csv.gz`) is CSV, `.txt` (or `.txt.gz`) plain text,
+    /// anything else JSON Lines.
     pub fn from_name(name: &str) -> Self {
         let lower = name.to_ascii_lowercase();
-        if lower.ends_with(".csv") || lower.ends_with(".csv.gz") {
+        let lower = lower.strip_suffix(".gz").unwrap_or(&lower);
+        if lower.ends_with(".csv") {
             CorpusFormat::Csv
+        } else if lower.ends_with(".txt") {
+            CorpusFormat::Text
         } else {
             CorpusFormat::JsonLines
         }
@@ -163,6 +169,26 @@ pub fn read<R: Read>(reader: R, format: CorpusFormat) -> Result<CorpusRead> {
                     Err(format!("longer than {MAX_RECORD_BYTES} bytes"))
                 } else {
                     text.map_err(|e| format!("not valid UTF-8 ({e})")).and_then(json_document)
+                };
+                out.add(line, parsed, &mut first_of_id);
+            }
+        }
+        CorpusFormat::Text => {
+            let mut buf = Vec::new();
+            for line in 1.. {
+                buf.clear();
+                let complete =
+                    read_line(&mut reader, &mut buf).map_err(|e| Error::Format(format!("corpus line {line}: {e}")))?;
+                let Some(complete) = complete else { break };
+                let text = std::str::from_utf8(&buf);
+                if text.is_ok_and(|t| t.trim().is_empty()) {
+                    continue;
+                }
+                let parsed = if !complete {
+                    Err(format!("longer than {MAX_RECORD_BYTES} bytes"))
+                } else {
+                    text.map_err(|e| format!("not valid UTF-8 ({e})"))
+                        .and_then(|t| document(Some(line.to_string()), None, Some(t), Vec::new()))
                 };
                 out.add(line, parsed, &mut first_of_id);
             }
@@ -324,6 +350,20 @@ mod tests {
         assert_eq!(read.records, vec![0, 2]);
         let no_text = read_err("id,label\n1,x\n");
         assert!(no_text.contains("title, abstract or text column"));
+    }
+
+    #[test]
+    fn reads_plain_text_one_document_per_line() {
+        let text = b"First  document.\n\n   \nSecond one\n\xff bad utf8\nThird\n";
+        let bytes = gzip(text);
+        let read = read(&bytes[..], CorpusFormat::from_name("notes.TXT.gz")).unwrap();
+        let texts: Vec<(&str, &str, &str)> =
+            read.documents.iter().map(|d| (d.id.as_str(), d.title.as_str(), d.text.as_str())).collect();
+        assert_eq!(texts, vec![("1", "", "First document."), ("4", "", "Second one"), ("6", "", "Third")]);
+        assert_eq!(embedding_text(&read.documents[1]), "Second one");
+        assert_eq!((read.records, read.total_records), (vec![0, 1, 3], 4));
+        assert!(read.skipped[0].reason.contains("UTF-8") && read.skipped[0].line == 5, "{:?}", read.skipped);
+        assert_eq!(CorpusFormat::from_name("a.jsonl.gz"), CorpusFormat::JsonLines);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! saescope-format: outside bytes in and out. `.npy` matrices, SAE weights in the SAELens and
 //! paper layouts, the bundle's manifest (every file with size and sha256), building and
-//! verifying bundles, documents, and reading a corpus (JSON Lines / CSV, plain or gzip).
+//! verifying bundles (a folder or one zip), documents, and reading a corpus (JSON Lines / CSV, plain or gzip).
 //!
 //! Platform-free like `saescope-core` (byte slices in, values out; no filesystem), so the CLI
 //! and the page read bundles with the same code.
 
+pub mod archive;
 pub mod bundle;
 pub mod corpus;
 pub mod documents;

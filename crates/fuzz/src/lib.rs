@@ -340,17 +340,27 @@ pub fn pth(data: &[u8]) {
     walk(&value, 1, &mut 100_000);
 }
 
-/// Corpus ingestion, `saescope_format::corpus::read`: byte 0 bit 0 picks CSV (else JSON Lines),
-/// bit 1 gzips the rest first (gzip is detected from the bytes, so the raw path is fuzzed too).
-/// Every document read is usable (cleaned title or text, an id) and survives a round trip
-/// through JSON Lines.
+/// The corpus format a fuzz input's flag byte picks: bit 0 CSV, else bit 2 plain text, else JSON Lines.
+pub fn corpus_format(flags: u8) -> saescope_format::corpus::CorpusFormat {
+    use saescope_format::corpus::CorpusFormat;
+    match (flags & 1, flags & 4) {
+        (1, _) => CorpusFormat::Csv,
+        (_, 4) => CorpusFormat::Text,
+        _ => CorpusFormat::JsonLines,
+    }
+}
+
+/// Corpus ingestion, `saescope_format::corpus::read`: byte 0 picks the format
+/// ([`corpus_format`]), its bit 1 gzips the rest first (gzip is detected from the bytes, so the
+/// raw path is fuzzed too). Every document read is usable (cleaned title or text, an id) and
+/// survives a round trip through JSON Lines.
 pub fn corpus(data: &[u8]) {
     use saescope_format::corpus::{embedding_text, read, CorpusFormat};
     use saescope_format::documents::gzip;
     let [flags, rest @ ..] = data else {
         return;
     };
-    let format = if flags & 1 == 1 { CorpusFormat::Csv } else { CorpusFormat::JsonLines };
+    let format = corpus_format(*flags);
     let input = if flags & 2 == 2 { gzip(rest) } else { rest.to_vec() };
     let Ok(got) = read(&input[..], format) else {
         return;

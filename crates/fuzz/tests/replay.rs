@@ -175,11 +175,7 @@ fn seeds_are_accepted_by_their_parsers() {
     }
     assert!(pth.iter().any(|(n, _)| n == "paper_sae"), "the .pth fixtures are missing");
     for (name, bytes) in saescope_fuzz::seeds::seeds("corpus") {
-        let format = if bytes[0] & 1 == 1 {
-            saescope_format::corpus::CorpusFormat::Csv
-        } else {
-            saescope_format::corpus::CorpusFormat::JsonLines
-        };
+        let format = saescope_fuzz::corpus_format(bytes[0]);
         let read = saescope_format::corpus::read(&bytes[1..], format).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!read.documents.is_empty(), "{name}");
     }

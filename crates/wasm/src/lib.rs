@@ -20,6 +20,9 @@ use serde::Serialize;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
+mod workshop;
+pub use workshop::Workshop;
+
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
@@ -99,6 +102,11 @@ impl Engine {
         self.backend.lose_device_after(submissions).map_err(js_err)
     }
 
+    /// A workshop on this engine: a corpus of the visitor's own, on its way to a bundle.
+    pub fn workshop(&self) -> Workshop {
+        Workshop::new(self.backend.clone())
+    }
+
     /// Starts loading a bundle from its `manifest.json` bytes.
     #[wasm_bindgen(js_name = openBundle)]
     pub fn open_bundle(&self, manifest_json: &[u8]) -> Result<BundleLoading, JsError> {
@@ -167,6 +175,14 @@ impl QueryEmbedder {
     pub fn embed(&self, text: &str) -> Result<Vec<f32>, JsError> {
         self.0.embed_query(text).map_err(js_err)
     }
+
+    /// The embeddings of `texts` as documents are embedded (`saescope build`'s batches), one
+    /// row after another: `texts.length x 384` values.
+    #[wasm_bindgen(js_name = embedBatch)]
+    pub fn embed_batch(&self, texts: Vec<String>) -> Result<Vec<f32>, JsError> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(self.0.embed(&refs).map_err(js_err)?.data)
+    }
 }
 
 /// A loaded bundle, ready for queries: the explorer (saescope-interp) on this engine.
@@ -201,9 +217,9 @@ struct Info {
     has_codes: bool,
 }
 
-/// A layout's progress, as [`Scope::compute_layout`] reports it.
+/// A stage's progress, as [`Scope::compute_layout`] and [`workshop::Workshop::build`] report it.
 #[derive(Serialize, ts_rs::TS)]
-struct LayoutStep {
+pub(crate) struct LayoutStep {
     stage: &'static str,
     done: usize,
     total: usize,
@@ -508,6 +524,14 @@ mod typescript {
             saescope_interp::explain::Explanation::decl(&cfg),
             saescope_interp::explain::KeptFeature::decl(&cfg),
             saescope_interp::selection::EnrichedFeature::decl(&cfg),
+            workshop::CorpusSummary::decl(&cfg),
+            saescope_format::corpus::Skipped::decl(&cfg),
+            workshop::TrainSettings::decl(&cfg),
+            workshop::TrainingPlan::decl(&cfg),
+            workshop::StepPoint::decl(&cfg),
+            workshop::TrainingProgress::decl(&cfg),
+            workshop::TrainingResult::decl(&cfg),
+            saescope_pipeline::training::EpochLog::decl(&cfg),
         ];
         let mut out = String::from(
             "// Generated from the Rust types by `cargo test -p saescope-wasm` (crates/wasm/src/lib.rs,\n\

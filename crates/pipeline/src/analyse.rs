@@ -1,0 +1,158 @@
+//! What a build computes once the SAE exists: every document's codes and the SAE's metrics,
+//! labels with their scores, co-occurrence families and the 2D map. Each reports [`Progress`];
+//! the math is in `saescope-core` and `saescope-interp`.
+
+use anyhow::Result;
+use saescope_core::cooccurrence::Cooccurrence;
+use saescope_core::metrics::{Metrics, MetricsAccumulator};
+use saescope_core::search::Corpus;
+use saescope_core::{EncodeOps, Matrix, Sae, SparseCodes};
+use saescope_format::corpus::embedding_text;
+use saescope_format::documents::Document;
+use saescope_interp::families::{self, FamiliesFile, FamilyParams};
+use saescope_interp::labels::{self, CleanFilter, FeatureLabel, LabelConfig, LabelEmbeddings, Labeller};
+use std::sync::Arc;
+
+/// How far a stage is: `done` of `total` units of `stage` (its name, for a bar or a line).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Progress {
+    pub stage: &'static str,
+    pub done: usize,
+    pub total: usize,
+}
+
+/// Rows encoded per step: bounds memory and paces progress.
+pub const CHUNK_ROWS: usize = 4096;
+
+/// Encodes row chunks from `next` (until it yields `None`) with the SAE on `backend`, calling
+/// `each` with every chunk's input, codes and reconstruction (when `decode` is set). The one
+/// encode loop of `saescope encode`, `metrics`, `build` and the workshop.
+pub async fn encode_chunks<B: EncodeOps>(
+    backend: &B,
+    sae: &Arc<Sae>,
+    mut next: impl FnMut() -> Result<Option<Matrix>>,
+    decode: bool,
+    mut each: impl FnMut(&Matrix, SparseCodes, Option<Matrix>),
+) -> Result<()> {
+    let dev = backend.upload_sae(sae).await?;
+    while let Some(x) = next()? {
+        let codes = backend.encode(&dev, &x).await?;
+        let recon = if decode { Some(backend.decode(&dev, &codes).await?) } else { None };
+        each(&x, codes, recon);
+    }
+    Ok(())
+}
+
+/// Every row of `x` encoded, and the SAE's metrics on them.
+pub async fn encode_all<B: EncodeOps>(
+    backend: &B,
+    sae: &Arc<Sae>,
+    x: &Matrix,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(SparseCodes, Metrics)> {
+    let mut codes = SparseCodes::empty(sae.k, sae.d_sae);
+    let mut metrics = MetricsAccumulator::new(sae.d_in, sae.d_sae);
+    let mut starts = (0..x.rows).step_by(CHUNK_ROWS);
+    let next = || Ok(starts.next().map(|start| x.slice_rows(start, (start + CHUNK_ROWS).min(x.rows))));
+    encode_chunks(backend, sae, next, true, |chunk, c, recon| {
+        metrics.add(chunk, recon.as_ref().expect("decoded"), &c);
+        codes.extend(c);
+        progress(Progress { stage: "encode", done: codes.rows(), total: x.rows });
+    })
+    .await?;
+    Ok((codes, metrics.finish()?))
+}
+
+/// Embeds texts in the documents' space (all-MiniLM-L6-v2, where the platform has it).
+pub type EmbedTexts<'a> = &'a mut dyn FnMut(&[String]) -> Result<Matrix>;
+
+/// Labels and scores every live feature. With `embed`, labels are embedded and the embedding
+/// predictor is scored too (and is the headline score); without, keyphrase matches only.
+pub fn compute_labels(
+    docs: &[Document],
+    codes: &SparseCodes,
+    corpus: &Corpus,
+    embed: Option<EmbedTexts>,
+    config: LabelConfig,
+    clean: &CleanFilter,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<FeatureLabel>> {
+    let texts: Vec<String> = docs.iter().map(embedding_text).collect();
+    let mut indexed = 0;
+    let labeller = Labeller::new(texts.iter().map(String::as_str), codes, config, || {
+        indexed += 1;
+        if indexed % 256 == 0 || indexed == texts.len() {
+            progress(Progress { stage: "index phrases", done: indexed, total: texts.len() });
+        }
+    })?;
+    let mut drafted = 0;
+    let drafts = labeller.draft_all(|| {
+        drafted += 1;
+        if drafted % 64 == 0 || drafted == codes.d_sae {
+            progress(Progress { stage: "label", done: drafted, total: codes.d_sae });
+        }
+    });
+    let mut labels = match embed {
+        Some(embed) => {
+            let texts: Vec<String> = drafts.iter().map(|d| d.label.clone()).collect();
+            let mut data = Vec::with_capacity(texts.len() * corpus.dim);
+            for (i, chunk) in texts.chunks(64).enumerate() {
+                data.extend(embed(chunk)?.data);
+                progress(Progress { stage: "embed labels", done: (i * 64 + chunk.len()), total: texts.len() });
+            }
+            let embedded = Matrix::new(texts.len(), corpus.dim, data)?;
+            labeller.score(&drafts, Some(LabelEmbeddings { labels: &embedded, documents: corpus }))?
+        }
+        None => labeller.score(&drafts, None)?,
+    };
+    labels::mark_clean(&mut labels, clean);
+    Ok(labels)
+}
+
+/// Families from a co-occurrence: nodes, the repeated search, labels and statistics.
+pub fn compute_families(
+    cooc: &Cooccurrence,
+    labels: &[FeatureLabel],
+    d_sae: usize,
+    params: FamilyParams,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<FamiliesFile> {
+    let nodes = families::family_nodes(cooc, labels, &params);
+    let total = params.repeats + 1;
+    let mut done = 0;
+    let mut found = families::find_families(cooc, &nodes, &params, |_| {
+        done += 1;
+        progress(Progress { stage: "families", done, total });
+    })?;
+    families::label_families(&mut found, labels, d_sae);
+    let stats = families::family_stats(cooc, &nodes, &found, params.seed);
+    Ok(FamiliesFile { params, families: found, stats })
+}
+
+/// The documents' 2D map (UMAP, `saescope_core::layout`).
+pub fn compute_layout(points: &Matrix, seed: u64, progress: &mut dyn FnMut(Progress)) -> Result<Matrix> {
+    let params = saescope_core::layout::UmapParams { seed, ..Default::default() };
+    Ok(saescope_core::layout::umap(points, &params, &mut |p| {
+        progress(Progress { stage: p.stage, done: p.done, total: p.total })
+    })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saescope_core::synth::PlantedData;
+    use saescope_core::CpuBackend;
+
+    #[test]
+    fn encode_all_covers_every_row_in_chunks_and_reports_it() {
+        let planted = PlantedData::generate(8, 32, 2, CHUNK_ROWS + 5, 1);
+        let sae = Arc::new(planted.sae.clone());
+        let mut seen = Vec::new();
+        let (codes, metrics) =
+            pollster::block_on(encode_all(&CpuBackend, &sae, &planted.embeddings, &mut |p| seen.push(p.done))).unwrap();
+        assert_eq!(codes.rows(), CHUNK_ROWS + 5);
+        assert_eq!(seen, vec![CHUNK_ROWS, CHUNK_ROWS + 5]);
+        assert_eq!(codes, sae.encode(&planted.embeddings).unwrap());
+        assert!(metrics.l0 <= 2.0 && metrics.normalized_mse.is_finite(), "{metrics:?}");
+    }
+}

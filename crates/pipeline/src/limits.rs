@@ -1,0 +1,52 @@
+//! What a browser tab can build: a wasm32 memory is at most 4 GiB, and the page's loader takes
+//! bundles up to 1.5 GiB, so the workshop refuses a corpus that would not fit before reading it
+//! (and says to use the CLI, which has no such bound).
+
+use anyhow::{bail, Result};
+
+/// The largest corpus file the workshop reads (after gzip, when it is gzipped).
+pub const MAX_CORPUS_BYTES: u64 = 256 << 20;
+
+/// The most documents the workshop builds a bundle of. At 384 dimensions, 100k documents are
+/// 154 MB of f32 embeddings; training holds them twice (the train/validation split), encoding,
+/// labels and the map add about as much again, well inside a tab's 4 GiB.
+pub const MAX_DOCUMENTS: usize = 100_000;
+
+const USE_THE_CLI: &str = "build larger corpora with the command line (`saescope build`) and open the bundle here";
+
+/// Refuses a corpus file of `bytes` (named `name`) that is over [`MAX_CORPUS_BYTES`].
+pub fn check_corpus_bytes(name: &str, bytes: u64) -> Result<()> {
+    if bytes > MAX_CORPUS_BYTES {
+        bail!(
+            "{name} is {:.0} MiB, over the {} MiB a browser tab builds from; {USE_THE_CLI}",
+            bytes as f64 / (1u64 << 20) as f64,
+            MAX_CORPUS_BYTES >> 20
+        );
+    }
+    Ok(())
+}
+
+/// Refuses more than [`MAX_DOCUMENTS`] documents.
+pub fn check_documents(documents: usize) -> Result<()> {
+    if documents > MAX_DOCUMENTS {
+        bail!(
+            "{documents} documents are more than the {MAX_DOCUMENTS} a browser tab builds a bundle of; {USE_THE_CLI}"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_name_the_numbers_and_the_way_out() {
+        assert!(check_corpus_bytes("a.jsonl", MAX_CORPUS_BYTES).is_ok());
+        let e = check_corpus_bytes("a.jsonl", MAX_CORPUS_BYTES + 1).unwrap_err().to_string();
+        assert!(e.contains("a.jsonl") && e.contains("256 MiB") && e.contains("saescope build"), "{e}");
+        assert!(check_documents(MAX_DOCUMENTS).is_ok());
+        let e = check_documents(MAX_DOCUMENTS + 1).unwrap_err().to_string();
+        assert!(e.contains("100001") && e.contains("100000"), "{e}");
+    }
+}
