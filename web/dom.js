@@ -95,3 +95,21 @@ export function snippet(text, n = 240) {
   const cut = text.lastIndexOf(' ', n);
   return `${text.slice(0, cut > n / 2 ? cut : n)} …`;
 }
+
+/**
+ * Starts a download of `contents` (text or bytes) named `name`.
+ * @param {string | Uint8Array} contents
+ * @param {string} name
+ * @param {string} type
+ */
+export function downloadFile(contents, name, type) {
+  const url = URL.createObjectURL(new Blob([/** @type {string | Uint8Array<ArrayBuffer>} */ (contents)], { type }));
+  const a = el('a');
+  a.href = url;
+  a.download = name;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}

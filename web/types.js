@@ -167,6 +167,7 @@
  * @property {{ args: { docs: Uint32Array, n: number }, result: Enrichment & { ms: number } }} enrich
  * @property {{ args: { vector: Float32Array, k: number }, result: Explanation }} explain
  * @property {{ args: { doc: number, n: number }, result: Feature[] }} documentFeatures
+ * @property {{ args: { name: string, size: number }, result: void }} workshopCheck
  * @property {{ args: { name: string, bytes: Uint8Array }, result: CorpusSummary }} workshopRead
  * @property {{ args: {}, result: string[] }} workshopTexts
  * @property {{ args: { data: Float32Array, dim: number }, result: void }} workshopSetEmbeddings

@@ -287,6 +287,9 @@ const handlers = {
 
   // ---- The workshop: a corpus of the visitor's own, on its way to a bundle ----
 
+  /** Refuses, before the page reads it, a corpus file too large for a tab. */
+  workshopCheck: ({ name, size }) => Workshop.checkFileSize(name, size),
+
   /** Reads a corpus file (after checking its size), starting a new workshop. */
   workshopRead({ name, bytes }) {
     Workshop.checkFileSize(name, bytes.length);

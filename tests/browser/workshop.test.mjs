@@ -10,10 +10,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { bothBrowsers } from './chromium.mjs';
-import { readNpy } from './npy.mjs';
+import { buildAndOpen, npyBytes, sharedPapers, stepState } from './workshop-helpers.mjs';
 
 const browsers = bothBrowsers();
 
@@ -27,13 +26,8 @@ const SHOTS = new URL('../../target/browser-test/screenshots/', import.meta.url)
 mkdirSync(OUT, { recursive: true });
 mkdirSync(SHOTS, { recursive: true });
 
-const SHARED = new URL('../../../shared/data/arxiv/', import.meta.url);
-/** Lines of the shared demo corpus and its reference embeddings (sentence-transformers). */
-const lines = gunzipSync(readFileSync(new URL('demo-20k.jsonl.gz', SHARED))).toString('utf8').split('\n').filter(Boolean);
-const reference = readNpy(readFileSync(new URL('demo-20k.minilm.f32.npy', SHARED)));
-/** 150 astro-ph and 150 cs.LG abstracts (the demo's first half is astro-ph). */
-const picked = [...Array.from({ length: 150 }, (_, i) => i * 61), ...Array.from({ length: 150 }, (_, i) => 10_000 + i * 61)];
-const papers = picked.map((i) => JSON.parse(lines[i]));
+/** 150 astro-ph and 150 cs.LG abstracts, and their reference embeddings (sentence-transformers). */
+const { papers, embeddings: reference, dim } = sharedPapers(150);
 
 async function shot(page, name) {
   await page.screenshot({ path: new URL(`workshop-${name}.png`, SHOTS).pathname, fullPage: true });
@@ -48,24 +42,6 @@ async function openWorkshop(browser, query) {
   await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: 180_000 });
   await page.waitForSelector('#ws-files', { state: 'attached' });
   return { page, errors };
-}
-
-/** Waits for a workshop step's status line to reach `state` (failing fast on an error). */
-async function stepState(page, id, state, timeout = 300_000) {
-  await page.waitForFunction(([i, s]) => ['error', s].includes(document.getElementById(i)?.dataset.state ?? ''), [id, state], { timeout });
-  const got = await page.getAttribute(`#${id}`, 'data-state');
-  assert.equal(got, state, await page.textContent(`#${id}`));
-}
-
-/** Builds the bundle and opens it in the explorer: its saved name. */
-async function buildAndOpen(page) {
-  await page.click('#ws-build-start');
-  await stepState(page, 'ws-build-status', 'done');
-  const name = await page.getAttribute('#ws-build-status', 'data-name');
-  console.log(`workshop build: ${await page.getAttribute('#ws-build-status', 'data-ms')} ms`);
-  await page.click('#ws-open');
-  await page.waitForFunction((n) => document.body.dataset.state === 'ready' && new URLSearchParams(location.search).get('bundle') === `saved:${n}`, name, { timeout: 180_000 });
-  return name;
 }
 
 test('real abstracts go through the whole workshop on the CPU path, and the result is kept and exported', { timeout: 1_200_000 }, async () => {
@@ -108,16 +84,16 @@ test('real abstracts go through the whole workshop on the CPU path, and the resu
   await shot(page, '4-trained');
 
   // 4. Build, then explore it as any bundle.
-  const name = await buildAndOpen(page);
+  const { name, ms } = await buildAndOpen(page);
+  console.log(`workshop build: ${ms} ms`);
   assert.equal(name, 'my-papers');
   assert.equal(await page.evaluate(() => window.saescope.info.documents), 300);
   // The documents' embeddings equal the reference (stored as f16 in the bundle).
   for (const doc of [0, 57, 149, 150, 299]) {
     const v = await page.evaluate((d) => window.saescope.engine.call('documentVector', { doc: d }).then((x) => Array.from(x)), doc);
-    const row = picked[doc];
-    const want = reference.data.subarray(row * 384, row * 384 + 384);
+    const want = reference.subarray(doc * dim, (doc + 1) * dim);
     let dot = 0, a = 0, b = 0;
-    for (let i = 0; i < 384; i++) (dot += v[i] * want[i]), (a += v[i] * v[i]), (b += want[i] * want[i]);
+    for (let i = 0; i < dim; i++) (dot += v[i] * want[i]), (a += v[i] * v[i]), (b += want[i] * want[i]);
     const cosine = dot / Math.sqrt(a * b);
     assert.ok(cosine >= 0.9999, `document ${doc}: cosine ${cosine} to the reference embedding`);
   }
@@ -197,27 +173,16 @@ function planted() {
   return { text: texts.join('\n') + '\n', data, rows: texts.length, dim };
 }
 
-/** A little-endian f32 `.npy` of `[rows, dim]`. */
-function npy(data, rows, dim) {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${dim}), }`;
-  header += ' '.repeat(64 - ((10 + header.length + 1) % 64)) + '\n';
-  const head = Buffer.alloc(10);
-  head.write('\x93NUMPY', 0, 'latin1');
-  head[6] = 1;
-  head.writeUInt16LE(header.length, 8);
-  return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
-}
-
 test('a planted corpus trained on WebGPU yields features whose labels name its topics; bad embeddings are refused', { timeout: 600_000 }, async () => {
   const { page, errors } = await openWorkshop(browsers.gpu, '');
   const p = planted();
   const corpus = { name: 'topics.txt', mimeType: 'text/plain', buffer: Buffer.from(p.text) };
   // Embeddings with a row missing are refused with both numbers, and nothing is kept.
-  await page.setInputFiles('#ws-files', [corpus, { name: 'short.npy', mimeType: 'application/octet-stream', buffer: npy(p.data.subarray(0, (p.rows - 1) * p.dim), p.rows - 1, p.dim) }]);
+  await page.setInputFiles('#ws-files', [corpus, { name: 'short.npy', mimeType: 'application/octet-stream', buffer: npyBytes(p.data.subarray(0, (p.rows - 1) * p.dim), p.rows - 1, p.dim) }]);
   await stepState(page, 'ws-data-status', 'error');
   assert.match(await page.textContent('#ws-data-status'), /short\.npy has 239 rows, but the corpus has 240 usable documents/);
   assert.ok(await page.isDisabled('#ws-train-start'), 'no training without embeddings');
-  await page.setInputFiles('#ws-files', [corpus, { name: 'topics.npy', mimeType: 'application/octet-stream', buffer: npy(p.data, p.rows, p.dim) }]);
+  await page.setInputFiles('#ws-files', [corpus, { name: 'topics.npy', mimeType: 'application/octet-stream', buffer: npyBytes(p.data, p.rows, p.dim) }]);
   await stepState(page, 'ws-data-status', 'read');
   await page.fill('#ws-train input[name=latents]', '16');
   await page.fill('#ws-train input[name=k]', '2');

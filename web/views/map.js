@@ -5,7 +5,7 @@
 // the features most over-represented in it (computed by the engine); hover and click. Also the
 // small map of the search view ("where the results lie"). The points are drawn by scatter.js.
 
-import { $, el, button, fmt, appLink } from '../dom.js';
+import { $, el, button, fmt, appLink, downloadFile } from '../dom.js';
 import { Scatter } from '../scatter.js';
 import { formatPolygon, round } from '../state.js';
 
@@ -214,23 +214,6 @@ export function csvField(v) {
   return `"${String(v ?? '').replace(/"/g, '""')}"`;
 }
 
-/**
- * Starts a download of `text` named `name`.
- * @param {string} text
- * @param {string} name
- * @param {string} type
- */
-function download(text, name, type) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const a = el('a');
-  a.href = url;
-  a.download = name;
-  a.hidden = true;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
 
 /**
  * A bar `fraction` long (of its cell), with the value as text.
@@ -1132,14 +1115,14 @@ export class MapView {
           enrichment: (sel.enrichment?.features ?? []).map((f) => ({ ...f, label: catalog.label(f.feature) })),
           documents: rows,
         };
-        download(JSON.stringify(out, null, 1), `${name}.json`, 'application/json');
+        downloadFile(JSON.stringify(out, null, 1), `${name}.json`, 'application/json');
       } else {
         const lines = [['doc', 'id', 'title', 'categories', 'year', 'top_features'].map(csvField).join(',')];
         for (const r of rows) {
           const top = r.top_features.map((f) => `${f.label} (#${f.feature}): ${f.activation.toFixed(3)}`).join('; ');
           lines.push([r.doc, r.id, r.title, r.categories.join(' '), r.year ?? '', top].map(csvField).join(','));
         }
-        download(`${lines.join('\r\n')}\r\n`, `${name}.csv`, 'text/csv');
+        downloadFile(`${lines.join('\r\n')}\r\n`, `${name}.csv`, 'text/csv');
       }
     } catch (e) {
       app.showError(e.message);

@@ -7,7 +7,7 @@
 // the bundle is saved in the browser and opens in every view; export it as a zip or a folder.
 // All the work runs in workers (the engine's and the embedding pool's); this only presents.
 
-import { $, el, button, fmt, snippet } from '../dom.js';
+import { $, el, button, downloadFile, fmt, snippet } from '../dom.js';
 import { lineChart } from '../charts.js';
 import { embedAll } from '../embed-pool.js';
 
@@ -49,21 +49,6 @@ function duration(seconds) {
   return `${Math.round(seconds / 60)} min`;
 }
 
-/**
- * Starts a download of `bytes` as `name`.
- * @param {Uint8Array} bytes
- * @param {string} name
- */
-function downloadFile(bytes, name) {
-  const url = URL.createObjectURL(new Blob([/** @type {Uint8Array<ArrayBuffer>} */ (bytes)], { type: 'application/zip' }));
-  const a = el('a');
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
 
 export class WorkshopView {
   /**
@@ -261,7 +246,8 @@ export class WorkshopView {
         this.sae = 'none';
         this.points = [];
         this.plots.replaceChildren();
-        // Refused before reading when it cannot fit (the engine's limit, same check).
+        // Refused before reading when it cannot fit in the tab.
+        await engine.call('workshopCheck', { name: corpus.name, size: corpus.size });
         const bytes = new Uint8Array(await corpus.arrayBuffer());
         this.summary = await engine.call('workshopRead', { name: corpus.name, bytes });
         this.nameInput.value = corpus.name.replace(/\.gz$/i, '').replace(/\.[^.]+$/, '');
@@ -475,11 +461,23 @@ export class WorkshopView {
     document.body.dataset.workshop = 'busy';
     try {
       const started = performance.now();
+      // Each stage's time (from its first report to the next stage's), for the benchmark.
+      /** @type {Record<string, number>} */
+      const stages = {};
+      let stage = '';
+      let stageStarted = started;
       const built = await engine.call('workshopBuild', { name: this.nameInput.value.trim() || 'my corpus' }, (p) => {
         if (p.type !== 'layout') return;
+        if (p.stage !== stage) {
+          const now = performance.now();
+          if (stage) stages[stage] = (stages[stage] ?? 0) + now - stageStarted;
+          [stage, stageStarted] = [p.stage, now];
+        }
         this.buildBar.value = p.total ? p.done / p.total : 0;
         status.replaceChildren(el('span', `${p.stage}: ${fmt.int(p.done)} of ${fmt.int(p.total)}`));
       });
+      if (stage) stages[stage] = (stages[stage] ?? 0) + performance.now() - stageStarted;
+      status.dataset.stages = JSON.stringify(stages);
       this.buildBar.value = 1;
       const href = `?bundle=${encodeURIComponent(`saved:${built.name}`)}`;
       const open = el('a', `Explore “${built.name}”`, 'button-link');
@@ -513,7 +511,7 @@ export class WorkshopView {
       const li = el('li', null, '', { name });
       const open = el('a', name);
       open.href = `?bundle=${encodeURIComponent(`saved:${name}`)}`;
-      const zip = button('Download zip', async () => downloadFile(await this.app.engine.call('savedZip', { name }), `${name}.zip`));
+      const zip = button('Download zip', async () => downloadFile(await this.app.engine.call('savedZip', { name }), `${name}.zip`, 'application/zip'));
       zip.className = 'ws-zip';
       li.append(open, ' ', zip);
       if ('showDirectoryPicker' in window) li.append(' ', button('Save to a folder', () => this.saveToFolder(name)));

@@ -165,6 +165,95 @@ fn measure_browser(demo: &Path) -> Result<Value> {
     )
 }
 
+/// `cargo xtask bench --only workshop`: the page's workshop in headless Chromium
+/// (`tests/browser/measure-workshop.mjs`: 2,000 real abstracts from file drop to explorable on
+/// the CPU path and on WebGPU, embedding rates with 1 and 2 workers), beside the native embedder
+/// (`saescope embed`) on the same sample, into the `workshop` block of BENCHMARKS.md.
+fn bench_workshop() -> Result<()> {
+    let load_before = load_average();
+    setup::wasm_tools()?;
+    setup::browser()?;
+    run(cargo().args(["build", "--release", "-p", "saescope-cli"]))?;
+    let cli = root().join("target/release/saescope");
+    let demo = root().join(DEMO_DIR);
+    build_demo_bundle(&cli, &demo)?;
+    build_wasm()?;
+    let data = root().join("target/bench-workshop");
+    std::fs::create_dir_all(&data)?;
+    let server = serve::Server::start(0)?;
+    let page = json_output(
+        Command::new("node")
+            .arg("tests/browser/measure-workshop.mjs")
+            .env("SAESCOPE_URL", server.url())
+            .env("SAESCOPE_DEMO", DEMO_DIR)
+            .env("SAESCOPE_SAMPLE", &data),
+        "tests/browser/measure-workshop.mjs",
+    )?;
+    drop(server);
+    // The peer: the native embedder on the same sample (both cores: candle's own threads).
+    let sample = data.join("sample.jsonl");
+    let started = std::time::Instant::now();
+    run(Command::new(&cli)
+        .args(["embed", "--corpus"])
+        .arg(&sample)
+        .arg("--out")
+        .arg(data.join("sample.npy"))
+        .arg("--model")
+        .arg(crate::model::fetch()?))?;
+    let native = page["rates"]["documents"].as_f64().unwrap_or(f64::NAN) / started.elapsed().as_secs_f64();
+    let load_after = load_average();
+    let f = |v: &Value| v.as_f64().map_or("–".to_owned(), |x| format!("{x:.1}"));
+    let date = first_line(Command::new("date").args(["-u", "+%Y-%m-%d"]));
+    let mut out = format!(
+        "Command: `cargo xtask bench --only workshop` ({date}). Machine: {}, {} cores; {}. 1-minute load average before the run: {load_before} (after: {load_after}). \
+         `tests/browser/measure-workshop.mjs` drives the Workshop tab as a visitor would, on real abstracts of the shared demo corpus (half astro-ph, half cs.LG), with the default training settings for the corpus's size.\n\n",
+        first_line(Command::new("sh").args(["-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"])),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        first_line(Command::new("chromium").arg("--version")),
+    );
+    let rates = &page["rates"];
+    out += &format!("Embedding {} abstracts with all-MiniLM-L6-v2 (documents per second):\n\n", rates["documents"]);
+    out += &header(&["embedder", "documents per second"]);
+    out += &row(&["page, 1 worker (wasm, SIMD128)".into(), f(&rates["one"])]);
+    out += &row(&["page, 2 workers".into(), f(&rates["two"])]);
+    out += &row(&["native `saescope embed` (candle, 2 threads)".into(), format!("{native:.1}")]);
+    for (name, run) in [
+        ("the CPU path (`?device=cpu`), embedding in the page", &page["cpu"]),
+        ("WebGPU (SwiftShader), embeddings imported as `.npy`", &page["webgpu"]),
+    ] {
+        let t = &run["times"];
+        out += &format!(
+            "\n{} documents, file drop to explorable on {name} (engine: {}; settings {}; held-out NMSE {}):\n\n",
+            run["documents"],
+            text(run, "engine"),
+            run["settings"],
+            run["nmse"].as_f64().map_or("–".into(), |x| format!("{x:.3}"))
+        );
+        out += &header(&["step", "seconds"]);
+        for (step, key) in [
+            ("read the file", "read"),
+            ("embed (2 workers)", "embed"),
+            ("train", "train"),
+            ("build, save and open", "build_and_open"),
+        ] {
+            if !t[key].is_null() {
+                out += &row(&[step.into(), f(&t[key])]);
+            }
+        }
+        if let Some(stages) = run["stages"].as_object() {
+            for (stage, ms) in stages {
+                out += &row(&[
+                    format!("&nbsp;&nbsp;of which {stage}"),
+                    ms.as_f64().map_or("–".into(), |x| format!("{:.1}", x / 1e3)),
+                ]);
+            }
+        }
+        out += &row(&["**total**".into(), format!("**{}**", f(&run["total"]))]);
+    }
+    println!("## workshop\n\n{out}");
+    replace_block(&root().join("BENCHMARKS.md"), "workshop", &out)
+}
+
 fn gzip_size(path: &Path) -> Result<u64> {
     let out = Command::new("gzip").args(["-9", "-c"]).arg(path).output().context("cannot run gzip")?;
     Ok(out.stdout.len() as u64)
@@ -682,8 +771,9 @@ pub fn bench(args: &[String]) -> Result<()> {
     let only = match args.iter().position(|a| a == "--only") {
         Some(i) => match args.get(i + 1).map(String::as_str) {
             Some(group @ ("layout" | "selection")) => Some(group),
+            Some("workshop") => return bench_workshop(),
             other => bail!(
-                "--only takes `layout` (the map layout cases) or `selection` (the map's lasso at 200k documents), got {other:?}"
+                "--only takes `layout` (the map layout cases), `selection` (the map's lasso at 200k documents) or `workshop` (the page's workshop on 2,000 abstracts), got {other:?}"
             ),
         },
         None => None,

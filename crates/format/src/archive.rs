@@ -95,25 +95,14 @@ fn read_entry(zip: &mut ZipArchive<Cursor<&[u8]>>, name: &str, limit: u64) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{EmbeddingInfo, FileEntry, Role, SaeInfo, FORMAT, VERSION};
+    use crate::manifest::{small_manifest, FileEntry, Role};
 
     fn bundle() -> (Vec<u8>, BundleFiles) {
         let files = vec![("labels.json".to_string(), b"[]".to_vec()), ("codes/values.npy".to_string(), vec![7u8; 300])];
-        let manifest = Manifest {
-            format: FORMAT.into(),
-            version: VERSION,
-            name: "t".into(),
-            description: String::new(),
-            documents: 1,
-            embedding: EmbeddingInfo { model: "m".into(), dim: 4 },
-            sae: SaeInfo { d_in: 4, d_sae: 8, k: 2 },
-            embedder: None,
-            coarse_saes: vec![],
-            files: vec![
-                FileEntry::describe("labels.json", Role::Labels, &files[0].1),
-                FileEntry::describe("codes/values.npy", Role::CodesValues, &files[1].1),
-            ],
-        };
+        let manifest = small_manifest(vec![
+            FileEntry::describe("labels.json", Role::Labels, &files[0].1),
+            FileEntry::describe("codes/values.npy", Role::CodesValues, &files[1].1),
+        ]);
         (manifest.to_json(), files)
     }
 

@@ -154,7 +154,9 @@ pub fn read<R: Read>(reader: R, format: CorpusFormat) -> Result<CorpusRead> {
     let mut out = CorpusRead::default();
     let mut first_of_id = HashMap::new();
     match format {
-        CorpusFormat::JsonLines => {
+        // One record per line: a JSON document, or (plain text) the line itself.
+        CorpusFormat::JsonLines | CorpusFormat::Text => {
+            let json = format == CorpusFormat::JsonLines;
             let mut buf = Vec::new();
             for line in 1.. {
                 buf.clear();
@@ -162,33 +164,16 @@ pub fn read<R: Read>(reader: R, format: CorpusFormat) -> Result<CorpusRead> {
                     read_line(&mut reader, &mut buf).map_err(|e| Error::Format(format!("corpus line {line}: {e}")))?;
                 let Some(complete) = complete else { break };
                 let text = std::str::from_utf8(&buf);
-                if text.is_ok_and(|t| t.trim().is_empty() || t.trim_start().starts_with('#')) {
+                if text.is_ok_and(|t| t.trim().is_empty() || (json && t.trim_start().starts_with('#'))) {
                     continue;
                 }
                 let parsed = if !complete {
                     Err(format!("longer than {MAX_RECORD_BYTES} bytes"))
                 } else {
-                    text.map_err(|e| format!("not valid UTF-8 ({e})")).and_then(json_document)
-                };
-                out.add(line, parsed, &mut first_of_id);
-            }
-        }
-        CorpusFormat::Text => {
-            let mut buf = Vec::new();
-            for line in 1.. {
-                buf.clear();
-                let complete =
-                    read_line(&mut reader, &mut buf).map_err(|e| Error::Format(format!("corpus line {line}: {e}")))?;
-                let Some(complete) = complete else { break };
-                let text = std::str::from_utf8(&buf);
-                if text.is_ok_and(|t| t.trim().is_empty()) {
-                    continue;
-                }
-                let parsed = if !complete {
-                    Err(format!("longer than {MAX_RECORD_BYTES} bytes"))
-                } else {
-                    text.map_err(|e| format!("not valid UTF-8 ({e})"))
-                        .and_then(|t| document(Some(line.to_string()), None, Some(t), Vec::new()))
+                    text.map_err(|e| format!("not valid UTF-8 ({e})")).and_then(|t| match json {
+                        true => json_document(t),
+                        false => document(Some(line.to_string()), None, Some(t), Vec::new()),
+                    })
                 };
                 out.add(line, parsed, &mut first_of_id);
             }

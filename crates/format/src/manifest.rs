@@ -207,6 +207,23 @@ impl Manifest {
     }
 }
 
+/// A manifest of one document and a 4 -> 8 SAE listing `files`, for tests.
+#[cfg(test)]
+pub(crate) fn small_manifest(files: Vec<FileEntry>) -> Manifest {
+    Manifest {
+        format: FORMAT.into(),
+        version: VERSION,
+        name: "t".into(),
+        description: String::new(),
+        documents: 1,
+        embedding: EmbeddingInfo { model: "m".into(), dim: 4 },
+        sae: SaeInfo { d_in: 4, d_sae: 8, k: 2 },
+        embedder: None,
+        coarse_saes: vec![],
+        files,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,19 +238,7 @@ mod tests {
     }
 
     fn empty_manifest_json() -> String {
-        let m = Manifest {
-            format: FORMAT.into(),
-            version: VERSION,
-            name: "t".into(),
-            description: String::new(),
-            documents: 1,
-            embedding: EmbeddingInfo { model: "m".into(), dim: 4 },
-            sae: SaeInfo { d_in: 4, d_sae: 8, k: 2 },
-            embedder: None,
-            coarse_saes: vec![],
-            files: vec![],
-        };
-        String::from_utf8(m.to_json()).unwrap()
+        String::from_utf8(small_manifest(vec![]).to_json()).unwrap()
     }
 
     #[test]
