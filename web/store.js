@@ -8,7 +8,7 @@
 const ROOT = 'saescope-saved';
 
 /** Whether this browser has the Origin Private File System. */
-export function hasStore() {
+function hasStore() {
   return typeof navigator !== 'undefined' && !!navigator.storage?.getDirectory;
 }
 

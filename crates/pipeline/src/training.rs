@@ -120,14 +120,6 @@ impl<B: TrainOps> TrainingSession<B> {
         })
     }
 
-    pub fn config(&self) -> &TrainConfig {
-        &self.config
-    }
-
-    pub fn holdout(&self) -> f64 {
-        self.holdout
-    }
-
     pub fn train_rows(&self) -> usize {
         self.train.rows
     }
