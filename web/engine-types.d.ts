@@ -389,7 +389,9 @@ record: number,
  */
 line: number, reason: string, };
 
-export type TrainSettings = { k: number, latents: number, epochs: number, lr: number, batch: number, };
+export type TrainSettings = { k: number, latents: number, epochs: number, lr: number, batch: number, engine: TrainEngine, };
+
+export type TrainEngine = "gpu" | "cpu";
 
 export type TrainingPlan = { train_rows: number, validation_rows: number, steps_per_epoch: number, total_steps: number, };
 

@@ -57,7 +57,10 @@ async function endToEnd(gpu, npy) {
       await stepState(page, 'ws-train-status', 'done', 1_800_000);
     });
     const nmse = Number(await page.getAttribute('#ws-train-status span', 'data-nmse'));
-    const settings = await page.$$eval('#ws-train input', (inputs) => Object.fromEntries(inputs.map((i) => [i.name, Number(i.value)])));
+    // The defaults, as a visitor gets them: training on the CPU path where WebGPU is software.
+    const settings = await page.$$eval('#ws-train input, #ws-train select', (fields) =>
+      Object.fromEntries(fields.map((f) => [f.name, f.tagName === 'SELECT' ? f.value : Number(f.value)])),
+    );
     let stages = {};
     times.build_and_open = await seconds(async () => {
       stages = (await buildAndOpen(page)).stages;

@@ -4,7 +4,8 @@
 // pause and resume, built, explored (a typed query finds its document first, labels on the
 // features page), reloaded from the browser's storage, exported as a zip that `saescope
 // inspect` reads and the page opens from a URL. With WebGPU: a planted corpus (plain text of
-// four topics, embeddings imported as .npy, wrong ones refused) whose labels name its topics.
+// four topics, embeddings imported as .npy, wrong ones refused; trained on WebGPU, chosen over
+// the CPU path that is the default on a software GPU) whose labels name its topics.
 // Screenshots of each step go to target/browser-test/screenshots/workshop-*.png.
 
 import { test } from 'node:test';
@@ -187,10 +188,20 @@ test('a planted corpus trained on WebGPU yields features whose labels name its t
   await page.fill('#ws-train input[name=latents]', '16');
   await page.fill('#ws-train input[name=k]', '2');
   await page.fill('#ws-train input[name=epochs]', '30');
+  // SwiftShader is a software GPU: training defaults to the CPU path, and says why; WebGPU is
+  // chosen here to cover it.
+  assert.equal(await page.inputValue('#ws-train select[name=engine]'), 'cpu');
+  assert.match(await page.textContent('#ws-train'), /software renderer/);
+  await page.selectOption('#ws-train select[name=engine]', 'gpu');
   await page.click('#ws-train-start');
   await stepState(page, 'ws-train-status', 'done');
   await buildAndOpen(page);
   await shot(page, '7-planted-map');
+  // Embeddings of unknown origin and no query model: the bundle says so and carries no embedder.
+  const manifest = await page.evaluate(() => window.saescope.catalog.manifest);
+  assert.equal(manifest.embedding.model, 'unknown (embeddings imported from topics.npy)');
+  assert.ok(!manifest.files.some((f) => f.role.startsWith('embedder-')), 'no query embedder');
+  assert.match(manifest.description, /validation NMSE/);
   const labels = await page.evaluate(() => [...window.saescope.catalog.labels.values()].map((l) => l.label));
   for (const words of TOPICS) {
     assert.ok(labels.some((l) => words.some((w) => l.includes(w))), `a label names the topic of ${words.join(', ')}: ${JSON.stringify(labels)}`);

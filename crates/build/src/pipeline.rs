@@ -276,11 +276,7 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     let bar = progress(3, "write bundle");
     let source = args.corpus.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let name = args.name.clone().unwrap_or_else(|| source.clone());
-    let val_nmse = serde_json::from_slice::<serde_json::Value>(&training_log)
-        .ok()
-        .and_then(|log| log["epochs"].as_array()?.last()?["val_nmse"].as_f64())
-        .unwrap_or(f64::NAN);
-    let description = description(docs.len(), &source, &sae, val_nmse, metrics.dead_fraction);
+    let description = description(docs.len(), &source, &sae, &training_log, &metrics);
     let embedder = query_embedder(&args, sae.d_in)?;
     bar.inc(1);
     let bundle = assemble(BundleParts {

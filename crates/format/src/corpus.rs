@@ -150,7 +150,22 @@ fn id_of(value: Option<&Value>) -> Option<String> {
 /// UTF-8, no text, a duplicate id, longer than [`MAX_RECORD_BYTES`]) are skipped with a reason.
 /// A CSV quote that is never closed is an error: it would swallow the rest of the file.
 pub fn read<R: Read>(reader: R, format: CorpusFormat) -> Result<CorpusRead> {
-    let mut reader = maybe_gunzip(reader)?;
+    read_at_most(reader, format, u64::MAX)
+}
+
+/// [`read`], refusing a corpus that decompresses to more than `max_bytes`: a small gzip file
+/// can hold gigabytes (a "gzip bomb"), and a browser tab must stop before it fills its memory,
+/// not after.
+pub fn read_at_most<R: Read>(reader: R, format: CorpusFormat, max_bytes: u64) -> Result<CorpusRead> {
+    let mut bounded = AtMost { inner: maybe_gunzip(reader)?, left: max_bytes, exceeded: false };
+    let read = read_records(std::io::BufReader::new(&mut bounded), format);
+    if bounded.exceeded {
+        return Err(Error::Invalid(format!("the corpus is more than {} MiB once decompressed", max_bytes >> 20)));
+    }
+    read
+}
+
+fn read_records(mut reader: impl BufRead, format: CorpusFormat) -> Result<CorpusRead> {
     let mut out = CorpusRead::default();
     let mut first_of_id = HashMap::new();
     match format {
@@ -252,6 +267,27 @@ fn json_document(line: &str) -> std::result::Result<Document, String> {
     document(id_of(v.get("id")), v.get("title").and_then(Value::as_str), text, categories(v.get("categories")))
 }
 
+/// A reader that fails once more than `left` bytes have come through it.
+struct AtMost<R> {
+    inner: R,
+    left: u64,
+    exceeded: bool,
+}
+
+impl<R: Read> Read for AtMost<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match self.left.checked_sub(n as u64) {
+            Some(left) => self.left = left,
+            None => {
+                self.exceeded = true;
+                return Err(std::io::Error::other("past the size bound"));
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Reads one line (without its `\n` or `\r\n`) into `buf`, at most [`MAX_RECORD_BYTES`] of it:
 /// `Some(true)` for a whole line, `Some(false)` for one too long (its rest is read and dropped),
 /// `None` at the end of the input.
@@ -335,6 +371,21 @@ mod tests {
         assert_eq!(read.records, vec![0, 2]);
         let no_text = read_err("id,label\n1,x\n");
         assert!(no_text.contains("title, abstract or text column"));
+    }
+
+    #[test]
+    fn a_corpus_that_decompresses_past_the_bound_is_refused_while_reading() {
+        // 8 MiB of lines in a gzip of a few KiB: refused at a 2 MiB bound, read whole at 8 MiB.
+        let line = "the same short document, again and again\n";
+        let text = line.repeat((8 << 20) / line.len());
+        let bytes = gzip(text.as_bytes());
+        assert!(bytes.len() < 64 << 10, "{}", bytes.len());
+        for format in [CorpusFormat::Text, CorpusFormat::Csv] {
+            let e = read_at_most(&bytes[..], format, 2 << 20).unwrap_err().to_string();
+            assert!(e.contains("more than 2 MiB once decompressed"), "{e}");
+        }
+        let whole = read_at_most(&bytes[..], CorpusFormat::Text, 8 << 20).unwrap();
+        assert_eq!(whole.total_records, text.lines().count());
     }
 
     #[test]

@@ -75,6 +75,11 @@ impl AnyBackend {
         }
     }
 
+    /// Whether this is a GPU emulated on the CPU (see [`crate::Gpu::is_software`]).
+    pub fn is_software(&self) -> bool {
+        matches!(self, AnyBackend::Gpu(b) if b.gpu.is_software())
+    }
+
     /// Why the GPU device was lost, if this is the GPU and it was (the CPU computes since).
     pub fn lost(&self) -> Option<String> {
         match self {

@@ -135,10 +135,14 @@ impl Gpu {
         format!("GPU: {} ({:?}, {:?})", i.name, i.backend, i.device_type)
     }
 
-    /// Whether the adapter is a CPU emulation (llvmpipe, SwiftShader): correct, but no faster
-    /// than the CPU path, so benchmarks leave out their largest cases on it.
+    /// Whether the adapter is a CPU emulation (llvmpipe, SwiftShader): correct, but slower
+    /// than the CPU path, so benchmarks leave out their largest cases on it and the workshop
+    /// trains on the CPU path. Browsers do not always flag SwiftShader as a fallback adapter
+    /// (the device type), so its name is checked too.
     pub fn is_software(&self) -> bool {
+        let name = self.adapter_info.name.to_lowercase();
         self.adapter_info.device_type == wgpu::DeviceType::Cpu
+            || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|s| name.contains(s))
     }
 
     pub fn storage(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {

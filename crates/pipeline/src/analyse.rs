@@ -11,6 +11,7 @@ use saescope_format::corpus::embedding_text;
 use saescope_format::documents::Document;
 use saescope_interp::families::{self, FamiliesFile, FamilyParams};
 use saescope_interp::labels::{self, CleanFilter, FeatureLabel, LabelConfig, LabelEmbeddings, Labeller};
+use saescope_interp::steer::cosine;
 use std::sync::Arc;
 
 /// How far a stage is: `done` of `total` units of `stage` (its name, for a bar or a line).
@@ -65,6 +66,21 @@ pub async fn encode_all<B: EncodeOps>(
 
 /// Embeds texts in the documents' space (all-MiniLM-L6-v2, where the platform has it).
 pub type EmbedTexts<'a> = &'a mut dyn FnMut(&[String]) -> Result<Matrix>;
+
+/// How closely `embeddings` agree with the model behind `embed`: the lowest cosine between a
+/// document's row and its text embedded again, over at most `sample` evenly spaced documents.
+/// Embeddings made elsewhere can be any model's; queries and label scores must not be mixed
+/// into a space they were not made in, so an import is trusted only when this is near 1.
+pub fn model_agreement(embed: EmbedTexts, docs: &[Document], embeddings: &Matrix, sample: usize) -> Result<f32> {
+    anyhow::ensure!(embeddings.rows == docs.len(), "{} embeddings for {} documents", embeddings.rows, docs.len());
+    let picked: Vec<usize> = (0..sample.min(docs.len())).map(|i| i * docs.len() / sample.min(docs.len())).collect();
+    let texts: Vec<String> = picked.iter().map(|&i| embedding_text(&docs[i])).collect();
+    let again = embed(&texts)?;
+    if again.cols != embeddings.cols {
+        return Ok(0.0);
+    }
+    Ok(picked.iter().enumerate().map(|(j, &i)| cosine(again.row(j), embeddings.row(i))).fold(f32::INFINITY, f32::min))
+}
 
 /// Labels and scores every live feature. With `embed`, labels are embedded and the embedding
 /// predictor is scored too (and is the headline score); without, keyphrase matches only.
@@ -154,5 +170,34 @@ mod tests {
         assert_eq!(seen, vec![CHUNK_ROWS, CHUNK_ROWS + 5]);
         assert_eq!(codes, sae.encode(&planted.embeddings).unwrap());
         assert!(metrics.l0 <= 2.0 && metrics.normalized_mse.is_finite(), "{metrics:?}");
+    }
+
+    #[test]
+    fn model_agreement_tells_the_models_own_rows_from_another_models() {
+        let docs: Vec<Document> = (0..10)
+            .map(|i| Document {
+                id: i.to_string(),
+                title: format!("doc {i}"),
+                text: "words".into(),
+                categories: vec![],
+                year: None,
+            })
+            .collect();
+        // A stand-in model: each text is a one-hot vector at its byte sum (distinct here).
+        let mut model = |texts: &[String]| -> Result<Matrix> {
+            let mut data = vec![0.0f32; texts.len() * 12];
+            for (i, t) in texts.iter().enumerate() {
+                data[i * 12 + t.bytes().map(usize::from).sum::<usize>() % 12] = 1.0;
+            }
+            Ok(Matrix::new(texts.len(), 12, data)?)
+        };
+        let own = model(&docs.iter().map(embedding_text).collect::<Vec<_>>()).unwrap();
+        assert!(model_agreement(&mut model, &docs, &own, 4).unwrap() > 0.9999);
+        // Each document given its neighbour's row, as a misaligned import would.
+        let mut other = own.clone();
+        other.data.rotate_left(12);
+        assert!(model_agreement(&mut model, &docs, &other, 4).unwrap() < 0.5);
+        let narrow = Matrix::new(10, 3, vec![1.0; 30]).unwrap();
+        assert_eq!(model_agreement(&mut model, &docs, &narrow, 4).unwrap(), 0.0);
     }
 }

@@ -58,13 +58,22 @@ pub fn documents_jsonl(docs: &[Document]) -> Result<Vec<u8>> {
     Ok(lines)
 }
 
-/// The bundle's one-line description.
-pub fn description(documents: usize, source: &str, sae: &Sae, val_nmse: f64, dead_fraction: f64) -> String {
+/// The bundle's one-line description: the corpus, the SAE and how well it reconstructs (its
+/// last epoch's validation NMSE from `training_log`; an SAE trained elsewhere has none, so its
+/// NMSE on these documents).
+pub fn description(documents: usize, source: &str, sae: &Sae, training_log: &[u8], metrics: &Metrics) -> String {
+    let validation = serde_json::from_slice::<serde_json::Value>(training_log)
+        .ok()
+        .and_then(|log| log["epochs"].as_array()?.last()?["val_nmse"].as_f64());
+    let origin = match validation {
+        Some(v) => format!("trained with the recipe of arXiv 2408.00657: validation NMSE {v:.3}"),
+        None => format!("trained elsewhere: NMSE {:.3} on these documents", metrics.normalized_mse),
+    };
     format!(
-        "{documents} documents from {source}; top-k SAE (k={}, {} latents) trained with the recipe of arXiv 2408.00657: validation NMSE {val_nmse:.3}, {:.1}% of latents dead.",
+        "{documents} documents from {source}; top-k SAE (k={}, {} latents) {origin}, {:.1}% of latents dead.",
         sae.k,
         sae.d_sae,
-        100.0 * dead_fraction
+        100.0 * metrics.dead_fraction
     )
 }
 

@@ -3,8 +3,9 @@
 //! (and says to use the CLI, which has no such bound).
 
 use anyhow::{bail, Result};
+use saescope_format::corpus::{self, CorpusFormat, CorpusRead};
 
-/// The largest corpus file the workshop reads (after gzip, when it is gzipped).
+/// The largest corpus file the workshop reads, as a file and once decompressed.
 pub const MAX_CORPUS_BYTES: u64 = 256 << 20;
 
 /// The most documents the workshop builds a bundle of. At 384 dimensions, 100k documents are
@@ -24,6 +25,27 @@ pub fn check_corpus_bytes(name: &str, bytes: u64) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Reads a corpus file (its format from `name`) as the workshop does: refused if the file, or
+/// what it decompresses to, is over [`MAX_CORPUS_BYTES`], if it holds more than
+/// [`MAX_DOCUMENTS`], or none that can be used.
+pub fn read_corpus(name: &str, bytes: &[u8]) -> Result<CorpusRead> {
+    check_corpus_bytes(name, bytes.len() as u64)?;
+    let read = corpus::read_at_most(bytes, CorpusFormat::from_name(name), MAX_CORPUS_BYTES).map_err(|e| match e {
+        // Only size bounds are Invalid here: the CLI has none.
+        saescope_core::Error::Invalid(why) => anyhow::anyhow!("{name}: {why}; {USE_THE_CLI}"),
+        e => anyhow::anyhow!("{name}: {e}"),
+    })?;
+    if read.documents.is_empty() {
+        bail!(
+            "{name} holds no usable documents ({} records, all skipped{})",
+            read.total_records,
+            read.skipped.first().map(|s| format!("; the first, line {}: {}", s.line, s.reason)).unwrap_or_default()
+        );
+    }
+    check_documents(read.documents.len())?;
+    Ok(read)
 }
 
 /// Refuses more than [`MAX_DOCUMENTS`] documents.
@@ -48,5 +70,9 @@ mod tests {
         assert!(check_documents(MAX_DOCUMENTS).is_ok());
         let e = check_documents(MAX_DOCUMENTS + 1).unwrap_err().to_string();
         assert!(e.contains("100001") && e.contains("100000"), "{e}");
+        let e = read_corpus("blank.txt", b"\n \n").unwrap_err().to_string();
+        assert!(e.contains("blank.txt holds no usable documents (0 records"), "{e}");
+        let e = read_corpus("bad.csv", b"id,title\n1,\"open quote\n").unwrap_err().to_string();
+        assert!(e.starts_with("bad.csv: ") && !e.contains("saescope build"), "{e}");
     }
 }

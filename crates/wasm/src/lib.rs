@@ -527,6 +527,7 @@ mod typescript {
             workshop::CorpusSummary::decl(&cfg),
             saescope_format::corpus::Skipped::decl(&cfg),
             workshop::TrainSettings::decl(&cfg),
+            workshop::TrainEngine::decl(&cfg),
             workshop::TrainingPlan::decl(&cfg),
             workshop::StepPoint::decl(&cfg),
             workshop::TrainingProgress::decl(&cfg),

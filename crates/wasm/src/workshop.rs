@@ -5,9 +5,10 @@
 use crate::{js_err, to_js, LayoutStep};
 use saescope_core::metrics::feature_stats;
 use saescope_core::train::TrainConfig;
+use saescope_core::CpuBackend;
 use saescope_core::{Backend, CooccurrenceOps, Matrix, Sae};
 use saescope_embed::Embedder;
-use saescope_format::corpus::{self, embedding_text, CorpusFormat, CorpusRead};
+use saescope_format::corpus::{self, embedding_text, CorpusRead};
 use saescope_format::documents::Document;
 use saescope_format::manifest::{Manifest, Role};
 use saescope_format::prelude::*;
@@ -25,6 +26,17 @@ use wasm_bindgen::prelude::*;
 
 /// The share of documents held out to measure the trained SAE (as `saescope build` does).
 const HOLDOUT: f64 = 0.1;
+
+/// Imported embeddings are taken to be all-MiniLM-L6-v2's when this many documents, embedded
+/// again here, come out at least this close to their imported rows (float noise and another
+/// runtime's kernels stay far above it; another model's space is far below).
+const IMPORT_CHECK_SAMPLE: usize = 8;
+const IMPORT_CHECK_MIN_COSINE: f32 = 0.99;
+
+fn embed_with(embedder: &Embedder, texts: &[String]) -> saescope_pipeline::Result<Matrix> {
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    Ok(embedder.embed(&refs)?)
+}
 
 /// What was read from a corpus file.
 #[derive(Serialize, ts_rs::TS)]
@@ -49,6 +61,16 @@ pub(crate) struct TrainSettings {
     epochs: usize,
     lr: f32,
     batch: usize,
+    engine: TrainEngine,
+}
+
+/// What trains the SAE: the page's engine, or the CPU path (the default where the engine is a
+/// software GPU, which trains ~100x slower than the CPU path: BENCHMARKS.md, workshop).
+#[derive(Clone, Copy, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TrainEngine {
+    Gpu,
+    Cpu,
 }
 
 /// A training run as it starts.
@@ -103,8 +125,12 @@ pub struct Workshop {
     backend: Rc<AnyBackend>,
     corpus: Option<(String, CorpusRead)>,
     embeddings: Option<Matrix>,
+    /// The file the embeddings were imported from; `None` when the page's workers made them.
+    imported_from: Option<String>,
     model: Option<Model>,
     session: Option<TrainingSession<AnyBackend>>,
+    /// What the session trains on (see [`TrainEngine`]).
+    trainer: Rc<AnyBackend>,
     /// The SAE to analyse with: trained here, or imported; and its training log.
     sae: Option<(Sae, Vec<u8>)>,
 }
@@ -115,7 +141,16 @@ fn now_seconds() -> f64 {
 
 impl Workshop {
     pub(crate) fn new(backend: Rc<AnyBackend>) -> Workshop {
-        Workshop { backend, corpus: None, embeddings: None, model: None, session: None, sae: None }
+        Workshop {
+            trainer: backend.clone(),
+            backend,
+            corpus: None,
+            embeddings: None,
+            imported_from: None,
+            model: None,
+            session: None,
+            sae: None,
+        }
     }
 
     fn documents(&self) -> Result<&[Document], JsError> {
@@ -154,17 +189,7 @@ impl Workshop {
     /// preview}`. Forgets any earlier corpus, embeddings and SAE.
     #[wasm_bindgen(js_name = readCorpus)]
     pub fn read_corpus(&mut self, name: &str, bytes: &[u8]) -> Result<JsValue, JsError> {
-        limits::check_corpus_bytes(name, bytes.len() as u64).map_err(js_err)?;
-        let read =
-            corpus::read(bytes, CorpusFormat::from_name(name)).map_err(|e| JsError::new(&format!("{name}: {e}")))?;
-        if read.documents.is_empty() {
-            return Err(JsError::new(&format!(
-                "{name} holds no usable documents ({} records, all skipped{})",
-                read.total_records,
-                read.skipped.first().map(|s| format!("; the first, line {}: {}", s.line, s.reason)).unwrap_or_default()
-            )));
-        }
-        limits::check_documents(read.documents.len()).map_err(js_err)?;
+        let read = limits::read_corpus(name, bytes).map_err(js_err)?;
         let summary = CorpusSummary {
             name: name.into(),
             documents: read.documents.len(),
@@ -175,6 +200,7 @@ impl Workshop {
         };
         self.corpus = Some((name.into(), read));
         self.embeddings = None;
+        self.imported_from = None;
         self.session = None;
         self.sae = None;
         to_js(&summary)
@@ -197,6 +223,7 @@ impl Workshop {
         let m = Matrix::new(rows, dim, data).map_err(js_err)?;
         m.check_finite("the embeddings").map_err(js_err)?;
         self.embeddings = Some(m);
+        self.imported_from = None;
         Ok(())
     }
 
@@ -218,6 +245,7 @@ impl Workshop {
         }
         let shape = vec![m.rows as u32, m.cols as u32];
         self.embeddings = Some(m);
+        self.imported_from = Some(name.into());
         Ok(shape)
     }
 
@@ -279,7 +307,12 @@ impl Workshop {
     #[wasm_bindgen(js_name = defaultSettings)]
     pub fn default_settings(&self) -> Result<JsValue, JsError> {
         let c = training::small_corpus_config(self.documents()?.len());
-        to_js(&TrainSettings { k: c.k, latents: c.latents, epochs: c.epochs, lr: c.lr, batch: c.batch })
+        let engine = if self.backend.kind() == "gpu" && !self.backend.is_software() {
+            TrainEngine::Gpu
+        } else {
+            TrainEngine::Cpu
+        };
+        to_js(&TrainSettings { k: c.k, latents: c.latents, epochs: c.epochs, lr: c.lr, batch: c.batch, engine })
     }
 
     /// Starts training a fresh SAE with `settings` on the engine (WebGPU or the CPU path),
@@ -301,7 +334,11 @@ impl Workshop {
         }
         self.session = None;
         self.sae = None;
-        let session = TrainingSession::new(&*self.backend, self.embeddings()?, config, HOLDOUT, now_seconds())
+        self.trainer = match s.engine {
+            TrainEngine::Gpu => self.backend.clone(),
+            TrainEngine::Cpu => Rc::new(AnyBackend::Cpu(CpuBackend)),
+        };
+        let session = TrainingSession::new(&*self.trainer, self.embeddings()?, config, HOLDOUT, now_seconds())
             .await
             .map_err(js_err)?;
         let plan = TrainingPlan {
@@ -326,7 +363,7 @@ impl Workshop {
             && progress.steps.len() < max_steps as usize
             && js_sys::Date::now() - started < budget_ms
         {
-            let step = session.step(&*self.backend, now_seconds()).await.map_err(js_err)?;
+            let step = session.step(&*self.trainer, now_seconds()).await.map_err(js_err)?;
             let s = step.stats;
             progress.steps.push(StepPoint {
                 step: step.step,
@@ -349,11 +386,38 @@ impl Workshop {
     #[wasm_bindgen(js_name = finishTraining)]
     pub async fn finish_training(&mut self) -> Result<JsValue, JsError> {
         let session = self.session.as_ref().ok_or_else(|| JsError::new("start training first"))?;
-        let (sae, nmse) = session.finish(&*self.backend).await.map_err(js_err)?;
-        let log = session.log_json(self.backend.kind(), &self.backend.describe()).map_err(js_err)?;
+        let (sae, nmse) = session.finish(&*self.trainer).await.map_err(js_err)?;
+        let log = session.log_json(self.trainer.kind(), &self.trainer.describe()).map_err(js_err)?;
         let result = TrainingResult { validation_nmse: nmse, epochs: session.log().len(), steps: session.steps_done() };
         self.sae = Some((sae, log));
         to_js(&result)
+    }
+
+    /// The embedding model the bundle declares and the query embedder it carries (which also
+    /// scores the labels). The page's workers embed with the embedder itself; imported
+    /// embeddings may be any model's, so the embedder is used only if it reproduces a sample of
+    /// them (queries in another model's space would find nonsense).
+    fn query_model(
+        &self,
+        docs: &[Document],
+        embeddings: &Matrix,
+    ) -> saescope_pipeline::Result<(String, Option<&Model>)> {
+        let Some(file) = &self.imported_from else {
+            return Ok((saescope_embed::MODEL_ID.into(), self.model.as_ref()));
+        };
+        let unknown = format!("unknown (embeddings imported from {file})");
+        let Some(model) = &self.model else { return Ok((unknown, None)) };
+        let agreement = analyse::model_agreement(
+            &mut |texts: &[String]| embed_with(&model.embedder, texts),
+            docs,
+            embeddings,
+            IMPORT_CHECK_SAMPLE,
+        )?;
+        Ok(if agreement >= IMPORT_CHECK_MIN_COSINE {
+            (saescope_embed::MODEL_ID.into(), Some(model))
+        } else {
+            (unknown, None)
+        })
     }
 
     /// Encodes every document, computes feature statistics, the map, labels (scored with the
@@ -383,12 +447,9 @@ impl Workshop {
         let layout = analyse::compute_layout(&as_read, seed, &mut report).map_err(js_err)?;
         let layout = assemble::layout_npy(&layout, docs.len()).map_err(js_err)?;
         drop(as_read);
-        let mut embed = self.model.as_ref().map(|m| {
-            move |texts: &[String]| -> saescope_pipeline::Result<Matrix> {
-                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                Ok(m.embedder.embed(&refs)?)
-            }
-        });
+        let (model, query_model) = self.query_model(docs, embeddings).map_err(js_err)?;
+        let mut embed = query_model
+            .map(|m| move |texts: &[String]| -> saescope_pipeline::Result<Matrix> { embed_with(&m.embedder, texts) });
         let clean = CleanFilter::default();
         let labels = analyse::compute_labels(
             docs,
@@ -405,16 +466,12 @@ impl Workshop {
         let params = FamilyParams { max_density: clean.max_density, ..FamilyParams::default() };
         let families = analyse::compute_families(&cooc, &labels, sae.d_sae, params, &mut report).map_err(js_err)?;
         report(Progress { stage: "assemble", done: 0, total: 1 });
-        let val_nmse = serde_json::from_slice::<serde_json::Value>(training_log)
-            .ok()
-            .and_then(|log| log["epochs"].as_array()?.last()?["val_nmse"].as_f64())
-            .unwrap_or(metrics.normalized_mse);
-        let description = assemble::description(docs.len(), source, &sae, val_nmse, metrics.dead_fraction);
+        let description = assemble::description(docs.len(), source, &sae, training_log, &metrics);
         let lines = assemble::documents_jsonl(docs).map_err(js_err)?;
         let bundle = assemble::assemble(BundleParts {
             name: &name,
             description: &description,
-            model: saescope_embed::MODEL_ID,
+            model: &model,
             sae: &sae,
             training_log: training_log.clone(),
             coarse: &[],
@@ -426,10 +483,7 @@ impl Workshop {
             families_json: serde_json::to_vec(&families).map_err(js_err)?,
             documents_jsonl: &lines,
             layout: Some(layout),
-            embedder: self
-                .model
-                .as_ref()
-                .map(|m| EmbedderFiles { files: m.files.files.clone(), info: m.files.info.clone() }),
+            embedder: query_model.map(|m| EmbedderFiles { files: m.files.files.clone(), info: m.files.info.clone() }),
         })
         .map_err(js_err)?;
         let (manifest, files) = bundle.finish();
