@@ -44,7 +44,12 @@ export async function fetchBytes(url, onBytes = () => {}, limit = null) {
   try {
     response = await fetch(url);
   } catch (e) {
-    throw new Error(`could not fetch ${url}: ${e.message}`);
+    // No answer at all (offline, server down, CORS refused), unlike an HTTP error status.
+    const elsewhere = new URL(url, self.location.href).origin !== self.location.origin;
+    const why = elsewhere
+      ? 'its server did not answer, or it does not let other sites read its files (CORS: it must send Access-Control-Allow-Origin)'
+      : 'the server did not answer (offline?)';
+    throw Object.assign(new Error(`could not fetch ${url}: ${e.message}; ${why}`), { unreachable: true });
   }
   if (!response.ok) throw new Error(`could not fetch ${url}: HTTP ${response.status}`);
   const declared = Number(response.headers.get('content-length') ?? NaN);
@@ -111,6 +116,89 @@ export async function fetchEntry(cache, base, entry, onBytes) {
     if (cache) await cache.put(key, new Response(bytes)).catch(() => {});
   };
   return { bytes, cached: false, remember };
+}
+
+/** Where a bundle's manifest is kept once the bundle loaded, beside its files. */
+const keptManifestKey = (/** @type {string} */ url) => `${url}?kept`;
+
+/**
+ * A bundle's manifest from the network; when the network does not answer at all (offline), the
+ * copy kept when the bundle last loaded (`kept` is then true), so a bundle seen once opens
+ * offline. An HTTP error is not papered over: a bundle taken down is gone. `remember()` keeps
+ * these bytes, once the bundle they list has loaded.
+ * @param {Cache | null} cache
+ * @param {string} url
+ * @param {{ bytes: number, what: string }} limit
+ * @returns {Promise<{ bytes: Uint8Array<ArrayBuffer>, kept: boolean, remember: () => Promise<void> }>}
+ */
+export async function fetchManifest(cache, url, limit) {
+  try {
+    const bytes = await fetchBytes(url, undefined, limit);
+    const remember = async () => {
+      if (cache) await cache.put(keptManifestKey(url), new Response(bytes)).catch(() => {});
+    };
+    return { bytes, kept: false, remember };
+  } catch (e) {
+    const hit = e.unreachable && cache && (await cache.match(keptManifestKey(url)));
+    if (!hit) throw e;
+    return { bytes: new Uint8Array(await hit.arrayBuffer()), kept: true, remember: async () => {} };
+  }
+}
+
+/**
+ * The cached bundle files grouped by bundle: a file belongs to the bundle whose kept manifest's
+ * folder holds it (files sit in subfolders such as embeddings/), else to its own folder.
+ * @param {Cache} cache
+ * @returns {Promise<Map<string, Request[]>>} the requests by bundle folder
+ */
+async function cachedByBundle(cache) {
+  const requests = await cache.keys();
+  const plain = (/** @type {Request} */ r) => {
+    const url = new URL(r.url);
+    url.search = '';
+    return url;
+  };
+  const bases = requests.filter((r) => r.url.endsWith('/manifest.json?kept')).map((r) => new URL('.', plain(r)).href);
+  /** @type {Map<string, Request[]>} */
+  const byBundle = new Map();
+  for (const request of requests) {
+    const url = plain(request).href;
+    const base = bases.filter((b) => url.startsWith(b)).sort((a, b) => b.length - a.length)[0] ?? new URL('.', url).href;
+    byBundle.set(base, [...(byBundle.get(base) ?? []), request]);
+  }
+  return byBundle;
+}
+
+/**
+ * What this site keeps in the browser: the origin's use and quota (all its storage: bundle
+ * files, the app, saved workshop bundles), and the bundle files cached for offline use, by
+ * bundle, largest first.
+ * @returns {Promise<{ usage: number | null, quota: number | null, bundles: { base: string, bytes: number, files: number }[] }>}
+ */
+export async function storageReport() {
+  const estimate = await navigator.storage?.estimate?.().catch(() => null);
+  const cache = await openCache();
+  const bundles = [];
+  for (const [base, requests] of cache ? await cachedByBundle(cache) : []) {
+    let bytes = 0;
+    for (const request of requests) bytes += (await (await cache?.match(request))?.blob())?.size ?? 0;
+    bundles.push({ base, bytes, files: requests.length });
+  }
+  return { usage: estimate?.usage ?? null, quota: estimate?.quota ?? null, bundles: bundles.sort((a, b) => b.bytes - a.bytes) };
+}
+
+/**
+ * Deletes every cached file of the bundle at `base`, its kept manifest too: it is downloaded
+ * again when next opened. Returns how many entries went.
+ * @param {string} base
+ */
+export async function forgetBundle(base) {
+  const cache = await openCache();
+  let deleted = 0;
+  for (const request of (cache && (await cachedByBundle(cache)).get(base)) || []) {
+    if (await /** @type {Cache} */ (cache).delete(request)) deleted += 1;
+  }
+  return deleted;
 }
 
 /**

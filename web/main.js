@@ -5,7 +5,7 @@
 // always rendered as text.
 
 import { EngineClient } from './engine.js';
-import { $, el, fmt, appLink } from './dom.js';
+import { $, el, fmt, appLink, button } from './dom.js';
 import { Catalog } from './catalog.js';
 import { readState, writeState, stateToSearch, setFirstView, VIEWS } from './state.js';
 import { SearchView } from './views/search.js';
@@ -296,7 +296,7 @@ export class App {
         }
         source = absolute.href;
       }
-      const { manifest, info, splits, catalog, embedderProblem } = await this.engine.call('open', { url: source }, onProgress);
+      const { manifest, info, splits, catalog, embedderProblem, offline } = await this.engine.call('open', { url: source }, onProgress);
       if (url !== this.bundleUrl) return; // another bundle was asked for meanwhile
       // The map's layout (an engine without one, or a bundle without, leaves a reason).
       /** @type {Layout} */
@@ -310,6 +310,7 @@ export class App {
         `${manifest.name}: ${fmt.int(info.documents)} documents, ${manifest.embedding.model} embeddings (${info.d_in}-d), ` +
         `top-k SAE with ${fmt.int(info.d_sae)} features and k = ${info.k}. ${manifest.description}`;
       $('bundle-info').dataset.loadMs = String(Math.round(performance.now() - started));
+      this.showOffline(offline);
       $('tabs').hidden = false;
       this.startEmbedder(embedderProblem);
       this.showError(this.catalog.problems.join('\n'));
@@ -320,6 +321,64 @@ export class App {
       if (url !== this.bundleUrl) return;
       this.showError(`Could not load the bundle at ${url}: ${e.message}`);
       this.setState('error');
+    }
+  }
+
+  /**
+   * Says when the bundle was opened from the copy kept in this browser (its server did not
+   * answer); once the browser is online again, asks whether the bundle changed there and offers
+   * to load the new version.
+   * @param {boolean} offline
+   */
+  showOffline(offline) {
+    const note = $('bundle-offline');
+    note.hidden = !offline;
+    document.body.dataset.offline = String(offline);
+    if (!offline) return;
+    note.replaceChildren(el('span', 'Offline: opened from the copy kept in this browser.', 'muted'));
+    const url = this.bundleUrl;
+    const check = async () => {
+      if (url !== this.bundleUrl) return;
+      const changed = await this.engine.call('bundleChanged').catch(() => false);
+      if (url !== this.bundleUrl) return;
+      if (!changed) {
+        note.hidden = true;
+        return;
+      }
+      note.dataset.update = 'offered';
+      note.replaceChildren(el('span', 'This bundle changed on its server since the copy kept here. '), button('Load the new version', () => this.openBundle()));
+    };
+    window.addEventListener('online', check, { once: true });
+  }
+
+  /** Fills the storage panel: the site's use and quota, and each kept bundle with a button to free it. */
+  async showStorage() {
+    const list = $('storage-bundles');
+    try {
+      const report = await this.engine.call('storageReport');
+      $('storage-use').textContent =
+        report.usage === null
+          ? 'This browser does not say how much this site stores.'
+          : `This site stores ${fmt.mb(report.usage)}${report.quota ? ` of the ${fmt.mb(report.quota)} this browser allows it` : ''} (bundle files, the app, bundles saved by the workshop).`;
+      if (!report.bundles.length) {
+        list.replaceChildren(el('li', 'No bundle files are kept yet: a bundle is kept once it has loaded.', 'muted'));
+        return;
+      }
+      list.replaceChildren(
+        ...report.bundles.map((b) => {
+          const item = el('li', `${b.base}: ${fmt.mb(b.bytes)} in ${fmt.int(b.files)} files `);
+          item.dataset.base = b.base;
+          item.append(
+            button('Free', async () => {
+              await this.engine.call('storageForget', { base: b.base });
+              await this.showStorage();
+            }),
+          );
+          return item;
+        }),
+      );
+    } catch (e) {
+      list.replaceChildren(el('li', `Could not read this browser's storage: ${e.message}`, 'bad'));
     }
   }
 
@@ -402,7 +461,7 @@ export class App {
       return;
     }
     try {
-      this.showEngine(await this.engine.call('init', { preferGpu: this.state.device !== 'cpu' }));
+      this.showEngine(await this.engine.call('init', { device: this.state.device || 'auto' }));
       await this.openBundle();
       this.showError(message);
     } catch (e) {
@@ -418,7 +477,9 @@ export class App {
   showEngine(engine) {
     this.engineKind = engine.kind === 'gpu' ? 'WebGPU' : 'the CPU';
     const badge = $('engine');
-    badge.textContent = engine.kind === 'gpu' ? 'WebGPU' : engine.lost ? `CPU (GPU device lost: ${engine.lost})` : 'CPU';
+    const software = !engine.lost && engine.why?.includes('emulated on the CPU');
+    badge.textContent =
+      engine.kind === 'gpu' ? 'WebGPU' : engine.lost ? `CPU (GPU device lost: ${engine.lost})` : software ? 'CPU (faster here than software WebGPU)' : 'CPU';
     badge.className = `badge ${engine.kind}`;
     badge.title = engine.describe;
     badge.dataset.kind = engine.kind;
@@ -427,6 +488,15 @@ export class App {
   }
 
   async boot() {
+    // The app itself, kept for offline visits (sw.js); bundles are kept by the engine's worker.
+    // Relative, so a site served from a sub-path keeps its own scope.
+    if ('serviceWorker' in navigator) {
+      navigator.serviceWorker.register('sw.js').then(
+        () => (document.body.dataset.offlineReady = 'true'),
+        (e) => (document.body.dataset.offlineReady = `no: ${e.message}`),
+      );
+    }
+    $('storage').addEventListener('toggle', () => $('storage').open && this.showStorage());
     this.engine = new EngineClient();
     this.engine.onRestart = (reason) => this.recover(reason);
     this.engine.onStatus = (engine) => this.showEngine(engine);
@@ -434,7 +504,7 @@ export class App {
     /** @type {any} */ (window).saescope = this;
     let engine;
     try {
-      engine = await this.engine.call('init', { preferGpu: this.state.device !== 'cpu' });
+      engine = await this.engine.call('init', { device: this.state.device || 'auto' });
     } catch (e) {
       this.showError(`Could not start the engine: ${e.message}. Was the WebAssembly package built (cargo xtask build)?`);
       this.setState('error');

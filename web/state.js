@@ -35,7 +35,7 @@
  * @property {number} k clusters
  * @property {'codes' | 'embeddings'} space
  * @property {number[]} along features to cluster along
- * @property {string} device 'cpu' asks for the CPU path
+ * @property {string} device 'cpu' or 'gpu' forces that engine; empty: WebGPU unless it is missing or software (SwiftShader), then the CPU path
  * @property {string} color the map's colouring ('' for the default: primary category)
  * @property {number[] | null} sel the map's selection polygon, x0,y0,x1,y1,... (3 vertices or more)
  * @property {[number, number, number] | null} mapview the map's centre and zoom, null to fit

@@ -105,7 +105,7 @@
 /**
  * A bundle the workshop built and saved: its name, files and bytes, and how long building and
  * saving took.
- * @typedef {{ name: string, files: number, bytes: number, builtMs: number, savedMs: number }} WorkshopBuilt
+ * @typedef {{ name: string, files: number, bytes: number, model: string, queries: boolean, builtMs: number, savedMs: number }} WorkshopBuilt
  */
 
 /**
@@ -137,18 +137,25 @@
  * @property {Split[]} splits
  * @property {CatalogData} catalog
  * @property {string | null} embedderProblem why free-text queries cannot be embedded, or null
+ * @property {boolean} offline opened from the copy kept in this browser (its server did not answer)
+ */
+
+/**
+ * What this site keeps in the browser (see web/fetch.js `storageReport`).
+ * @typedef {{ usage: number | null, quota: number | null, bundles: { base: string, bytes: number, files: number }[] }} StorageReport
  */
 
 /**
  * What runs the engine's math: `kind` now ("cpu" also after the GPU device was lost), `describe`
- * in words (and why the CPU), `lost` why the GPU device was lost, or null.
- * @typedef {{ kind: 'gpu' | 'cpu', describe: string, lost: string | null }} EngineStatus
+ * in words (and why the CPU), `lost` why the GPU device was lost, or null, `why` why the CPU was
+ * chosen at the start (asked for, no WebGPU, or a software WebGPU), or null.
+ * @typedef {{ kind: 'gpu' | 'cpu', describe: string, lost: string | null, why: string | null }} EngineStatus
  */
 
 /**
  * Every request the worker answers: its arguments and its result.
  * @typedef {object} EngineMethods
- * @property {{ args: { preferGpu: boolean }, result: EngineStatus }} init
+ * @property {{ args: { device: string }, result: EngineStatus }} init
  * @property {{ args: { url: string }, result: OpenedBundle }} open
  * @property {{ args: {}, result: boolean }} loadEmbedder
  * @property {{ args: { text: string }, result: { vector: Float32Array, ms: number } }} embed
@@ -179,6 +186,9 @@
  * @property {{ args: { maxSteps: number, budgetMs: number }, result: TrainingProgress }} workshopTrain
  * @property {{ args: {}, result: TrainingResult }} workshopFinishTraining
  * @property {{ args: { name: string }, result: WorkshopBuilt }} workshopBuild
+ * @property {{ args: {}, result: boolean }} bundleChanged
+ * @property {{ args: {}, result: StorageReport }} storageReport
+ * @property {{ args: { base: string }, result: number }} storageForget
  * @property {{ args: {}, result: string[] }} savedList
  * @property {{ args: { name: string }, result: void }} savedDelete
  * @property {{ args: { name: string }, result: Uint8Array }} savedZip

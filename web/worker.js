@@ -6,7 +6,7 @@
 // time, in order (the wasm objects are not re-entrant).
 
 import init, { Engine, QueryEmbedder, Workshop, unzipBundle, zipBundle } from '../pkg/saescope_wasm.js';
-import { fetchBytes, fetchEntry, inParallel, openCache, sizeText } from './fetch.js';
+import { fetchBytes, fetchEntry, fetchManifest, forgetBundle, inParallel, openCache, sizeText, storageReport } from './fetch.js';
 import { deleteSaved, freeName, listSaved, readSaved, saveBundle } from './store.js';
 
 /** @import { Scope } from '../pkg/saescope_wasm.js' */
@@ -50,7 +50,7 @@ let workshop = null;
  * a web server, or a bundle the workshop saved in this browser.
  * @typedef {object} Source
  * @property {string} what the source, for messages
- * @property {() => Promise<Uint8Array>} manifest the manifest's bytes
+ * @property {() => Promise<{ bytes: Uint8Array, kept: boolean, remember: () => Promise<void> }>} manifest the manifest's bytes; `kept`: the copy kept for offline use (the network did not answer); `remember()` keeps these bytes once the bundle loaded
  * @property {(entry: FileEntry, onBytes: (n: number) => void) => Promise<{ bytes: Uint8Array, cached: boolean, remember: () => Promise<void> }>} file
  */
 
@@ -67,7 +67,7 @@ async function sourceOf(url, progress) {
     const name = url.slice('saved:'.length);
     return {
       what: `the saved bundle "${name}"`,
-      manifest: () => readSaved(name, 'manifest.json'),
+      manifest: async () => ({ bytes: await readSaved(name, 'manifest.json'), kept: false, remember: none }),
       file: async (entry, onBytes) => {
         const bytes = await readSaved(name, entry.path);
         onBytes(bytes.length);
@@ -83,7 +83,7 @@ async function sourceOf(url, progress) {
     const files = new Map(unzipped.paths.map((p, i) => [p, unzipped.contents[i]]));
     return {
       what: base.href,
-      manifest: async () => unzipped.manifest,
+      manifest: async () => ({ bytes: unzipped.manifest, kept: false, remember: none }),
       file: async (entry, onBytes) => {
         const bytes = files.get(entry.path);
         if (!bytes) throw new Error(`${entry.path}: not in the zip`);
@@ -95,7 +95,7 @@ async function sourceOf(url, progress) {
   const cache = await openCache();
   return {
     what: base.href,
-    manifest: () => fetchBytes(new URL('manifest.json', base).href, undefined, { bytes: MANIFEST_LIMIT, what: 'the limit for a manifest' }),
+    manifest: () => fetchManifest(cache, new URL('manifest.json', base).href, { bytes: MANIFEST_LIMIT, what: 'the limit for a manifest' }),
     file: (entry, onBytes) => fetchEntry(cache, base, entry, onBytes),
   };
 }
@@ -156,9 +156,9 @@ function checkManifest(manifest) {
 
 /** @type {Handlers} */
 const handlers = {
-  async init({ preferGpu }) {
+  async init({ device }) {
     await init();
-    engine = await Engine.create(preferGpu);
+    engine = await Engine.create(device);
     const now = status(engine);
     toldStatus = JSON.stringify(now);
     return now;
@@ -170,7 +170,7 @@ const handlers = {
     embedder?.free();
     scope = embedder = bundle = null;
     const source = await sourceOf(url, progress);
-    const manifestBytes = await source.manifest();
+    const { bytes: manifestBytes, kept, remember } = await source.manifest();
     const loading = activeEngine().openBundle(manifestBytes);
     try {
       /** @type {Manifest} */
@@ -181,9 +181,10 @@ const handlers = {
       progress({ type: 'finishing' });
       scope = await loading.finish();
       bundle = { source, manifestBytes, manifest };
+      await remember(); // every file verified: this manifest is the one to open offline
       // Documents, feature statistics, labels and families, parsed by the engine.
       const catalog = scope.takeCatalog();
-      return { manifest, info: scope.info(), splits: scope.splits(), catalog, embedderProblem: scope.embedderProblem() ?? null };
+      return { manifest, info: scope.info(), splits: scope.splits(), catalog, embedderProblem: scope.embedderProblem() ?? null, offline: kept };
     } finally {
       loading.free();
     }
@@ -316,7 +317,7 @@ const handlers = {
   async workshopModel({ url }, progress) {
     const w = currentWorkshop();
     const source = await sourceOf(url, progress);
-    const manifestBytes = await source.manifest();
+    const { bytes: manifestBytes } = await source.manifest();
     const manifest = parseManifest(manifestBytes);
     const entries = EMBEDDER_ROLES.map((role) => manifest.files.find((f) => f.role === role));
     if (entries.some((e) => !e)) throw new Error(`${source.what} carries no query embedder to embed documents with`);
@@ -344,8 +345,23 @@ const handlers = {
     progress({ type: 'layout', stage: 'save', done: 0, total: 1 });
     await saveBundle(free, built.manifest, built.paths, built.contents);
     const bytes = built.contents.reduce((sum, c) => sum + c.length, built.manifest.length);
-    return { name: free, files: built.paths.length + 1, bytes, builtMs, savedMs: performance.now() - started - builtMs };
+    const manifest = parseManifest(built.manifest);
+    const queries = manifest.files.some((f) => f.role === EMBEDDER_ROLES[0]);
+    return { name: free, files: built.paths.length + 1, bytes, model: manifest.embedding.model, queries, builtMs, savedMs: performance.now() - started - builtMs };
   },
+
+  /**
+   * Whether the open bundle's manifest on its server differs from the one it was opened with
+   * (opened offline, now online): then the page offers the new version.
+   */
+  async bundleChanged() {
+    if (!bundle) return false;
+    const { bytes, kept } = await bundle.source.manifest();
+    return !kept && (bytes.length !== bundle.manifestBytes.length || bytes.some((b, i) => b !== bundle?.manifestBytes[i]));
+  },
+
+  storageReport: () => storageReport(),
+  storageForget: ({ base }) => forgetBundle(base),
 
   savedList: () => listSaved(),
   savedDelete: ({ name }) => deleteSaved(name),
@@ -373,7 +389,7 @@ const handlers = {
  * @returns {EngineStatus}
  */
 function status(e) {
-  return { kind: /** @type {'gpu' | 'cpu'} */ (e.kind()), describe: e.describe(), lost: e.deviceLost() ?? null };
+  return { kind: /** @type {'gpu' | 'cpu'} */ (e.kind()), describe: e.describe(), lost: e.deviceLost() ?? null, why: e.why() ?? null };
 }
 
 /** The status last told to the page (a reply carries it when it changed: the GPU device was lost). */

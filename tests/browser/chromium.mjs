@@ -6,8 +6,25 @@ import { chromium } from 'playwright-core';
 
 const ARGS = ['--no-sandbox', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-export function launch({ webgpu }) {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...ARGS, webgpu ? '--enable-unsafe-webgpu' : '--disable-webgpu'] });
+export async function launch({ webgpu }) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...ARGS, webgpu ? '--enable-unsafe-webgpu' : '--disable-webgpu'] });
+  if (webgpu) forceWebGpu(browser);
+  return browser;
+}
+
+/**
+ * The WebGPU browser exists to test the WebGPU engine, but on its own the page takes the CPU
+ * path over a software WebGPU such as SwiftShader (faster there): so its pages open the app with
+ * `device=gpu` unless the URL sets a device (`device=auto` tests the page's own choice).
+ */
+function forceWebGpu(browser) {
+  const newPage = browser.newPage.bind(browser);
+  browser.newPage = async (options) => {
+    const page = await newPage(options);
+    const goto = page.goto.bind(page);
+    page.goto = (url, gotoOptions) => goto(url.includes('?') && !/[?&]device=/.test(url) ? `${url}&device=gpu` : url, gotoOptions);
+    return page;
+  };
 }
 
 /**

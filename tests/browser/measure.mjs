@@ -17,10 +17,10 @@ const median = (xs) => {
   return s[Math.floor(s.length / 2)];
 };
 
-async function firstResult(page, query) {
+async function firstResult(page, query, device) {
   const started = Date.now();
   // Not waiting for "load": the worker's downloads share the static server with the page's own files.
-  await page.goto(`${BASE}/?bundle=${DEMO}/&q=${encodeURIComponent(query)}`, { waitUntil: 'commit', timeout: 300_000 });
+  await page.goto(`${BASE}/?bundle=${DEMO}/&device=${device}&q=${encodeURIComponent(query)}`, { waitUntil: 'commit', timeout: 300_000 });
   await page.waitForFunction((q) => document.querySelector('#results')?.dataset.query === `q:${q}` && document.body.dataset.busy === 'false', query, { timeout: 300_000 });
   return Date.now() - started;
 }
@@ -30,8 +30,10 @@ async function measure(gpu) {
   try {
     const context = await browser.newContext();
     const page = await context.newPage();
-    const cold = await firstResult(page, QUERIES[0]);
-    const warm = await firstResult(page, QUERIES[0]);
+    // WebGPU forced: on a software adapter the page would take the CPU path on its own.
+    const device = gpu ? 'gpu' : 'cpu';
+    const cold = await firstResult(page, QUERIES[0], device);
+    const warm = await firstResult(page, QUERIES[0], device);
     const engine = await page.getAttribute('#engine', 'data-kind');
     const queries = [];
     const embeddings = [];

@@ -4,6 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { bothBrowsers } from './chromium.mjs';
 import { FIXTURES, assertReference, openPage, showDoc } from './helpers.mjs';
 
@@ -20,6 +21,26 @@ test('with WebGPU, the page runs on the GPU and matches the native CPU reference
   const { page, errors } = await openPage(browsers.gpu, `bundle=${FIXTURES}/bundle/`);
   assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#error'));
   assert.equal(await page.getAttribute('#engine', 'data-kind'), 'gpu', await page.getAttribute('#engine', 'title'));
+  await assertMatchesReference(page);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('on its own the page takes the CPU path over a software WebGPU, and the badge says why', async () => {
+  const { page: forced } = await openPage(browsers.gpu, `bundle=${FIXTURES}/bundle/`);
+  const adapter = await forced.getAttribute('#engine', 'title');
+  await forced.close();
+  // No GPU device node: Chromium's WebGPU can only be SwiftShader here.
+  const noGpu = !['/dev/dri/renderD128', '/dev/nvidia0'].some((d) => existsSync(d));
+  const software = /swiftshader|llvmpipe|lavapipe/i.test(adapter);
+  if (noGpu) assert.ok(software, `the adapter named as software: ${adapter}`);
+  const { page, errors } = await openPage(browsers.gpu, `bundle=${FIXTURES}/bundle/&device=auto`);
+  assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#error'));
+  assert.equal(await page.getAttribute('#engine', 'data-kind'), software ? 'cpu' : 'gpu');
+  if (software) {
+    assert.equal(await page.textContent('#engine'), 'CPU (faster here than software WebGPU)');
+    assert.match(await page.getAttribute('#engine', 'title'), /emulated on the CPU and slower than the CPU path/);
+  }
   await assertMatchesReference(page);
   assert.deepEqual(errors, []);
   await page.close();

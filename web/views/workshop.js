@@ -64,6 +64,8 @@ export class WorkshopView {
     /** @type {WorkshopModel | null} */
     this.model = null;
     this.embedded = false;
+    /** Whether the embeddings came from an imported .npy (any model's) rather than the workers. */
+    this.imported = false;
     /** @type {'none' | 'trained' | 'imported'} */
     this.sae = 'none';
     /** @type {AbortController | null} */
@@ -73,7 +75,7 @@ export class WorkshopView {
     /** @type {StepPoint[]} */
     this.points = [];
     this.totalSteps = 0;
-    /** @type {Record<keyof TrainSettings, { wrap: HTMLLabelElement, input: HTMLInputElement }> | null} */
+    /** @type {Record<Exclude<keyof TrainSettings, 'engine'>, { wrap: HTMLLabelElement, input: HTMLInputElement }> | null} */
     this.fields = null;
     /** Whether the visitor typed a model URL (then the open bundle's is not put there). */
     this.modelTouched = false;
@@ -245,6 +247,7 @@ export class WorkshopView {
         status.replaceChildren(el('span', `reading ${corpus.name} (${fmt.mb(corpus.size)})…`));
         this.summary = null;
         this.embedded = false;
+        this.imported = false;
         this.sae = 'none';
         this.points = [];
         this.plots.replaceChildren();
@@ -262,6 +265,7 @@ export class WorkshopView {
       if (npy) {
         const [rows, dim] = await engine.call('workshopImportEmbeddings', { name: npy.name, bytes: new Uint8Array(await npy.arrayBuffer()) });
         this.embedded = true;
+        this.imported = true;
         notes.push(el('p', `Embeddings from ${npy.name}: ${fmt.int(rows)} × ${dim}. Embedding here is not needed. ` +
           'They may come from any model: the bundle carries the query embedder (typed queries, label scores) only if a sample of documents embedded here with all-MiniLM-L6-v2 matches these rows.', 'ok'));
       }
@@ -340,7 +344,7 @@ export class WorkshopView {
     engineWrap.append(engine);
     this.settingsBox.replaceChildren(...Object.values(fields).map((f) => f.wrap), engineWrap);
     const why = !gpu
-      ? 'It trains on the CPU path: this browser offers no WebGPU.'
+      ? 'It trains on the CPU path, as the page computes on the CPU (the badge at the top says why).'
       : s.engine === 'cpu'
         ? 'It trains on the CPU path: this browser\'s WebGPU is a software renderer (such as SwiftShader), which trained 2,000 abstracts in 372 s against 2 s on the CPU path (BENCHMARKS.md); choose WebGPU to use it anyway.'
         : 'It trains on WebGPU, the GPU of this machine.';
@@ -353,8 +357,16 @@ export class WorkshopView {
   /** The settings as typed. */
   settings() {
     const f = /** @type {NonNullable<typeof this.fields>} */ (this.fields);
+    /** @type {TrainSettings['engine']} */
     const engine = /** @type {HTMLSelectElement} */ (this.engineSelect).value === 'gpu' ? 'gpu' : 'cpu';
     return { k: Number(f.k.input.value), latents: Number(f.latents.input.value), epochs: Number(f.epochs.input.value), lr: Number(f.lr.input.value), batch: Number(f.batch.input.value), engine };
+  }
+
+  /** The query embedder at the model URL, loaded into the workshop (once). */
+  async loadModel() {
+    const url = new URL(this.modelUrl.value.trim() || DEFAULT_MODEL, location.href);
+    this.model = await this.app.engine.call('workshopModel', { url: url.href.endsWith('/') ? url.href : `${url.href}/` });
+    return this.model;
   }
 
   async embed() {
@@ -365,22 +377,21 @@ export class WorkshopView {
     status.dataset.state = 'running';
     try {
       status.replaceChildren(el('span', 'loading the model…'));
-      const url = new URL(this.modelUrl.value.trim() || DEFAULT_MODEL, location.href);
-      this.model = await engine.call('workshopModel', { url: url.href.endsWith('/') ? url.href : `${url.href}/` });
+      const model = await this.loadModel();
       const texts = await engine.call('workshopTexts');
       const workers = Number(this.workers.value);
       const started = performance.now();
       const vectors = await embedAll(texts, {
         workers,
-        model: this.model,
-        dim: this.model.dim,
+        model,
+        dim: model.dim,
         signal: this.embedding.signal,
         onProgress: (p) => {
           this.embedBar.value = p.done / p.total;
           status.replaceChildren(el('span', `${fmt.int(p.done)} of ${fmt.int(p.total)} documents · ${p.perSecond.toFixed(1)} per second on ${p.workers} worker${p.workers > 1 ? 's' : ''} · about ${duration(p.secondsLeft)} left`));
         },
       });
-      await engine.call('workshopSetEmbeddings', { data: vectors, dim: this.model.dim });
+      await engine.call('workshopSetEmbeddings', { data: vectors, dim: model.dim });
       const seconds = (performance.now() - started) / 1000;
       this.embedded = true;
       this.embedBar.value = 1;
@@ -481,7 +492,14 @@ export class WorkshopView {
     this.buildButton.disabled = true;
     status.dataset.state = 'running';
     document.body.dataset.workshop = 'busy';
+    let modelProblem = '';
     try {
+      if (this.imported && !this.model) {
+        // Imported embeddings may be any model's: the build checks a sample against the query
+        // embedder, so load it if it can be had; without it the bundle has no typed queries.
+        status.replaceChildren(el('span', 'loading the query model to check the imported embeddings…'));
+        await this.loadModel().catch((e) => (modelProblem = ` (the query model could not be loaded: ${e.message})`));
+      }
       const started = performance.now();
       // Each stage's time (from its first report to the next stage's), for the benchmark.
       /** @type {Record<string, number>} */
@@ -505,7 +523,10 @@ export class WorkshopView {
       const open = el('a', `Explore “${built.name}”`, 'button-link');
       open.href = href;
       open.id = 'ws-open';
-      status.replaceChildren(el('p', `Built and saved “${built.name}”: ${built.files} files, ${fmt.mb(built.bytes)}, in ${((performance.now() - started) / 1000).toFixed(1)} s.`, 'ok'), open);
+      const model = built.queries
+        ? `Embeddings of ${built.model}; typed queries and label scores use it.`
+        : `Embeddings of model ${built.model}: it carries no query embedder, so documents, features and the map work but typed queries do not${modelProblem}.`;
+      status.replaceChildren(el('p', `Built and saved “${built.name}”: ${built.files} files, ${fmt.mb(built.bytes)}, in ${((performance.now() - started) / 1000).toFixed(1)} s.`, 'ok'), el('p', model, built.queries ? 'muted' : 'bad'), open);
       status.dataset.state = 'done';
       status.dataset.name = built.name;
       status.dataset.ms = String(Math.round(performance.now() - started));

@@ -26,6 +26,7 @@ fn mime(path: &Path) -> &'static str {
         "css" => "text/css; charset=utf-8",
         "wasm" => "application/wasm",
         "json" => "application/json",
+        "webmanifest" => "application/manifest+json",
         "jsonl" => "application/jsonl; charset=utf-8",
         "svg" => "image/svg+xml",
         "png" => "image/png",

@@ -7,7 +7,7 @@ use saescope_core::backend::{Backend, EncodeOps, SearchOps};
 use saescope_core::rng::SeededRng;
 use saescope_core::search::Corpus;
 use saescope_core::{CpuBackend, Matrix};
-use saescope_gpu::{AnyBackend, GpuOptions};
+use saescope_gpu::{AnyBackend, DeviceChoice, GpuOptions};
 use std::sync::Arc;
 
 fn random(rows: usize, cols: usize, seed: u64) -> Matrix {
@@ -18,7 +18,7 @@ fn random(rows: usize, cols: usize, seed: u64) -> Matrix {
 #[test]
 fn a_device_lost_mid_operation_falls_back_to_the_cpu_with_its_answers() {
     pollster::block_on(async {
-        let (backend, why) = AnyBackend::open(true, GpuOptions::default()).await;
+        let (backend, why) = AnyBackend::open(DeviceChoice::Gpu, GpuOptions::default()).await;
         assert_eq!(why, None, "a wgpu adapter (install mesa-vulkan-drivers)");
         let sae = Arc::new(conformance::random_sae(48, 200, 8, 1));
         let corpus = Arc::new(Corpus::from_matrix(&random(500, 48, 2), 200, false));
@@ -46,5 +46,23 @@ fn a_device_lost_mid_operation_falls_back_to_the_cpu_with_its_answers() {
         // Data uploaded after the loss lives on the CPU.
         let later = backend.upload_corpus(&corpus).await.unwrap();
         assert_eq!(backend.search(&later, &queries, 5).await.unwrap(), want_hits);
+    });
+}
+
+#[test]
+fn auto_takes_the_cpu_path_over_a_gpu_emulated_on_the_cpu() {
+    pollster::block_on(async {
+        let (gpu, _) = AnyBackend::open(DeviceChoice::Gpu, GpuOptions::default()).await;
+        let (auto, why) = AnyBackend::open(DeviceChoice::Auto, GpuOptions::default()).await;
+        if gpu.is_software() {
+            assert_eq!(auto.kind(), "cpu");
+            assert!(why.as_deref().is_some_and(|w| w.contains("emulated on the CPU")), "{why:?}");
+        } else {
+            assert_eq!((auto.kind(), why), ("gpu", None));
+        }
+        let (cpu, why) = AnyBackend::open(DeviceChoice::Cpu, GpuOptions::default()).await;
+        assert_eq!((cpu.kind(), why.as_deref()), ("cpu", Some("CPU requested")));
+        assert_eq!(DeviceChoice::parse("").unwrap(), DeviceChoice::Auto);
+        assert!(DeviceChoice::parse("tpu").unwrap_err().to_string().contains("auto, gpu or cpu"));
     });
 }

@@ -9,7 +9,7 @@ use saescope_core::Matrix;
 use saescope_embed::Embedder;
 use saescope_format::bundle::{parse_layout, Bundle, BundleLoader};
 use saescope_format::manifest::Manifest;
-use saescope_gpu::{AnyBackend, GpuOptions};
+use saescope_gpu::{AnyBackend, DeviceChoice, GpuOptions};
 use saescope_interp::catalog::Catalog;
 use saescope_interp::explain;
 use saescope_interp::explore;
@@ -45,10 +45,17 @@ pub struct Engine {
 
 #[wasm_bindgen]
 impl Engine {
-    /// Opens the GPU if `prefer_gpu` and one is available; otherwise the CPU, remembering why.
-    pub async fn create(prefer_gpu: bool) -> Engine {
-        let (backend, fallback_reason) = AnyBackend::open(prefer_gpu, GpuOptions::default()).await;
-        Engine { backend: Rc::new(backend), fallback_reason }
+    /// Opens what `device` asks for (`auto`, `gpu` or `cpu`; see [`DeviceChoice`]): WebGPU when
+    /// it is there (for `auto`, not a software one), otherwise the CPU, remembering why.
+    pub async fn create(device: String) -> Result<Engine, JsError> {
+        let choice = DeviceChoice::parse(&device).map_err(js_err)?;
+        let (backend, fallback_reason) = AnyBackend::open(choice, GpuOptions::default()).await;
+        Ok(Engine { backend: Rc::new(backend), fallback_reason })
+    }
+
+    /// Why the CPU computes when it does (asked for, no WebGPU, or a software one), else null.
+    pub fn why(&self) -> Option<String> {
+        self.fallback_reason.clone()
     }
 
     /// What runs the math now: "gpu" or "cpu" ("cpu" also once the GPU device was lost).
