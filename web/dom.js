@@ -13,6 +13,7 @@
  *   'progress-total': HTMLProgressElement,
  *   'map-pick': HTMLInputElement,
  *   'map-color': HTMLSelectElement,
+ *   storage: HTMLDetailsElement,
  * }} PageElements
  */
 

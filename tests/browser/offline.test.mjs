@@ -18,6 +18,9 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 const PREFIX = '/courses/saescope/';
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json', '.svg': 'image/svg+xml', '.webmanifest': 'application/manifest+json' };
 
+/** The servers not stopped yet: a failed test must not leave one holding the process open. */
+const running = new Set();
+
 /**
  * A plain static server of the repository under PREFIX, on `port` (0: any). `overrides` maps a
  * path below PREFIX to the bytes to send instead of the file's.
@@ -36,6 +39,7 @@ function serve(port, overrides = new Map()) {
       res.writeHead(404).end();
     }
   });
+  running.add(server);
   const sockets = new Set();
   server.on('connection', (s) => (sockets.add(s), s.on('close', () => sockets.delete(s))));
   return new Promise((resolve) =>
@@ -43,7 +47,7 @@ function serve(port, overrides = new Map()) {
       resolve({
         port: server.address().port,
         // Closed for good, open connections included: the browser finds nobody there.
-        stop: () => new Promise((done) => (sockets.forEach((s) => s.destroy()), server.close(done))),
+        stop: () => new Promise((done) => (running.delete(server), sockets.forEach((s) => s.destroy()), server.close(done))),
       }),
     ),
   );
@@ -51,7 +55,10 @@ function serve(port, overrides = new Map()) {
 
 let browser;
 before(async () => (browser = await launch({ webgpu: false })));
-after(async () => browser?.close());
+after(async () => {
+  await browser?.close();
+  for (const server of running) server.closeAllConnections(), server.close();
+});
 
 test('the service worker lists every file of the app', () => {
   const listed = [...readFileSync(join(ROOT, 'sw.js'), 'utf8').match(/const SHELL = \[([^\]]*)\]/)[1].matchAll(/'([^']+)'/g)].map((m) => m[1]);
@@ -120,7 +127,7 @@ test('after one visit the page, the demo bundle and typed queries work offline, 
   assert.match(await page.textContent('#bundle-info'), /\(updated\)/);
 
   // Freeing the kept bundle: offline, the page still opens but the bundle is gone.
-  await page.click('#storage summary');
+  await page.$eval('#storage', (d) => (d.open = false)); // closed by the reload; opening lists afresh
   await page.click('#storage summary');
   await page.click(`#storage-bundles li[data-base="${base}"] button`);
   await page.waitForFunction((b) => !document.querySelector(`#storage-bundles li[data-base="${b}"]`), base);

@@ -32,7 +32,8 @@ test('on its own the page takes the CPU path over a software WebGPU, and the bad
   await forced.close();
   // No GPU device node: Chromium's WebGPU can only be SwiftShader here.
   const noGpu = !['/dev/dri/renderD128', '/dev/nvidia0'].some((d) => existsSync(d));
-  const software = /swiftshader|llvmpipe|lavapipe/i.test(adapter);
+  // By name, or by type: Chromium flags SwiftShader as a fallback adapter, which wgpu reports as a CPU device.
+  const software = /swiftshader|llvmpipe|lavapipe|, Cpu\)$/i.test(adapter);
   if (noGpu) assert.ok(software, `the adapter named as software: ${adapter}`);
   const { page, errors } = await openPage(browsers.gpu, `bundle=${FIXTURES}/bundle/&device=auto`);
   assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#error'));

@@ -88,7 +88,7 @@ impl AnyBackend {
             Ok(gpu) if choice == DeviceChoice::Auto && gpu.gpu.is_software() => (
                 AnyBackend::Cpu(CpuBackend),
                 Some(format!(
-                    "the {} is emulated on the CPU and slower than the CPU path, so the CPU path computes (ask for the GPU to use it anyway)",
+                    "{} is emulated on the CPU and slower than the CPU path, so the CPU path computes (ask for the GPU to use it anyway)",
                     gpu.describe()
                 )),
             ),

@@ -132,7 +132,9 @@ impl Gpu {
 
     pub fn describe(&self) -> String {
         let i = &self.adapter_info;
-        format!("GPU: {} ({:?}, {:?})", i.name, i.backend, i.device_type)
+        // Browsers may withhold the adapter's name (then only its type tells a software one).
+        let name = if i.name.is_empty() { "unnamed adapter" } else { &i.name };
+        format!("GPU: {name} ({:?}, {:?})", i.backend, i.device_type)
     }
 
     /// Whether the adapter is a CPU emulation (llvmpipe, SwiftShader): correct, but slower
