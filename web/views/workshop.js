@@ -519,7 +519,7 @@ export class WorkshopView {
       if (stage) stages[stage] = (stages[stage] ?? 0) + performance.now() - stageStarted;
       status.dataset.stages = JSON.stringify(stages);
       this.buildBar.value = 1;
-      const href = `?bundle=${encodeURIComponent(`saved:${built.name}`)}`;
+      const href = this.savedHref(built.name);
       const open = el('a', `Explore “${built.name}”`, 'button-link');
       open.href = href;
       open.id = 'ws-open';
@@ -535,6 +535,15 @@ export class WorkshopView {
       this.fail(status, e.message);
     }
     this.update();
+  }
+
+  /**
+   * The page on a saved bundle, on the engine this page was asked for (`device`).
+   * @param {string} name
+   */
+  savedHref(name) {
+    const device = this.app.state.device;
+    return `?bundle=${encodeURIComponent(`saved:${name}`)}${device ? `&device=${encodeURIComponent(device)}` : ''}`;
   }
 
   /** The list of saved bundles, each with open, download, folder and delete. */
@@ -553,7 +562,7 @@ export class WorkshopView {
     this.savedList.replaceChildren(...names.map((name) => {
       const li = el('li', null, '', { name });
       const open = el('a', name);
-      open.href = `?bundle=${encodeURIComponent(`saved:${name}`)}`;
+      open.href = this.savedHref(name);
       const zip = button('Download zip', async () => downloadFile(await this.app.engine.call('savedZip', { name }), `${name}.zip`, 'application/zip'));
       zip.className = 'ws-zip';
       li.append(open, ' ', zip);

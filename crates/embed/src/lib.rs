@@ -131,9 +131,7 @@ pub fn embedder_info(dim: usize) -> EmbedderInfo {
 pub fn check_compatible(manifest: &Manifest) -> Result<()> {
     let documents = &manifest.embedding;
     let Some(embedder) = &manifest.embedder else {
-        return Err(Error::Missing(
-            "a query embedder in this bundle (free-text search is off; search by document still works)".into(),
-        ));
+        return Err(Error::Missing("a query embedder in this bundle (search by document still works)".into()));
     };
     if embedder.model != documents.model || embedder.dim != documents.dim {
         return Err(Error::Invalid(format!(
