@@ -96,7 +96,7 @@ export async function fetchBytes(url, onBytes = () => {}, limit = null) {
  * @param {URL} base the bundle folder
  * @param {FileEntry} entry
  * @param {(bytes: number) => void} onBytes
- * @returns {Promise<{ bytes: Uint8Array<ArrayBuffer>, cached: boolean, remember: () => Promise<void> }>}
+ * @returns {Promise<{ bytes: Uint8Array<ArrayBuffer>, cached: boolean, remember: () => Promise<void>, forget?: () => Promise<void> }>}
  */
 export async function fetchEntry(cache, base, entry, onBytes) {
   const url = new URL(entry.path, base).href;
@@ -108,7 +108,10 @@ export async function fetchEntry(cache, base, entry, onBytes) {
   if (hit) {
     const bytes = new Uint8Array(await hit.arrayBuffer());
     onBytes(bytes.length);
-    return { bytes, cached: true, remember: async () => {} };
+    const forget = async () => {
+      await cache.delete(key);
+    };
+    return { bytes, cached: true, remember: async () => {}, forget };
   }
   // Never more than the manifest declares: a server sending more is wrong (and could fill the tab).
   const bytes = await fetchBytes(url, onBytes, { bytes: entry.bytes, what: 'the size its manifest entry declares' });

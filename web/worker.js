@@ -51,7 +51,7 @@ let workshop = null;
  * @typedef {object} Source
  * @property {string} what the source, for messages
  * @property {() => Promise<{ bytes: Uint8Array, kept: boolean, remember: () => Promise<void> }>} manifest the manifest's bytes; `kept`: the copy kept for offline use (the network did not answer); `remember()` keeps these bytes once the bundle loaded
- * @property {(entry: FileEntry, onBytes: (n: number) => void) => Promise<{ bytes: Uint8Array, cached: boolean, remember: () => Promise<void> }>} file
+ * @property {(entry: FileEntry, onBytes: (n: number) => void) => Promise<{ bytes: Uint8Array, cached: boolean, remember: () => Promise<void>, forget?: () => Promise<void> }>} file a file; `forget()` drops a cached copy that turned out damaged
  */
 
 /**
@@ -117,14 +117,25 @@ async function download(entries, source, verify, progress) {
   await inParallel(entries, 4, async (entry) => {
     let last = 0;
     try {
-      const { bytes, cached, remember } = await source.file(entry, (n) => {
+      const onBytes = (/** @type {number} */ n) => {
         // At most ~50 progress messages per file.
         if (n - last >= entry.bytes / 50 || n === entry.bytes) {
           last = n;
           progress({ type: 'bytes', path: entry.path, bytes: n });
         }
-      });
-      verify(entry, bytes); // throws, naming the file, on a size or sha256 mismatch
+      };
+      let file = await source.file(entry, onBytes);
+      try {
+        verify(entry, file.bytes); // throws, naming the file, on a size or sha256 mismatch
+      } catch (e) {
+        // A damaged copy in the cache (a disk error, a tampered entry): dropped, fetched afresh.
+        if (!file.forget) throw e;
+        await file.forget();
+        last = 0;
+        file = await source.file(entry, onBytes);
+        verify(entry, file.bytes);
+      }
+      const { bytes, cached, remember } = file;
       await remember();
       got.set(entry.path, bytes);
       progress({ type: 'done', path: entry.path, cached });

@@ -2,7 +2,8 @@
 // server (no special headers), visited once, then the server stopped: a reload still opens the
 // page, the demo bundle, typed queries and the views, from the service worker's copy of the app
 // and the worker's copy of the bundle. Back online with the bundle's manifest changed, the page
-// offers the new version; the storage panel lists the kept bundle and frees it.
+// offers the new version; the storage panel lists the kept bundle and frees it; a damaged cached
+// file is fetched again.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -99,6 +100,26 @@ test('after one visit the page, the demo bundle and typed queries work offline, 
   await page.waitForSelector(`#storage-bundles li[data-base="${base}"]`);
   assert.match(await page.textContent('#storage-use'), /This site stores [\d.]+ MB/);
   assert.match(await page.textContent(`#storage-bundles li[data-base="${base}"]`), /[1-9][\d.]* MB in \d+ files/);
+
+  // A damaged copy in the cache (one byte of an embeddings shard flipped) is dropped and fetched
+  // again, not a failed load.
+  const shard = await page.evaluate(async () => {
+    const cache = await caches.open('saescope-bundles-v1');
+    const key = (await cache.keys()).find((r) => /\/embeddings\/000\.npy\?sha256=/.test(r.url));
+    const good = new Uint8Array(await (await cache.match(key)).arrayBuffer());
+    const bad = good.slice();
+    bad[bad.length - 1] ^= 0xff;
+    await cache.put(key, new Response(bad));
+    return { url: key.url, last: good[good.length - 1] };
+  });
+  await page.reload();
+  await ready(page);
+  assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#error'));
+  const repaired = await page.evaluate(async (url) => {
+    const bytes = new Uint8Array(await (await (await caches.open('saescope-bundles-v1')).match(url)).arrayBuffer());
+    return bytes[bytes.length - 1];
+  }, shard.url);
+  assert.equal(repaired, shard.last, 'the cache holds the good copy again');
 
   // Offline: nobody answers at that address any more.
   await server.stop();
