@@ -346,7 +346,7 @@ export class WorkshopView {
     const why = !gpu
       ? 'It trains on the CPU path, as the page computes on the CPU (the badge at the top says why).'
       : s.engine === 'cpu'
-        ? 'It trains on the CPU path: this browser\'s WebGPU is a software renderer (such as SwiftShader), which trained 2,000 abstracts in 372 s against 2 s on the CPU path (BENCHMARKS.md); choose WebGPU to use it anyway.'
+        ? 'It trains on the CPU path: this browser\'s WebGPU is a software renderer (such as SwiftShader), which trained 2,000 abstracts in 372 s against 2 s on the CPU path (measured on a 2-core machine); choose WebGPU to use it anyway.'
         : 'It trains on WebGPU, the GPU of this machine.';
     this.reasoning.textContent =
       `Defaults for ${fmt.int(this.summary?.documents ?? 0)} documents: the paper trains 3,072 latents with k = 32 on hundreds of thousands of abstracts; ` +
