@@ -227,7 +227,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 /// `node --check` on the page's and the tests' own scripts: a syntax error fails in a second
 /// instead of after the builds.
 fn check_js_syntax() -> Result<()> {
-    let mut scripts = Vec::new();
+    let mut scripts = vec![root().join("sw.js")];
     for dir in ["web", "web/views", "tests/browser"] {
         for entry in std::fs::read_dir(root().join(dir))? {
             let path = entry?.path();

@@ -67,6 +67,19 @@ pub async fn encode_all<B: EncodeOps>(
 /// Embeds texts in the documents' space (all-MiniLM-L6-v2, where the platform has it).
 pub type EmbedTexts<'a> = &'a mut dyn FnMut(&[String]) -> Result<Matrix>;
 
+/// Documents re-embedded to check imported embeddings, and the lowest cosine to their imported
+/// rows that counts as the same model: float noise and another runtime's kernels stay far above
+/// it (the page's embedder is at >= 0.9999 to sentence-transformers), another model's space far
+/// below.
+pub const SAME_MODEL_SAMPLE: usize = 8;
+pub const SAME_MODEL_MIN_COSINE: f32 = 0.99;
+
+/// Whether `embeddings` (imported, so of any model) are the model behind `embed`: only then may
+/// queries and label scores embedded with it be mixed into their space.
+pub fn is_same_model(embed: EmbedTexts, docs: &[Document], embeddings: &Matrix) -> Result<bool> {
+    Ok(model_agreement(embed, docs, embeddings, SAME_MODEL_SAMPLE)? >= SAME_MODEL_MIN_COSINE)
+}
+
 /// How closely `embeddings` agree with the model behind `embed`: the lowest cosine between a
 /// document's row and its text embedded again, over at most `sample` evenly spaced documents.
 /// Embeddings made elsewhere can be any model's; queries and label scores must not be mixed
@@ -197,6 +210,8 @@ mod tests {
         let mut other = own.clone();
         other.data.rotate_left(12);
         assert!(model_agreement(&mut model, &docs, &other, 4).unwrap() < 0.5);
+        assert!(is_same_model(&mut model, &docs, &own).unwrap());
+        assert!(!is_same_model(&mut model, &docs, &other).unwrap());
         let narrow = Matrix::new(10, 3, vec![1.0; 30]).unwrap();
         assert_eq!(model_agreement(&mut model, &docs, &narrow, 4).unwrap(), 0.0);
     }

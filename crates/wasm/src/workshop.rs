@@ -27,12 +27,6 @@ use wasm_bindgen::prelude::*;
 /// The share of documents held out to measure the trained SAE (as `saescope build` does).
 const HOLDOUT: f64 = 0.1;
 
-/// Imported embeddings are taken to be all-MiniLM-L6-v2's when this many documents, embedded
-/// again here, come out at least this close to their imported rows (float noise and another
-/// runtime's kernels stay far above it; another model's space is far below).
-const IMPORT_CHECK_SAMPLE: usize = 8;
-const IMPORT_CHECK_MIN_COSINE: f32 = 0.99;
-
 fn embed_with(embedder: &Embedder, texts: &[String]) -> saescope_pipeline::Result<Matrix> {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     Ok(embedder.embed(&refs)?)
@@ -407,17 +401,9 @@ impl Workshop {
         };
         let unknown = format!("unknown (embeddings imported from {file})");
         let Some(model) = &self.model else { return Ok((unknown, None)) };
-        let agreement = analyse::model_agreement(
-            &mut |texts: &[String]| embed_with(&model.embedder, texts),
-            docs,
-            embeddings,
-            IMPORT_CHECK_SAMPLE,
-        )?;
-        Ok(if agreement >= IMPORT_CHECK_MIN_COSINE {
-            (saescope_embed::MODEL_ID.into(), Some(model))
-        } else {
-            (unknown, None)
-        })
+        let same =
+            analyse::is_same_model(&mut |texts: &[String]| embed_with(&model.embedder, texts), docs, embeddings)?;
+        Ok(if same { (saescope_embed::MODEL_ID.into(), Some(model)) } else { (unknown, None) })
     }
 
     /// Encodes every document, computes feature statistics, the map, labels (scored with the
