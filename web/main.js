@@ -477,9 +477,14 @@ export class App {
   showEngine(engine) {
     this.engineKind = engine.kind === 'gpu' ? 'WebGPU' : 'the CPU';
     const badge = $('engine');
-    const software = !engine.lost && engine.why?.includes('emulated on the CPU');
     badge.textContent =
-      engine.kind === 'gpu' ? 'WebGPU' : engine.lost ? `CPU (GPU device lost: ${engine.lost})` : software ? 'CPU (faster here than software WebGPU)' : 'CPU';
+      engine.kind === 'gpu'
+        ? 'WebGPU'
+        : engine.lost
+          ? `CPU (GPU device lost: ${engine.lost})`
+          : engine.softwareSkipped
+            ? 'CPU (faster here than software WebGPU)'
+            : 'CPU';
     badge.className = `badge ${engine.kind}`;
     badge.title = engine.describe;
     badge.dataset.kind = engine.kind;

@@ -147,9 +147,9 @@
 
 /**
  * What runs the engine's math: `kind` now ("cpu" also after the GPU device was lost), `describe`
- * in words (and why the CPU), `lost` why the GPU device was lost, or null, `why` why the CPU was
- * chosen at the start (asked for, no WebGPU, or a software WebGPU), or null.
- * @typedef {{ kind: 'gpu' | 'cpu', describe: string, lost: string | null, why: string | null }} EngineStatus
+ * in words (and why the CPU), `lost` why the GPU device was lost, or null, `softwareSkipped`
+ * whether the CPU computes because the only WebGPU here is emulated on the CPU.
+ * @typedef {{ kind: 'gpu' | 'cpu', describe: string, lost: string | null, softwareSkipped: boolean }} EngineStatus
  */
 
 /**

@@ -400,7 +400,7 @@ const handlers = {
  * @returns {EngineStatus}
  */
 function status(e) {
-  return { kind: /** @type {'gpu' | 'cpu'} */ (e.kind()), describe: e.describe(), lost: e.deviceLost() ?? null, why: e.why() ?? null };
+  return { kind: /** @type {'gpu' | 'cpu'} */ (e.kind()), describe: e.describe(), lost: e.deviceLost() ?? null, softwareSkipped: e.skippedSoftwareGpu() };
 }
 
 /** The status last told to the page (a reply carries it when it changed: the GPU device was lost). */

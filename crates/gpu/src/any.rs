@@ -42,6 +42,32 @@ impl DeviceChoice {
     }
 }
 
+/// Why [`AnyBackend::open`] gave the CPU: said in words by `Display`; the page's badge tells
+/// the software case apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CpuBecause {
+    /// [`DeviceChoice::Cpu`].
+    Requested,
+    /// No adapter or device opened (why).
+    NoGpu(String),
+    /// [`DeviceChoice::Auto`] found only an adapter emulated on the CPU (its description).
+    SoftwareGpu(String),
+}
+
+impl std::fmt::Display for CpuBecause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if cfg!(target_arch = "wasm32") { "WebGPU" } else { "GPU" };
+        match self {
+            CpuBecause::Requested => write!(f, "CPU requested"),
+            CpuBecause::NoGpu(why) => write!(f, "{what} unavailable: {why}"),
+            CpuBecause::SoftwareGpu(adapter) => write!(
+                f,
+                "{adapter} is emulated on the CPU and slower than the CPU path, so the CPU path computes (ask for the GPU to use it anyway)"
+            ),
+        }
+    }
+}
+
 /// Either backend. One engine lives per process or page, so the size difference costs nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum AnyBackend {
@@ -80,23 +106,16 @@ where
 impl AnyBackend {
     /// The backend `choice` asks for: the GPU when an adapter opens (for [`DeviceChoice::Auto`],
     /// one that is not emulated on the CPU); otherwise the CPU, with the reason.
-    pub async fn open(choice: DeviceChoice, options: GpuOptions) -> (AnyBackend, Option<String>) {
+    pub async fn open(choice: DeviceChoice, options: GpuOptions) -> (AnyBackend, Option<CpuBecause>) {
         if choice == DeviceChoice::Cpu {
-            return (AnyBackend::Cpu(CpuBackend), Some("CPU requested".into()));
+            return (AnyBackend::Cpu(CpuBackend), Some(CpuBecause::Requested));
         }
         match GpuBackend::new(options).await {
-            Ok(gpu) if choice == DeviceChoice::Auto && gpu.gpu.is_software() => (
-                AnyBackend::Cpu(CpuBackend),
-                Some(format!(
-                    "{} is emulated on the CPU and slower than the CPU path, so the CPU path computes (ask for the GPU to use it anyway)",
-                    gpu.describe()
-                )),
-            ),
-            Ok(gpu) => (AnyBackend::Gpu(gpu), None),
-            Err(e) => {
-                let what = if cfg!(target_arch = "wasm32") { "WebGPU" } else { "GPU" };
-                (AnyBackend::Cpu(CpuBackend), Some(format!("{what} unavailable: {e}")))
+            Ok(gpu) if choice == DeviceChoice::Auto && gpu.gpu.is_software() => {
+                (AnyBackend::Cpu(CpuBackend), Some(CpuBecause::SoftwareGpu(gpu.describe())))
             }
+            Ok(gpu) => (AnyBackend::Gpu(gpu), None),
+            Err(e) => (AnyBackend::Cpu(CpuBackend), Some(CpuBecause::NoGpu(e.to_string()))),
         }
     }
 

@@ -17,7 +17,7 @@ mod kernels;
 mod params;
 mod train;
 
-pub use any::{AnyBackend, DeviceChoice, Resident};
+pub use any::{AnyBackend, CpuBecause, DeviceChoice, Resident};
 pub use backend::{GpuBackend, GpuCorpus, GpuPoints, GpuSae};
 pub use context::{Gpu, GpuOptions};
 pub use train::GpuTraining;

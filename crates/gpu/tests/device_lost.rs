@@ -7,7 +7,7 @@ use saescope_core::backend::{Backend, EncodeOps, SearchOps};
 use saescope_core::rng::SeededRng;
 use saescope_core::search::Corpus;
 use saescope_core::{CpuBackend, Matrix};
-use saescope_gpu::{AnyBackend, DeviceChoice, GpuOptions};
+use saescope_gpu::{AnyBackend, CpuBecause, DeviceChoice, GpuOptions};
 use std::sync::Arc;
 
 fn random(rows: usize, cols: usize, seed: u64) -> Matrix {
@@ -56,12 +56,14 @@ fn auto_takes_the_cpu_path_over_a_gpu_emulated_on_the_cpu() {
         let (auto, why) = AnyBackend::open(DeviceChoice::Auto, GpuOptions::default()).await;
         if gpu.is_software() {
             assert_eq!(auto.kind(), "cpu");
-            assert!(why.as_deref().is_some_and(|w| w.contains("emulated on the CPU")), "{why:?}");
+            assert!(matches!(&why, Some(CpuBecause::SoftwareGpu(_))), "{why:?}");
+            assert!(why.unwrap().to_string().contains("emulated on the CPU"));
         } else {
             assert_eq!((auto.kind(), why), ("gpu", None));
         }
         let (cpu, why) = AnyBackend::open(DeviceChoice::Cpu, GpuOptions::default()).await;
-        assert_eq!((cpu.kind(), why.as_deref()), ("cpu", Some("CPU requested")));
+        assert_eq!((cpu.kind(), why.clone()), ("cpu", Some(CpuBecause::Requested)));
+        assert_eq!(why.unwrap().to_string(), "CPU requested");
         assert_eq!(DeviceChoice::parse("").unwrap(), DeviceChoice::Auto);
         assert!(DeviceChoice::parse("tpu").unwrap_err().to_string().contains("auto, gpu or cpu"));
     });

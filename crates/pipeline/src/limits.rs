@@ -33,7 +33,8 @@ pub fn check_corpus_bytes(name: &str, bytes: u64) -> Result<()> {
 pub fn read_corpus(name: &str, bytes: &[u8]) -> Result<CorpusRead> {
     check_corpus_bytes(name, bytes.len() as u64)?;
     let read = corpus::read_at_most(bytes, CorpusFormat::from_name(name), MAX_CORPUS_BYTES).map_err(|e| match e {
-        // Only size bounds are Invalid here: the CLI has none.
+        // Under this bound the only Invalid error is the bound itself (the CSV's own, 4 GiB, is
+        // far above it), which the CLI does not have.
         saescope_core::Error::Invalid(why) => anyhow::anyhow!("{name}: {why}; {USE_THE_CLI}"),
         e => anyhow::anyhow!("{name}: {e}"),
     })?;

@@ -9,7 +9,7 @@ use saescope_core::Matrix;
 use saescope_embed::Embedder;
 use saescope_format::bundle::{parse_layout, Bundle, BundleLoader};
 use saescope_format::manifest::Manifest;
-use saescope_gpu::{AnyBackend, DeviceChoice, GpuOptions};
+use saescope_gpu::{AnyBackend, CpuBecause, DeviceChoice, GpuOptions};
 use saescope_interp::catalog::Catalog;
 use saescope_interp::explain;
 use saescope_interp::explore;
@@ -40,7 +40,7 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
 #[wasm_bindgen]
 pub struct Engine {
     backend: Rc<AnyBackend>,
-    fallback_reason: Option<String>,
+    fallback_reason: Option<CpuBecause>,
 }
 
 #[wasm_bindgen]
@@ -53,9 +53,10 @@ impl Engine {
         Ok(Engine { backend: Rc::new(backend), fallback_reason })
     }
 
-    /// Why the CPU computes when it does (asked for, no WebGPU, or a software one), else null.
-    pub fn why(&self) -> Option<String> {
-        self.fallback_reason.clone()
+    /// Whether the CPU computes because the only WebGPU here is emulated on the CPU (slower).
+    #[wasm_bindgen(js_name = skippedSoftwareGpu)]
+    pub fn skipped_software_gpu(&self) -> bool {
+        matches!(self.fallback_reason, Some(CpuBecause::SoftwareGpu(_)))
     }
 
     /// What runs the math now: "gpu" or "cpu" ("cpu" also once the GPU device was lost).
