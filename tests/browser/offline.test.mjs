@@ -100,6 +100,7 @@ test('after one visit the page, the demo bundle and typed queries work offline, 
   await page.waitForSelector(`#storage-bundles li[data-base="${base}"]`);
   assert.match(await page.textContent('#storage-use'), /This site stores [\d.]+ MB/);
   assert.match(await page.textContent(`#storage-bundles li[data-base="${base}"]`), /[1-9][\d.]* MB in \d+ files/);
+  await page.screenshot({ path: new URL('../../target/browser-test/screenshots/offline-storage.png', import.meta.url).pathname, clip: { x: 0, y: 0, width: 1280, height: 450 } });
 
   // A damaged copy in the cache (one byte of an embeddings shard flipped) is dropped and fetched
   // again, not a failed load.
