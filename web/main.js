@@ -7,7 +7,7 @@
 import { EngineClient } from './engine.js';
 import { $, el, fmt, appLink, button } from './dom.js';
 import { Catalog } from './catalog.js';
-import { readState, writeState, stateToSearch, setFirstView, VIEWS } from './state.js';
+import { readState, writeState, stateToSearch, setFirstView, VIEWS, DEFAULT_BUNDLE } from './state.js';
 import { SearchView } from './views/search.js';
 import { FeatureView } from './views/feature.js';
 import { FeaturesView } from './views/features.js';
@@ -27,7 +27,6 @@ import { prepareRenderer } from './scatter.js';
  * @typedef {{ key: string, assignments: number[], names: (number | null)[], description: string }} Clustering
  */
 
-const DEFAULT_BUNDLE = 'bundles/demo/';
 
 /**
  * Shows a download's progress: one line per file in `list`, the total in `bar` and `label`.
@@ -520,6 +519,7 @@ export class App {
     if (!this.state.renderer || this.state.renderer === 'webgpu') prepareRenderer();
     $('selftest').disabled = false;
     $('selftest').addEventListener('click', () => this.selfTest());
+    $('bundle-url').placeholder = DEFAULT_BUNDLE;
     $('bundle-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const bundle = $('bundle-url').value.trim() || DEFAULT_BUNDLE;

@@ -18,6 +18,13 @@
 //   mapview=cx,cy,zoom   the map's centre (layout units) and zoom (1 = the whole map)
 //   renderer=webgpu|webgl2|canvas   asks the map for one renderer (tests; default: the best)
 
+/**
+ * The bundle opened when the URL names none: index.html's `<meta name="saescope-bundle">`
+ * (`cargo xtask site` sets it to the site's own bundle).
+ */
+export const DEFAULT_BUNDLE =
+  globalThis.document?.querySelector('meta[name="saescope-bundle"]')?.getAttribute('content') || 'bundles/demo/';
+
 /** @typedef {'map' | 'search' | 'explain' | 'feature' | 'features' | 'families' | 'clusters' | 'workshop'} View */
 
 /**

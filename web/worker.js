@@ -75,6 +75,7 @@ async function sourceOf(url, progress) {
       },
     };
   }
+  if (!URL.canParse(url)) throw new Error(`a bundle URL must be absolute, not "${url}": resolve it against the page first, new URL(url, location.href)`);
   const base = new URL(url);
   if (base.pathname.endsWith('.zip')) {
     const zip = await fetchBytes(base.href, undefined, { bytes: BUNDLE_LIMIT, what: 'the limit for a bundle' });

@@ -1,71 +1,39 @@
-// Offline after the first visit (issue 15): the site served from a sub-path by a plain static
-// server (no special headers), visited once, then the server stopped: a reload still opens the
-// page, the demo bundle, typed queries and the views, from the service worker's copy of the app
-// and the worker's copy of the bundle. Back online with the bundle's manifest changed, the page
-// offers the new version; the storage panel lists the kept bundle and frees it; a damaged cached
-// file is fetched again.
+// Offline after the first visit (issue 15), on the static site `cargo xtask site` exported
+// (the page, the packaged engine, the service worker and the demo bundle under bundle/; built by
+// `cargo xtask test` into SAESCOPE_SITE), served from a sub-path by a plain static server with
+// no special headers, visited once, then the server stopped: a reload still opens the page, the
+// bundle, typed queries and the views, from the service worker's copy of the app and the
+// worker's copy of the bundle. Back online with the bundle's manifest changed, the page offers
+// the new version; the storage panel lists the kept bundle and frees it; a damaged cached file
+// is fetched again.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { launch } from './chromium.mjs';
+import { serveStatic, stopAllServers } from './static-server.mjs';
 
-const DEMO = process.env.SAESCOPE_DEMO;
-if (!DEMO) throw new Error('run through `cargo xtask test` (SAESCOPE_DEMO unset)');
-
-const ROOT = new URL('../../', import.meta.url).pathname;
+const SITE_DIR = process.env.SAESCOPE_SITE;
+if (!SITE_DIR) throw new Error('run through `cargo xtask test` (SAESCOPE_SITE unset)');
+const SITE = join(new URL('../../', import.meta.url).pathname, SITE_DIR);
 const PREFIX = '/courses/saescope/';
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json', '.svg': 'image/svg+xml', '.webmanifest': 'application/manifest+json' };
-
-/** The servers not stopped yet: a failed test must not leave one holding the process open. */
-const running = new Set();
-
-/**
- * A plain static server of the repository under PREFIX, on `port` (0: any). `overrides` maps a
- * path below PREFIX to the bytes to send instead of the file's.
- */
-function serve(port, overrides = new Map()) {
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    if (!path.startsWith(PREFIX)) return res.writeHead(404).end();
-    let relative = normalize(path.slice(PREFIX.length));
-    if (relative.startsWith('..')) return res.writeHead(403).end();
-    if (relative === '.' || relative.endsWith('/')) relative = join(relative, 'index.html');
-    try {
-      const body = overrides.get(relative) ?? readFileSync(join(ROOT, relative));
-      res.writeHead(200, { 'content-type': TYPES[extname(relative)] ?? 'application/octet-stream', 'content-length': body.length }).end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  running.add(server);
-  const sockets = new Set();
-  server.on('connection', (s) => (sockets.add(s), s.on('close', () => sockets.delete(s))));
-  return new Promise((resolve) =>
-    server.listen(port, '127.0.0.1', () =>
-      resolve({
-        port: server.address().port,
-        // Closed for good, open connections included: the browser finds nobody there.
-        stop: () => new Promise((done) => (running.delete(server), sockets.forEach((s) => s.destroy()), server.close(done))),
-      }),
-    ),
-  );
-}
+const serve = (port, overrides) => serveStatic([[PREFIX, SITE]], { port, overrides });
 
 let browser;
 before(async () => (browser = await launch({ webgpu: false })));
 after(async () => {
   await browser?.close();
-  for (const server of running) server.closeAllConnections(), server.close();
+  stopAllServers();
 });
 
-test('the service worker lists every file of the app', () => {
-  const listed = [...readFileSync(join(ROOT, 'sw.js'), 'utf8').match(/const SHELL = \[([^\]]*)\]/)[1].matchAll(/'([^']+)'/g)].map((m) => m[1]);
-  const walk = (dir) => readdirSync(join(ROOT, dir)).flatMap((f) => (statSync(join(ROOT, dir, f)).isDirectory() ? walk(`${dir}/${f}`) : [`${dir}/${f}`]));
-  const files = [...walk('web').filter((f) => !f.endsWith('.d.ts')), 'pkg/saescope_wasm.js', 'pkg/saescope_wasm_bg.wasm', 'index.html', 'app.webmanifest'];
+test('the site holds the app, its service worker and the bundle; the worker lists every file of the app', () => {
+  assert.deepEqual(readdirSync(SITE).sort(), ['app.webmanifest', 'bundle', 'index.html', 'pkg', 'sw.js', 'web']);
+  const listed = [...readFileSync(join(SITE, 'sw.js'), 'utf8').match(/const SHELL = \[([^\]]*)\]/)[1].matchAll(/'([^']+)'/g)].map((m) => m[1]);
+  const walk = (dir) => readdirSync(join(SITE, dir)).flatMap((f) => (statSync(join(SITE, dir, f)).isDirectory() ? walk(`${dir}/${f}`) : [`${dir}/${f}`]));
+  const files = [...walk('web'), ...walk('pkg'), 'index.html', 'app.webmanifest'];
   assert.deepEqual([...listed].sort(), files.sort());
+  assert.match(readFileSync(join(SITE, 'index.html'), 'utf8'), /<meta name="saescope-bundle" content="bundle\/">/);
 });
 
 async function query(page, text) {
@@ -78,14 +46,14 @@ async function query(page, text) {
 
 const ready = (page) => page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: 180_000 });
 
-test('after one visit the page, the demo bundle and typed queries work offline, from a sub-path', { timeout: 600_000 }, async () => {
+test('after one visit the site, its bundle and typed queries work offline, from a sub-path', { timeout: 600_000 }, async () => {
   let server = await serve(0);
   const port = server.port;
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   const site = `http://127.0.0.1:${port}${PREFIX}`;
-  await page.goto(`${site}?bundle=${DEMO}/&device=cpu`);
+  await page.goto(`${site}?device=cpu`); // no bundle named: the site's own
   await ready(page);
   assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#error'));
   await page.waitForFunction(() => document.body.dataset.offlineReady === 'true' && !!navigator.serviceWorker.controller, null, { timeout: 60_000 });
@@ -96,7 +64,7 @@ test('after one visit the page, the demo bundle and typed queries work offline, 
 
   // The storage panel lists the kept bundle.
   await page.click('#storage summary');
-  const base = `${site}${DEMO}/`;
+  const base = `${site}bundle/`;
   await page.waitForSelector(`#storage-bundles li[data-base="${base}"]`);
   assert.match(await page.textContent('#storage-use'), /This site stores [\d.]+ MB/);
   assert.match(await page.textContent(`#storage-bundles li[data-base="${base}"]`), /[1-9][\d.]* MB in \d+ files/);
@@ -138,10 +106,9 @@ test('after one visit the page, the demo bundle and typed queries work offline, 
   await page.screenshot({ path: new URL('../../target/browser-test/screenshots/offline-reload.png', import.meta.url).pathname, fullPage: false });
 
   // Online again, with the bundle's manifest changed on the server: the page offers it.
-  const manifestPath = join(DEMO, 'manifest.json');
-  const manifest = JSON.parse(readFileSync(join(ROOT, manifestPath), 'utf8'));
+  const manifest = JSON.parse(readFileSync(join(SITE, 'bundle/manifest.json'), 'utf8'));
   manifest.description += ' (updated)';
-  server = await serve(port, new Map([[manifestPath, Buffer.from(JSON.stringify(manifest))]]));
+  server = await serve(port, new Map([[`${PREFIX}bundle/manifest.json`, Buffer.from(JSON.stringify(manifest))]]));
   await page.evaluate(() => window.dispatchEvent(new Event('online')));
   await page.waitForSelector('#bundle-offline[data-update=offered]');
   await page.click('#bundle-offline button');

@@ -10,12 +10,10 @@
 import { $, el, button, downloadFile, fmt, snippet } from '../dom.js';
 import { lineChart } from '../charts.js';
 import { embedAll } from '../embed-pool.js';
+import { DEFAULT_BUNDLE } from '../state.js';
 
 /** @import { App } from '../main.js' */
 /** @import { CorpusSummary, TrainSettings, StepPoint, WorkshopModel } from '../types.js' */
-
-/** The bundle whose query embedder embeds the documents, unless the visitor names another. */
-const DEFAULT_MODEL = 'bundles/demo/';
 
 /** Corpus files, by name. */
 const CORPUS = /\.(jsonl|json|ndjson|csv|txt)(\.gz)?$/i;
@@ -175,7 +173,8 @@ export class WorkshopView {
 
     // 2. Embed.
     const embed = this.step('ws-embed', '2. Embed', 'all-MiniLM-L6-v2 on the CPU in WebAssembly, spread over workers (each its own copy of the model). Its weights come from the bundle below (from the browser’s cache when the page has loaded them).');
-    this.modelUrl.value = DEFAULT_MODEL;
+    // The bundle whose query embedder embeds the documents, unless the visitor names another.
+    this.modelUrl.value = DEFAULT_BUNDLE;
     this.modelUrl.addEventListener('input', () => (this.modelTouched = true));
     this.modelUrl.size = 40;
     const modelLabel = el('label', 'model from the bundle at ');
@@ -364,7 +363,7 @@ export class WorkshopView {
 
   /** The query embedder at the model URL, loaded into the workshop (once). */
   async loadModel() {
-    const url = new URL(this.modelUrl.value.trim() || DEFAULT_MODEL, location.href);
+    const url = new URL(this.modelUrl.value.trim() || DEFAULT_BUNDLE, location.href);
     this.model = await this.app.engine.call('workshopModel', { url: url.href.endsWith('/') ? url.href : `${url.href}/` });
     return this.model;
   }

