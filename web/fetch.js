@@ -91,12 +91,13 @@ export async function fetchBytes(url, onBytes = () => {}, limit = null) {
 
 /**
  * One bundle file (a manifest entry), from the cache when its hash is there, else from the
- * network (then cached). The caller verifies the bytes; `remember()` caches them once verified.
+ * network (then cached). The caller verifies the bytes; `remember()` caches them once verified
+ * and resolves with the bytes it could not keep for lack of storage space (0 when kept).
  * @param {Cache | null} cache
  * @param {URL} base the bundle folder
  * @param {FileEntry} entry
  * @param {(bytes: number) => void} onBytes
- * @returns {Promise<{ bytes: Uint8Array<ArrayBuffer>, cached: boolean, remember: () => Promise<void>, forget?: () => Promise<void> }>}
+ * @returns {Promise<{ bytes: Uint8Array<ArrayBuffer>, cached: boolean, remember: () => Promise<number>, forget?: () => Promise<void> }>}
  */
 export async function fetchEntry(cache, base, entry, onBytes) {
   const url = new URL(entry.path, base).href;
@@ -111,38 +112,63 @@ export async function fetchEntry(cache, base, entry, onBytes) {
     const forget = async () => {
       await cache.delete(key);
     };
-    return { bytes, cached: true, remember: async () => {}, forget };
+    return { bytes, cached: true, remember: async () => 0, forget };
   }
   // Never more than the manifest declares: a server sending more is wrong (and could fill the tab).
   const bytes = await fetchBytes(url, onBytes, { bytes: entry.bytes, what: 'the size its manifest entry declares' });
   const remember = async () => {
-    if (cache) await cache.put(key, new Response(bytes)).catch(() => {});
+    if (!cache) return 0;
+    try {
+      await cache.put(key, new Response(bytes));
+      return 0;
+    } catch (e) {
+      // Any other failure leaves the file uncached, which costs a download next time, no more.
+      return isQuotaError(e) ? bytes.length : 0;
+    }
   };
   return { bytes, cached: false, remember };
 }
 
-/** Where a bundle's manifest is kept once the bundle loaded, beside its files. */
-const keptManifestKey = (/** @type {string} */ url) => `${url}?kept`;
+/** Whether `e` is the browser refusing a write because this site's storage is full. */
+export const isQuotaError = (/** @type {any} */ e) => e?.name === 'QuotaExceededError';
 
 /**
- * A bundle's manifest from the network; when the network does not answer at all (offline), the
- * copy kept when the bundle last loaded (`kept` is then true), so a bundle seen once opens
- * offline. An HTTP error is not papered over: a bundle taken down is gone. `remember()` keeps
- * these bytes, once the bundle they list has loaded.
+ * Says that `what` needs `bytes` of storage this browser will not give this site, with its use
+ * and quota, and what to do about it.
+ * @param {number} bytes
+ * @param {string} what
+ */
+export async function shortOfSpace(bytes, what) {
+  const estimate = await navigator.storage?.estimate?.().catch(() => null);
+  const use =
+    estimate?.usage != null && estimate?.quota != null
+      ? ` (${sizeText(estimate.usage)} of its ${sizeText(estimate.quota)} are in use, ${sizeText(Math.max(0, estimate.quota - estimate.usage))} free)`
+      : '';
+  return `${what} needs ${sizeText(bytes)} of storage, more than this browser allows this site${use}. Free kept bundles under “Kept in this browser”, or allow the site more storage.`;
+}
+
+/** Where a bundle's manifest (or a zipped bundle) is kept once the bundle loaded, beside its files. */
+const keptKey = (/** @type {string} */ url) => `${url}?kept`;
+
+/**
+ * A bundle's manifest, or a whole bundle zipped, from the network; when the network does not
+ * answer at all (offline), the copy kept when the bundle last loaded (`kept` is then true), so a
+ * bundle seen once opens offline. An HTTP error is not papered over: a bundle taken down is gone.
+ * `remember()` keeps these bytes, once the bundle they hold has loaded.
  * @param {Cache | null} cache
  * @param {string} url
  * @param {{ bytes: number, what: string }} limit
  * @returns {Promise<{ bytes: Uint8Array<ArrayBuffer>, kept: boolean, remember: () => Promise<void> }>}
  */
-export async function fetchManifest(cache, url, limit) {
+export async function fetchOrKept(cache, url, limit) {
   try {
     const bytes = await fetchBytes(url, undefined, limit);
     const remember = async () => {
-      if (cache) await cache.put(keptManifestKey(url), new Response(bytes)).catch(() => {});
+      if (cache) await cache.put(keptKey(url), new Response(bytes)).catch(() => {});
     };
     return { bytes, kept: false, remember };
   } catch (e) {
-    const hit = e.unreachable && cache && (await cache.match(keptManifestKey(url)));
+    const hit = e.unreachable && cache && (await cache.match(keptKey(url)));
     if (!hit) throw e;
     return { bytes: new Uint8Array(await hit.arrayBuffer()), kept: true, remember: async () => {} };
   }
@@ -162,11 +188,13 @@ async function cachedByBundle(cache) {
     return url;
   };
   const bases = requests.filter((r) => r.url.endsWith('/manifest.json?kept')).map((r) => new URL('.', plain(r)).href);
+  // A zipped bundle is one file, its own bundle.
+  const zips = requests.filter((r) => r.url.endsWith('.zip?kept')).map((r) => plain(r).href);
   /** @type {Map<string, Request[]>} */
   const byBundle = new Map();
   for (const request of requests) {
     const url = plain(request).href;
-    const base = bases.filter((b) => url.startsWith(b)).sort((a, b) => b.length - a.length)[0] ?? new URL('.', url).href;
+    const base = zips.includes(url) ? url : (bases.filter((b) => url.startsWith(b)).sort((a, b) => b.length - a.length)[0] ?? new URL('.', url).href);
     byBundle.set(base, [...(byBundle.get(base) ?? []), request]);
   }
   return byBundle;

@@ -295,7 +295,7 @@ export class App {
         }
         source = absolute.href;
       }
-      const { manifest, info, splits, catalog, embedderProblem, offline } = await this.engine.call('open', { url: source }, onProgress);
+      const { manifest, info, splits, catalog, embedderProblem, offline, storage } = await this.engine.call('open', { url: source }, onProgress);
       if (url !== this.bundleUrl) return; // another bundle was asked for meanwhile
       // The map's layout (an engine without one, or a bundle without, leaves a reason).
       /** @type {Layout} */
@@ -310,6 +310,7 @@ export class App {
         `top-k SAE with ${fmt.int(info.d_sae)} features and k = ${info.k}. ${manifest.description}`;
       $('bundle-info').dataset.loadMs = String(Math.round(performance.now() - started));
       this.showOffline(offline);
+      this.showStorageProblem(storage);
       $('tabs').hidden = false;
       this.startEmbedder(embedderProblem);
       this.showError(this.catalog.problems.join('\n'));
@@ -321,6 +322,16 @@ export class App {
       this.showError(`Could not load the bundle at ${url}: ${e.message}`);
       this.setState('error');
     }
+  }
+
+  /**
+   * Says why (part of) the bundle was not kept for offline use, or hides the note.
+   * @param {string | null} problem
+   */
+  showStorageProblem(problem) {
+    const note = $('bundle-storage');
+    note.hidden = !problem;
+    note.textContent = problem ?? '';
   }
 
   /**
@@ -408,8 +419,9 @@ export class App {
         this.embedder.message = p.type === 'finishing' ? 'preparing the model…' : `${fmt.mb(Math.min(sum, total))} of ${fmt.mb(total)}`;
         if (!this.state.q) status.textContent = this.embedderStatus();
       })
-      .then(() => {
+      .then(({ storage }) => {
         if (url !== this.bundleUrl) return;
+        if (storage) this.showStorageProblem([$('bundle-storage').textContent, storage].filter(Boolean).join(' '));
         this.embedder = { state: 'ready', message: '' };
         document.body.dataset.embedder = 'ready';
         if (!this.state.q && (this.state.view === 'search' || this.state.view === 'map')) status.textContent = this.embedderStatus();

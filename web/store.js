@@ -5,6 +5,8 @@
 // listed and is cleared by the next save of that name: nothing that was saved is ever damaged.
 // Used by the worker (saving, opening, exporting) and the page (the list).
 
+import { isQuotaError, shortOfSpace } from './fetch.js';
+
 const ROOT = 'saescope-saved';
 
 /** Whether this browser has the Origin Private File System. */
@@ -72,8 +74,16 @@ export async function saveBundle(name, manifest, paths, contents) {
   if ((await listSaved()).includes(folder)) throw new Error(`a saved bundle is already called "${folder}"`);
   await top.removeEntry(folder, { recursive: true }).catch(() => {});
   const dir = await top.getDirectoryHandle(folder, { create: true });
-  for (let i = 0; i < paths.length; i++) await writeFile(dir, paths[i], contents[i]);
-  await writeFile(dir, 'manifest.json', manifest);
+  try {
+    for (let i = 0; i < paths.length; i++) await writeFile(dir, paths[i], contents[i]);
+    await writeFile(dir, 'manifest.json', manifest);
+  } catch (e) {
+    // Never half a bundle: what was written goes, and a full disk is said with the numbers.
+    await top.removeEntry(folder, { recursive: true }).catch(() => {});
+    if (!isQuotaError(e)) throw e;
+    const bytes = contents.reduce((sum, c) => sum + c.length, manifest.length);
+    throw new Error(await shortOfSpace(bytes, `Saving "${folder}" in this browser`));
+  }
 }
 
 /** The names of the saved bundles (folders with a manifest), sorted. */

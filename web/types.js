@@ -138,6 +138,7 @@
  * @property {CatalogData} catalog
  * @property {string | null} embedderProblem why free-text queries cannot be embedded, or null
  * @property {boolean} offline opened from the copy kept in this browser (its server did not answer)
+ * @property {string | null} storage why some files were not kept for offline use (storage full), or null
  */
 
 /**
@@ -157,7 +158,7 @@
  * @typedef {object} EngineMethods
  * @property {{ args: { device: string }, result: EngineStatus }} init
  * @property {{ args: { url: string }, result: OpenedBundle }} open
- * @property {{ args: {}, result: boolean }} loadEmbedder
+ * @property {{ args: {}, result: { storage: string | null } }} loadEmbedder
  * @property {{ args: { text: string }, result: { vector: Float32Array, ms: number } }} embed
  * @property {{ args: { doc: number }, result: Float32Array }} documentVector
  * @property {{ args: SteerArgs, result: SteeredSearch }} steeredSearch

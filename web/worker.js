@@ -6,7 +6,7 @@
 // time, in order (the wasm objects are not re-entrant).
 
 import init, { Engine, QueryEmbedder, Workshop, unzipBundle, zipBundle } from '../pkg/saescope_wasm.js';
-import { fetchBytes, fetchEntry, fetchManifest, forgetBundle, inParallel, openCache, sizeText, storageReport } from './fetch.js';
+import { fetchEntry, fetchOrKept, forgetBundle, inParallel, openCache, shortOfSpace, sizeText, storageReport } from './fetch.js';
 import { deleteSaved, freeName, listSaved, readSaved, saveBundle } from './store.js';
 
 /** @import { Scope } from '../pkg/saescope_wasm.js' */
@@ -51,7 +51,7 @@ let workshop = null;
  * @typedef {object} Source
  * @property {string} what the source, for messages
  * @property {() => Promise<{ bytes: Uint8Array, kept: boolean, remember: () => Promise<void> }>} manifest the manifest's bytes; `kept`: the copy kept for offline use (the network did not answer); `remember()` keeps these bytes once the bundle loaded
- * @property {(entry: FileEntry, onBytes: (n: number) => void) => Promise<{ bytes: Uint8Array, cached: boolean, remember: () => Promise<void>, forget?: () => Promise<void> }>} file a file; `forget()` drops a cached copy that turned out damaged
+ * @property {(entry: FileEntry, onBytes: (n: number) => void) => Promise<{ bytes: Uint8Array, cached: boolean, remember: () => Promise<number>, forget?: () => Promise<void> }>} file a file; `remember()` keeps it for offline use and resolves with the bytes it could not keep for lack of space; `forget()` drops a cached copy that turned out damaged
  */
 
 /**
@@ -71,32 +71,33 @@ async function sourceOf(url, progress) {
       file: async (entry, onBytes) => {
         const bytes = await readSaved(name, entry.path);
         onBytes(bytes.length);
-        return { bytes, cached: true, remember: none };
+        return { bytes, cached: true, remember: async () => 0 };
       },
     };
   }
   if (!URL.canParse(url)) throw new Error(`a bundle URL must be absolute, not "${url}": resolve it against the page first, new URL(url, location.href)`);
   const base = new URL(url);
+  const cache = await openCache();
   if (base.pathname.endsWith('.zip')) {
-    const zip = await fetchBytes(base.href, undefined, { bytes: BUNDLE_LIMIT, what: 'the limit for a bundle' });
+    const { bytes: zip, kept, remember } = await fetchOrKept(cache, base.href, { bytes: BUNDLE_LIMIT, what: 'the limit for a bundle' });
     /** @type {{ manifest: Uint8Array, paths: string[], contents: Uint8Array[] }} */
     const unzipped = unzipBundle(zip);
     const files = new Map(unzipped.paths.map((p, i) => [p, unzipped.contents[i]]));
     return {
       what: base.href,
-      manifest: async () => ({ bytes: unzipped.manifest, kept: false, remember: none }),
+      // The zip is kept whole, as the bundle's manifest is otherwise (once every file verified).
+      manifest: async () => ({ bytes: unzipped.manifest, kept, remember }),
       file: async (entry, onBytes) => {
         const bytes = files.get(entry.path);
         if (!bytes) throw new Error(`${entry.path}: not in the zip`);
         onBytes(bytes.length);
-        return { bytes, cached: false, remember: none };
+        return { bytes, cached: false, remember: async () => 0 };
       },
     };
   }
-  const cache = await openCache();
   return {
     what: base.href,
-    manifest: () => fetchManifest(cache, new URL('manifest.json', base).href, { bytes: MANIFEST_LIMIT, what: 'the limit for a manifest' }),
+    manifest: () => fetchOrKept(cache, new URL('manifest.json', base).href, { bytes: MANIFEST_LIMIT, what: 'the limit for a manifest' }),
     file: (entry, onBytes) => fetchEntry(cache, base, entry, onBytes),
   };
 }
@@ -107,9 +108,10 @@ async function sourceOf(url, progress) {
  * @param {Source} source
  * @param {(entry: FileEntry, bytes: Uint8Array) => void} verify throws when the bytes are wrong
  * @param {(p: Progress) => void} progress
+ * @param {{ bytes: number }} [unkept] counts the bytes that could not be kept for lack of space
  * @returns {Promise<Map<string, Uint8Array>>} the bytes by path
  */
-async function download(entries, source, verify, progress) {
+async function download(entries, source, verify, progress, unkept = { bytes: 0 }) {
   progress({ type: 'start', files: entries.map((e) => ({ path: e.path, bytes: e.bytes })) });
   /** @type {string[]} */
   const failures = [];
@@ -137,7 +139,7 @@ async function download(entries, source, verify, progress) {
         verify(entry, file.bytes);
       }
       const { bytes, cached, remember } = file;
-      await remember();
+      unkept.bytes += await remember();
       got.set(entry.path, bytes);
       progress({ type: 'done', path: entry.path, cached });
     } catch (e) {
@@ -189,14 +191,16 @@ const handlers = {
       const manifest = loading.manifest();
       checkManifest(manifest);
       const entries = manifest.files.filter((f) => !EMBEDDER_ROLES.includes(f.role));
-      await download(entries, source, (entry, bytes) => loading.add(entry.path, bytes), progress);
+      const unkept = { bytes: 0 };
+      await download(entries, source, (entry, bytes) => loading.add(entry.path, bytes), progress, unkept);
       progress({ type: 'finishing' });
       scope = await loading.finish();
       bundle = { source, manifestBytes, manifest };
       await remember(); // every file verified: this manifest is the one to open offline
       // Documents, feature statistics, labels and families, parsed by the engine.
       const catalog = scope.takeCatalog();
-      return { manifest, info: scope.info(), splits: scope.splits(), catalog, embedderProblem: scope.embedderProblem() ?? null, offline: kept };
+      const storage = unkept.bytes ? await shortOfSpace(unkept.bytes, 'Keeping this bundle for offline use') : null;
+      return { manifest, info: scope.info(), splits: scope.splits(), catalog, embedderProblem: scope.embedderProblem() ?? null, offline: kept, storage };
     } finally {
       loading.free();
     }
@@ -210,18 +214,19 @@ const handlers = {
     const entries = /** @type {FileEntry[]} */ (EMBEDDER_ROLES.map((role) => manifest.files.find((f) => f.role === role)));
     if (entries.some((e) => !e)) throw new Error('this bundle carries no query embedder');
     const expected = new Map(entries.map((e) => [e.path, e]));
+    const unkept = { bytes: 0 };
     const got = await download(entries, bundle.source, (entry, bytes) => {
       // The full check (sha256 included) happens in QueryEmbedder.load; catch truncation early.
       if (bytes.length !== /** @type {FileEntry} */ (expected.get(entry.path)).bytes) {
         throw new Error(`${entry.path}: expected ${entry.bytes} bytes, got ${bytes.length}`);
       }
-    }, progress);
+    }, progress, unkept);
     progress({ type: 'finishing' });
     // download() has every file (it throws otherwise).
     const [weights, tokenizer, config] = entries.map((e) => /** @type {Uint8Array} */ (got.get(e.path)));
     embedder?.free();
     embedder = QueryEmbedder.load(bundle.manifestBytes, weights, tokenizer, config);
-    return true;
+    return { storage: unkept.bytes ? await shortOfSpace(unkept.bytes, 'Keeping the query embedder for offline use') : null };
   },
 
   async embed({ text }) {

