@@ -133,18 +133,15 @@ export async function fetchEntry(cache, base, entry, onBytes) {
 export const isQuotaError = (/** @type {any} */ e) => e?.name === 'QuotaExceededError';
 
 /**
- * Says that `what` needs `bytes` of storage this browser will not give this site, with its use
- * and quota, and what to do about it.
+ * Says that `what` needs `bytes` of storage the browser refused (the site's storage is full),
+ * with the site's use and quota as the browser reports them, and what to do about it.
  * @param {number} bytes
  * @param {string} what
  */
 export async function shortOfSpace(bytes, what) {
   const estimate = await navigator.storage?.estimate?.().catch(() => null);
-  const use =
-    estimate?.usage != null && estimate?.quota != null
-      ? ` (${sizeText(estimate.usage)} of its ${sizeText(estimate.quota)} are in use, ${sizeText(Math.max(0, estimate.quota - estimate.usage))} free)`
-      : '';
-  return `${what} needs ${sizeText(bytes)} of storage, more than this browser allows this site${use}. Free kept bundles under “Kept in this browser”, or allow the site more storage.`;
+  const use = estimate?.usage != null && estimate?.quota != null ? ` (${sizeText(estimate.usage)} of its ${sizeText(estimate.quota)} quota in use)` : '';
+  return `${what} needs ${sizeText(bytes)} of storage, and the browser refused it: this site's storage is full${use}. Free kept bundles under “Kept in this browser”, or allow the site more storage.`;
 }
 
 /** Where a bundle's manifest (or a zipped bundle) is kept once the bundle loaded, beside its files. */
