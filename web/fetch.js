@@ -116,17 +116,24 @@ export async function fetchEntry(cache, base, entry, onBytes) {
   }
   // Never more than the manifest declares: a server sending more is wrong (and could fill the tab).
   const bytes = await fetchBytes(url, onBytes, { bytes: entry.bytes, what: 'the size its manifest entry declares' });
-  const remember = async () => {
-    if (!cache) return 0;
-    try {
-      await cache.put(key, new Response(bytes));
-      return 0;
-    } catch (e) {
-      // Any other failure leaves the file uncached, which costs a download next time, no more.
-      return isQuotaError(e) ? bytes.length : 0;
-    }
-  };
-  return { bytes, cached: false, remember };
+  return { bytes, cached: false, remember: () => keep(cache, key, bytes) };
+}
+
+/**
+ * Puts `bytes` into `cache` under `key`; resolves with the bytes not kept for lack of space (0
+ * when kept). Any other failure leaves them uncached, which costs a download next time, no more.
+ * @param {Cache | null} cache
+ * @param {string} key
+ * @param {Uint8Array<ArrayBuffer>} bytes
+ */
+async function keep(cache, key, bytes) {
+  if (!cache) return 0;
+  try {
+    await cache.put(key, new Response(bytes));
+    return 0;
+  } catch (e) {
+    return isQuotaError(e) ? bytes.length : 0;
+  }
 }
 
 /** Whether `e` is the browser refusing a write because this site's storage is full. */
@@ -151,23 +158,21 @@ const keptKey = (/** @type {string} */ url) => `${url}?kept`;
  * A bundle's manifest, or a whole bundle zipped, from the network; when the network does not
  * answer at all (offline), the copy kept when the bundle last loaded (`kept` is then true), so a
  * bundle seen once opens offline. An HTTP error is not papered over: a bundle taken down is gone.
- * `remember()` keeps these bytes, once the bundle they hold has loaded.
+ * `remember()` keeps these bytes, once the bundle they hold has loaded, and resolves with the
+ * bytes it could not keep for lack of space.
  * @param {Cache | null} cache
  * @param {string} url
  * @param {{ bytes: number, what: string }} limit
- * @returns {Promise<{ bytes: Uint8Array<ArrayBuffer>, kept: boolean, remember: () => Promise<void> }>}
+ * @returns {Promise<{ bytes: Uint8Array<ArrayBuffer>, kept: boolean, remember: () => Promise<number> }>}
  */
 export async function fetchOrKept(cache, url, limit) {
   try {
     const bytes = await fetchBytes(url, undefined, limit);
-    const remember = async () => {
-      if (cache) await cache.put(keptKey(url), new Response(bytes)).catch(() => {});
-    };
-    return { bytes, kept: false, remember };
+    return { bytes, kept: false, remember: () => keep(cache, keptKey(url), bytes) };
   } catch (e) {
     const hit = e.unreachable && cache && (await cache.match(keptKey(url)));
     if (!hit) throw e;
-    return { bytes: new Uint8Array(await hit.arrayBuffer()), kept: true, remember: async () => {} };
+    return { bytes: new Uint8Array(await hit.arrayBuffer()), kept: true, remember: async () => 0 };
   }
 }
 

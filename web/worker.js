@@ -50,7 +50,7 @@ let workshop = null;
  * a web server, or a bundle the workshop saved in this browser.
  * @typedef {object} Source
  * @property {string} what the source, for messages
- * @property {() => Promise<{ bytes: Uint8Array, kept: boolean, remember: () => Promise<void> }>} manifest the manifest's bytes; `kept`: the copy kept for offline use (the network did not answer); `remember()` keeps these bytes once the bundle loaded
+ * @property {() => Promise<{ bytes: Uint8Array, kept: boolean, remember: () => Promise<number> }>} manifest the manifest's bytes, from the source as it is now; `kept`: the copy kept for offline use (the network did not answer); `remember()` keeps these bytes once the bundle loaded (resolving with the bytes not kept for lack of space)
  * @property {(entry: FileEntry, onBytes: (n: number) => void) => Promise<{ bytes: Uint8Array, cached: boolean, remember: () => Promise<number>, forget?: () => Promise<void> }>} file a file; `remember()` keeps it for offline use and resolves with the bytes it could not keep for lack of space; `forget()` drops a cached copy that turned out damaged
  */
 
@@ -62,12 +62,11 @@ let workshop = null;
  * @returns {Promise<Source>}
  */
 async function sourceOf(url, progress) {
-  const none = async () => {};
   if (url.startsWith('saved:')) {
     const name = url.slice('saved:'.length);
     return {
       what: `the saved bundle "${name}"`,
-      manifest: async () => ({ bytes: await readSaved(name, 'manifest.json'), kept: false, remember: none }),
+      manifest: async () => ({ bytes: await readSaved(name, 'manifest.json'), kept: false, remember: async () => 0 }),
       file: async (entry, onBytes) => {
         const bytes = await readSaved(name, entry.path);
         onBytes(bytes.length);
@@ -79,14 +78,24 @@ async function sourceOf(url, progress) {
   const base = new URL(url);
   const cache = await openCache();
   if (base.pathname.endsWith('.zip')) {
-    const { bytes: zip, kept, remember } = await fetchOrKept(cache, base.href, { bytes: BUNDLE_LIMIT, what: 'the limit for a bundle' });
-    /** @type {{ manifest: Uint8Array, paths: string[], contents: Uint8Array[] }} */
-    const unzipped = unzipBundle(zip);
-    const files = new Map(unzipped.paths.map((p, i) => [p, unzipped.contents[i]]));
+    const fetchZip = async () => {
+      const { bytes, kept, remember } = await fetchOrKept(cache, base.href, { bytes: BUNDLE_LIMIT, what: 'the limit for a bundle' });
+      /** @type {{ manifest: Uint8Array, paths: string[], contents: Uint8Array[] }} */
+      const unzipped = unzipBundle(bytes);
+      return { unzipped, kept, remember };
+    };
+    const opened = await fetchZip();
+    const files = new Map(opened.unzipped.paths.map((p, i) => [p, opened.unzipped.contents[i]]));
+    let first = /** @type {typeof opened | null} */ (opened);
     return {
       what: base.href,
-      // The zip is kept whole, as the bundle's manifest is otherwise (once every file verified).
-      manifest: async () => ({ bytes: unzipped.manifest, kept, remember }),
+      // The zip is kept whole, as a folder's manifest is (once every file verified). Asked again
+      // (has the bundle changed?), the zip is fetched again.
+      manifest: async () => {
+        const { unzipped, kept, remember } = first ?? (await fetchZip());
+        first = null;
+        return { bytes: unzipped.manifest, kept, remember };
+      },
       file: async (entry, onBytes) => {
         const bytes = files.get(entry.path);
         if (!bytes) throw new Error(`${entry.path}: not in the zip`);
@@ -196,7 +205,7 @@ const handlers = {
       progress({ type: 'finishing' });
       scope = await loading.finish();
       bundle = { source, manifestBytes, manifest };
-      await remember(); // every file verified: this manifest is the one to open offline
+      unkept.bytes += await remember(); // every file verified: this manifest is the one to open offline
       // Documents, feature statistics, labels and families, parsed by the engine.
       const catalog = scope.takeCatalog();
       const storage = unkept.bytes ? await shortOfSpace(unkept.bytes, 'Keeping this bundle for offline use') : null;

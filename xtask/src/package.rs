@@ -165,14 +165,19 @@ pub fn site(args: &[String]) -> Result<()> {
     let (Some(bundle), Some(out)) = (value("--bundle"), value("--out")) else {
         bail!("usage: cargo xtask site --bundle BUNDLE_DIR --out SITE_DIR");
     };
-    bundle_files(&bundle)?; // a bad bundle fails before the package is built
+    // A bad bundle or output folder fails before the package is built.
+    bundle_files(&bundle)?;
+    check_site_folder(&bundle, &out)?;
     package()?;
     export_site(&bundle, &out)
 }
 
-/// The site, with the engine as `package` left it in `target/package/`.
-pub fn export_site(bundle: &Path, out: &Path) -> Result<()> {
-    let files = bundle_files(bundle)?;
+/// What an export writes at the top of its folder; an earlier export's are replaced, nothing
+/// else there is touched (a Pages checkout keeps its `.git`, `CNAME`, `.nojekyll`).
+const SITE_ENTRIES: &[&str] = &["index.html", "sw.js", "app.webmanifest", "pkg", "web", "bundle"];
+
+/// `out` is new, empty, or an earlier export (and not where the bundle lives).
+fn check_site_folder(bundle: &Path, out: &Path) -> Result<()> {
     if let (Ok(from), Ok(to)) = (bundle.canonicalize(), out.canonicalize()) {
         ensure!(
             !from.starts_with(&to),
@@ -182,13 +187,26 @@ pub fn export_site(bundle: &Path, out: &Path) -> Result<()> {
         );
     }
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
-        // Only an earlier export is replaced, never a folder of something else.
         ensure!(
             out.join("sw.js").exists() && out.join("bundle/manifest.json").exists(),
-            "{} exists and is not an earlier saescope site; choose an empty or new folder",
+            "{} is not empty and holds no earlier saescope site; choose an empty or new folder",
             out.display()
         );
-        std::fs::remove_dir_all(out)?;
+    }
+    Ok(())
+}
+
+/// The site, with the engine as `package` left it in `target/package/`.
+pub fn export_site(bundle: &Path, out: &Path) -> Result<()> {
+    let files = bundle_files(bundle)?;
+    check_site_folder(bundle, out)?;
+    for entry in SITE_ENTRIES {
+        let path = out.join(entry);
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else if path.exists() {
+            std::fs::remove_file(&path)?;
+        }
     }
     let packaged = root().join("target/package/saescope/pkg");
     std::fs::create_dir_all(out.join("pkg"))?;
