@@ -27,7 +27,6 @@ import { prepareRenderer } from './scatter.js';
  * @typedef {{ key: string, assignments: number[], names: (number | null)[], description: string }} Clustering
  */
 
-
 /**
  * Shows a download's progress: one line per file in `list`, the total in `bar` and `label`.
  * @param {HTMLElement} list

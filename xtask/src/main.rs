@@ -269,7 +269,7 @@ fn browser_fixtures(cli: &Path) -> Result<PathBuf> {
         .arg(dir.join("big")))?;
     // A copy with one flipped byte in the second shard: must be refused with its name.
     let corrupt = dir.join("corrupt");
-    copy_dir(&bundle, &corrupt)?;
+    copy_dir(&bundle, &corrupt, &|_| true)?;
     let victim = corrupt.join("embeddings/001.npy");
     let mut bytes = std::fs::read(&victim)?;
     let middle = bytes.len() / 2;
@@ -278,18 +278,20 @@ fn browser_fixtures(cli: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+/// Copies the folder `from` into `to`, the files `keep` accepts; returns the bytes copied.
+pub fn copy_dir(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<u64> {
     std::fs::create_dir_all(to)?;
+    let mut copied = 0;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let target = to.join(entry.file_name());
         if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
+            copied += copy_dir(&entry.path(), &target, keep)?;
+        } else if keep(&entry.path()) {
+            copied += std::fs::copy(entry.path(), target)?;
         }
     }
-    Ok(())
+    Ok(copied)
 }
 
 /// `node --check` on the page's and the tests' own scripts: a syntax error fails in a second

@@ -1,7 +1,7 @@
 //! The app as things to ship: the wasm engine's JS bindings in `pkg/` (`build_wasm`), the npm
 //! package (`package`), and a self-contained static site with one bundle (`site`).
 
-use crate::{cargo, root, run, setup};
+use crate::{cargo, copy_dir, root, run, setup};
 use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -208,22 +208,24 @@ pub fn export_site(bundle: &Path, out: &Path) -> Result<()> {
             std::fs::remove_file(&path)?;
         }
     }
+    // The app's bytes, counted as written (the folder may hold other things, such as `.git`).
+    let mut app_bytes = 0;
     let packaged = root().join("target/package/saescope/pkg");
     std::fs::create_dir_all(out.join("pkg"))?;
     for file in ENGINE {
-        std::fs::copy(packaged.join(file), out.join("pkg").join(file))?;
+        app_bytes += std::fs::copy(packaged.join(file), out.join("pkg").join(file))?;
     }
     let index = std::fs::read_to_string(root().join("index.html"))?;
     let default = r#"<meta name="saescope-bundle" content="bundles/demo/">"#;
     ensure!(index.contains(default), "index.html has no default-bundle <meta> to point at the site's bundle");
-    std::fs::write(
-        out.join("index.html"),
-        index.replace(default, r#"<meta name="saescope-bundle" content="bundle/">"#),
-    )?;
+    let index = index.replace(default, r#"<meta name="saescope-bundle" content="bundle/">"#);
+    std::fs::write(out.join("index.html"), &index)?;
+    app_bytes += index.len() as u64;
     for file in ["sw.js", "app.webmanifest"] {
-        std::fs::copy(root().join(file), out.join(file))?;
+        app_bytes += std::fs::copy(root().join(file), out.join(file))?;
     }
-    copy_page_modules(&root().join("web"), &out.join("web"))?;
+    // The page's modules, stylesheet and icon, not the declarations.
+    app_bytes += copy_dir(&root().join("web"), &out.join("web"), &|p| !p.to_string_lossy().ends_with(".d.ts"))?;
     let mut bundle_bytes = 0;
     for (relative, bytes) in &files {
         let target = out.join("bundle").join(relative);
@@ -235,34 +237,10 @@ pub fn export_site(bundle: &Path, out: &Path) -> Result<()> {
         "site: {} (the app {}, the bundle {} in {} files)\n\
          Serve that folder with any static server, from any path, e.g.\n  python3 -m http.server -d {} 8000   # then open http://127.0.0.1:8000/",
         out.display(),
-        mb(dir_size(out)? - bundle_bytes),
+        mb(app_bytes),
         mb(bundle_bytes),
         files.len(),
         out.display()
     );
     Ok(())
-}
-
-/// The page's modules, stylesheet and icon (not the declarations).
-fn copy_page_modules(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let (path, name) = (entry.path(), to.join(entry.file_name()));
-        if path.is_dir() {
-            copy_page_modules(&path, &name)?;
-        } else if !path.to_string_lossy().ends_with(".d.ts") {
-            std::fs::copy(&path, &name)?;
-        }
-    }
-    Ok(())
-}
-
-fn dir_size(dir: &Path) -> Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        total += if path.is_dir() { dir_size(&path)? } else { size(&path)? };
-    }
-    Ok(total)
 }
