@@ -32,7 +32,7 @@ coarse_saes?: Array<CoarseSaeInfo>, files: Array<FileEntry>, };
 
 export type FileEntry = { path: string, role: Role, bytes: number, sha256: string, };
 
-export type Role = "sae-config" | "sae-weights" | "embeddings" | "documents" | "codes-indices" | "codes-values" | "features" | "training-log" | "embedder-weights" | "embedder-tokenizer" | "embedder-config" | "labels" | "families" | "coarse-sae-config" | "coarse-sae-weights" | "feature-split" | "layout" | "other";
+export type Role = "sae-config" | "sae-weights" | "embeddings" | "embeddings-scale" | "documents" | "codes-indices" | "codes-values" | "features" | "training-log" | "embedder-weights" | "embedder-tokenizer" | "embedder-config" | "labels" | "families" | "coarse-sae-config" | "coarse-sae-weights" | "feature-split" | "layout" | "other";
 
 export type EmbeddingInfo = { 
 /**

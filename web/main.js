@@ -96,6 +96,10 @@ export class App {
     this.embedder = { state: 'none', message: '' }; // none | loading | ready | unavailable | failed
     /** @type {Map<string, Float32Array>} */
     this.vectors = new Map(); // query text -> embedding
+    /** Where the last query vector's time went (ms): embedding in the worker, and the round trip. */
+    this.lastEmbed = { worker: 0, total: 0 };
+    /** When the page last began to render a state (performance.now): a query's time counts from there. */
+    this.changedAt = performance.now();
     this.busy = 0;
     /** @type {Layout | null} the bundle's map layout, or why it has none */
     this.layout = null;
@@ -222,6 +226,7 @@ export class App {
    * @param {AppState} s
    */
   async queryVector(s) {
+    this.lastEmbed = { worker: 0, total: 0 };
     // Without text the query is a document (the search view asks only for one or the other).
     if (!s.q) return this.engine.call('documentVector', { doc: /** @type {number} */ (s.doc) });
     if (this.vectors.has(s.q)) return this.vectors.get(s.q);
@@ -233,7 +238,9 @@ export class App {
       $('query-status').textContent = this.embedderStatus();
       return null;
     }
+    const started = performance.now();
     const { vector, ms } = await this.engine.call('embed', { text: s.q });
+    this.lastEmbed = { worker: ms, total: performance.now() - started };
     this.vectors.set(s.q, vector);
     $('query-status').textContent = `Embedded in your browser in ${fmt.num(ms, 0)} ms.`;
     return vector;
@@ -251,6 +258,7 @@ export class App {
   }
 
   async render() {
+    this.changedAt = performance.now();
     if (!this.catalog) return;
     for (const v of VIEWS) $(`view-${v}`).hidden = v !== this.state.view;
     // The query box serves the search, the map and the explainer.

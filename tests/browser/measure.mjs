@@ -1,10 +1,12 @@
 // Timings of the explorer in headless Chromium, for `cargo xtask bench` (never asserted in
 // tests): time to the first result when the page opens on a query URL (cold: empty cache;
 // warm: a reload, files from the Cache API), the latency of a typed query (embedding + steered
-// search), and of a slider move, with WebGPU and on the CPU path. Prints one JSON object.
+// search), and of a slider move, with WebGPU and on the CPU path, each also as the page's own
+// breakdown (embed, search, transfer, render, and its in-page total). Prints one JSON object.
 //
 //   SAESCOPE_URL=http://127.0.0.1:PORT SAESCOPE_DEMO=path/to/bundle node tests/browser/measure.mjs
 
+import { execFileSync } from 'node:child_process';
 import { launch } from './chromium.mjs';
 
 const BASE = process.env.SAESCOPE_URL;
@@ -16,6 +18,20 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 };
+
+/**
+ * Resident memory of Chromium's renderer processes, in MB: the tab with its workers and their
+ * wasm memories (the only renderers running while the bench measures). Linux `ps`.
+ */
+const rendererMegabytes = () => {
+  const lines = execFileSync('ps', ['-eo', 'rss=,args='], { encoding: 'utf8' }).split('\n');
+  const kilobytes = lines.filter((l) => l.includes('chromium') && l.includes('--type=renderer')).reduce((sum, l) => sum + Number(l.trim().split(/\s+/)[0]), 0);
+  return Math.round(kilobytes / 1024);
+};
+
+/** The median of each stage over the page's own timings (`#results[data-timings]`, in ms). */
+const stageMedians = (timings) => Object.fromEntries(Object.keys(timings[0] ?? {}).map((stage) => [stage, median(timings.map((t) => t[stage]))]));
+const pageTimings = async (page) => JSON.parse((await page.getAttribute('#results', 'data-timings')) ?? '{}');
 
 async function firstResult(page, query, device) {
   const started = Date.now();
@@ -37,17 +53,20 @@ async function measure(gpu) {
     const engine = await page.getAttribute('#engine', 'data-kind');
     const queries = [];
     const embeddings = [];
+    const queryStages = [];
     for (const q of QUERIES.slice(1)) {
       await page.fill('#query', q);
       const started = Date.now();
       await page.press('#query', 'Enter');
       await page.waitForFunction((t) => document.querySelector('#results').dataset.query === `q:${t}` && document.body.dataset.busy === 'false', q, { timeout: 120_000 });
       queries.push(Date.now() - started);
+      queryStages.push(await pageTimings(page));
       // "Embedded in your browser in N ms." (the embedding's share of the query, timed in the worker)
       const embedded = /in ([\d,.]+) ms/.exec(await page.textContent('#query-status'));
       if (embedded) embeddings.push(Number(embedded[1].replace(/,/g, '')));
     }
     const sliders = [];
+    const sliderStages = [];
     for (let i = 1; i <= 6; i++) {
       const started = Date.now();
       const edit = await page.$eval('#query-features li:first-child input', (input, f) => {
@@ -58,11 +77,18 @@ async function measure(gpu) {
       // The results say which edits they answer.
       await page.waitForFunction((e) => document.querySelector('#results').dataset.steer?.split(',').includes(e), edit, { timeout: 120_000 });
       sliders.push(Date.now() - started);
+      sliderStages.push(await pageTimings(page));
     }
-    return { engine, cold_ms: cold, warm_ms: warm, query_ms: median(queries), embed_ms: embeddings.length ? median(embeddings) : null, slider_ms: median(sliders), queries: queries.length, slider_moves: sliders.length };
+    const tab_mb = rendererMegabytes();
+    return { engine, tab_mb, cold_ms: cold, warm_ms: warm, query_ms: median(queries), embed_ms: embeddings.length ? median(embeddings) : null, slider_ms: median(sliders), queries: queries.length, slider_moves: sliders.length, query_stages: stageMedians(queryStages), slider_stages: stageMedians(sliderStages) };
   } finally {
     await browser.close();
   }
 }
 
-console.log(JSON.stringify({ webgpu: await measure(true), cpu: await measure(false) }));
+// `SAESCOPE_ENGINES=cpu` measures the CPU path alone (a large bundle on a software WebGPU would
+// take minutes per query).
+const engines = (process.env.SAESCOPE_ENGINES ?? 'webgpu,cpu').split(',');
+const results = {};
+for (const engine of engines) results[engine] = await measure(engine === 'webgpu');
+console.log(JSON.stringify(results));

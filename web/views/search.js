@@ -82,17 +82,21 @@ export class SearchView {
   async run(key) {
     const app = this.app;
     const s = app.state;
+    const started = performance.now();
     app.setBusy(true);
     try {
       const vector = await app.queryVector(s);
       if (!vector) return; // the status line says why
+      const embedded = app.lastEmbed;
       // Explicit feature edits over family strengths; the engine expands families (in the
       // query's unit) and answers with the edits it applied.
+      const asked = performance.now();
       const result = await app.engine.steer({
         vector, features: [...s.steer.keys()], values: [...s.steer.values()],
         families: [...s.fam.keys()], strengths: [...s.fam.values()], mode: s.mode, k: RESULTS,
       });
       if (!result) return; // superseded by a newer slider position
+      const answered = performance.now();
       if (key !== this.queryKey) {
         this.queryKey = key;
         this.original = result.features;
@@ -104,6 +108,13 @@ export class SearchView {
       this.renderResults(result, new Map(result.edits));
       // Not waited for: the map follows the results (its first drawing may take a moment).
       this.resultsMap.show(result.hits).catch((e) => app.showError(e.message));
+      this.showTimings({
+        embed: embedded.worker,
+        search: result.ms,
+        transfer: embedded.total - embedded.worker + (answered - asked - result.ms),
+        render: performance.now() - answered,
+        total: performance.now() - Math.min(app.changedAt, started),
+      });
       app.showError('');
     } catch (e) {
       app.showError(e.message);
@@ -247,6 +258,20 @@ export class SearchView {
   }
 
   /**
+   * Where the query's time went, in ms (the worker's embedding and steered search, the messages
+   * between page and worker, and drawing the results), beside the results and in
+   * `#results[data-timings]` for `tests/browser/measure.mjs`.
+   * @param {{ embed: number, search: number, transfer: number, render: number, total: number }} t
+   *   `total` counts from the change of state (a typed query, a slider move) to the drawn results
+   */
+  showTimings(t) {
+    const parts = Object.entries(t).filter(([name, ms]) => name !== 'total' && (name !== 'embed' || ms > 0));
+    $('results-note').textContent += ` · ${fmt.num(t.total, 0)} ms: ${parts.map(([name, ms]) => `${name} ${fmt.num(ms, ms < 10 ? 1 : 0)}`).join(', ')}`;
+    $('results-note').title = 'Where the time went: the embedding of the query and the steered search (encode, steer, search) in the worker, the messages between the page and the worker, and drawing the results.';
+    $('results').dataset.timings = JSON.stringify(t);
+  }
+
+  /**
    * The results of a steered search.
    * @param {SteeredSearch} result
    * @param {Map<number, number>} edits the edits it applied: feature -> activation
@@ -256,7 +281,7 @@ export class SearchView {
     const steered = [...edits].filter(([, v]) => v > 0).map(([j]) => j);
     $('moved').textContent = edits.size ? `(cosine to the query ${fmt.num(result.cosine, 3)})` : '';
     $('moved').dataset.cosine = String(result.cosine);
-    $('results-note').textContent = `top ${result.hits.length} of ${fmt.int(this.app.info.documents)} · ${fmt.num(result.ms, 0)} ms`;
+    $('results-note').textContent = `top ${result.hits.length} of ${fmt.int(this.app.info.documents)}`;
     const list = $('results');
     list.dataset.query = /** @type {string} */ (this.queryKey); // set by run() before it renders
     // Which edits these results answer (tests and scripts wait on it; steering is asynchronous).

@@ -112,24 +112,42 @@ def search(folder, case, policy):
     f = case["files"]
     stored = load(folder, f["corpus"])
     corpus = np.ascontiguousarray(stored.astype(np.float32))
-    queries = np.ascontiguousarray(corpus[: case["queries"]])
+    original = np.ascontiguousarray(load(folder, f["original"]), dtype=np.float32)
+    queries = np.ascontiguousarray(original[: case["queries"]])
     k = case["k"]
-    # The exact reference: IndexFlatIP over the values as stored (f16 ones widened).
+    # The exact reference: IndexFlatIP over the values as stored (f16 ones, and int8 ones
+    # dequantised, widened to f32); and over the original f32 values, what compact storage costs.
     flat = faiss.IndexFlatIP(corpus.shape[1])
     flat.add(corpus)
-    if stored.dtype == np.float16:
+    flat_original = faiss.IndexFlatIP(original.shape[1])
+    flat_original.add(original)
+    if case["storage"] == "f16":
         # faiss's own f16 storage, the peer of ours.
         index = faiss.IndexScalarQuantizer(corpus.shape[1], faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-        index.add(corpus)
+        index.add(original)
         name = "IndexScalarQuantizer(QT_fp16)"
+    elif case["storage"] == "i8":
+        # faiss's int8 storage: a range per dimension, trained on the same f32 values.
+        index = faiss.IndexScalarQuantizer(original.shape[1], faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        index.train(original)
+        index.add(original)
+        name = "IndexScalarQuantizer(QT_8bit)"
     else:
         index, name = flat, "IndexFlatIP"
     timing, (_, peer) = timed(policy, lambda: index.search(queries, k))
     _, exact = flat.search(queries, k)
-    out = {"faiss": timing, "faiss_index": name, "peer_recall": recall(exact, peer)}
+    _, exact_original = flat_original.search(queries, k)
+    out = {
+        "faiss": timing,
+        "faiss_index": name,
+        "peer_recall": recall(exact, peer) if name == "IndexFlatIP" or case["storage"] == "f16" else None,
+        "peer_recall_f32": recall(exact_original, peer),
+    }
     for who in ("cpu", "gpu"):
         if f.get(f"{who}_indices"):
-            out[f"recall_{who}"] = recall(exact, load(folder, f[f"{who}_indices"]).astype(np.int64))
+            got = load(folder, f[f"{who}_indices"]).astype(np.int64)
+            out[f"recall_{who}"] = recall(exact, got)
+            out[f"recall_{who}_f32"] = recall(exact_original, got)
     return out
 
 

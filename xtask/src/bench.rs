@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--reuse] [--only layout|selection]`: every hot path side by side with the
+//! `cargo xtask bench [--quick] [--reuse] [--only layout|selection|search|browser|scale|workshop]`: every hot path side by side with the
 //! tool a user would otherwise pick, on the same data, into BENCHMARKS.md.
 //!
 //! 1. `saescope-bench` (release) writes the shared inputs as `.npy` under `target/bench-data`
@@ -13,7 +13,11 @@
 //! `--only layout` runs the map layout cases alone (ours and umap-learn's, in
 //! `target/bench-layout`, no GPU, no browser) and rewrites only the `layout` block;
 //! `--only selection` likewise the map's lasso and enrichment at 200k documents (ours and
-//! numpy's, in `target/bench-selection`) and the `selection` block.
+//! numpy's, in `target/bench-selection`) and the `selection` block; `--only search` the exact
+//! search at each storage (f32, f16, int8; ours on the CPU and GPU paths and faiss's, in
+//! `target/bench-search`) and the `search` block; `--only browser` the explorer's latencies in
+//! the page (the `browser` block); `--only scale` a bundle of the 190k papers (`saescope build`'s
+//! time and memory, bytes per document, the page on it: the `scale` block).
 //! `--quick` runs smaller inputs once each and leaves BENCHMARKS.md as it is.
 //!
 //! A failed check (top-k agreement, recall@10 = 1 against faiss, final inertia within 1%,
@@ -164,6 +168,147 @@ fn measure_browser(demo: &Path) -> Result<Value> {
     )
 }
 
+/// The machine a page measurement ran on: CPU, cores, browser.
+fn page_machine() -> String {
+    format!(
+        "{}, {} cores; {}",
+        first_line(Command::new("sh").args(["-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"])),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        first_line(Command::new("chromium").arg("--version")),
+    )
+}
+
+/// `cargo xtask bench --only browser`: the explorer in headless Chromium on the demo bundle
+/// (`tests/browser/measure.mjs`: loads, typed queries and slider moves with their breakdown),
+/// into the `browser` block of BENCHMARKS.md.
+fn bench_browser() -> Result<()> {
+    let load_before = load_average();
+    run(cargo().args(["build", "--release", "-p", "saescope-cli"]))?;
+    let demo = root().join(DEMO_DIR);
+    build_demo_bundle(&root().join("target/release/saescope"), &demo)?;
+    let browser = measure_browser(&demo)?;
+    let load_after = load_average();
+    let date = first_line(Command::new("date").args(["-u", "+%Y-%m-%d"]));
+    let body = format!(
+        "Command: `cargo xtask bench --only browser` ({date}). Machine: {}. 1-minute load average before the run: {load_before} (after: {load_after}).\n\n{}",
+        page_machine(),
+        browser_table(&browser, &Value::Null)
+    );
+    println!("{body}");
+    replace_block(&root().join("BENCHMARKS.md"), "browser", &body)
+}
+
+/// The full corpus of the shared data (189,987 arXiv papers), for `--only scale`.
+const SHARED_PAPERS: &str = "../shared/data/arxiv/papers.jsonl.gz";
+
+/// Settings of the scale bundle: the demo's SAE, int8 embeddings, and 5 epochs (190k documents
+/// give ~185 steps per epoch: 5 epochs are the demo's ~950 steps).
+const SCALE_BUILD: &[&str] =
+    &["--k", "32", "--latents", "3072", "--epochs", "5", "--lr", "1e-3", "--seed", "0", "--storage", "i8"];
+
+/// `cargo xtask bench --only scale`: `saescope build` on the 190k papers with grown embeddings
+/// (`xtask/bench/grow.py`: no real embeddings of them exist yet), timed with its peak resident
+/// memory, then the page on that bundle (CPU path): the `scale` block of BENCHMARKS.md.
+fn bench_scale() -> Result<()> {
+    let load_before = load_average();
+    let papers = root().join(SHARED_PAPERS);
+    if !papers.exists() {
+        bail!("the scale benchmark builds a bundle of {}, which is missing", papers.display());
+    }
+    run(cargo().args(["build", "--release", "-p", "saescope-cli"]))?;
+    let dir = root().join("target/bench-scale");
+    std::fs::create_dir_all(&dir)?;
+    let embeddings = dir.join("grown.npy");
+    let documents: u64 = first_line(
+        Command::new(peers_python()?)
+            .arg("xtask/bench/grow.py")
+            .arg(root().join(SHARED_EMBEDDINGS))
+            .arg(&papers)
+            .arg(&embeddings),
+    )
+    .parse()
+    .context("grow.py prints the row count")?;
+    let bundle = dir.join("bundle");
+    let _ = std::fs::remove_dir_all(&bundle);
+    let started = std::time::Instant::now();
+    let built = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(root().join("target/release/saescope"))
+        .args(["build", "--name", "arXiv 190k (grown embeddings)", "--corpus"])
+        .arg(&papers)
+        .arg("--embeddings")
+        .arg(&embeddings)
+        .arg("--embedder")
+        .arg(crate::model::fetch()?)
+        .args(SCALE_BUILD)
+        .arg("--out")
+        .arg(&bundle)
+        .output()?;
+    let build_s = started.elapsed().as_secs_f64();
+    let log = String::from_utf8_lossy(&built.stderr);
+    if !built.status.success() {
+        bail!("saescope build failed:\n{log}");
+    }
+    let peak_kb: f64 = log
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .and_then(|v| v.parse().ok())
+        .context("no peak memory in /usr/bin/time's report")?;
+    let stages: Vec<String> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("stage "))
+        .map(|s| s.trim_end_matches(" s").replace(": ", " ") + " s")
+        .collect();
+    let relative = bundle.strip_prefix(root())?.display().to_string();
+    setup::browser()?;
+    build_wasm()?;
+    let server = serve::Server::start(0)?;
+    let page = json_output(
+        Command::new("node")
+            .arg("tests/browser/measure.mjs")
+            .env("SAESCOPE_URL", server.url())
+            .env("SAESCOPE_DEMO", &relative)
+            .env("SAESCOPE_ENGINES", "cpu"),
+        "tests/browser/measure.mjs",
+    )?;
+    let cpu = &page["cpu"];
+    let load_after = load_average();
+    let date = first_line(Command::new("date").args(["-u", "+%Y-%m-%d"]));
+    let mut out = format!(
+        "Command: `cargo xtask bench --only scale` ({date}). Machine: {}. 1-minute load average before the run: {load_before} (after: {load_after}).\n\n\
+         `saescope build --corpus papers.jsonl.gz --embeddings grown.npy {}` on the {documents} papers of the shared data. No real \
+         embeddings of them exist yet, so `xtask/bench/grow.py` grows them from the 20k demo embeddings and noisy copies (speed \
+         and size only: row i is not document i's embedding, so its labels mean nothing). Build: {build_s:.0} s wall, peak \
+         resident memory {:.2} GB (`/usr/bin/time -v`); stages: {}.\n\n",
+        page_machine(),
+        SCALE_BUILD.join(" "),
+        peak_kb / 1048576.0,
+        stages.join(", "),
+    );
+    out += &sizes_table(&bundle)?;
+    out += &format!(
+        "\nThe page on this bundle (CPU path, `tests/browser/measure.mjs`): cold load to the first result {} ms, warm reload {} ms, \
+         a typed query {} ms end to end ({} ms in the page: embed {}, search {}, transfer {}, render {}), a slider move {} ms ({} \
+         ms in the page: search {}, transfer {}, render {}); tab memory {} MB (Chromium's renderer processes).\n",
+        cell(num(cpu, "cold_ms"), 0),
+        cell(num(cpu, "warm_ms"), 0),
+        cell(num(cpu, "query_ms"), 0),
+        cell(num(&cpu["query_stages"], "total"), 0),
+        cell(num(&cpu["query_stages"], "embed"), 0),
+        cell(num(&cpu["query_stages"], "search"), 0),
+        cell(num(&cpu["query_stages"], "transfer"), 0),
+        cell(num(&cpu["query_stages"], "render"), 0),
+        cell(num(cpu, "slider_ms"), 0),
+        cell(num(&cpu["slider_stages"], "total"), 0),
+        cell(num(&cpu["slider_stages"], "search"), 0),
+        cell(num(&cpu["slider_stages"], "transfer"), 0),
+        cell(num(&cpu["slider_stages"], "render"), 0),
+        cell(num(cpu, "tab_mb"), 0),
+    );
+    println!("{out}");
+    replace_block(&root().join("BENCHMARKS.md"), "scale", &out)
+}
+
 /// `cargo xtask bench --only workshop`: the page's workshop in headless Chromium
 /// (`tests/browser/measure-workshop.mjs`: 2,000 real abstracts from file drop to explorable on
 /// the CPU path and on WebGPU, embedding rates with 1 and 2 workers), beside the native embedder
@@ -203,11 +348,9 @@ fn bench_workshop() -> Result<()> {
     let f = |v: &Value| v.as_f64().map_or("–".to_owned(), |x| format!("{x:.1}"));
     let date = first_line(Command::new("date").args(["-u", "+%Y-%m-%d"]));
     let mut out = format!(
-        "Command: `cargo xtask bench --only workshop` ({date}). Machine: {}, {} cores; {}. 1-minute load average before the run: {load_before} (after: {load_after}). \
+        "Command: `cargo xtask bench --only workshop` ({date}). Machine: {}. 1-minute load average before the run: {load_before} (after: {load_after}). \
          `tests/browser/measure-workshop.mjs` drives the Workshop tab as a visitor would, on real abstracts of the shared demo corpus (half astro-ph, half cs.LG), with the default training settings for the corpus's size.\n\n",
-        first_line(Command::new("sh").args(["-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"])),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        first_line(Command::new("chromium").arg("--version")),
+        page_machine(),
     );
     let rates = &page["rates"];
     out += &format!("Embedding {} abstracts with all-MiniLM-L6-v2 (documents per second):\n\n", rates["documents"]);
@@ -345,9 +488,12 @@ impl<'a> Tables<'a> {
 
     fn search(&mut self) -> String {
         let mut out = String::from(
-            "Top-10 by inner product; the queries are the corpus's first documents. faiss is `IndexFlatIP` for f32 storage and \
-             `IndexScalarQuantizer(QT_fp16)` (its f16 storage) for f16; recall@10 is against `IndexFlatIP` over the same stored \
-             values (f16 ones widened to f32) and must be 1.\n\n",
+            "Top-10 by inner product; the queries are the corpus's first documents. Storage: f32; f16; int8 with a scale and an offset \
+             per dimension (`saescope_core::search::Quantized`, one byte per value). faiss is `IndexFlatIP` for f32, \
+             `IndexScalarQuantizer(QT_fp16)` for f16 and `IndexScalarQuantizer(QT_8bit)` (trained on the same f32 values) for int8. \
+             Recall@10 \"stored\" is against `IndexFlatIP` over the values ours stores (f16 widened, int8 dequantised): ours must find \
+             exactly those (1.000); recall@10 \"f32\" is against `IndexFlatIP` over the original f32 values, what the compact storage \
+             costs (for faiss's int8 its only measure: it stores other values).\n\n",
         );
         out += &header(&[
             "case",
@@ -356,7 +502,8 @@ impl<'a> Tables<'a> {
             "faiss (ms)",
             "faiss / ours",
             "ours GPU (ms)",
-            "recall@10: ours CPU, ours GPU, faiss",
+            "recall@10 stored: ours CPU, ours GPU, faiss",
+            "recall@10 f32: ours, faiss",
         ]);
         for case in cases(self.ours, "search") {
             let id = text(case, "id");
@@ -364,10 +511,10 @@ impl<'a> Tables<'a> {
             let (cpu, faiss) = (median(&case["cpu"]), median(&peer["faiss"]));
             let recalls = [num(peer, "recall_cpu"), num(peer, "recall_gpu")];
             self.checks.require(recalls[0] == Some(1.0), || {
-                format!("{id}: recall@10 of ours (CPU) vs faiss is {}", cell(recalls[0], 4))
+                format!("{id}: recall@10 of ours (CPU) over its stored values is {}", cell(recalls[0], 4))
             });
             self.checks.require(recalls[1].is_none_or(|r| r == 1.0), || {
-                format!("{id}: recall@10 of ours (GPU) vs faiss is {}", cell(recalls[1], 4))
+                format!("{id}: recall@10 of ours (GPU) over its stored values is {}", cell(recalls[1], 4))
             });
             out += &row(&[
                 format!(
@@ -383,6 +530,7 @@ impl<'a> Tables<'a> {
                 speedup(faiss, cpu),
                 gpu_cell(&case["gpu"], 1.0),
                 format!("{}, {}, {}", cell(recalls[0], 3), cell(recalls[1], 3), cell(num(peer, "peer_recall"), 3)),
+                format!("{}, {}", cell(num(peer, "recall_cpu_f32"), 3), cell(num(peer, "peer_recall_f32"), 3)),
             ]);
         }
         out
@@ -697,11 +845,14 @@ impl<'a> Tables<'a> {
 
 fn browser_table(browser: &Value, ours: &Value) -> String {
     let native = &ours["embed"]["per_query"];
-    let mut out = format!(
-        "Query embedding (all-MiniLM-L6-v2, one short query): {} ms natively (`saescope-embed`, median over 6 queries), \
-         against the in-page figure below (the same crate in wasm, in the worker).\n\n",
-        ms(median(native))
-    );
+    let mut out = match median(native) {
+        Some(native) => format!(
+            "Query embedding (all-MiniLM-L6-v2, one short query): {} ms natively (`saescope-embed`, median over 6 queries), \
+             against the in-page figure below (the same crate in wasm, in the worker).\n\n",
+            ms(Some(native))
+        ),
+        None => String::new(),
+    };
     out += &String::from(
         "`tests/browser/measure.mjs` in headless Chromium on the demo bundle served from 127.0.0.1: time from opening a query URL \
          to its results (cold: empty cache, every file downloaded and checked; warm: a reload, files from the Cache API), a typed \
@@ -714,6 +865,7 @@ fn browser_table(browser: &Value, ours: &Value) -> String {
         "query end to end (ms)",
         "of which embedding (ms)",
         "slider move (ms)",
+        "tab memory (MB)",
     ]);
     for (name, m) in [("WebGPU", &browser["webgpu"]), ("CPU path (`--disable-webgpu`)", &browser["cpu"])] {
         out += &row(&[
@@ -723,7 +875,37 @@ fn browser_table(browser: &Value, ours: &Value) -> String {
             format!("{} (median of {})", cell(num(m, "query_ms"), 0), m["queries"]),
             cell(num(m, "embed_ms"), 0),
             format!("{} (median of {})", cell(num(m, "slider_ms"), 0), m["slider_moves"]),
+            cell(num(m, "tab_mb"), 0),
         ]);
+    }
+    out += "\nTab memory: the resident memory of Chromium's renderer processes after the slider moves (the page, its workers and \
+            their wasm memories; Linux `ps`).\n";
+    out += "\nWhere the time goes, as the page itself measures it (`#results[data-timings]`, shown beside the results; medians): \
+            the embedding and the steered search (encode, steer, exact search, the hits' firing features) in the worker, the messages \
+            between page and worker, drawing the results, and the page's total from the change of state to drawn results (the \
+            end-to-end column above adds the test driver's key press and its polling).\n\n";
+    out += &header(&[
+        "engine",
+        "action",
+        "embed (ms)",
+        "search (ms)",
+        "transfer (ms)",
+        "render (ms)",
+        "in-page total (ms)",
+    ]);
+    for (name, m) in [("WebGPU", &browser["webgpu"]), ("CPU path", &browser["cpu"])] {
+        for (action, stages) in [("typed query", &m["query_stages"]), ("slider move", &m["slider_stages"])] {
+            let stage = |s: &str| cell(num(stages, s), 1);
+            out += &row(&[
+                name.into(),
+                action.into(),
+                stage("embed"),
+                stage("search"),
+                stage("transfer"),
+                stage("render"),
+                stage("total"),
+            ]);
+        }
     }
     out
 }
@@ -744,7 +926,8 @@ fn sizes_table(demo: &Path) -> Result<String> {
     }
     let total: f64 = parts.iter().map(|(_, b)| b).sum();
     let embedder: f64 = parts.iter().filter(|(p, _)| p == "embedder").map(|(_, b)| b).sum();
-    let mut out = format!("The demo bundle's files by manifest role ({documents} documents):\n\n");
+    let name = if demo.ends_with(DEMO_DIR) { "The demo bundle's" } else { "The bundle's" };
+    let mut out = format!("{name} files by manifest role ({documents} documents):\n\n");
     out += &header(&["part", "bytes", "bytes per document"]);
     for (part, bytes) in &parts {
         out += &row(&[part.clone(), format!("{bytes:.0}"), format!("{:.0}", bytes / documents)]);
@@ -768,10 +951,12 @@ pub fn bench(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let only = match args.iter().position(|a| a == "--only") {
         Some(i) => match args.get(i + 1).map(String::as_str) {
-            Some(group @ ("layout" | "selection")) => Some(group),
+            Some(group @ ("layout" | "selection" | "search")) => Some(group),
             Some("workshop") => return bench_workshop(),
+            Some("browser") => return bench_browser(),
+            Some("scale") => return bench_scale(),
             other => bail!(
-                "--only takes `layout` (the map layout cases), `selection` (the map's lasso at 200k documents) or `workshop` (the page's workshop on 2,000 abstracts), got {other:?}"
+                "--only takes `layout` (the map layout cases), `selection` (the map's lasso at 200k documents), `search` (exact search at each storage), `browser` (the explorer's latencies in the page), `scale` (a bundle of the 190k papers, built and opened in the page) or `workshop` (the page's workshop on 2,000 abstracts), got {other:?}"
             ),
         },
         None => None,
@@ -781,7 +966,10 @@ pub fn bench(args: &[String]) -> Result<()> {
         bail!("the benchmark runs on the demo embeddings, expected at {}", embeddings.display());
     }
     let load_before = load_average();
-    if only.is_some() {
+    if only == Some("search") {
+        setup::vulkan()?;
+        run(cargo().args(["build", "--release", "-p", "saescope-bench"]))?;
+    } else if only.is_some() {
         run(cargo().args(["build", "--release", "-p", "saescope-bench"]))?;
     } else {
         setup::vulkan()?;
@@ -850,6 +1038,9 @@ pub fn bench(args: &[String]) -> Result<()> {
     );
     let blocks = match &browser {
         None if only == Some("layout") => vec![("layout", tables.layout(&map_setup))],
+        None if only == Some("search") => {
+            vec![("search", format!("{map_setup} GPU path: {}.\n\n{}", text(machine, "gpu_adapter"), tables.search()))]
+        }
         None => vec![("selection", tables.selection(&map_setup))],
         Some(browser) => {
             let v = &peers["versions"];

@@ -17,7 +17,7 @@ use saescope_core::layout::{quality, umap, UmapParams};
 use saescope_core::matrix::{gemm, normalize};
 use saescope_core::prelude::*;
 use saescope_core::rng::SeededRng;
-use saescope_core::search::{Corpus, Hits};
+use saescope_core::search::{Corpus, Hits, Precision};
 use saescope_core::synth::unit_atoms;
 use saescope_core::train::TrainConfig;
 use saescope_core::{Backend, CpuBackend, Matrix};
@@ -52,6 +52,8 @@ pub enum Only {
     Layout,
     /// The map's lasso and enrichment at 200k documents.
     Selection,
+    /// Exact search at each storage, over 20k and 190k documents (with the GPU path).
+    Search,
 }
 
 /// How many times each measurement runs: after one warm-up run, timed runs until `budget_s`
@@ -290,21 +292,28 @@ struct SearchCase {
 const SEARCH_K: usize = 10;
 
 /// Top-10 search of the first `queries` documents over `corpus` (written as `corpus_file` in
-/// f32; the f16 case writes its own f16 copy, rounded as our storage rounds it).
+/// f32) stored at `precision`; the f16 and int8 cases also write the values they store (f16, or
+/// int8 widened back to f32), so the peer can check the search is exact over them.
 fn search_case(
     bench: &Bench,
     corpus: &Matrix,
     corpus_file: &str,
     data: &str,
     queries: usize,
-    half: bool,
+    precision: Precision,
 ) -> Result<SearchCase> {
-    let storage = if half { "f16" } else { "f32" };
+    let (storage, bytes_per_value) = match precision {
+        Precision::F32 => ("f32", 4),
+        Precision::F16 => ("f16", 2),
+        Precision::I8 => ("i8", 1),
+    };
     let id = format!("search-{}-{storage}-q{queries}", corpus.rows);
     eprintln!("{id}");
-    let bytes_per_value = if half { 2 } else { 4 };
-    let stored =
-        Arc::new(Corpus::from_matrix(corpus, shard_rows(corpus.cols, bytes_per_value, DEFAULT_BINDING_LIMIT), half));
+    let stored = Arc::new(Corpus::from_matrix(
+        corpus,
+        shard_rows(corpus.cols, bytes_per_value, DEFAULT_BINDING_LIMIT),
+        precision,
+    ));
     let q = corpus.slice_rows(0, queries);
     let resident = pollster::block_on(CpuBackend.upload_corpus(&stored))?;
     let mut hits = None;
@@ -322,14 +331,17 @@ fn search_case(
     let write_hits = |who: &str, hits: Option<Hits>| -> Result<Option<String>> {
         hits.map(|h| bench.write_npy(&format!("{id}-{who}-indices.npy"), &[queries, h.k], &h.indices)).transpose()
     };
-    let corpus_file = if half {
-        let halves: Vec<half::f16> = corpus.data.iter().map(|&v| half::f16::from_f32(v)).collect();
-        bench.write_npy(&format!("search-{}-f16.npy", corpus.rows), &[corpus.rows, corpus.cols], &halves)?
-    } else {
-        corpus_file.to_owned()
+    let stored_file = match precision {
+        Precision::F32 => corpus_file.to_owned(),
+        Precision::F16 => {
+            let halves: Vec<half::f16> = corpus.data.iter().map(|&v| half::f16::from_f32(v)).collect();
+            bench.write_npy(&format!("search-{}-f16.npy", corpus.rows), &[corpus.rows, corpus.cols], &halves)?
+        }
+        Precision::I8 => bench.write_matrix(&format!("search-{}-i8-widened.npy", corpus.rows), &stored.to_matrix())?,
     };
     let files = serde_json::json!({
-        "corpus": corpus_file,
+        "corpus": stored_file,
+        "original": corpus_file,
         "cpu_indices": write_hits("cpu", hits)?,
         "gpu_indices": write_hits("gpu", gpu_hits)?,
     });
@@ -841,6 +853,9 @@ struct Report {
     /// Absent with `--only`.
     #[serde(flatten)]
     hot_paths: Option<HotPaths>,
+    /// `--only search`: the search cases alone (with all cases they are in `hot_paths`).
+    #[serde(skip_serializing_if = "Option::is_none", rename = "search")]
+    search_only: Option<Vec<SearchCase>>,
     layout: Option<LayoutCases>,
     selection: Option<SelectionCase>,
 }
@@ -855,7 +870,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             real.cols
         );
     }
-    let gpu = if args.only.is_some() {
+    let gpu = if args.only.is_some() && args.only != Some(Only::Search) {
         None
     } else {
         Some(
@@ -872,7 +887,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     let machine = machine(gpu.as_ref());
     let wanted = |group| args.only.is_none() || args.only == Some(group);
-    let (mut hot_paths, mut layout) = (None, None);
+    let (mut hot_paths, mut layout, mut search_only) = (None, None, None);
     if args.only != Some(Only::Selection) {
         // The real corpus (its first 2000 rows with --quick) and one grown from it, shared by the
         // search, k-means and layout cases.
@@ -885,20 +900,39 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             write_matrix(&args.out, &format!("corpus-{}.npy", large.rows), &large)?,
         );
         let corpora = [(&small, &small_file, &small_data), (&large, &large_file, &large_data)];
-        hot_paths = gpu
-            .map(|gpu| hot_paths_of(args, &Bench { out: args.out.clone(), policy, gpu }, &real, corpora))
+        if args.only == Some(Only::Search) {
+            let gpu = gpu.expect("the search cases create the GPU backend");
+            search_only = Some(search_cases(&Bench { out: args.out.clone(), policy, gpu }, corpora)?);
+        } else {
+            hot_paths = gpu
+                .map(|gpu| hot_paths_of(args, &Bench { out: args.out.clone(), policy, gpu }, &real, corpora))
+                .transpose()?;
+        }
+        layout = (args.only != Some(Only::Search) && wanted(Only::Layout))
+            .then(|| layout_cases(&args.out, &policy, corpora, args.quick))
             .transpose()?;
-        layout = wanted(Only::Layout).then(|| layout_cases(&args.out, &policy, corpora, args.quick)).transpose()?;
     }
     let selection = wanted(Only::Selection)
         .then(|| selection_case(&args.out, &policy, if args.quick { 20_000 } else { 200_000 }))
         .transpose()?;
 
-    let report = Report { quick: args.quick, machine, policy, hot_paths, layout, selection };
+    let report = Report { quick: args.quick, machine, policy, hot_paths, search_only, layout, selection };
     let path = args.out.join("ours.json");
     write(&path, &serde_json::to_vec_pretty(&report)?)?;
     println!("{}", path.display());
     Ok(())
+}
+
+fn search_cases(bench: &Bench, corpora: [(&Matrix, &String, &String); 2]) -> Result<Vec<SearchCase>> {
+    let mut search = Vec::new();
+    for (corpus, file, data) in corpora {
+        for precision in [Precision::F32, Precision::F16, Precision::I8] {
+            for queries in [1, 32] {
+                search.push(search_case(bench, corpus, file, data, queries, precision)?);
+            }
+        }
+    }
+    Ok(search)
 }
 
 fn hot_paths_of(
@@ -928,14 +962,7 @@ fn hot_paths_of(
         encode.push(encode_case(bench, x, file, data, d_sae, k)?);
     }
 
-    let mut search = Vec::new();
-    for (corpus, file, data) in corpora {
-        for half in [false, true] {
-            for queries in [1, 32] {
-                search.push(search_case(bench, corpus, file, data, queries, half)?);
-            }
-        }
-    }
+    let search = search_cases(bench, corpora)?;
 
     let mut kmeans = Vec::new();
     for (points, file, data) in corpora {

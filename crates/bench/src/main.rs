@@ -28,15 +28,20 @@ struct Args {
     /// The MiniLM model folder, for the query-embedding case
     #[arg(long)]
     embedder: Option<PathBuf>,
-    /// Run only these cases (no GPU needed): `layout` (the 2D map, UMAP) or `selection` (the
-    /// map's lasso and enrichment at 200k documents)
-    #[arg(long, value_parser = ["layout", "selection"])]
+    /// Run only these cases: `layout` (the 2D map, UMAP) or `selection` (the map's lasso and
+    /// enrichment at 200k documents), neither on the GPU, or `search` (exact search at each
+    /// storage, CPU and GPU paths)
+    #[arg(long, value_parser = ["layout", "selection", "search"])]
     only: Option<String>,
 }
 
 fn main() -> ExitCode {
     let Args { quick, embeddings, out, bundle, embedder, only } = Args::parse();
-    let only = only.map(|o| if o == "layout" { bench::Only::Layout } else { bench::Only::Selection });
+    let only = only.map(|o| match o.as_str() {
+        "layout" => bench::Only::Layout,
+        "selection" => bench::Only::Selection,
+        _ => bench::Only::Search,
+    });
     match bench::run(&bench::BenchArgs { quick, out, embeddings, bundle, embedder, only }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -8,6 +8,7 @@ use crate::files::{progress, read, write, write_bundle, StageBars};
 use crate::stages;
 use anyhow::{bail, Context, Result};
 use saescope_core::metrics::feature_stats;
+use saescope_core::search::Precision;
 use saescope_core::train::TrainConfig;
 use saescope_core::{Matrix, Sae};
 use saescope_format::corpus::{self, CorpusFormat};
@@ -32,6 +33,8 @@ pub struct BuildArgs {
     pub model: String,
     /// The query embedder's model folder.
     pub embedder: PathBuf,
+    /// How the bundle stores the document embeddings (f16; int8 for a quarter of f32's bytes).
+    pub storage: Precision,
     /// Latent counts of the smaller SAEs to train and map the main SAE's features onto.
     pub coarse_latents: Vec<usize>,
     pub train: TrainConfig,
@@ -163,10 +166,9 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
             if computed.exists() {
                 eprintln!("reusing embeddings in {}", computed.display());
             } else {
+                // Resumable: a stopped build continues the embedding from its last checkpoint.
                 let embedder = crate::embed::load(&crate::embed::default_model_dir())?;
-                let partial = computed.with_extension("partial");
-                crate::embed::embed_documents(&embedder, &docs, corpus::embedding_text, &partial)?;
-                std::fs::rename(&partial, &computed)?;
+                crate::embed::embed_documents(&embedder, &docs, corpus::embedding_text, &computed)?;
             }
             &computed
         }
@@ -203,8 +205,8 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
         stages.done("coarse SAEs + feature splitting");
     }
 
-    // 4. Codes and feature statistics, on the f16-rounded embeddings the bundle will carry.
-    let stored = stored_embeddings(&embeddings);
+    // 4. Codes and feature statistics, on the embeddings as the bundle will carry them.
+    let stored = stored_embeddings(&embeddings, args.storage);
     drop(embeddings);
     let as_read = stored.to_matrix();
     let mut bars = StageBars::default();
@@ -216,7 +218,13 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
 
     // 5. The map: a layout of the embeddings as the bundle carries them (what `saescope
     // layout` and the page lay out), a stage keyed by them and the seed.
-    let fingerprint = format!("{embeddings_hash}{}{}", saescope_core::layout::METHOD_VERSION, args.train.seed);
+    let storage_key = match args.storage {
+        Precision::F16 => "", // the key f16 bundles had before there was a choice
+        Precision::I8 => "i8",
+        Precision::F32 => "f32",
+    };
+    let fingerprint =
+        format!("{embeddings_hash}{}{}{storage_key}", saescope_core::layout::METHOD_VERSION, args.train.seed);
     let layout_path = stage_dir(&args.out, "layout", &sha256_hex(fingerprint.as_bytes())).join("layout.npy");
     let layout_npy = staged(&layout_path, "the map", || {
         layout_npy(&stages::compute_layout(&as_read, args.train.seed)?, as_read.rows)

@@ -30,6 +30,13 @@ struct Cli {
     command: Command,
 }
 
+/// `saescope build --storage`.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum EmbeddingStorage {
+    F16,
+    I8,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Device {
     Cpu,
@@ -211,6 +218,11 @@ enum Command {
         /// map of how the main SAE's features split from theirs, e.g. `--coarse-latents 768`
         #[arg(long, value_delimiter = ',')]
         coarse_latents: Vec<usize>,
+        /// How the bundle stores the document embeddings: f16 (768 bytes per document at 384-d),
+        /// or i8 (int8 with a scale and an offset per dimension: 384 bytes; search is exact over
+        /// the stored values, recall@10 against f32 in BENCHMARKS.md)
+        #[arg(long, value_enum, default_value = "f16")]
+        storage: EmbeddingStorage,
         #[command(flatten)]
         training: TrainingArgs,
         #[command(flatten)]
@@ -446,7 +458,19 @@ fn main() -> ExitCode {
             text,
             &model.unwrap_or_else(saescope_build::embed::default_model_dir),
         ),
-        Command::Build { corpus, out, embeddings, name, model, embedder, coarse_latents, training, clean, family } => {
+        Command::Build {
+            corpus,
+            out,
+            embeddings,
+            name,
+            model,
+            embedder,
+            coarse_latents,
+            storage,
+            training,
+            clean,
+            family,
+        } => {
             let (train, holdout, device) = (training.config(), training.holdout, training.device);
             let embedder = embedder.unwrap_or_else(saescope_build::embed::default_model_dir);
             let max_density = clean.filter().max_density;
@@ -460,6 +484,10 @@ fn main() -> ExitCode {
                         name,
                         model,
                         embedder,
+                        storage: match storage {
+                            EmbeddingStorage::F16 => saescope_core::search::Precision::F16,
+                            EmbeddingStorage::I8 => saescope_core::search::Precision::I8,
+                        },
                         coarse_latents,
                         train,
                         holdout,

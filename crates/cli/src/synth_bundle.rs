@@ -5,7 +5,7 @@
 use anyhow::Result;
 use saescope_build::files::{progress, write_bundle};
 use saescope_core::matrix::normalize;
-use saescope_core::search::{Corpus, Storage};
+use saescope_core::search::{Corpus, Precision, Storage};
 use saescope_core::synth::PlantedData;
 use saescope_format::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
 use saescope_format::manifest::Role;
@@ -38,7 +38,7 @@ pub fn write_synthetic(
 
     // Store embeddings as f16, and encode exactly what a reader of the bundle will see.
     let per_shard = rows_per_shard.unwrap_or_else(|| shard_rows(dim, 2, DEFAULT_BINDING_LIMIT));
-    let corpus = Corpus::from_matrix(&data.embeddings, per_shard, true);
+    let corpus = Corpus::from_matrix(&data.embeddings, per_shard, Precision::F16);
     let codes = data.sae.encode(&corpus.to_matrix())?;
     bar.inc(1);
 

@@ -446,6 +446,27 @@ fn build_makes_a_verified_bundle_and_reuses_the_trained_sae() {
     let malformed = saescope(&["steer", "--bundle", "b", "--doc", "17", "--edit", "3"], dir);
     assert!(!malformed.status.success() && String::from_utf8_lossy(&malformed.stderr).contains("INDEX:VALUE"));
     assert!(fails(&["steer", "--bundle", "b", "--query", "galaxies"], dir).contains("no query embedder"));
+
+    // int8 storage (`--storage i8`): one byte per value with a scale and an offset per
+    // dimension; "more like this" finds nearly the same documents as from f16.
+    let mut args = BUILD.to_vec();
+    args[6] = "bi8";
+    args.extend(["1e-2", "--storage", "i8"]);
+    let built = saescope(&args, dir);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let shard = std::fs::read(dir.join("bi8/embeddings/000.npy")).unwrap();
+    let npy = saescope_format::npy::Npy::parse(&shard).unwrap();
+    assert_eq!((npy.header.dtype, npy.header.shape.clone()), (saescope_format::npy::DType::I8, vec![300, 32]));
+    assert!(dir.join("bi8/embeddings/000.scale.npy").exists());
+    let quantised: serde_json::Value =
+        serde_json::from_str(&ok(&["steer", "--bundle", "bi8", "--doc", "17", "--k", "5", "--json"], dir)).unwrap();
+    let docs = |v: &serde_json::Value| -> Vec<u64> {
+        v["hits"].as_array().unwrap().iter().map(|h| h["doc"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(docs(&quantised)[0], docs(&plain)[0], "{quantised} vs {plain}");
+    let shared = docs(&quantised).iter().filter(|d| docs(&plain).contains(d)).count();
+    assert!(shared >= 4, "{quantised} vs {plain}");
+
     let split: serde_json::Value =
         serde_json::from_str(&ok(&["split", "--small", "b/sae", "--large", "b/sae"], dir)).unwrap();
     assert_eq!(split["7"], serde_json::json!([7]), "an SAE splits onto itself one to one");

@@ -14,7 +14,7 @@ use saescope_core::kmeans::{self, KMeansConfig, Metric, Points};
 use saescope_core::matrix::Matrix;
 use saescope_core::rng::SeededRng;
 use saescope_core::sae::Sae;
-use saescope_core::search::{self, Corpus};
+use saescope_core::search::{self, Corpus, Precision};
 use saescope_core::synth::{self, PlantedData};
 use saescope_core::train::{TrainConfig, TrainState};
 use std::sync::Arc;
@@ -338,7 +338,7 @@ async fn training_case<B: Backend>(backend: &B, case: &TrainingCase) -> Outcome 
     ))
 }
 
-/// Exact search over several shards, f32 and f16, including duplicate documents whose exact
+/// Exact search over several shards, f32, f16 and int8, including duplicate documents whose exact
 /// ties must be broken by the lower index, as the CPU does.
 pub async fn search_matches<B: Backend>(backend: &B) -> Outcome {
     let mut rng = SeededRng::new(21);
@@ -354,17 +354,18 @@ pub async fn search_matches<B: Backend>(backend: &B) -> Outcome {
         queries.row_mut(q).copy_from_slice(&row);
     }
     let all_queries = queries;
-    for (half, nq) in [(false, 19), (true, 19), (false, 1), (true, 8)] {
+    use Precision::{F16, F32, I8};
+    for (precision, nq) in [(F32, 19), (F16, 19), (F32, 1), (F16, 8), (I8, 1), (I8, 19)] {
         // One to eight queries take the GPU's matrix-vector path, more the tiled one.
         let queries = all_queries.slice_rows(0, nq);
-        let corpus = Arc::new(Corpus::from_matrix(&docs, 600, half));
+        let corpus = Arc::new(Corpus::from_matrix(&docs, 600, precision));
         let dev = backend.upload_corpus(&corpus).await.map_err(|e| e.to_string())?;
         for k in [1, 10, 128] {
             let got = backend.search(&dev, &queries, k).await.map_err(|e| e.to_string())?;
             let want = search::search(&corpus, &queries, k).map_err(|e| e.to_string())?;
             let all = corpus.to_matrix();
             compare_selection(
-                &format!("search k={k} f16={half} queries={nq}"),
+                &format!("search k={k} {precision:?} queries={nq}"),
                 k,
                 (&got.indices, &got.scores),
                 (&want.indices, &want.scores),
@@ -375,7 +376,7 @@ pub async fn search_matches<B: Backend>(backend: &B) -> Outcome {
             for q in 0..2.min(nq) {
                 if got.row(q).0[..k.min(3)] != want.row(q).0[..k.min(3)] {
                     return Err(format!(
-                        "search k={k} f16={half} queries={nq}: query {q} tie order {:?} vs {:?}",
+                        "search k={k} {precision:?} queries={nq}: query {q} tie order {:?} vs {:?}",
                         got.row(q).0,
                         want.row(q).0
                     ));
@@ -484,7 +485,7 @@ pub async fn rejects_bad_input<B: Backend>(backend: &B) -> Outcome {
     let mut nan = Matrix::zeros(2, 32);
     nan.data[40] = f32::NAN;
     let e2 = backend.encode(&dev, &nan).await.err().ok_or("encode accepted NaN")?;
-    let corpus = Arc::new(Corpus::from_matrix(&Matrix::zeros(5, 32), 5, false));
+    let corpus = Arc::new(Corpus::from_matrix(&Matrix::zeros(5, 32), 5, Precision::F32));
     let c = backend.upload_corpus(&corpus).await.map_err(|e| e.to_string())?;
     let e3 = backend
         .search(&c, &Matrix::zeros(1, 16), 3)
@@ -517,7 +518,7 @@ pub async fn rejects_bad_input<B: Backend>(backend: &B) -> Outcome {
     let e8 = backend.encode(&dev, &huge).await.err().ok_or("encode accepted a value of 1e30")?;
     let e9 = backend.search(&c, &huge, 3).await.err().ok_or("search accepted a query value of 1e30")?;
     // An empty corpus: the queries must not vanish into an empty answer.
-    let empty = Arc::new(Corpus::from_matrix(&Matrix::zeros(0, 32), 5, false));
+    let empty = Arc::new(Corpus::from_matrix(&Matrix::zeros(0, 32), 5, Precision::F32));
     let e10 = match backend.upload_corpus(&empty).await {
         Err(e) => e,
         Ok(c) => {

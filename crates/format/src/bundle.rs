@@ -6,6 +6,7 @@ use crate::manifest::{
     CoarseSaeInfo, EmbedderInfo, EmbeddingInfo, FileEntry, Manifest, Role, SaeInfo, FORMAT, VERSION,
 };
 use crate::matrices::{CodesFiles, CorpusFiles};
+use crate::npy::{DType, Npy};
 use crate::saelens::{SaeFiles, WeightDType};
 use saescope_core::codes::SparseCodes;
 use saescope_core::error::{Error, Result};
@@ -205,7 +206,19 @@ impl BundleLoader {
         let shard_paths: Vec<String> = m.files_with(Role::Embeddings).map(|f| f.path.clone()).collect();
         for path in shard_paths {
             let bytes = self.take_path(&path)?;
-            corpus.push_npy(&path, &bytes)?;
+            let scale_path = path.strip_suffix(".npy").map(|stem| format!("{stem}.scale.npy"));
+            match scale_path.filter(|p| m.files_with(Role::EmbeddingsScale).any(|f| &f.path == p)) {
+                Some(scale_path) => {
+                    let scale = self.take_path(&scale_path)?;
+                    corpus.push_quantized_npy(&path, &bytes, &scale_path, &scale)?;
+                }
+                None if Npy::parse(&bytes).is_ok_and(|n| n.header.dtype == DType::I8) => {
+                    return Err(Error::Missing(format!(
+                        "the scales of the int8 embeddings shard {path} (an EmbeddingsScale file)"
+                    )));
+                }
+                None => corpus.push_npy(&path, &bytes)?,
+            }
         }
         if corpus.rows() != self.manifest.documents {
             return Err(Error::Shape(format!(

@@ -67,8 +67,12 @@ pub struct SaeInfo {
 pub enum Role {
     SaeConfig,
     SaeWeights,
-    /// One `.npy` shard of document embeddings; shards are listed in document order.
+    /// One `.npy` shard of document embeddings (f32, f16, or int8 with an `EmbeddingsScale`);
+    /// shards are listed in document order.
     Embeddings,
+    /// The quantisation of the int8 embeddings shard of the same name (`embeddings/000.npy` ->
+    /// `embeddings/000.scale.npy`): `[2, dim]` f32, each dimension's scale, then its offset.
+    EmbeddingsScale,
     /// JSON Lines, one document per line, in embedding order.
     Documents,
     CodesIndices,

@@ -3,7 +3,7 @@
 use crate::npy::{self, DType, Npy};
 use saescope_core::codes::SparseCodes;
 use saescope_core::error::{Error, Result};
-use saescope_core::search::{Corpus, Shard, Storage};
+use saescope_core::search::{Corpus, Quantized, Shard, Storage};
 
 /// Sparse codes as two `.npy` files.
 pub trait CodesFiles: Sized {
@@ -38,6 +38,10 @@ impl CodesFiles for SparseCodes {
 pub trait CorpusFiles {
     /// Appends one `.npy` shard (f32 or f16 `[rows, dim]`), checking its dimension and values.
     fn push_npy(&mut self, name: &str, bytes: &[u8]) -> Result<()>;
+
+    /// Appends one int8 `.npy` shard `[rows, dim]` with its quantisation (`scale`: `[2, dim]`
+    /// f32, each dimension's scale then offset; finite, scales not negative).
+    fn push_quantized_npy(&mut self, name: &str, bytes: &[u8], scale_name: &str, scale: &[u8]) -> Result<()>;
 }
 
 impl CorpusFiles for Corpus {
@@ -67,6 +71,31 @@ impl CorpusFiles for Corpus {
         self.shards.push(Shard { rows, storage });
         Ok(())
     }
+
+    fn push_quantized_npy(&mut self, name: &str, bytes: &[u8], scale_name: &str, scale: &[u8]) -> Result<()> {
+        let npy = Npy::parse(bytes).map_err(|e| Error::Format(format!("{name}: {e}")))?;
+        let (rows, cols) = npy.header.matrix_shape()?;
+        if cols != self.dim {
+            return Err(Error::Shape(format!("{name} has dimension {cols}, expected {}", self.dim)));
+        }
+        let values = npy.to_i8().map_err(|e| Error::Format(format!("{name}: {e}")))?;
+        let quantisation = Npy::parse(scale).map_err(|e| Error::Format(format!("{scale_name}: {e}")))?;
+        if quantisation.header.matrix_shape()? != (2, cols) {
+            return Err(Error::Shape(format!(
+                "{scale_name} has shape {:?}, expected [2, {cols}] (a scale and an offset per dimension)",
+                quantisation.header.shape
+            )));
+        }
+        let both = quantisation.to_f32().map_err(|e| Error::Format(format!("{scale_name}: {e}")))?;
+        saescope_core::matrix::check_finite(&both, cols, scale_name)?;
+        let (scale, offset) = both.split_at(cols);
+        if scale.iter().any(|&s| s < 0.0) {
+            return Err(Error::Invalid(format!("{scale_name} has a negative scale")));
+        }
+        let storage = Storage::I8(Quantized { values, scale: scale.to_vec(), offset: offset.to_vec() });
+        self.shards.push(Shard { rows, storage });
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -84,5 +113,23 @@ mod tests {
         bad[4] = f16::INFINITY;
         let err = Corpus::new(3).push_npy("b.npy", &npy::to_bytes(&[2, 3], &bad).unwrap()).unwrap_err().to_string();
         assert!(err.contains("b.npy") && err.contains("non-finite"), "{err}");
+    }
+
+    #[test]
+    fn int8_shards_load_with_their_scales_and_bad_scales_are_named() {
+        let values: Vec<i8> = vec![-127, 0, 127, 5, -5, 1];
+        let shard = npy::to_bytes(&[2, 3], &values).unwrap();
+        let scale = |s: [f32; 6]| npy::to_bytes(&[2, 3], &s).unwrap();
+        let mut corpus = Corpus::new(3);
+        corpus.push_quantized_npy("e.npy", &shard, "e.scale.npy", &scale([0.5, 1.0, 0.0, 0.0, -1.0, 2.0])).unwrap();
+        assert_eq!(corpus.row(0).unwrap(), vec![-63.5, -1.0, 2.0]);
+        let fails =
+            |s: &[u8]| Corpus::new(3).push_quantized_npy("e.npy", &shard, "e.scale.npy", s).unwrap_err().to_string();
+        assert!(fails(&scale([f32::NAN, 1.0, 0.0, 0.0, 0.0, 0.0])).contains("non-finite"));
+        assert!(fails(&scale([-0.5, 1.0, 0.0, 0.0, 0.0, 0.0])).contains("negative scale"));
+        assert!(fails(&npy::to_bytes(&[1, 3], &[1f32, 1.0, 1.0]).unwrap()).contains("[2, 3]"));
+        let f16_shard = npy::to_bytes(&[2, 3], &[half::f16::ONE; 6]).unwrap();
+        let err = Corpus::new(3).push_quantized_npy("e.npy", &f16_shard, "e.scale.npy", &scale([1.0; 6])).unwrap_err();
+        assert!(err.to_string().contains("int8"), "{err}");
     }
 }

@@ -19,6 +19,8 @@ pub const MAX_HEADER_BYTES: usize = 1 << 16;
 pub enum DType {
     F32,
     F16,
+    /// int8: quantised embedding shards (with their scales, see `saescope_core::search::Quantized`).
+    I8,
     I32,
     U32,
     I64,
@@ -27,6 +29,7 @@ pub enum DType {
 impl DType {
     pub fn size(self) -> usize {
         match self {
+            DType::I8 => 1,
             DType::F16 => 2,
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::I64 => 8,
@@ -37,6 +40,7 @@ impl DType {
         match self {
             DType::F32 => "<f4",
             DType::F16 => "<f2",
+            DType::I8 => "|i1",
             DType::I32 => "<i4",
             DType::U32 => "<u4",
             DType::I64 => "<i8",
@@ -47,13 +51,16 @@ impl DType {
         Ok(match descr {
             "<f4" => DType::F32,
             "<f2" => DType::F16,
+            "|i1" | "<i1" => DType::I8,
             "<i4" => DType::I32,
             "<u4" => DType::U32,
             "<i8" => DType::I64,
             ">f4" | ">f2" | ">i4" | ">u4" | ">i8" => {
                 return Err(format_err!("big-endian npy ({descr}) is not supported; save it little-endian"))
             }
-            other => return Err(format_err!("unsupported npy dtype {other:?} (expected float32, float16 or int32)")),
+            other => {
+                return Err(format_err!("unsupported npy dtype {other:?} (expected float32, float16, int8 or int32)"))
+            }
         })
     }
 }
@@ -225,6 +232,14 @@ impl<'a> Npy<'a> {
         }
     }
 
+    /// The values of an int8 array; other dtypes are refused.
+    pub fn to_i8(&self) -> Result<Vec<i8>> {
+        match self.header.dtype {
+            DType::I8 => Ok(bytemuck::cast_slice(self.data).to_vec()),
+            d => Err(format_err!("expected an int8 array, got {}", d.descr())),
+        }
+    }
+
     /// Raw little-endian f16 bit patterns (for uploading f16 storage to the GPU unchanged).
     pub fn f16_bits(&self) -> Option<&'a [u8]> {
         (self.header.dtype == DType::F16).then_some(self.data)
@@ -334,6 +349,9 @@ impl Element for f32 {
 }
 impl Element for f16 {
     const DTYPE: DType = DType::F16;
+}
+impl Element for i8 {
+    const DTYPE: DType = DType::I8;
 }
 impl Element for i32 {
     const DTYPE: DType = DType::I32;

@@ -107,6 +107,7 @@ pub fn npy(data: &[u8]) {
     let again = match h.dtype {
         DType::F32 => npy::to_bytes(&h.shape, floats.as_ref().expect("float")),
         DType::F16 => npy::to_bytes(&h.shape, &parsed.to_f16().expect("f16 array")),
+        DType::I8 => npy::to_bytes(&h.shape, &parsed.to_i8().expect("int8 array")),
         DType::I32 => npy::to_bytes(
             &h.shape,
             &raw.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>(),

@@ -458,6 +458,12 @@ impl SearchOps for GpuBackend {
                         g.storage_f32("corpus shard", &wide)
                     }
                     Storage::F32(v) => g.storage_f32("corpus shard", &v[r.start * dim..r.end * dim]),
+                    // No int8 kernel: the device holds the values it would score, widened.
+                    Storage::I8(_) => {
+                        let mut wide = vec![0f32; r.len() * dim];
+                        shard.rows_into(dim, r.clone(), &mut wide);
+                        g.storage_f32("corpus shard", &wide)
+                    }
                 };
                 shards.push(GpuShard { rows: r.len(), offset: offset + r.start, buffer, f16 });
             }

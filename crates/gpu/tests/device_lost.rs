@@ -5,7 +5,7 @@
 use saescope_conformance as conformance;
 use saescope_core::backend::{Backend, EncodeOps, SearchOps};
 use saescope_core::rng::SeededRng;
-use saescope_core::search::Corpus;
+use saescope_core::search::{Corpus, Precision};
 use saescope_core::{CpuBackend, Matrix};
 use saescope_gpu::{AnyBackend, CpuBecause, DeviceChoice, GpuOptions};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ fn a_device_lost_mid_operation_falls_back_to_the_cpu_with_its_answers() {
         let (backend, why) = AnyBackend::open(DeviceChoice::Gpu, GpuOptions::default()).await;
         assert_eq!(why, None, "a wgpu adapter (install mesa-vulkan-drivers)");
         let sae = Arc::new(conformance::random_sae(48, 200, 8, 1));
-        let corpus = Arc::new(Corpus::from_matrix(&random(500, 48, 2), 200, false));
+        let corpus = Arc::new(Corpus::from_matrix(&random(500, 48, 2), 200, Precision::F32));
         let queries = random(7, 48, 3);
         let resident_sae = backend.upload_sae(&sae).await.unwrap();
         let resident_corpus = backend.upload_corpus(&corpus).await.unwrap();

@@ -328,7 +328,7 @@ mod tests {
     use saescope_core::{block_on_ready, CpuBackend};
 
     fn explorer(data: &PlantedData, strong: Vec<f32>, families: Vec<Vec<u32>>) -> Explorer<CpuBackend> {
-        let corpus = Corpus::from_matrix(&data.embeddings, 64, false);
+        let corpus = Corpus::from_matrix(&data.embeddings, 64, saescope_core::search::Precision::F32);
         let codes = data.sae.encode(&data.embeddings).unwrap();
         block_on_ready(Explorer::new(Rc::new(CpuBackend), data.sae.clone(), corpus, Some(codes), strong, families))
             .unwrap()

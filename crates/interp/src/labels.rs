@@ -752,7 +752,7 @@ mod tests {
         // Documents embed as their topic's one-hot; labels as their feature's topic.
         let docs = Matrix::new(300, 4, (0..300).flat_map(|r| (0..4).map(move |c| (c == r % 3) as u8 as f32)).collect())
             .unwrap();
-        let corpus = Corpus::from_matrix(&docs, 128, false);
+        let corpus = Corpus::from_matrix(&docs, 128, saescope_core::search::Precision::F32);
         let labels =
             Matrix::new(4, 4, (0..4).flat_map(|l| (0..4).map(move |c| (c == l) as u8 as f32)).collect()).unwrap();
         let scored = labeller.score(&drafts, Some(LabelEmbeddings { labels: &labels, documents: &corpus })).unwrap();

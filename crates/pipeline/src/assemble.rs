@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Result};
 use saescope_core::metrics::{FeatureStats, Metrics};
-use saescope_core::search::{Corpus, Storage};
+use saescope_core::search::{Corpus, Precision, Storage};
 use saescope_core::splitting::FeatureSplit;
 use saescope_core::{Matrix, Sae, SparseCodes};
 use saescope_format::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
@@ -42,10 +42,16 @@ pub fn align_embeddings(
     )
 }
 
-/// The embeddings as a bundle carries them: f16, in shards that fit one GPU binding. Codes and
-/// statistics are computed on these (`Corpus::to_matrix`), so the page sees what was measured.
-pub fn stored_embeddings(embeddings: &Matrix) -> Corpus {
-    Corpus::from_matrix(embeddings, shard_rows(embeddings.cols, 2, DEFAULT_BINDING_LIMIT), true)
+/// The embeddings as a bundle carries them, at `precision` (f16 by default; int8 for large
+/// corpora), in shards that fit one GPU binding. Codes and statistics are computed on these
+/// (`Corpus::to_matrix`), so the page sees what was measured.
+pub fn stored_embeddings(embeddings: &Matrix, precision: Precision) -> Corpus {
+    let bytes_per_value = match precision {
+        Precision::F32 => 4,
+        Precision::F16 => 2,
+        Precision::I8 => 1,
+    };
+    Corpus::from_matrix(embeddings, shard_rows(embeddings.cols, bytes_per_value, DEFAULT_BINDING_LIMIT), precision)
 }
 
 /// `documents.jsonl` (one JSON document per line), before gzip.
@@ -127,12 +133,21 @@ pub fn assemble(parts: BundleParts) -> Result<BundleBuilder> {
         bundle.add_coarse_sae(small, split, WeightDType::F16, Some(model))?;
     }
     for (i, shard) in stored.shards.iter().enumerate() {
-        let Storage::F16(values) = &shard.storage else { bail!("the bundle stores embeddings as f16") };
-        bundle.add(
-            &format!("embeddings/{i:03}.npy"),
-            Role::Embeddings,
-            npy::to_bytes(&[shard.rows, stored.dim], values)?,
-        );
+        let (path, shape) = (format!("embeddings/{i:03}.npy"), [shard.rows, stored.dim]);
+        let bytes = match &shard.storage {
+            Storage::F32(values) => npy::to_bytes(&shape, values)?,
+            Storage::F16(values) => npy::to_bytes(&shape, values)?,
+            Storage::I8(q) => {
+                let scale: Vec<f32> = q.scale.iter().chain(&q.offset).copied().collect();
+                bundle.add(
+                    &format!("embeddings/{i:03}.scale.npy"),
+                    Role::EmbeddingsScale,
+                    npy::to_bytes(&[2, stored.dim], &scale)?,
+                );
+                npy::to_bytes(&shape, &q.values)?
+            }
+        };
+        bundle.add(&path, Role::Embeddings, bytes);
     }
     let (idx, val) = codes.to_npy()?;
     bundle.add("codes/indices.npy", Role::CodesIndices, idx);

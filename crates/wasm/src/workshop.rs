@@ -424,7 +424,7 @@ impl Workshop {
             }
         };
         let sae = Arc::new(sae.clone());
-        let stored = assemble::stored_embeddings(embeddings);
+        let stored = assemble::stored_embeddings(embeddings, saescope_core::search::Precision::F16);
         let as_read = stored.to_matrix();
         let (codes, metrics) =
             analyse::encode_all(&*self.backend, &sae, &as_read, &mut report).await.map_err(js_err)?;
