@@ -924,11 +924,14 @@ export class Scatter {
       rgba = new Uint8Array(this.n * 4);
       const src = new Uint32Array(this.rgba.buffer, this.rgba.byteOffset, this.n);
       const dst = new Uint32Array(rgba.buffer);
-      this.order.forEach((i, m) => {
-        xy[2 * m] = this.xy[2 * i];
-        xy[2 * m + 1] = this.xy[2 * i + 1];
+      const [order, from] = [this.order, this.xy];
+      // A plain loop: this runs on every steered search, for every point of the map.
+      for (let m = 0; m < order.length; m++) {
+        const i = order[m];
+        xy[2 * m] = from[2 * i];
+        xy[2 * m + 1] = from[2 * i + 1];
         dst[m] = src[i];
-      });
+      }
     }
     this.backend.upload(xy, rgba);
     this.uploaded = true;

@@ -199,10 +199,9 @@ function categorical(labels, describe = (x) => x) {
  */
 function uniform(n, color) {
   const rgba = new Uint8Array(4 * n);
-  for (let i = 0; i < n; i++) {
-    rgba.set(color, 4 * i);
-    rgba[4 * i + 3] = 255;
-  }
+  // One opaque pixel repeated as 32-bit words (byte order is the platform's either way).
+  const pixel = Uint8Array.of(color[0], color[1], color[2], 255);
+  new Uint32Array(rgba.buffer).fill(new Uint32Array(pixel.buffer)[0]);
   return rgba;
 }
 
@@ -1248,17 +1247,20 @@ export class ResultsMap {
       const doc = scatter.index?.nearest(x, y, (scatter.radius + 4) / scatter.scale) ?? -1;
       if (doc >= 0) this.app.openDocument(doc);
     };
-    if (this.shown !== xy) {
+    const n = xy.length / 2;
+    if (this.shown !== xy || !this.base) {
       this.shown = xy;
+      this.base = uniform(n, OFF);
       scatter.setPoints(xy);
       scatter.fit();
     }
-    const n = xy.length / 2;
-    const rgba = uniform(n, OFF);
+    // A copy of the cached background (one memcpy; a slider moves it often), hits drawn over it.
+    const rgba = this.base.slice();
     const order = new Uint32Array(n);
-    const inHits = new Set(hits.map((h) => h.doc));
+    const inHits = new Uint8Array(n);
+    for (const h of hits) if (h.doc < n) inHits[h.doc] = 1;
     let m = 0;
-    for (let i = 0; i < n; i++) if (!inHits.has(i)) order[m++] = i;
+    for (let i = 0; i < n; i++) if (!inHits[i]) order[m++] = i;
     // The best drawn last (on top), darker.
     [...hits].reverse().forEach((h) => {
       if (h.doc >= n) return;
