@@ -96,10 +96,17 @@ pub fn embed_resumable(
         std::fs::read(&checkpoint_path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
     let resumable = earlier.filter(|c| {
         let written = std::fs::metadata(&partial).map_or(0, |m| m.len());
+        // The partial file must begin with this run's header (a run on other documents may
+        // have replaced it after this checkpoint was written).
+        let starts_right = std::fs::File::open(&partial).is_ok_and(|mut f| {
+            let mut start = vec![0u8; header.len()];
+            std::io::Read::read_exact(&mut f, &mut start).is_ok() && start == header
+        });
         c.fingerprint == fingerprint
             && c.documents <= texts.len()
-            && c.documents.is_multiple_of(CHECKPOINT_DOCUMENTS)
+            && (c.documents.is_multiple_of(CHECKPOINT_DOCUMENTS) || c.documents == texts.len())
             && written >= header.len() as u64 + c.documents as u64 * row_bytes
+            && starts_right
     });
     let (mut file, mut done) = match resumable {
         Some(c) => {
@@ -116,6 +123,8 @@ pub fn embed_resumable(
             (file, c.documents)
         }
         None => {
+            // A checkpoint of another run must not survive into this one's partial file.
+            let _ = std::fs::remove_file(&checkpoint_path);
             let mut file =
                 std::fs::File::create(&partial).with_context(|| format!("cannot write {}", partial.display()))?;
             file.write_all(&header)?;
@@ -160,10 +169,9 @@ pub fn embed_resumable(
         file.sync_data()?;
         done += group.len();
         let tmp = with_suffix(&checkpoint_path, ".tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec(&Checkpoint { fingerprint: fingerprint.to_owned(), documents: done })?,
-        )?;
+        let mut record = std::fs::File::create(&tmp)?;
+        record.write_all(&serde_json::to_vec(&Checkpoint { fingerprint: fingerprint.to_owned(), documents: done })?)?;
+        record.sync_all()?;
         std::fs::rename(&tmp, &checkpoint_path)?;
     }
     bar.finish_and_clear();
@@ -245,6 +253,23 @@ mod tests {
         let first: std::collections::HashSet<&String> = docs[..CHECKPOINT_DOCUMENTS].iter().collect();
         assert!(calls.iter().all(|t| !first.contains(t)), "the first checkpoint was embedded again");
         assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(&resumed).unwrap());
+    }
+
+    #[test]
+    fn a_checkpoint_is_not_continued_over_another_runs_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("e.npy");
+        let docs = texts(CHECKPOINT_DOCUMENTS * 2);
+        // Run A checkpoints its first 1024 documents, then run B on other documents starts over
+        // the same file and stops before its first checkpoint.
+        assert!(run(&docs, "a", &out, Some(CHECKPOINT_DOCUMENTS + 10)).is_err());
+        let other: Vec<String> = texts(CHECKPOINT_DOCUMENTS * 3).into_iter().rev().collect();
+        assert!(run(&other, "b", &out, Some(CHECKPOINT_DOCUMENTS - 10)).is_err());
+        // A again: nothing of B's is kept.
+        run(&docs, "a", &out, None).unwrap();
+        let whole = dir.path().join("whole.npy");
+        run(&docs, "a", &whole, None).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&whole).unwrap());
     }
 
     #[test]

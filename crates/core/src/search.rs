@@ -39,9 +39,11 @@ impl Quantized {
                 high[d] = high[d].max(row[d]);
             }
         }
+        // Halves before sums and differences: no overflow for any finite range.
         let offset: Vec<f32> =
-            low.iter().zip(&high).map(|(l, h)| if l.is_finite() { (l + h) / 2.0 } else { 0.0 }).collect();
-        let scale: Vec<f32> = low.iter().zip(&high).map(|(l, h)| if h > l { (h - l) / 254.0 } else { 0.0 }).collect();
+            low.iter().zip(&high).map(|(l, h)| if l.is_finite() { l / 2.0 + h / 2.0 } else { 0.0 }).collect();
+        let scale: Vec<f32> =
+            low.iter().zip(&high).map(|(l, h)| if h > l { h / 254.0 - l / 254.0 } else { 0.0 }).collect();
         let values = rows
             .chunks_exact(dim)
             .flat_map(|row| {
@@ -330,6 +332,9 @@ struct Block<'a> {
     first: u32,
 }
 
+/// Queries scored together: bounds the scores each thread holds (`QUERY_CHUNK` x a block).
+const QUERY_CHUNK: usize = 256;
+
 /// Rows per tile when many queries share a block: a tile (widened to f32) stays in the core's
 /// cache while every query is scored against it, so the block is read from memory once.
 const TILE_ROWS: usize = 32;
@@ -362,18 +367,40 @@ fn scan(dim: usize, queries: &Matrix, k: usize, blocks: &[Block]) -> Vec<Vec<(u3
                 }
             }
         } else {
+            // int8 is scored as with one query: the scale folded into the queries, the offset
+            // added after, so a query's scores do not depend on how many are searched at once.
+            let (scored, shifts) = match &b.shard.storage {
+                Storage::I8(quantized) => {
+                    let mut scaled = queries.clone();
+                    for q in 0..scaled.rows {
+                        scaled.row_mut(q).iter_mut().zip(&quantized.scale).for_each(|(v, c)| *v *= c);
+                    }
+                    let shifts =
+                        (0..queries.rows).map(|q| crate::matrix::dot(queries.row(q), &quantized.offset)).collect();
+                    (std::borrow::Cow::Owned(scaled), shifts)
+                }
+                _ => (std::borrow::Cow::Borrowed(queries), Vec::new()),
+            };
             for first in (0..b.rows).step_by(TILE_ROWS) {
                 let rows = TILE_ROWS.min(b.rows - first);
+                let span = (b.start + first) * dim..(b.start + first + rows) * dim;
                 let widened: &[f32] = match &b.shard.storage {
-                    Storage::F32(v) => &v[(b.start + first) * dim..(b.start + first + rows) * dim],
-                    _ => {
-                        b.shard.rows_into(dim, b.start + first..b.start + first + rows, &mut tile[..rows * dim]);
+                    Storage::F32(v) => &v[span],
+                    Storage::F16(v) => {
+                        tile[..rows * dim].iter_mut().zip(&v[span]).for_each(|(o, h)| *o = f16_to_f32(h.to_bits()));
+                        &tile[..rows * dim]
+                    }
+                    Storage::I8(quantized) => {
+                        tile[..rows * dim].iter_mut().zip(&quantized.values[span]).for_each(|(o, &x)| *o = x as f32);
                         &tile[..rows * dim]
                     }
                 };
                 for q0 in (0..queries.rows).step_by(4) {
-                    score_tile(queries, q0, widened, &mut scores, b.rows, first);
+                    score_tile(&scored, q0, widened, &mut scores, b.rows, first);
                 }
+            }
+            for (out, shift) in scores.chunks_exact_mut(b.rows).zip(&shifts) {
+                out.iter_mut().for_each(|o| *o += shift);
             }
         }
         for (q, list) in candidates.iter_mut().enumerate() {
@@ -410,17 +437,23 @@ pub fn search(corpus: &Corpus, queries: &Matrix, k: usize) -> Result<Hits> {
         first += shard.rows;
     }
     let threads = scan_threads(blocks.len());
-    let lists = if threads <= 1 {
-        scan(corpus.dim, queries, k, &blocks)
-    } else {
-        let per = blocks.len().div_ceil(threads);
+    let per = blocks.len().div_ceil(threads);
+    let mut lists = Vec::with_capacity(queries.rows);
+    // Queries in chunks: each thread holds a chunk's scores for one block.
+    for first in (0..queries.rows).step_by(QUERY_CHUNK) {
+        let chunk = queries.slice_rows(first, (first + QUERY_CHUNK).min(queries.rows));
+        if threads <= 1 {
+            lists.extend(scan(corpus.dim, &chunk, k, &blocks));
+            continue;
+        }
+        let chunk = &chunk;
         let parts: Vec<Vec<Vec<(u32, f32)>>> = std::thread::scope(|scope| {
             let running: Vec<_> =
-                blocks.chunks(per).map(|part| scope.spawn(move || scan(corpus.dim, queries, k, part))).collect();
+                blocks.chunks(per).map(|part| scope.spawn(move || scan(corpus.dim, chunk, k, part))).collect();
             running.into_iter().map(|t| t.join().expect("a search thread panicked")).collect()
         });
-        (0..queries.rows).map(|q| merge(parts.iter().map(|p| p[q].clone()), k)).collect()
-    };
+        lists.extend((0..chunk.rows).map(|q| merge(parts.iter().map(|p| p[q].clone()), k)));
+    }
     Ok(Hits::from_lists(k, lists))
 }
 
@@ -476,6 +509,10 @@ mod tests {
         for precision in [Precision::F32, Precision::F16, Precision::I8] {
             let corpus = Corpus::from_matrix(&docs, CPU_BLOCK_ROWS + 1000, precision);
             let stored = corpus.to_matrix();
+            // A query scores the same alone and in a batch (the two paths sum alike).
+            let alone = search(&corpus, &queries.slice_rows(0, 1), 10).unwrap();
+            let batch = search(&corpus, &queries, 10).unwrap();
+            assert_eq!(alone.row(0), batch.row(0), "{precision:?}: alone and in a batch of 9");
             for nq in [1, 3, 9] {
                 let q = queries.slice_rows(0, nq);
                 let got = search(&corpus, &q, 10).unwrap();
