@@ -302,16 +302,16 @@ fn search_case(
     queries: usize,
     precision: Precision,
 ) -> Result<SearchCase> {
-    let (storage, bytes_per_value) = match precision {
-        Precision::F32 => ("f32", 4),
-        Precision::F16 => ("f16", 2),
-        Precision::I8 => ("i8", 1),
+    let storage = match precision {
+        Precision::F32 => "f32",
+        Precision::F16 => "f16",
+        Precision::I8 => "i8",
     };
     let id = format!("search-{}-{storage}-q{queries}", corpus.rows);
     eprintln!("{id}");
     let stored = Arc::new(Corpus::from_matrix(
         corpus,
-        shard_rows(corpus.cols, bytes_per_value, DEFAULT_BINDING_LIMIT),
+        shard_rows(corpus.cols, precision.bytes_per_value(), DEFAULT_BINDING_LIMIT),
         precision,
     ));
     let q = corpus.slice_rows(0, queries);

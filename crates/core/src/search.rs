@@ -74,6 +74,17 @@ pub enum Precision {
     I8,
 }
 
+impl Precision {
+    /// Bytes each stored value takes (what a shard's size in a GPU binding is counted in).
+    pub fn bytes_per_value(self) -> usize {
+        match self {
+            Precision::F32 => 4,
+            Precision::F16 => 2,
+            Precision::I8 => 1,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Shard {
     pub rows: usize,
@@ -386,8 +397,8 @@ fn scan(dim: usize, queries: &Matrix, k: usize, blocks: &[Block]) -> Vec<Vec<(u3
                 let span = (b.start + first) * dim..(b.start + first + rows) * dim;
                 let widened: &[f32] = match &b.shard.storage {
                     Storage::F32(v) => &v[span],
-                    Storage::F16(v) => {
-                        tile[..rows * dim].iter_mut().zip(&v[span]).for_each(|(o, h)| *o = f16_to_f32(h.to_bits()));
+                    Storage::F16(_) => {
+                        b.shard.rows_into(dim, b.start + first..b.start + first + rows, &mut tile[..rows * dim]);
                         &tile[..rows * dim]
                     }
                     Storage::I8(quantized) => {

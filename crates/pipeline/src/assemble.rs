@@ -46,12 +46,8 @@ pub fn align_embeddings(
 /// corpora), in shards that fit one GPU binding. Codes and statistics are computed on these
 /// (`Corpus::to_matrix`), so the page sees what was measured.
 pub fn stored_embeddings(embeddings: &Matrix, precision: Precision) -> Corpus {
-    let bytes_per_value = match precision {
-        Precision::F32 => 4,
-        Precision::F16 => 2,
-        Precision::I8 => 1,
-    };
-    Corpus::from_matrix(embeddings, shard_rows(embeddings.cols, bytes_per_value, DEFAULT_BINDING_LIMIT), precision)
+    let rows = shard_rows(embeddings.cols, precision.bytes_per_value(), DEFAULT_BINDING_LIMIT);
+    Corpus::from_matrix(embeddings, rows, precision)
 }
 
 /// `documents.jsonl` (one JSON document per line), before gzip.
