@@ -30,6 +30,7 @@ const SHELL = [
   'web/scatter.js',
   'web/state.js',
   'web/store.js',
+  'web/texts.js',
   'web/style.css',
   'web/types.js',
   'web/worker.js',

@@ -28,11 +28,16 @@ embedder?: EmbedderInfo | null,
  * Smaller SAEs trained on the same embeddings, each with the feature-splitting map from its
  * features onto the main SAE's (arXiv 2408.00657, section on feature splitting).
  */
-coarse_saes?: Array<CoarseSaeInfo>, files: Array<FileEntry>, };
+coarse_saes?: Array<CoarseSaeInfo>, 
+/**
+ * How the documents' texts are split (files of role `document-texts`, in document order);
+ * absent when `documents.jsonl.gz` carries the texts itself (version 1 bundles).
+ */
+texts?: TextShards | null, files: Array<FileEntry>, };
 
 export type FileEntry = { path: string, role: Role, bytes: number, sha256: string, };
 
-export type Role = "sae-config" | "sae-weights" | "embeddings" | "embeddings-scale" | "documents" | "codes-indices" | "codes-values" | "features" | "training-log" | "embedder-weights" | "embedder-tokenizer" | "embedder-config" | "labels" | "families" | "coarse-sae-config" | "coarse-sae-weights" | "feature-split" | "layout" | "other";
+export type Role = "sae-config" | "sae-weights" | "embeddings" | "embeddings-scale" | "documents" | "document-texts" | "codes-indices" | "codes-values" | "features" | "training-log" | "embedder-weights" | "embedder-tokenizer" | "embedder-config" | "labels" | "families" | "coarse-sae-config" | "coarse-sae-weights" | "feature-split" | "layout" | "other";
 
 export type EmbeddingInfo = { 
 /**
@@ -45,6 +50,8 @@ export type EmbedderInfo = { model: string, dim: number, };
 export type SaeInfo = { d_in: number, d_sae: number, k: number, };
 
 export type CoarseSaeInfo = { d_sae: number, k: number, config: string, weights: string, split: string, };
+
+export type TextShards = { documents_per_shard: number, };
 
 export type Document = { id: string, title: string, abstract: string, categories: Array<string>, 
 /**
@@ -133,7 +140,11 @@ export type Family = { id: number, parent: number, label: string,
  */
 children: Array<number>, round: number, parent_family: number | null, };
 
-export type FamilyParams = { first_threshold: number, later_threshold: number, 
+export type FamilyParams = { 
+/**
+ * The algorithm (absent from files written before there were two: `readable`).
+ */
+method: FamilyMethod, first_threshold: number, later_threshold: number, 
 /**
  * Rounds after the first, each on the candidates minus all roots found so far.
  */
@@ -164,6 +175,8 @@ symmetrise: string,
 seed: number, };
 
 export type NodeSet = "live" | "clean";
+
+export type FamilyMethod = "readable" | "paper";
 
 export type FamilyStats = { 
 /**

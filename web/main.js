@@ -7,6 +7,7 @@
 import { EngineClient } from './engine.js';
 import { $, el, fmt, appLink, button } from './dom.js';
 import { Catalog } from './catalog.js';
+import { Texts } from './texts.js';
 import { readState, writeState, stateToSearch, setFirstView, VIEWS, DEFAULT_BUNDLE } from './state.js';
 import { SearchView } from './views/search.js';
 import { FeatureView } from './views/feature.js';
@@ -89,6 +90,8 @@ export class App {
     // is shown (render() waits for the catalog), so the views take them as present.
     /** @type {Catalog} */
     this.catalog = /** @type {any} */ (null);
+    /** @type {Texts} the documents' texts, fetched when shown */
+    this.texts = /** @type {any} */ (null);
     /** @type {Info} */
     this.info = /** @type {any} */ (null);
     /** @type {string | null} */
@@ -311,6 +314,7 @@ export class App {
       this.readyAt = performance.now();
       this.layout = layout;
       this.catalog = new Catalog(manifest, info, catalog, splits);
+      this.texts = new Texts(manifest, this.catalog, async (shard) => (await this.engine.call('documentTexts', { shard })).texts);
       this.info = info;
       $('bundle-info').textContent =
         `${manifest.name}: ${fmt.int(info.documents)} documents, ${manifest.embedding.model} embeddings (${info.d_in}-d), ` +

@@ -161,6 +161,7 @@
  * @property {{ args: {}, result: { storage: string | null } }} loadEmbedder
  * @property {{ args: { text: string }, result: { vector: Float32Array, ms: number } }} embed
  * @property {{ args: { doc: number }, result: Float32Array }} documentVector
+ * @property {{ args: { shard: number }, result: { texts: string[] } }} documentTexts
  * @property {{ args: SteerArgs, result: SteeredSearch }} steeredSearch
  * @property {{ args: { features: number[], strength: number }, result: [number, number][] }} steeringActivations
  * @property {{ args: { feature: number, n: number }, result: Neighbors }} decoderNeighbors

@@ -169,10 +169,12 @@ async function download(entries, source, verify, progress, unkept = { bytes: 0 }
  * @param {Manifest} manifest
  */
 function checkManifest(manifest) {
-  const total = manifest.files.reduce((sum, f) => sum + f.bytes, 0);
+  // Texts shards are fetched a few at a time, when shown, and are not held all at once.
+  const loaded = manifest.files.filter((f) => f.role !== 'document-texts');
+  const total = loaded.reduce((sum, f) => sum + f.bytes, 0);
   if (!(total <= BUNDLE_LIMIT)) {
     throw new Error(
-      `this bundle's ${manifest.files.length} files add up to ${sizeText(total)}, over the ${sizeText(BUNDLE_LIMIT)} a browser tab can load; nothing was downloaded`,
+      `this bundle's ${loaded.length} files add up to ${sizeText(total)}, over the ${sizeText(BUNDLE_LIMIT)} a browser tab can load; nothing was downloaded`,
     );
   }
 }
@@ -199,7 +201,8 @@ const handlers = {
       /** @type {Manifest} */
       const manifest = loading.manifest();
       checkManifest(manifest);
-      const entries = manifest.files.filter((f) => !EMBEDDER_ROLES.includes(f.role));
+      // The query embedder loads next (loadEmbedder); texts when shown (documentTexts).
+      const entries = manifest.files.filter((f) => !EMBEDDER_ROLES.includes(f.role) && f.role !== 'document-texts');
       const unkept = { bytes: 0 };
       await download(entries, source, (entry, bytes) => loading.add(entry.path, bytes), progress, unkept);
       progress({ type: 'finishing' });
@@ -246,6 +249,22 @@ const handlers = {
   },
 
   documentVector: ({ doc }) => current().documentVector(doc),
+
+  /** The texts of the documents of texts shard `shard`, fetched and verified now (cached by hash). */
+  async documentTexts({ shard }) {
+    if (!bundle) throw new Error('no bundle is loaded');
+    const entry = bundle.manifest.files.filter((f) => f.role === 'document-texts')[shard];
+    if (!entry) throw new Error(`this bundle has no texts shard ${shard}`);
+    const s = current();
+    /** @type {string[]} */
+    let texts = [];
+    try {
+      await download([entry], bundle.source, (e, bytes) => (texts = s.shardTexts(e.path, bytes)), () => {});
+    } catch (e) {
+      throw new Error(String(e?.message ?? e).split('\n').slice(1).join(' ') || String(e));
+    }
+    return { texts };
+  },
 
   async steeredSearch({ vector, features, values, families, strengths, mode, k }) {
     const started = performance.now();

@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { bothBrowsers } from './chromium.mjs';
+import { bundleDocuments } from './documents.mjs';
 import { readNpy } from './npy.mjs';
 
 const browsers = bothBrowsers();
@@ -21,7 +21,7 @@ const SHOTS = new URL('../../target/browser-test/screenshots/', import.meta.url)
 mkdirSync(SHOTS, { recursive: true });
 
 const file = (p) => readFileSync(new URL(`../../${DEMO}/${p}`, import.meta.url));
-const documents = gunzipSync(file('documents.jsonl.gz')).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const documents = bundleDocuments(file);
 const labels = JSON.parse(file('labels.json'));
 const families = JSON.parse(file('families.json')).families;
 const features = JSON.parse(file('features.json')).features;

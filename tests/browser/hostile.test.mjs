@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { copyFileSync, linkSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { bundleDocuments } from './documents.mjs';
 import { bothBrowsers } from './chromium.mjs';
 import { BASE, FIXTURES, assertReference, openPage, showDoc } from './helpers.mjs';
 
@@ -17,7 +18,8 @@ const ROOT = new URL('../../', import.meta.url);
 const GOOD = `${FIXTURES}/bundle/`;
 const HOSTILE = `${FIXTURES}/hostile`;
 const good = JSON.parse(readFileSync(new URL(`${GOOD}manifest.json`, ROOT), 'utf8'));
-const goodDocuments = gunzipSync(readFileSync(new URL(`${GOOD}documents.jsonl.gz`, ROOT))).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const goodDocuments = bundleDocuments((p) => readFileSync(new URL(`${GOOD}${p}`, ROOT)));
+const PER_SHARD = good.texts.documents_per_shard;
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 /** JSON nested `depth` levels deep: [[[...]]]. */
@@ -66,7 +68,11 @@ function makeBundle(name, { replace = {}, add = [], edit = (m) => m, manifest = 
 /** The good bundle's manifest entry for `path`, in `m`. */
 const entryOf = (m, path) => m.files.find((f) => f.path === path);
 
-const documentsFile = (docs) => gzipSync(docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
+/** `docs` as a bundle stores them: heads in documents.jsonl.gz and texts shard 0 (the first documents). */
+const documentsFiles = (docs) => ({
+  'documents.jsonl.gz': gzipSync(docs.map(({ abstract, ...head }) => JSON.stringify(head)).join('\n') + '\n'),
+  'texts/0000.jsonl.gz': gzipSync(docs.slice(0, PER_SHARD).map((d) => JSON.stringify(d.abstract)).join('\n') + '\n'),
+});
 
 const browsers = bothBrowsers();
 
@@ -244,10 +250,34 @@ test('deeply nested JSON in the manifest, labels and documents gives a message, 
   assert.equal(loaded.state, 'ready', loaded.message);
   assert.match(loaded.message, /labels\.json could not be used \(labels file: .*\); the page goes on without it/);
   // Documents are not: refused, naming the line.
-  const docs = goodDocuments.map((d) => JSON.stringify(d));
+  const docs = goodDocuments.map(({ abstract, ...head }) => JSON.stringify(head));
   docs[0] = `{"id":"x","title":${nested(DEPTH)}}`;
   url = makeBundle('deep-documents', { replace: { 'documents.jsonl.gz': gzipSync(docs.join('\n')) } });
   await assertRefused(w.page, url, /documents line 1: /);
+  await assertUnharmedAndUsable(w);
+});
+
+test('a texts shard that fails its checksum is named where its texts would be, and the rest of the page works', async () => {
+  const w = await watchedPage();
+  const path = 'texts/0000.jsonl.gz';
+  const damaged = Buffer.from(readFileSync(new URL(`${GOOD}${path}`, ROOT)));
+  damaged[damaged.length - 12] ^= 0x55;
+  const url = makeBundle('damaged-texts', {
+    replace: { [path]: damaged },
+    // The manifest keeps the good file's hash: the served bytes are the damaged ones.
+    edit: (m) => (Object.assign(entryOf(m, path), { sha256: entryOf(good, path).sha256 }), m),
+  });
+  const loaded = await loadBundle(w.page, url);
+  assert.equal(loaded.state, 'ready', `texts are not needed to open a bundle: ${loaded.message}`);
+  assertReference(3, await showDoc(w.page, 3));
+  await w.page.waitForFunction(() => !document.getElementById('doc-text')?.dataset.loading);
+  assert.match(await w.page.textContent('#doc-text'), /^\(text not available: checksum mismatch for texts\/0000\.jsonl\.gz/);
+  // A document of the next shard shows its text; its search results list with their titles.
+  const other = PER_SHARD + 3;
+  assertReference(other, await showDoc(w.page, other));
+  await w.page.waitForFunction(() => !document.getElementById('doc-text')?.dataset.loading);
+  assert.equal(await w.page.textContent('#doc-text'), goodDocuments[other].abstract);
+  assert.ok((await w.page.$$('#results li a.title')).length > 0);
   await assertUnharmedAndUsable(w);
 });
 
@@ -264,7 +294,7 @@ test('markup and javascript: URLs in titles, labels, ids and the manifest are sh
   const payloads = [IMG, SCRIPT, LINK, 'javascript:alert(5)'];
   const labels = Array.from({ length: good.sae.d_sae }, (_, j) => ({ index: j, label: `${payloads[j % 4]} ${j}`, reasoning: payloads[(j + 1) % 4], phrases: [[payloads[(j + 2) % 4], 1.0]] }));
   const url = makeBundle('markup', {
-    replace: { 'documents.jsonl.gz': documentsFile(docs) },
+    replace: documentsFiles(docs),
     add: [{ path: 'labels.json', role: 'labels', bytes: JSON.stringify(labels) }],
     edit: (m) => Object.assign(m, { name: IMG, description: `${SCRIPT} javascript:alert(6)` }),
   });
@@ -278,6 +308,9 @@ test('markup and javascript: URLs in titles, labels, ids and the manifest are sh
   }
   await showDoc(w.page, 0);
   assert.equal(await w.page.textContent('#doc-title'), docs[0].title);
+  // The text arrives from its shard after the title, as text too.
+  await w.page.waitForFunction(() => !document.getElementById('doc-text')?.dataset.loading);
+  assert.equal(await w.page.textContent('#doc-text'), docs[0].abstract);
   assert.match(await w.page.textContent('#doc-meta'), /^javascript:alert\(1\)/);
   assert.match(await w.page.textContent('#query-features'), /<img src=x onerror=|<script>|javascript:/);
   // The titles are in-page links to "more like this", whatever the ids say; clicking one stays here.

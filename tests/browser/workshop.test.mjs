@@ -89,14 +89,16 @@ test('real abstracts go through the whole workshop on the CPU path, and the resu
   console.log(`workshop build: ${ms} ms`);
   assert.equal(name, 'my-papers');
   assert.equal(await page.evaluate(() => window.saescope.info.documents), 300);
-  // The documents' embeddings equal the reference (stored as f16 in the bundle).
+  // The documents' embeddings equal the reference: embedded here by the demo bundle's query
+  // embedder, whose weights are int8 (within cosine 0.9996 of the f32 model, crates/embed/tests/reference.rs),
+  // then stored as f16.
   for (const doc of [0, 57, 149, 150, 299]) {
     const v = await page.evaluate((d) => window.saescope.engine.call('documentVector', { doc: d }).then((x) => Array.from(x)), doc);
     const want = reference.subarray(doc * dim, (doc + 1) * dim);
     let dot = 0, a = 0, b = 0;
     for (let i = 0; i < dim; i++) (dot += v[i] * want[i]), (a += v[i] * v[i]), (b += want[i] * want[i]);
     const cosine = dot / Math.sqrt(a * b);
-    assert.ok(cosine >= 0.9999, `document ${doc}: cosine ${cosine} to the reference embedding`);
+    assert.ok(cosine >= 0.999, `document ${doc}: cosine ${cosine} to the reference embedding`);
   }
   // A typed query (a paper's title) finds that paper first.
   await page.waitForFunction(() => document.body.dataset.embedder === 'ready', null, { timeout: 180_000 });

@@ -144,7 +144,7 @@ export class ClustersView {
             item.append(
               this.app.documentLink(doc),
               el('span', ` ${d.categories?.[0] ?? ''}`, 'muted'),
-              el('p', snippet(d.abstract, 140), 'snippet'),
+              this.app.texts.paragraph(doc, 140),
             );
             return item;
           }),

@@ -29,7 +29,7 @@ export class FeatureView {
     li.append(
       this.app.documentLink(doc),
       el('span', ` ${fmt.num(value, 3)}`, 'score'),
-      el('p', snippet(d.abstract, 160), 'snippet'),
+      this.app.texts.paragraph(doc, 160),
     );
     return li;
   }

@@ -72,7 +72,7 @@ export class SearchView {
     const d = this.app.catalog.document(/** @type {number} */ (s.doc));
     $('doc-title').textContent = d.title;
     $('doc-meta').textContent = [d.id, ...(d.categories ?? []).slice(0, 3)].join(' · ');
-    $('doc-text').textContent = d.abstract ?? '';
+    this.app.texts.paragraph(/** @type {number} */ (s.doc), null, $('doc-text'));
   }
 
   /**
@@ -303,7 +303,7 @@ export class SearchView {
           meta.append(' · ', a);
         }
         meta.append(' · ', button('more like this', () => this.app.openDocument(h.doc), 'link'));
-        li.append(title, meta, el('p', snippet(d.abstract), 'snippet'));
+        li.append(title, meta, this.app.texts.paragraph(h.doc, 240));
         if (fires.length) li.append(el('p', `fires: ${fires.map((j) => catalog.label(j)).join(' · ')}`, 'fires'));
         return li;
       }),

@@ -911,13 +911,19 @@ fn browser_table(browser: &Value, ours: &Value) -> String {
 }
 
 /// Bytes of the demo bundle per document, by part, and of the wasm binary.
+/// The part of [`sizes_table`] for texts shards: fetched when the page shows a text, not with the bundle.
+const TEXTS_PART: &str = "texts (fetched when shown)";
+
 fn sizes_table(demo: &Path) -> Result<String> {
     let manifest: Value = serde_json::from_slice(&std::fs::read(demo.join("manifest.json"))?)?;
     let documents = num(&manifest, "documents").context("manifest.json has no document count")?;
     let mut parts: Vec<(String, f64)> = Vec::new();
     for file in manifest["files"].as_array().context("manifest.json has no files")? {
         let role = text(file, "role");
-        let part = role.split('-').next().unwrap_or(role).to_owned();
+        let part = match role {
+            "document-texts" => TEXTS_PART.to_owned(),
+            _ => role.split('-').next().unwrap_or(role).to_owned(),
+        };
         let bytes = num(file, "bytes").unwrap_or(0.0);
         match parts.iter_mut().find(|(p, _)| *p == part) {
             Some((_, total)) => *total += bytes,
@@ -926,6 +932,7 @@ fn sizes_table(demo: &Path) -> Result<String> {
     }
     let total: f64 = parts.iter().map(|(_, b)| b).sum();
     let embedder: f64 = parts.iter().filter(|(p, _)| p == "embedder").map(|(_, b)| b).sum();
+    let texts: f64 = parts.iter().filter(|(p, _)| p == TEXTS_PART).map(|(_, b)| b).sum();
     let name = if demo.ends_with(DEMO_DIR) { "The demo bundle's" } else { "The bundle's" };
     let mut out = format!("{name} files by manifest role ({documents} documents):\n\n");
     out += &header(&["part", "bytes", "bytes per document"]);
@@ -937,6 +944,11 @@ fn sizes_table(demo: &Path) -> Result<String> {
         "**total without the query embedder**".into(),
         format!("{:.0}", total - embedder),
         format!("**{:.0}**", (total - embedder) / documents),
+    ]);
+    out += &row(&[
+        "**cold download** (all but the texts)".into(),
+        format!("{:.0}", total - texts),
+        format!("**{:.0}**", (total - texts) / documents),
     ]);
     let wasm = root().join("pkg/saescope_wasm_bg.wasm");
     let raw = std::fs::metadata(&wasm).with_context(|| format!("{} is missing", wasm.display()))?.len();

@@ -20,7 +20,8 @@ use saescope_interp::families::FamilyParams;
 use saescope_interp::labels::{CleanFilter, LabelConfig};
 use saescope_pipeline::analyse::encode_all;
 use saescope_pipeline::assemble::{
-    align_embeddings, assemble, description, documents_jsonl, layout_npy, stored_embeddings, BundleParts, EmbedderFiles,
+    align_embeddings, assemble, description, documents_jsonl, layout_npy, stored_codes, stored_embeddings, BundleParts,
+    EmbedderFiles,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -213,6 +214,7 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     let encoded = pollster::block_on(encode_all(backend, &sae, &as_read, &mut |p| bars.update(p)));
     bars.finish();
     let (codes, metrics) = encoded?;
+    let codes = stored_codes(&codes)?;
     let stats = feature_stats(&codes, 20, 20);
     stages.done("encode + feature statistics");
 
@@ -300,7 +302,7 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
         stats,
         labels_json,
         families_json,
-        documents_jsonl: &lines,
+        documents: &docs,
         layout: Some(layout_npy),
         embedder,
     })?;

@@ -9,7 +9,7 @@ use saescope_build::files::{read, read_sae, write};
 use saescope_build::stages::{compute_families, compute_labels, cooccurrence, label_model, label_summary};
 use saescope_core::SparseCodes;
 use saescope_format::bundle::Bundle;
-use saescope_format::documents::{parse_documents, Document};
+use saescope_format::documents::Document;
 use saescope_interp::analysis::{self, DiffOrder};
 use saescope_interp::families::{self, FamiliesFile, FamilyParams, NodeSet};
 use saescope_interp::labels::{self, CleanFilter, FeatureLabel, LabelConfig};
@@ -100,8 +100,8 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         .codes
         .clone()
         .with_context(|| format!("{} has no codes (codes/indices.npy, codes/values.npy)", dir.display()))?;
-    let documents = match &bundle.documents {
-        Some(bytes) => parse_documents(bytes)?,
+    let documents = match bundle.read_documents()? {
+        Some(documents) => documents,
         None => bail!("{} has no documents (documents.jsonl.gz)", dir.display()),
     };
     if documents.len() != codes.rows() {

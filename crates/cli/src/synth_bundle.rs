@@ -8,6 +8,7 @@ use saescope_core::matrix::normalize;
 use saescope_core::search::{Corpus, Precision, Storage};
 use saescope_core::synth::PlantedData;
 use saescope_format::bundle::{shard_rows, BundleBuilder, DEFAULT_BINDING_LIMIT};
+use saescope_format::documents::Document;
 use saescope_format::manifest::Role;
 use saescope_format::npy;
 use saescope_format::prelude::*;
@@ -56,25 +57,30 @@ pub fn write_synthetic(
         let Storage::F16(values) = &shard.storage else { unreachable!("built as f16") };
         bundle.add(&format!("embeddings/{i:03}.npy"), Role::Embeddings, npy::to_bytes(&[shard.rows, dim], values)?);
     }
-    let (idx, val) = codes.to_npy()?;
+    let (idx, val) = codes.to_compact_npy()?;
     bundle.add("codes/indices.npy", Role::CodesIndices, idx);
     bundle.add("codes/values.npy", Role::CodesValues, val);
-    let mut docs = String::new();
-    for r in 0..documents {
-        let atoms = data.atoms_of(r);
-        let weights = &data.weights[r * k..(r + 1) * k];
-        let parts: Vec<String> = atoms.iter().zip(weights).map(|(a, w)| format!("atom {a} (weight {w:.2})")).collect();
-        let doc = serde_json::json!({
-            "id": format!("synth-{r:06}"),
-            // Every 1000th title carries markup, so the page's text-not-HTML rule is tested.
-            "title": if r % 1000 == 1 { format!("Synthetic document {r} <b>markup is shown as text</b>") } else { format!("Synthetic document {r}") },
-            "abstract": format!("A planted mixture of {}.", parts.join(", ")),
-            "categories": [format!("planted.atom-{}", atoms[0])],
-        });
-        docs.push_str(&doc.to_string());
-        docs.push('\n');
-    }
-    bundle.add("documents.jsonl.gz", Role::Documents, saescope_format::documents::gzip(docs.as_bytes()));
+    let docs: Vec<Document> = (0..documents)
+        .map(|r| {
+            let atoms = data.atoms_of(r);
+            let weights = &data.weights[r * k..(r + 1) * k];
+            let parts: Vec<String> =
+                atoms.iter().zip(weights).map(|(a, w)| format!("atom {a} (weight {w:.2})")).collect();
+            Document {
+                id: format!("synth-{r:06}"),
+                // Every 1000th title carries markup, so the page's text-not-HTML rule is tested.
+                title: if r % 1000 == 1 {
+                    format!("Synthetic document {r} <b>markup is shown as text</b>")
+                } else {
+                    format!("Synthetic document {r}")
+                },
+                text: format!("A planted mixture of {}.", parts.join(", ")),
+                categories: vec![format!("planted.atom-{}", atoms[0])],
+                year: None,
+            }
+        })
+        .collect();
+    bundle.add_documents(&docs)?;
     // The map is planted too: each document beside its strongest atom's anchor.
     let layout = data.planted_layout(seed);
     bundle.add("layout.npy", Role::Layout, npy::to_bytes(&[layout.rows, 2], &layout.data)?);

@@ -48,12 +48,12 @@ pub fn tokenize(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>> {
 }
 
 impl Embedder {
-    /// Loads the model from `model.safetensors` (f32 or f16), `tokenizer.json` and `config.json`.
+    /// Loads the model from `model.safetensors` (f32, f16, or int8 as [`quantize_weights`]
+    /// writes it), `tokenizer.json` and `config.json`.
     pub fn from_bytes(weights: &[u8], tokenizer_json: &[u8], config_json: &[u8]) -> Result<Self> {
         let config: Config = serde_json::from_slice(config_json).map_err(|e| err("embedder config.json", e))?;
         let tokenizer = load_tokenizer(tokenizer_json)?;
-        let vb = VarBuilder::from_slice_safetensors(weights, DType::F32, &Device::Cpu)
-            .map_err(|e| err("embedder weights", e))?;
+        let vb = VarBuilder::from_tensors(widen_weights(weights)?, DType::F32, &Device::Cpu);
         let model = BertModel::load(vb, &config).map_err(|e| err("embedder weights do not fit config.json", e))?;
         Ok(Self { model, tokenizer, dim: config.hidden_size })
     }
@@ -108,14 +108,14 @@ impl Embedder {
     }
 }
 
-/// The bundle files of the query embedder: (path, role, bytes), weights as f16.
+/// The bundle files of the query embedder: (path, role, bytes), weights quantised ([`quantize_weights`]).
 pub fn bundle_files(
     weights: &[u8],
     tokenizer_json: &[u8],
     config_json: &[u8],
 ) -> Result<Vec<(&'static str, Role, Vec<u8>)>> {
     Ok(vec![
-        ("embedder/model.safetensors", Role::EmbedderWeights, weights_to_f16(weights)?),
+        ("embedder/model.safetensors", Role::EmbedderWeights, quantize_weights(weights)?),
         ("embedder/tokenizer.json", Role::EmbedderTokenizer, tokenizer_json.to_vec()),
         ("embedder/config.json", Role::EmbedderConfig, config_json.to_vec()),
     ])
@@ -171,32 +171,153 @@ impl Embedder {
     }
 }
 
-/// The model's weights with every f32 tensor stored as f16: half the download for the browser,
-/// cosine >= 0.999 to the f32 model's embeddings (tested).
-pub fn weights_to_f16(weights: &[u8]) -> Result<Vec<u8>> {
+/// Values of a weight matrix's row that share one int8 scale ([`quantize_weights`]).
+pub const QUANT_GROUP: usize = 64;
+/// The scales of int8 tensor `name` are the f32 tensor `name` + this suffix, `[rows, cols / QUANT_GROUP]`.
+const SCALE_SUFFIX: &str = ".int8_scale";
+
+/// The model's weights as bundles carry them, a quarter of the f32 bytes: every weight matrix
+/// (2D, at least 4,096 values, rows a multiple of [`QUANT_GROUP`] long) as int8 with one f32
+/// scale per group of 64 values of a row (symmetric: the group's largest magnitude is 127), the
+/// rest (layer norms, biases) as f16. Only the download is int8: [`Embedder::from_bytes`]
+/// widens the weights to f32 once, so queries run exactly as with f32 weights of these values.
+/// Cosine to the f32 model's embeddings: at least 0.999 (tests/reference.rs).
+pub fn quantize_weights(weights: &[u8]) -> Result<Vec<u8>> {
     use safetensors::{tensor::TensorView, Dtype, SafeTensors};
     let st = SafeTensors::deserialize(weights).map_err(|e| err("embedder weights", e))?;
-    let converted: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            let (dtype, data) = match view.dtype() {
-                Dtype::F32 => (
-                    Dtype::F16,
-                    view.data()
-                        .chunks_exact(4)
-                        .flat_map(|c| half::f16::from_f32(f32::from_le_bytes([c[0], c[1], c[2], c[3]])).to_le_bytes())
-                        .collect(),
-                ),
-                other => (other, view.data().to_vec()),
-            };
-            (name, dtype, view.shape().to_vec(), data)
-        })
-        .collect();
+    let mut converted: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            converted.push((name, view.dtype(), view.shape().to_vec(), view.data().to_vec()));
+            continue;
+        }
+        let values: Vec<f32> =
+            view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        match *view.shape() {
+            [rows, cols] if rows * cols >= 4096 && cols % QUANT_GROUP == 0 => {
+                let mut codes = Vec::with_capacity(values.len());
+                let mut scales = Vec::with_capacity(values.len() / QUANT_GROUP);
+                for group in values.chunks_exact(QUANT_GROUP) {
+                    let scale = group.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+                    let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+                    codes.extend(group.iter().map(|v| (v * inverse).round().clamp(-127.0, 127.0) as i8 as u8));
+                    scales.extend(scale.to_le_bytes());
+                }
+                converted.push((format!("{name}{SCALE_SUFFIX}"), Dtype::F32, vec![rows, cols / QUANT_GROUP], scales));
+                converted.push((name, Dtype::I8, vec![rows, cols], codes));
+            }
+            _ => {
+                let halves = values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
+                converted.push((name, Dtype::F16, view.shape().to_vec(), halves));
+            }
+        }
+    }
     let views = converted
         .iter()
         .map(|(name, dtype, shape, data)| TensorView::new(*dtype, shape.clone(), data).map(|v| (name.as_str(), v)))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| err("converting embedder weights", e))?;
     safetensors::serialize(views, None).map_err(|e| err("converting embedder weights", e))
+}
+
+/// Every tensor of `weights` as f32 (f32, f16, or int8 with its scales from [`quantize_weights`]),
+/// each int8 tensor's scales checked against its shape.
+fn widen_weights(weights: &[u8]) -> Result<std::collections::HashMap<String, Tensor>> {
+    use safetensors::{Dtype, SafeTensors};
+    let st = SafeTensors::deserialize(weights).map_err(|e| err("embedder weights", e))?;
+    let tensor = |name: &str, values: Vec<f32>, shape: &[usize]| {
+        Tensor::from_vec(values, shape, &Device::Cpu).map_err(|e| err(&format!("embedder weights: {name}"), e))
+    };
+    let mut out = std::collections::HashMap::new();
+    for (name, view) in st.tensors() {
+        let data = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            _ if name.ends_with(SCALE_SUFFIX) => continue,
+            Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            Dtype::I8 => {
+                let scale_name = format!("{name}{SCALE_SUFFIX}");
+                let scales = st
+                    .tensor(&scale_name)
+                    .map_err(|_| err("embedder weights", format!("int8 tensor {name} has no {scale_name}")))?;
+                let groups = data.len() / QUANT_GROUP;
+                let fits = matches!(*view.shape(), [rows, cols] if cols % QUANT_GROUP == 0 && scales.shape() == [rows, cols / QUANT_GROUP]);
+                if !fits || scales.dtype() != Dtype::F32 {
+                    return Err(err(
+                        "embedder weights",
+                        format!(
+                            "{scale_name} is {:?} {:?}, not f32 [rows, cols / {QUANT_GROUP}] for {name} {:?}",
+                            scales.dtype(),
+                            scales.shape(),
+                            view.shape()
+                        ),
+                    ));
+                }
+                let scales = scales.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+                debug_assert_eq!(scales.len(), groups);
+                data.chunks_exact(QUANT_GROUP)
+                    .zip(scales)
+                    .flat_map(|(group, scale)| group.iter().map(move |&q| f32::from(q as i8) * scale))
+                    .collect()
+            }
+            // Buffers such as `embeddings.position_ids` (int64), which BERT does not load.
+            Dtype::I64 | Dtype::I32 | Dtype::U8 | Dtype::BOOL => continue,
+            other => {
+                return Err(err("embedder weights", format!("{name} has dtype {other:?} (expected f32, f16 or int8)")))
+            }
+        };
+        out.insert(name.clone(), tensor(&name, values, view.shape())?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use safetensors::{tensor::TensorView, Dtype};
+
+    fn file(tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
+        let views = tensors.iter().map(|(n, d, s, b)| (*n, TensorView::new(*d, s.clone(), b).unwrap()));
+        safetensors::serialize(views, None).unwrap()
+    }
+
+    fn f32_bytes(values: &[f32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn quantised_weights_widen_back_within_half_a_step() {
+        let matrix: Vec<f32> = (0..64 * 128).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+        let mut with_zero_group = matrix.clone();
+        with_zero_group[..QUANT_GROUP].fill(0.0);
+        let bias: Vec<f32> = (0..128).map(|i| i as f32 / 100.0).collect();
+        let original = file(&[
+            ("w", Dtype::F32, vec![64, 128], f32_bytes(&with_zero_group)),
+            ("b", Dtype::F32, vec![128], f32_bytes(&bias)),
+        ]);
+        let small = quantize_weights(&original).unwrap();
+        assert!(small.len() < original.len() / 3, "{} of {} bytes", small.len(), original.len());
+        let wide = widen_weights(&small).unwrap();
+        assert_eq!(wide.len(), 2, "the scales are not tensors of the model");
+        let w: Vec<f32> = wide["w"].flatten_all().unwrap().to_vec1().unwrap();
+        for (g, (got, want)) in w.chunks(QUANT_GROUP).zip(with_zero_group.chunks(QUANT_GROUP)).enumerate() {
+            let step = want.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+            let worst = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(worst <= step / 2.0 + 1e-7, "group {g}: error {worst}, step {step}");
+        }
+        let b: Vec<f32> = wide["b"].to_vec1().unwrap();
+        assert!(b.iter().zip(&bias).all(|(a, x)| (a - x).abs() <= x.abs() / 1000.0), "biases as f16");
+    }
+
+    #[test]
+    fn int8_weights_without_fitting_scales_are_refused() {
+        let codes = vec![1u8; 2 * 128];
+        let no_scale = file(&[("w", Dtype::I8, vec![2, 128], codes.clone())]);
+        assert!(widen_weights(&no_scale).unwrap_err().to_string().contains("has no w.int8_scale"));
+        let wrong = file(&[
+            ("w", Dtype::I8, vec![2, 128], codes),
+            ("w.int8_scale", Dtype::F32, vec![2, 3], f32_bytes(&[1.0; 6])),
+        ]);
+        assert!(widen_weights(&wrong).unwrap_err().to_string().contains("not f32 [rows, cols / 64]"));
+    }
 }

@@ -4,7 +4,7 @@
 //! model (`cargo xtask setup` fetches it) and ../shared beside the checkout, so it is ignored by a
 //! plain `cargo test` and run by `cargo xtask test` (`cargo test -- --ignored`).
 
-use saescope_embed::{weights_to_f16, Embedder};
+use saescope_embed::{quantize_weights, Embedder};
 use saescope_format::npy;
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -71,12 +71,19 @@ fn reproduces_sentence_transformers() {
         assert!(diff < 1e-5, "document {i}: batch of 1 differs by {diff}");
     }
 
-    // The f16 weights the browser downloads stay close.
-    let half = Embedder::from_bytes(&weights_to_f16(&weights).unwrap(), &tokenizer, &config).unwrap();
-    let h = half.embed(&texts[..32]).unwrap();
-    let worst_half = (0..32).map(|i| cosine(h.row(i), &batched[i * 384..(i + 1) * 384])).fold(1.0, f32::min);
-    println!("f16 weights: min cosine {worst_half:.6}");
-    assert!(worst_half >= 0.999, "f16 min cosine {worst_half}");
+    // The int8 weights the browser downloads stay close, for abstracts and for short queries
+    // (the titles: a few words, as people type).
+    let quantized = quantize_weights(&weights).unwrap();
+    println!("embedder weights: {} bytes f32, {} bytes int8", weights.len(), quantized.len());
+    assert!(quantized.len() * 3 < weights.len(), "int8 weights are about a quarter of f32");
+    let small = Embedder::from_bytes(&quantized, &tokenizer, &config).unwrap();
+    let q = small.embed(&texts[..64]).unwrap();
+    let worst_abstract = (0..64).map(|i| cosine(q.row(i), &batched[i * 384..(i + 1) * 384])).fold(1.0, f32::min);
+    let titles: Vec<&str> = texts[..64].iter().map(|t| t.split(". ").next().unwrap()).collect();
+    let (full, quant) = (embedder.embed(&titles).unwrap(), small.embed(&titles).unwrap());
+    let worst_title = (0..64).map(|i| cosine(full.row(i), quant.row(i))).fold(1.0, f32::min);
+    println!("int8 weights: min cosine {worst_abstract:.6} (abstracts), {worst_title:.6} (titles)");
+    assert!(worst_abstract >= 0.999 && worst_title >= 0.999, "int8 min cosine {worst_abstract} / {worst_title}");
 }
 
 #[test]

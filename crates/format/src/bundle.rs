@@ -2,8 +2,9 @@
 //! hashes them; the loader verifies each file as it arrives and assembles SAE, corpus and codes.
 //! No filesystem here: callers (CLI, browser) move the bytes.
 
+use crate::documents::{parse_texts, split_documents, Document, TEXT_SHARD_DOCUMENTS};
 use crate::manifest::{
-    CoarseSaeInfo, EmbedderInfo, EmbeddingInfo, FileEntry, Manifest, Role, SaeInfo, FORMAT, VERSION,
+    CoarseSaeInfo, EmbedderInfo, EmbeddingInfo, FileEntry, Manifest, Role, SaeInfo, TextShards, FORMAT, VERSION,
 };
 use crate::matrices::{CodesFiles, CorpusFiles};
 use crate::npy::{DType, Npy};
@@ -44,6 +45,7 @@ impl BundleBuilder {
                 sae: SaeInfo { d_in: sae.d_in, d_sae: sae.d_sae, k: sae.k },
                 embedder: None,
                 coarse_saes: Vec::new(),
+                texts: None,
                 files: Vec::new(),
             },
             contents: Vec::new(),
@@ -58,6 +60,21 @@ impl BundleBuilder {
     pub fn add(&mut self, path: &str, role: Role, bytes: Vec<u8>) {
         self.manifest.files.push(FileEntry::describe(path, role, &bytes));
         self.contents.push(bytes);
+    }
+
+    /// Adds the documents: `documents.jsonl.gz` (everything but the texts) and the texts in
+    /// shards of [`TEXT_SHARD_DOCUMENTS`] under `texts/`, which the page fetches when it shows them.
+    pub fn add_documents(&mut self, docs: &[Document]) -> Result<()> {
+        if docs.len() != self.manifest.documents {
+            return Err(Error::Shape(format!("{} documents for a bundle of {}", docs.len(), self.manifest.documents)));
+        }
+        let (heads, shards) = split_documents(docs, TEXT_SHARD_DOCUMENTS)?;
+        self.add("documents.jsonl.gz", Role::Documents, heads);
+        for (s, shard) in shards.into_iter().enumerate() {
+            self.add(&format!("texts/{s:04}.jsonl.gz"), Role::DocumentTexts, shard);
+        }
+        self.manifest.texts = Some(TextShards { documents_per_shard: TEXT_SHARD_DOCUMENTS });
+        Ok(())
     }
 
     /// Adds a smaller SAE on the same embeddings and its split map onto the main SAE, under
@@ -122,6 +139,9 @@ pub struct Bundle {
     pub corpus: Corpus,
     pub codes: Option<SparseCodes>,
     pub documents: Option<Vec<u8>>,
+    /// Every document's text, in order, when every texts shard was added to the loader (the CLI
+    /// loads them all; the page fetches shards when it shows a text, see [`Bundle::shard_texts`]).
+    pub texts: Option<Vec<String>>,
     /// `labels.json` and `families.json`, when the bundle has them (parsed by
     /// `saescope_interp::catalog`).
     pub labels: Option<Vec<u8>>,
@@ -139,6 +159,32 @@ pub struct Bundle {
 pub struct CoarseSae {
     pub sae: Sae,
     pub split: FeatureSplit,
+}
+
+impl Bundle {
+    /// The documents (`None` without a documents file), with their texts when [`Bundle::texts`]
+    /// has them (else with empty texts: the page fetches them when shown).
+    pub fn read_documents(&self) -> Result<Option<Vec<Document>>> {
+        let Some(bytes) = &self.documents else { return Ok(None) };
+        let mut docs = crate::documents::parse_documents(bytes)?;
+        if let Some(texts) = &self.texts {
+            for (doc, text) in docs.iter_mut().zip(texts) {
+                doc.text.clone_from(text);
+            }
+        }
+        Ok(Some(docs))
+    }
+
+    /// The texts of one shard's bytes (as fetched from [`Manifest::text_shards`] entry `path`),
+    /// verified against the manifest (size, sha256) and parsed.
+    pub fn shard_texts(manifest: &Manifest, path: &str, bytes: &[u8]) -> Result<Vec<String>> {
+        let (entry, _, n) = manifest
+            .text_shards()
+            .find(|(f, _, _)| f.path == path)
+            .ok_or_else(|| Error::Missing(format!("texts shard {path} in manifest.json")))?;
+        entry.verify(bytes)?;
+        parse_texts(path, bytes, n)
+    }
 }
 
 /// A bundle's map: one finite 2D point per document (`layout.npy`, f32 or f16).
@@ -190,6 +236,20 @@ impl BundleLoader {
         }
     }
 
+    /// Every text, when every texts shard was added; `None` when none was; an error naming the
+    /// first missing shard when only some were.
+    fn take_texts(&mut self) -> Result<Option<Vec<String>>> {
+        let shards: Vec<(String, usize)> = self.manifest.text_shards().map(|(f, _, n)| (f.path.clone(), n)).collect();
+        if shards.iter().all(|(path, _)| !self.files.contains_key(path)) {
+            return Ok(None);
+        }
+        let mut texts = Vec::with_capacity(self.manifest.documents);
+        for (path, n) in shards {
+            texts.extend(parse_texts(&path, &self.take_path(&path)?, n)?);
+        }
+        Ok(Some(texts))
+    }
+
     /// Parses everything added. Embedding shards are taken in manifest order.
     pub fn finish(mut self) -> Result<Bundle> {
         let cfg = self.take(Role::SaeConfig)?;
@@ -239,6 +299,7 @@ impl BundleLoader {
             None
         };
         let documents = self.take_optional(Role::Documents)?;
+        let texts = self.take_texts()?;
         let labels = self.take_optional(Role::Labels)?;
         let families = self.take_optional(Role::Families)?;
         let features = self.take_optional(Role::Features)?;
@@ -250,6 +311,7 @@ impl BundleLoader {
             corpus,
             codes,
             documents,
+            texts,
             labels,
             families,
             features,
@@ -292,6 +354,53 @@ mod tests {
         let bundle = loader.finish().unwrap();
         assert_eq!(bundle.corpus.rows(), 10);
         assert_eq!(bundle.corpus.shards.len(), 2);
+    }
+
+    #[test]
+    fn texts_load_all_or_none_and_a_damaged_shard_is_named() {
+        let data = PlantedData::generate(16, 32, 3, 10, 2);
+        let mut b = BundleBuilder::new("t", "", "planted", &data.sae, 300);
+        let (cfg, weights) = data.sae.to_saelens(crate::saelens::WeightDType::F32, None).unwrap();
+        b.add("sae/cfg.json", Role::SaeConfig, cfg);
+        b.add("sae/sae_weights.safetensors", Role::SaeWeights, weights);
+        let rows: Vec<f32> = (0..300).flat_map(|r| data.embeddings.row(r % 10).to_vec()).collect();
+        b.add("embeddings/000.npy", Role::Embeddings, npy::to_bytes(&[300, 16], &rows).unwrap());
+        let doc = |r: usize| Document {
+            id: format!("d{r}"),
+            title: format!("T{r}"),
+            text: format!("text {r}"),
+            categories: vec![],
+            year: None,
+        };
+        let docs: Vec<Document> = (0..300).map(doc).collect();
+        assert!(b.add_documents(&docs[..299]).is_err(), "one document short");
+        b.add_documents(&docs).unwrap();
+        let (manifest, files) = b.finish();
+        let manifest = Manifest::parse(&manifest.to_json()).unwrap();
+        assert_eq!(manifest.text_shards().map(|(_, first, n)| (first, n)).collect::<Vec<_>>(), [(0, 256), (256, 44)]);
+        let load = |keep: &dyn Fn(&str) -> bool| {
+            let mut loader = BundleLoader::new(&manifest.to_json()).unwrap();
+            for (p, bytes) in files.iter().filter(|(p, _)| keep(p)) {
+                loader.add(p, bytes.clone()).unwrap();
+            }
+            loader.finish()
+        };
+        // Natively every shard is loaded: the documents come back whole.
+        assert_eq!(load(&|_| true).unwrap().read_documents().unwrap().unwrap(), docs);
+        // The page loads none: titles without texts.
+        let page = load(&|p| !p.starts_with("texts/")).unwrap();
+        let heads = page.read_documents().unwrap().unwrap();
+        assert_eq!((heads[7].title.as_str(), heads[7].text.as_str()), ("T7", ""));
+        let some = load(&|p| p != "texts/0001.jsonl.gz").unwrap_err().to_string();
+        assert!(some.contains("texts/0001.jsonl.gz"), "{some}");
+        // ... and fetches a shard when it shows one of its texts, verified first.
+        let (path, bytes) = files.iter().find(|(p, _)| p == "texts/0001.jsonl.gz").unwrap();
+        assert_eq!(Bundle::shard_texts(&manifest, path, bytes).unwrap()[3], "text 259");
+        let mut damaged = bytes.clone();
+        damaged[20] ^= 1;
+        let err = Bundle::shard_texts(&manifest, path, &damaged).unwrap_err();
+        assert!(matches!(&err, Error::Checksum { path, .. } if path == "texts/0001.jsonl.gz"), "{err}");
+        assert!(Bundle::shard_texts(&manifest, "labels.json", b"[]").is_err(), "not a texts shard");
     }
 
     #[test]

@@ -70,6 +70,66 @@ pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Document>> {
         .collect()
 }
 
+/// Documents per texts shard (`texts/NNN.jsonl.gz`): about 120 kB of gzip for arXiv abstracts,
+/// so showing ten search hits fetches at most ten of these, not the whole corpus.
+pub const TEXT_SHARD_DOCUMENTS: usize = 256;
+
+/// A bundle's documents as files: `documents.jsonl.gz` (ids, titles, categories and years, every
+/// document, loaded with the bundle) and the texts in shards of `per_shard` documents (one JSON
+/// string per line, fetched when shown). A document without a title gets the start of its text
+/// as its title, so lists can name it before its text arrives.
+pub fn split_documents(docs: &[Document], per_shard: usize) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    let json = |e: serde_json::Error| Error::Format(format!("documents: {e}"));
+    let mut heads = Vec::new();
+    for doc in docs {
+        let title = if doc.title.trim().is_empty() { lead(&doc.text, 90) } else { doc.title.clone() };
+        let head = Document { title, text: String::new(), ..doc.clone() };
+        serde_json::to_writer(&mut heads, &head).map_err(json)?;
+        heads.push(b'\n');
+    }
+    let shards = docs
+        .chunks(per_shard.max(1))
+        .map(|chunk| {
+            let mut lines = Vec::new();
+            for doc in chunk {
+                serde_json::to_writer(&mut lines, &doc.text).map_err(json)?;
+                lines.push(b'\n');
+            }
+            Ok(gzip(&lines))
+        })
+        .collect::<Result<_>>()?;
+    Ok((gzip(&heads), shards))
+}
+
+/// The start of `text`, cut at a word within `chars` characters, with an ellipsis when cut.
+fn lead(text: &str, chars: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.char_indices().nth(chars) {
+        None => text,
+        Some((end, _)) => {
+            let cut = text[..end].rfind(' ').filter(|&i| i > end / 2).unwrap_or(end);
+            format!("{}…", &text[..cut])
+        }
+    }
+}
+
+/// Reads one texts shard ([`split_documents`]): exactly `expected` texts, one JSON string per line.
+pub fn parse_texts(name: &str, bytes: &[u8], expected: usize) -> Result<Vec<String>> {
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut maybe_gunzip(bytes)?, &mut plain)
+        .map_err(|e| Error::Format(format!("{name}: {e}")))?;
+    let text = std::str::from_utf8(&plain).map_err(|_| Error::Format(format!("{name} is not UTF-8")))?;
+    let texts: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Format(format!("{name} line {}: {e}", i + 1))))
+        .collect::<Result<_>>()?;
+    if texts.len() != expected {
+        return Err(Error::Shape(format!("{name} holds {} texts, expected {expected}", texts.len())));
+    }
+    Ok(texts)
+}
+
 /// Wraps `reader` in a gzip decoder when the stream starts with the gzip magic.
 pub fn maybe_gunzip<'a, R: Read + 'a>(reader: R) -> Result<Box<dyn BufRead + 'a>> {
     let mut buffered = BufReader::new(reader);
@@ -107,6 +167,31 @@ mod tests {
             parse_documents(b"{\"id\":\"1901.00001\",\"title\":\"T\"}\n{\"id\":\"x\",\"title\":\"U\",\"year\":1987}\n")
                 .unwrap();
         assert_eq!((docs[0].year, docs[1].year), (Some(2019), Some(1987)));
+    }
+
+    #[test]
+    fn documents_split_into_heads_and_text_shards_and_join_back() {
+        let doc = |id: &str, title: &str, text: &str| Document {
+            id: id.into(),
+            title: title.into(),
+            text: text.into(),
+            categories: vec!["cs.LG".into()],
+            year: None,
+        };
+        let long = "word ".repeat(40);
+        let docs = vec![doc("a", "T", "first \"quoted\"\nline"), doc("b", "", &long), doc("c", "U", "")];
+        let (heads, shards) = split_documents(&docs, 2).unwrap();
+        assert_eq!(shards.len(), 2);
+        let heads = parse_documents(&heads).unwrap();
+        assert!(heads.iter().all(|d| d.text.is_empty()));
+        assert_eq!(heads[0].title, "T");
+        assert!(heads[1].title.ends_with('…') && heads[1].title.chars().count() <= 91, "{}", heads[1].title);
+        assert_eq!(parse_texts("t0", &shards[0], 2).unwrap(), [docs[0].text.clone(), long]);
+        assert_eq!(parse_texts("t1", &shards[1], 1).unwrap(), [""]);
+        let short = parse_texts("texts/001.jsonl.gz", &shards[1], 2).unwrap_err().to_string();
+        assert!(short.contains("texts/001.jsonl.gz") && short.contains("1 texts, expected 2"), "{short}");
+        let bad = parse_texts("t", &gzip(b"\"ok\"\n{oops\n"), 2).unwrap_err().to_string();
+        assert!(bad.contains("t line 2"), "{bad}");
     }
 
     #[test]

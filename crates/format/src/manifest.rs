@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub const FORMAT: &str = "saescope-bundle";
-pub const VERSION: u32 = 1;
+/// 2: documents' texts in shards fetched when shown ([`TextShards`], role `document-texts`).
+pub const VERSION: u32 = 2;
 /// The largest `manifest.json` read (a 20k-document bundle's is about 5 KB).
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
@@ -27,7 +28,18 @@ pub struct Manifest {
     /// features onto the main SAE's (arXiv 2408.00657, section on feature splitting).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub coarse_saes: Vec<CoarseSaeInfo>,
+    /// How the documents' texts are split (files of role `document-texts`, in document order);
+    /// absent when `documents.jsonl.gz` carries the texts itself (version 1 bundles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub texts: Option<TextShards>,
     pub files: Vec<FileEntry>,
+}
+
+/// Texts in shards: shard `s` holds the texts of documents `s * documents_per_shard ..`, one JSON
+/// string per line (`saescope_format::documents::split_documents`).
+#[derive(ts_rs::TS, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextShards {
+    pub documents_per_shard: usize,
 }
 
 /// One smaller SAE of a bundle: its files and the split map `{small_id: [main ids]}`.
@@ -73,8 +85,11 @@ pub enum Role {
     /// The quantisation of the int8 embeddings shard of the same name (`embeddings/000.npy` ->
     /// `embeddings/000.scale.npy`): `[2, dim]` f32, each dimension's scale, then its offset.
     EmbeddingsScale,
-    /// JSON Lines, one document per line, in embedding order.
+    /// JSON Lines, one document per line, in embedding order (with [`Manifest::texts`]: ids,
+    /// titles, categories and years only).
     Documents,
+    /// One shard of the documents' texts ([`TextShards`]), fetched when a text is shown.
+    DocumentTexts,
     CodesIndices,
     CodesValues,
     /// Per-feature statistics: density, activation histogram, top documents (JSON).
@@ -191,7 +206,30 @@ impl Manifest {
                 m.entry(path)?;
             }
         }
+        let shards = m.files_with(Role::DocumentTexts).count();
+        let expected = match m.texts {
+            Some(TextShards { documents_per_shard: 0 }) => {
+                return Err(Error::Format("manifest.json: texts.documents_per_shard is 0".into()))
+            }
+            Some(t) => m.documents.div_ceil(t.documents_per_shard),
+            None => 0,
+        };
+        if shards != expected {
+            return Err(Error::Format(format!(
+                "manifest.json lists {shards} document-texts files; {} documents in shards of {} need {expected}",
+                m.documents,
+                m.texts.map_or(0, |t| t.documents_per_shard)
+            )));
+        }
         Ok(m)
+    }
+
+    /// The texts shards in document order, each with the first document it holds and how many.
+    pub fn text_shards(&self) -> impl Iterator<Item = (&FileEntry, usize, usize)> {
+        let per = self.texts.map_or(1, |t| t.documents_per_shard);
+        self.files_with(Role::DocumentTexts)
+            .enumerate()
+            .map(move |(s, f)| (f, s * per, per.min(self.documents.saturating_sub(s * per))))
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -224,6 +262,7 @@ pub(crate) fn small_manifest(files: Vec<FileEntry>) -> Manifest {
         sae: SaeInfo { d_in: 4, d_sae: 8, k: 2 },
         embedder: None,
         coarse_saes: vec![],
+        texts: None,
         files,
     }
 }
@@ -257,10 +296,33 @@ mod tests {
     }
 
     #[test]
+    fn text_shards_must_cover_the_documents() {
+        let shard = |i: usize| FileEntry {
+            path: format!("texts/{i}"),
+            role: Role::DocumentTexts,
+            bytes: 1,
+            sha256: "00".into(),
+        };
+        let mut m = small_manifest((0..3).map(shard).collect());
+        m.documents = 5;
+        m.texts = Some(TextShards { documents_per_shard: 2 });
+        let parsed = Manifest::parse(&m.to_json()).unwrap();
+        let spans: Vec<(usize, usize)> = parsed.text_shards().map(|(_, first, n)| (first, n)).collect();
+        assert_eq!(spans, [(0, 2), (2, 2), (4, 1)]);
+        m.documents = 7;
+        let err = Manifest::parse(&m.to_json()).unwrap_err().to_string();
+        assert!(err.contains("3 document-texts files") && err.contains("need 4"), "{err}");
+        m.texts = None;
+        assert!(Manifest::parse(&m.to_json()).is_err(), "shards without texts.documents_per_shard");
+        m.texts = Some(TextShards { documents_per_shard: 0 });
+        assert!(Manifest::parse(&m.to_json()).unwrap_err().to_string().contains("is 0"));
+    }
+
+    #[test]
     fn unknown_roles_load_and_bad_versions_do_not() {
         let json = empty_manifest_json();
         assert_eq!(String::from_utf8(Manifest::parse(json.as_bytes()).unwrap().to_json()).unwrap(), json);
-        let newer = json.replace("\"version\": 1", "\"version\": 99");
+        let newer = json.replace(&format!("\"version\": {VERSION}"), "\"version\": 99");
         assert!(Manifest::parse(newer.as_bytes()).unwrap_err().to_string().contains("newer"));
         let with_future_role = json.replace(
             "\"files\": []",

@@ -21,6 +21,8 @@ pub enum DType {
     F16,
     /// int8: quantised embedding shards (with their scales, see `saescope_core::search::Quantized`).
     I8,
+    /// uint16: SAE code indices of SAEs up to 65,536 latents.
+    U16,
     I32,
     U32,
     I64,
@@ -30,7 +32,7 @@ impl DType {
     pub fn size(self) -> usize {
         match self {
             DType::I8 => 1,
-            DType::F16 => 2,
+            DType::F16 | DType::U16 => 2,
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::I64 => 8,
         }
@@ -41,6 +43,7 @@ impl DType {
             DType::F32 => "<f4",
             DType::F16 => "<f2",
             DType::I8 => "|i1",
+            DType::U16 => "<u2",
             DType::I32 => "<i4",
             DType::U32 => "<u4",
             DType::I64 => "<i8",
@@ -52,14 +55,17 @@ impl DType {
             "<f4" => DType::F32,
             "<f2" => DType::F16,
             "|i1" | "<i1" => DType::I8,
+            "<u2" => DType::U16,
             "<i4" => DType::I32,
             "<u4" => DType::U32,
             "<i8" => DType::I64,
-            ">f4" | ">f2" | ">i4" | ">u4" | ">i8" => {
+            ">f4" | ">f2" | ">u2" | ">i4" | ">u4" | ">i8" => {
                 return Err(format_err!("big-endian npy ({descr}) is not supported; save it little-endian"))
             }
             other => {
-                return Err(format_err!("unsupported npy dtype {other:?} (expected float32, float16, int8 or int32)"))
+                return Err(format_err!(
+                    "unsupported npy dtype {other:?} (expected float32, float16, int8, uint16, int32, uint32 or int64)"
+                ))
             }
         })
     }
@@ -213,10 +219,11 @@ impl<'a> Npy<'a> {
         }
     }
 
-    /// The values as u32 indices (from int32, uint32 or int64; negatives are refused).
+    /// The values as u32 indices (from uint16, int32, uint32 or int64; negatives are refused).
     pub fn to_u32(&self) -> Result<Vec<u32>> {
         let bad = || format_err!("index array holds a negative or too large value");
         match self.header.dtype {
+            DType::U16 => Ok(self.data.chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]]))).collect()),
             DType::U32 => Ok(self.data.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
             DType::I32 => self
                 .data
@@ -352,6 +359,9 @@ impl Element for f16 {
 }
 impl Element for i8 {
     const DTYPE: DType = DType::I8;
+}
+impl Element for u16 {
+    const DTYPE: DType = DType::U16;
 }
 impl Element for i32 {
     const DTYPE: DType = DType::I32;

@@ -92,7 +92,7 @@ pub fn npy(data: &[u8]) {
     }
     match parsed.to_u32() {
         Ok(ids) => assert_eq!(ids.len(), count, "to_u32 length"),
-        Err(_) => assert!(is_float || h.dtype != DType::U32, "to_u32 refused a u32 array"),
+        Err(_) => assert!(is_float || !matches!(h.dtype, DType::U32 | DType::U16), "to_u32 refused a u32 or u16 array"),
     }
     assert_eq!(parsed.f16_bits().map(<[u8]>::len), (h.dtype == DType::F16).then_some(bytes), "f16_bits");
     match npy::read_matrix(data) {
@@ -108,6 +108,10 @@ pub fn npy(data: &[u8]) {
         DType::F32 => npy::to_bytes(&h.shape, floats.as_ref().expect("float")),
         DType::F16 => npy::to_bytes(&h.shape, &parsed.to_f16().expect("f16 array")),
         DType::I8 => npy::to_bytes(&h.shape, &parsed.to_i8().expect("int8 array")),
+        DType::U16 => npy::to_bytes(
+            &h.shape,
+            &raw.chunks_exact(2).map(|c| u16::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>(),
+        ),
         DType::I32 => npy::to_bytes(
             &h.shape,
             &raw.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>(),
@@ -391,9 +395,12 @@ pub fn corpus(data: &[u8]) {
 }
 
 /// A bundle's documents file, `saescope_format::documents::parse_documents` (plain or gzip):
-/// what parses, written back as JSON Lines (plain and gzip), parses to the same documents.
+/// what parses, written back as JSON Lines (plain and gzip), parses to the same documents, and
+/// split into heads and text shards (`split_documents`), its texts read back with `parse_texts`.
+/// The same bytes as a texts shard either parse or are refused.
 pub fn documents(data: &[u8]) {
-    use saescope_format::documents::{gzip, parse_documents};
+    use saescope_format::documents::{gzip, parse_documents, parse_texts, split_documents};
+    let _ = parse_texts("fuzz", data, 3);
     let Ok(docs) = parse_documents(data) else {
         return;
     };
@@ -404,6 +411,16 @@ pub fn documents(data: &[u8]) {
     }
     assert_eq!(parse_documents(&jsonl).expect("written documents parse"), docs, "documents round trip");
     assert_eq!(parse_documents(&gzip(&jsonl)).expect("gzipped documents parse"), docs, "gzip round trip");
+    let (heads, shards) = split_documents(&docs, 2).expect("documents split");
+    assert_eq!(parse_documents(&heads).expect("heads parse").len(), docs.len(), "one head per document");
+    let texts: Vec<String> = shards
+        .iter()
+        .enumerate()
+        .flat_map(|(s, shard)| {
+            parse_texts("shard", shard, docs.len().saturating_sub(s * 2).min(2)).expect("texts parse")
+        })
+        .collect();
+    assert_eq!(texts, docs.iter().map(|d| d.text.clone()).collect::<Vec<_>>(), "texts round trip");
 }
 
 /// The model folder `cargo xtask setup` fills (see `xtask/src/model.rs`); `SAESCOPE_MODEL_DIR`

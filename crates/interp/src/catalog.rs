@@ -11,7 +11,7 @@ use crate::labels::{parse_labels, FeatureLabel};
 use saescope_core::error::{Error, Result};
 use saescope_core::sae::check_features;
 use saescope_format::bundle::Bundle;
-use saescope_format::documents::{parse_documents, Document};
+use saescope_format::documents::Document;
 use saescope_format::features::FeaturesFile;
 use serde::Serialize;
 
@@ -30,7 +30,7 @@ impl Catalog {
     /// [`Catalog::parse`] on a loaded bundle's files.
     pub fn of_bundle(bundle: &Bundle) -> Result<Catalog> {
         Catalog::parse(
-            bundle.documents.as_deref(),
+            bundle.read_documents()?,
             bundle.features.as_deref(),
             bundle.labels.as_deref(),
             bundle.families.as_deref(),
@@ -39,10 +39,11 @@ impl Catalog {
         )
     }
 
-    /// Parses the bundle's files (as `saescope_format::bundle::Bundle` holds them), checking
-    /// every feature index against `d_sae` and the document count against `rows`.
+    /// Parses the bundle's files (as `saescope_format::bundle::Bundle` holds them, the documents
+    /// read by `Bundle::read_documents`), checking every feature index against `d_sae` and the
+    /// document count against `rows`.
     pub fn parse(
-        documents: Option<&[u8]>,
+        documents: Option<Vec<Document>>,
         features: Option<&[u8]>,
         labels: Option<&[u8]>,
         families: Option<&[u8]>,
@@ -50,8 +51,7 @@ impl Catalog {
         rows: usize,
     ) -> Result<Catalog> {
         let documents = match documents {
-            Some(bytes) => {
-                let documents = parse_documents(bytes)?;
+            Some(documents) => {
                 if documents.len() != rows {
                     let n = documents.len();
                     return Err(Error::Shape(format!("the documents file holds {n} documents, the embeddings {rows}")));
@@ -110,6 +110,7 @@ pub fn parse_families(bytes: &[u8], d_sae: usize) -> Result<FamiliesFile> {
 mod tests {
     use super::*;
     use crate::families::{Family, FamilyParams, FamilyStats};
+    use saescope_format::documents::parse_documents;
 
     fn families_json(children: Vec<u32>) -> Vec<u8> {
         let family = Family { id: 0, parent: 1, label: "a".into(), children, round: 0, parent_family: None };
@@ -130,14 +131,22 @@ mod tests {
     fn parses_every_file_and_leaves_out_a_broken_extra_with_a_reason() {
         let docs = b"{\"id\":\"a\",\"title\":\"T\",\"abstract\":\"x\"}\n{\"id\":\"b\",\"title\":\"U\"}\n";
         let labels = br#"[{"index": 2, "label": "stars"}]"#;
-        let c = Catalog::parse(Some(docs), None, Some(labels), Some(&families_json(vec![2, 3])), 8, 2).unwrap();
+        let c = Catalog::parse(
+            Some(parse_documents(docs).unwrap()),
+            None,
+            Some(labels),
+            Some(&families_json(vec![2, 3])),
+            8,
+            2,
+        )
+        .unwrap();
         assert_eq!(c.documents.len(), 2);
         assert_eq!(c.labels[0].label, "stars");
         assert_eq!(c.families.as_ref().unwrap().families[0].children, [2, 3]);
         assert!(c.problems.is_empty());
 
         let c = Catalog::parse(
-            Some(docs),
+            Some(parse_documents(docs).unwrap()),
             Some(b"{oops"),
             Some(br#"[{"index": 9, "label": "x"}]"#),
             Some(&families_json(vec![2, 30])),
@@ -154,6 +163,9 @@ mod tests {
     #[test]
     fn documents_must_match_the_embeddings() {
         let docs = b"{\"id\":\"a\",\"title\":\"T\"}\n";
-        assert!(Catalog::parse(Some(docs), None, None, None, 8, 2).unwrap_err().to_string().contains("1 documents"));
+        assert!(Catalog::parse(Some(parse_documents(docs).unwrap()), None, None, None, 8, 2)
+            .unwrap_err()
+            .to_string()
+            .contains("1 documents"));
     }
 }

@@ -1,6 +1,7 @@
 //! Feature families (arXiv 2408.00657, section 5; the algorithm of the paper's code,
-//! `saerch/matrix.py`): groups of features where a denser parent fires with a set of rarer
-//! children, found in the co-occurrence graph.
+//! `saerch/matrix.py` and `saerch/family.py`): groups of features where a denser parent fires
+//! with a set of rarer children, found in the co-occurrence graph. Two methods share the outline
+//! below and differ in the details the paper's code fixes ([`FamilyMethod`]).
 //!
 //! One round: `P[i, j] = C[i, j] / (C[i, i] + 1)` over the candidate features; pairs with
 //! `P < threshold` (0.1 in the first round, 0.07 later) are dropped; each kept pair is weighted
@@ -10,18 +11,57 @@
 //! two children is a family too (recursively). Then the roots found are removed from the
 //! candidates and the next round runs on what is left: the first round plus `repeats` (3).
 //! Families with more than three members are kept and near-duplicates (Jaccard of members
-//! > 0.6) merged, keeping the larger.
+//! > 0.6) merged, dropping the smaller.
 //!
-//! Choices where the description leaves room (also in the README):
+//! [`FamilyMethod::Paper`] is a literal port of the paper's code: the same families the code
+//! would find from the same co-occurrence counts, in the same order. It follows what networkx
+//! does with the paper's matrices:
+//! - the graph is `from_numpy_array` of the asymmetric `P` (entries below the threshold zeroed):
+//!   the non-zero entries are added in row-major order and a later entry overwrites the weight
+//!   of an earlier one, so the edge `{i, j}` (`i` before `j` in the node order) weighs `P[j, i]`
+//!   when that is at least the threshold, else `P[i, j]`;
+//! - `maximum_spanning_tree` is Kruskal's over the edges sorted by weight, heaviest first, with
+//!   ties in the order `Graph.edges` lists them (Python's sort is stable, `reverse=True`
+//!   included): by the earlier endpoint, then in the order its neighbours were inserted, which
+//!   puts the neighbours `j` with `P[i, j]` kept (inserted while row `i` was read) before those
+//!   inserted later from row `j`;
+//! - an edge of the tree goes from the denser feature to the rarer; on a tie in density, from
+//!   the later node to the earlier (the `else` branch of `make_MST`);
+//! - roots are taken in node order, then `recursive_subtree` looks inside each (the root's
+//!   children with more than two children, recursively), appending to the list it is walking:
+//!   the families come in that order, and every root found is removed for the next round. It
+//!   finds each nested subtree more than once, and a node with two parents (two denser
+//!   neighbours in the tree) under both; the families are a dict keyed by root, so each counts
+//!   once, where it was first found;
+//! - `deduplicate_families` compares every ordered pair of the families found, dropped ones
+//!   included, and drops the smaller of a pair whose Jaccard index exceeds 0.6, or both when
+//!   they are the same size.
+//!
+//! [`FamilyMethod::Readable`] (the default) departs from the paper where the paper's result
+//! depends on the arbitrary numbering of the features or on the order of the computation:
 //! - `P` is asymmetric and the spanning tree needs one weight per pair: we use
 //!   `max(P[i, j], P[j, i]) = C[i, j] / (min(C[i, i], C[j, j]) + 1)`, the co-occurrence seen
-//!   from the rarer feature. (The paper's code builds an undirected networkx graph from the
-//!   asymmetric matrix, where the entry visited last wins: which direction counts depends on
-//!   index order.)
-//! - Ties in density orient the edge from the lower index; ties in weight are broken by index.
-//! - "Merging" a near-duplicate drops the smaller family (as the paper's code does).
-//! - A family's `parent_family` is the smallest family of the same round that contains its
-//!   parent as a member, else the smallest of an earlier round: never a cycle.
+//!   from the rarer feature, whatever the two features' indices. (In the paper's graph the
+//!   entry visited last wins: which direction counts depends on index order.)
+//! - Ties in density orient the edge from the lower index; ties in weight are broken by index
+//!   (the paper's follow networkx's edge order, itself set by which entries were zeroed).
+//! - "Merging" a near-duplicate drops the smaller family (as the paper's code does), comparing
+//!   each family only with the larger ones kept so far: one dropped family does not drop
+//!   another, and of two of the same size the one of the earlier round (then the lower parent)
+//!   stays.
+//! - Families are numbered by round, then size (largest first); the paper's come in the order
+//!   its code finds them.
+//!
+//! Both methods store each family's members densest first (the paper's code lists them in
+//! depth-first order), stop early once a later round finds no root (the paper's code runs the
+//! same graph again and finds none either), and compute in `f64` (the paper's matrices are
+//! numpy `float32`, whose rounding can make nearly equal weights tie: the one difference from
+//! the paper's code that the port does not reproduce). The paper ran on clean features only
+//! ([`NodeSet::Clean`], [`FamilyParams::paper`]). (The paper's later rounds also keep the
+//! matrix diagonal: self-loops, which no spanning tree uses.)
+//!
+//! A family's `parent_family` is the smallest family of the same round that contains its parent
+//! as a member, else the smallest of an earlier round: never a cycle.
 
 use crate::labels::{labels_by_feature, FeatureLabel};
 use saescope_core::cooccurrence::Cooccurrence;
@@ -44,8 +84,35 @@ pub enum NodeSet {
     Clean,
 }
 
+/// How families are found from the co-occurrence graph (see the module documentation).
+#[derive(ts_rs::TS, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FamilyMethod {
+    /// Ours: one symmetric weight per pair and ties broken by feature index, so the families do
+    /// not depend on how the features are numbered.
+    #[default]
+    Readable,
+    /// The paper's code (`saerch/matrix.py`, `saerch/family.py`), literally.
+    Paper,
+}
+
+impl FamilyMethod {
+    /// How the method makes `P` symmetric (the `symmetrise` of [`FamilyParams`]).
+    pub fn symmetrise(self) -> &'static str {
+        match self {
+            FamilyMethod::Readable => "max(P[i,j], P[j,i]) = C[i,j] / (min(C[i,i], C[j,j]) + 1)",
+            FamilyMethod::Paper => {
+                "P[j,i] for i before j if at least the threshold, else P[i,j] (networkx: the later entry wins)"
+            }
+        }
+    }
+}
+
 #[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FamilyParams {
+    /// The algorithm (absent from files written before there were two: `readable`).
+    #[serde(default)]
+    pub method: FamilyMethod,
     pub first_threshold: f64,
     pub later_threshold: f64,
     /// Rounds after the first, each on the candidates minus all roots found so far.
@@ -68,6 +135,7 @@ pub struct FamilyParams {
 impl Default for FamilyParams {
     fn default() -> Self {
         Self {
+            method: FamilyMethod::Readable,
             first_threshold: 0.1,
             later_threshold: 0.07,
             repeats: 3,
@@ -76,8 +144,21 @@ impl Default for FamilyParams {
             merge_jaccard: 0.6,
             nodes: NodeSet::Live,
             max_density: 0.2,
-            symmetrise: "max(P[i,j], P[j,i]) = C[i,j] / (min(C[i,i], C[j,j]) + 1)".into(),
+            symmetrise: FamilyMethod::Readable.symmetrise().into(),
             seed: 0,
+        }
+    }
+}
+
+impl FamilyParams {
+    /// The paper's run: its algorithm ([`FamilyMethod::Paper`]) on clean features, with its
+    /// thresholds and sizes (the defaults).
+    pub fn paper() -> Self {
+        Self {
+            method: FamilyMethod::Paper,
+            nodes: NodeSet::Clean,
+            symmetrise: FamilyMethod::Paper.symmetrise().into(),
+            ..Self::default()
         }
     }
 }
@@ -188,15 +269,30 @@ fn jaccard(a: &[u32], b: &[u32]) -> f64 {
     }
 }
 
-/// The families of the candidate features `nodes` (see the module documentation), without
-/// labels (see [`label_families`]).
+/// The families of the candidate features `nodes` by `params.method` (see the module
+/// documentation), without labels (see [`label_families`]). `progress` is called after each
+/// round with its number. [`FamilyMethod::Paper`] takes the nodes in the order given as the
+/// graph's node order (a repeated feature counts once); [`family_nodes`] gives them ascending.
 pub fn find_families(
     cooc: &Cooccurrence,
     nodes: &[u32],
     params: &FamilyParams,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Result<Vec<Family>> {
     saescope_core::sae::check_features(nodes.iter().copied(), cooc.d_sae)?;
+    Ok(match params.method {
+        FamilyMethod::Readable => readable_families(cooc, nodes, params, progress),
+        FamilyMethod::Paper => paper_families(cooc, nodes, params, progress),
+    })
+}
+
+/// [`FamilyMethod::Readable`].
+fn readable_families(
+    cooc: &Cooccurrence,
+    nodes: &[u32],
+    params: &FamilyParams,
+    mut progress: impl FnMut(usize),
+) -> Vec<Family> {
     let mut in_graph = vec![false; cooc.d_sae];
     nodes.iter().for_each(|&n| in_graph[n as usize] = true);
     let mut found: Vec<Candidate> = Vec::new();
@@ -221,7 +317,7 @@ pub fn find_families(
         }
         roots.iter().for_each(|&r| in_graph[r as usize] = false);
     }
-    Ok(merge_and_number(cooc, found, params.merge_jaccard))
+    merge_and_number(cooc, found, params.merge_jaccard)
 }
 
 /// Drops near-duplicates (keeping the larger), numbers the families by round and size, and
@@ -241,10 +337,16 @@ fn merge_and_number(cooc: &Cooccurrence, mut found: Vec<Candidate>, merge_jaccar
     kept.sort_by(|(a, _), (b, _)| {
         a.round.cmp(&b.round).then(b.members.len().cmp(&a.members.len())).then(a.parent.cmp(&b.parent))
     });
-    let mut families: Vec<Family> = kept
+    number(cooc, kept.into_iter().map(|(c, _)| c).collect())
+}
+
+/// The families, numbered in the order given, members densest first, linked to their parent
+/// families.
+fn number(cooc: &Cooccurrence, found: Vec<Candidate>) -> Vec<Family> {
+    let mut families: Vec<Family> = found
         .into_iter()
         .enumerate()
-        .map(|(id, (mut c, _))| {
+        .map(|(id, mut c)| {
             c.members.sort_by(|&a, &b| cooc.diagonal[b as usize].cmp(&cooc.diagonal[a as usize]).then(a.cmp(&b)));
             Family {
                 id,
@@ -258,6 +360,154 @@ fn merge_and_number(cooc: &Cooccurrence, mut found: Vec<Candidate>, merge_jaccar
         .collect();
     link_parent_families(&mut families);
     families
+}
+
+/// [`FamilyMethod::Paper`]: the paper's `get_families` (`make_MST` then `subtree_iterate`) and
+/// `dedup_and_save_families`. Within a round the graph's nodes are positions in `graph`.
+fn paper_families(
+    cooc: &Cooccurrence,
+    nodes: &[u32],
+    params: &FamilyParams,
+    mut progress: impl FnMut(usize),
+) -> Vec<Family> {
+    let mut graph: Vec<u32> = Vec::with_capacity(nodes.len());
+    let mut seen = vec![false; cooc.d_sae];
+    for &n in nodes {
+        if !std::mem::replace(&mut seen[n as usize], true) {
+            graph.push(n);
+        }
+    }
+    let mut found: Vec<Candidate> = Vec::new();
+    for round in 0..=params.repeats {
+        let threshold = if round == 0 { params.first_threshold } else { params.later_threshold };
+        let (children, has_parent) = paper_tree(cooc, &graph, threshold);
+        let roots = paper_roots(&children, &has_parent, params.root_min_children);
+        // `print_subtree` lists a root's descendants; families need more than three.
+        for &root in &roots {
+            let members = descendants(&children, root);
+            if members.len() >= params.min_members {
+                let members = members.iter().map(|&m| graph[m as usize]).collect();
+                found.push(Candidate { parent: graph[root as usize], members, round });
+            }
+        }
+        progress(round);
+        if roots.is_empty() && round > 0 {
+            break; // the graph will not change again
+        }
+        // `delete_top`: every root found, kept as a family or not, leaves the graph.
+        let mut is_root = vec![false; graph.len()];
+        roots.iter().for_each(|&r| is_root[r as usize] = true);
+        graph = graph.iter().zip(is_root).filter(|(_, root)| !root).map(|(&f, _)| f).collect();
+    }
+    number(cooc, paper_deduplicate(found, params.merge_jaccard))
+}
+
+/// The paper's oriented maximum spanning tree over the nodes `graph` (positions): the children
+/// of each node in the order networkx lists them, and whether each node has a parent.
+fn paper_tree(cooc: &Cooccurrence, graph: &[u32], threshold: f64) -> (Vec<Vec<u32>>, Vec<bool>) {
+    let mut position = vec![u32::MAX; cooc.d_sae];
+    graph.iter().enumerate().for_each(|(p, &f)| position[f as usize] = p as u32);
+    let count = |p: u32| cooc.diagonal[graph[p as usize] as usize];
+    // 1. `from_numpy_array` of the thresholded P: the edge {a, b}, a before b, exists when
+    // P[a, b] or P[b, a] is kept, and weighs the later entry, P[b, a], unless that one was
+    // zeroed. `early` says whether P[a, b] was kept: then b joined a's neighbours while row a
+    // was read, before any neighbour that only row b (later) brought in.
+    struct Edge {
+        a: u32,
+        b: u32,
+        weight: f64,
+        early: bool,
+    }
+    let mut edges: Vec<Edge> = Vec::new();
+    for (i, j, c) in cooc.pairs() {
+        let (pi, pj) = (position[i as usize], position[j as usize]);
+        if pi == u32::MAX || pj == u32::MAX {
+            continue;
+        }
+        let (a, b) = (pi.min(pj), pi.max(pj));
+        let ab = c as f64 / (count(a) as f64 + 1.0);
+        let ba = c as f64 / (count(b) as f64 + 1.0);
+        let weight = match (ab >= threshold, ba >= threshold) {
+            (_, true) => ba,
+            (true, false) => ab,
+            (false, false) => continue,
+        };
+        edges.push(Edge { a, b, weight: weight.exp(), early: ab >= threshold });
+    }
+    // 2. `Graph.edges` order: by the earlier endpoint, then its neighbours in insertion order.
+    edges.sort_by_key(|e| (e.a, !e.early, e.b));
+    // 3. Kruskal: heaviest first, ties kept in that order (a stable sort, as Python's).
+    edges.sort_by(|x, y| y.weight.total_cmp(&x.weight));
+    let mut set: Vec<u32> = (0..graph.len() as u32).collect();
+    let mut tree: Vec<(u32, u32)> = Vec::new();
+    for e in edges {
+        let (ra, rb) = (find(&mut set, e.a), find(&mut set, e.b));
+        if ra != rb {
+            set[ra as usize] = rb;
+            tree.push((e.a, e.b));
+        }
+    }
+    // 4. The tree lists its edges the same way: by the earlier endpoint, then in the order
+    // Kruskal took them (a stable sort again). `make_MST` orients them in that order, so each
+    // node's children come in it.
+    tree.sort_by_key(|&(a, _)| a);
+    let mut children = vec![Vec::new(); graph.len()];
+    let mut has_parent = vec![false; graph.len()];
+    for (a, b) in tree {
+        let (from, to) = if count(a) > count(b) { (a, b) } else { (b, a) };
+        children[from as usize].push(to);
+        has_parent[to as usize] = true;
+    }
+    (children, has_parent)
+}
+
+/// The roots of the paper's families in the order `recursive_subtree` finds them first:
+/// `level_subtree`'s roots (no parent, enough children) in node order, then, for each in turn,
+/// the same order inside it (its children with enough children, recursively). That is the list
+/// the paper's loop builds by appending to itself, without its repeats: the loop finds each
+/// nested subtree again, and a node with two parents (both denser) under each of them; the
+/// paper's families are a dict keyed by root, where a repeat keeps the first one's place.
+fn paper_roots(children: &[Vec<u32>], has_parent: &[bool], min_children: usize) -> Vec<u32> {
+    let is_root = |n: u32| children[n as usize].len() >= min_children;
+    let level: Vec<u32> = (0..children.len() as u32).filter(|&n| !has_parent[n as usize] && is_root(n)).collect();
+    let mut order = Vec::new();
+    let mut found = vec![false; children.len()];
+    let mut pending = vec![level];
+    while let Some(list) = pending.pop() {
+        // A repeat's subtrees are repeats too.
+        let list: Vec<u32> = list.into_iter().filter(|&r| !std::mem::replace(&mut found[r as usize], true)).collect();
+        order.extend(&list);
+        for &root in list.iter().rev() {
+            // `recursive_subtree` looks inside a subtree only if it has more than two nodes.
+            if descendants(children, root).len() >= 2 {
+                pending.push(children[root as usize].iter().copied().filter(|&c| is_root(c)).collect());
+            }
+        }
+    }
+    order
+}
+
+/// The paper's `deduplicate_families`: it compares every ordered pair of the families found
+/// (keyed by root, one per root), dropped ones included, and drops the smaller of a pair
+/// whose members overlap by more than `merge_jaccard`, or both when they are the same size. So
+/// a family goes when some other family of at least its size overlaps it that much.
+fn paper_deduplicate(found: Vec<Candidate>, merge_jaccard: f64) -> Vec<Candidate> {
+    let sorted: Vec<Vec<u32>> = found
+        .iter()
+        .map(|c| {
+            let mut m = c.members.clone();
+            m.sort_unstable();
+            m
+        })
+        .collect();
+    let dropped: Vec<bool> = (0..found.len())
+        .map(|f| {
+            (0..found.len()).any(|g| {
+                g != f && sorted[g].len() >= sorted[f].len() && jaccard(&sorted[f], &sorted[g]) > merge_jaccard
+            })
+        })
+        .collect();
+    found.into_iter().zip(dropped).filter(|(_, d)| !d).map(|(c, _)| c).collect()
 }
 
 /// Sets each family's `parent_family`: the smallest family of the same round containing its
@@ -637,5 +887,582 @@ mod tests {
         let quirk = r#"{"galaxies; stars": {"parent": ["galaxies; stars", 6], "children": [["halo", 4]]}}"#;
         assert_eq!(from_paper_json(quirk.as_bytes(), &labels).unwrap()[0].parent, 0);
         assert!(from_paper_json(b"[1, 2]", &labels).is_err());
+    }
+
+    /// An independent, literal rendering of the paper's code (`saerch/matrix.py`: `make_MST`,
+    /// `recursive_subtree`, `subtree_iterate`; `saerch/family.py`: `get_families`,
+    /// `dedup_and_save_families`, `deduplicate_families`) over a small emulation of the networkx
+    /// 3 calls it makes, done the slow way networkx does them: dense matrices, adjacency lists in
+    /// insertion order, the edge list sorted (stably) by weight, subtree graphs copied.
+    mod paper_oracle {
+        use super::*;
+        use std::collections::HashMap;
+
+        /// `networkx.Graph`: nodes 0..n in order, each node's neighbours in insertion order, one
+        /// weight per edge (the data dict both directions share).
+        pub struct Graph {
+            adj: Vec<Vec<usize>>,
+            weight: HashMap<(usize, usize), f64>,
+        }
+
+        impl Graph {
+            fn new(n: usize) -> Self {
+                Graph { adj: vec![Vec::new(); n], weight: HashMap::new() }
+            }
+
+            /// `Graph.add_edge`: a new neighbour goes last; an existing edge keeps its place and
+            /// takes the new weight.
+            fn add_edge(&mut self, u: usize, v: usize, w: f64) {
+                if !self.adj[u].contains(&v) {
+                    self.adj[u].push(v);
+                }
+                if !self.adj[v].contains(&u) {
+                    self.adj[v].push(u);
+                }
+                self.weight.insert((u.min(v), u.max(v)), w);
+            }
+
+            /// `from_numpy_array(A, create_using=nx.Graph())`: `add_nodes_from(range(n))`, then
+            /// `add_edges_from` over `zip(*A.nonzero())`, row-major.
+            pub fn from_numpy_array(a: &[Vec<f64>]) -> Self {
+                let mut g = Graph::new(a.len());
+                for (u, row) in a.iter().enumerate() {
+                    for (v, &x) in row.iter().enumerate() {
+                        if x != 0.0 {
+                            g.add_edge(u, v, x);
+                        }
+                    }
+                }
+                g
+            }
+
+            /// `Graph.edges(data=True)`: for each node in order, its neighbours in insertion
+            /// order that were not listed as nodes before it.
+            fn edges(&self) -> Vec<(usize, usize, f64)> {
+                let mut seen = vec![false; self.adj.len()];
+                let mut out = Vec::new();
+                for (n, nbrs) in self.adj.iter().enumerate() {
+                    for &nbr in nbrs {
+                        if !seen[nbr] {
+                            out.push((n, nbr, self.weight[&(n.min(nbr), n.max(nbr))]));
+                        }
+                    }
+                    seen[n] = true;
+                }
+                out
+            }
+        }
+
+        fn root(parent: &[usize], mut x: usize) -> usize {
+            while parent[x] != x {
+                x = parent[x];
+            }
+            x
+        }
+
+        /// `maximum_spanning_tree(G, algorithm='kruskal')`: `kruskal_mst_edges` sorts
+        /// `(weight, u, v, d)` with `sorted(..., key=itemgetter(0), reverse=True)` (stable: equal
+        /// weights keep the edge order), takes each edge joining two components, and the tree is
+        /// a new Graph with G's nodes and `add_edges_from` of those edges in that order.
+        pub fn maximum_spanning_tree(g: &Graph) -> Graph {
+            let mut open: Vec<(f64, usize, usize)> = g.edges().into_iter().map(|(u, v, w)| (w, u, v)).collect();
+            open.sort_by(|x, y| y.0.partial_cmp(&x.0).expect("no NaN"));
+            let mut parent: Vec<usize> = (0..g.adj.len()).collect();
+            let mut tree = Graph::new(g.adj.len());
+            for (w, u, v) in open {
+                let (ru, rv) = (root(&parent, u), root(&parent, v));
+                if ru != rv {
+                    tree.add_edge(u, v, w);
+                    parent[ru] = rv;
+                }
+            }
+            tree
+        }
+
+        /// `networkx.DiGraph`: nodes in insertion order, successors in insertion order.
+        #[derive(Clone)]
+        pub struct DiGraph {
+            nodes: Vec<usize>,
+            succ: HashMap<usize, Vec<usize>>,
+            pred: HashMap<usize, Vec<usize>>,
+        }
+
+        impl DiGraph {
+            fn new() -> Self {
+                DiGraph { nodes: Vec::new(), succ: HashMap::new(), pred: HashMap::new() }
+            }
+
+            fn add_node(&mut self, n: usize) {
+                if !self.succ.contains_key(&n) {
+                    self.nodes.push(n);
+                    self.succ.insert(n, Vec::new());
+                    self.pred.insert(n, Vec::new());
+                }
+            }
+
+            fn add_edge(&mut self, u: usize, v: usize) {
+                self.add_node(u);
+                self.add_node(v);
+                if !self.succ[&u].contains(&v) {
+                    self.succ.get_mut(&u).unwrap().push(v);
+                    self.pred.get_mut(&v).unwrap().push(u);
+                }
+            }
+
+            fn remove_node(&mut self, n: usize) {
+                self.nodes.retain(|&m| m != n);
+                for s in self.succ.remove(&n).unwrap() {
+                    self.pred.get_mut(&s).unwrap().retain(|&m| m != n);
+                }
+                for p in self.pred.remove(&n).unwrap() {
+                    self.succ.get_mut(&p).unwrap().retain(|&m| m != n);
+                }
+            }
+
+            fn in_degree(&self, n: usize) -> usize {
+                self.pred[&n].len()
+            }
+
+            fn out_degree(&self, n: usize) -> usize {
+                self.succ[&n].len()
+            }
+
+            fn number_of_nodes(&self) -> usize {
+                self.nodes.len()
+            }
+
+            /// `nx.dfs_tree(G, source)`: the source, then `dfs_edges` (an iterative depth-first
+            /// search over successors in order) adding each new node as it is reached.
+            fn dfs_tree(&self, source: usize) -> DiGraph {
+                let mut t = DiGraph::new();
+                t.add_node(source);
+                let mut visited = vec![source];
+                // The stack holds (node, how many of its successors were looked at); a node
+                // whose successors are all visited leaves it (the `for ... else: pop`).
+                let mut stack = vec![(source, 0)];
+                while let Some((parent, next)) = stack.pop() {
+                    let children = &self.succ[&parent];
+                    if let Some(k) = children[next..].iter().position(|c| !visited.contains(c)) {
+                        let child = children[next + k];
+                        t.add_edge(parent, child);
+                        visited.push(child);
+                        stack.push((parent, next + k + 1));
+                        stack.push((child, 0));
+                    }
+                }
+                t
+            }
+        }
+
+        /// `make_MST(mat, clean_results)`: the tree, each edge `(u, v)` as `G_tree.edges` lists
+        /// it made `u -> v` if `node_density[u] > node_density[v]`, else `v -> u`.
+        fn make_mst(mat: &[Vec<f64>], node_density: &[f64]) -> DiGraph {
+            let tree = maximum_spanning_tree(&Graph::from_numpy_array(mat));
+            let mut directed = DiGraph::new();
+            (0..mat.len()).for_each(|n| directed.add_node(n));
+            for (u, v, _) in tree.edges() {
+                if node_density[u] > node_density[v] {
+                    directed.add_edge(u, v);
+                } else {
+                    directed.add_edge(v, u);
+                }
+            }
+            directed
+        }
+
+        /// `level_subtree`: (root, `dfs_tree` from it) for each node with in-degree 0 and
+        /// out-degree > 2 (`min_children - 1`), in node order.
+        fn level_subtree(g: &DiGraph, min_children: usize) -> Vec<(usize, DiGraph)> {
+            g.nodes
+                .iter()
+                .filter(|&&n| g.in_degree(n) == 0 && g.out_degree(n) >= min_children)
+                .map(|&n| (n, g.dfs_tree(n)))
+                .collect()
+        }
+
+        /// `recursive_subtree`, whose `for subtree in subtrees` also walks the subtrees that its
+        /// `subtrees += ...` appends while it runs.
+        fn recursive_subtree(g: &DiGraph, min_children: usize) -> Vec<(usize, DiGraph)> {
+            let mut subtrees = level_subtree(g, min_children);
+            let mut k = 0;
+            while k < subtrees.len() {
+                if subtrees[k].1.number_of_nodes() > 2 {
+                    let mut without_root = subtrees[k].1.clone();
+                    without_root.remove_node(subtrees[k].0);
+                    let more = recursive_subtree(&without_root, min_children);
+                    subtrees.extend(more);
+                }
+                k += 1;
+            }
+            subtrees
+        }
+
+        /// `get_norm_cooc(mat, norms, labels, threshold)`: `mat / (norms + 1)[:, None]`
+        /// restricted to `ids`, entries below the threshold zeroed, the rest `exp`ed.
+        fn get_norm_cooc(c: &[Vec<f64>], ids: &[usize], threshold: f64) -> Vec<Vec<f64>> {
+            ids.iter()
+                .map(|&i| {
+                    ids.iter()
+                        .map(|&j| {
+                            let p = c[i][j] / (c[i][i] + 1.0);
+                            if p < threshold {
+                                0.0
+                            } else {
+                                p.exp()
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        }
+
+        /// The paper's families from `cooc` over `nodes` (in that order): (root, members in the
+        /// code's order, round), in the order of the JSON file it writes.
+        pub fn families(cooc: &Cooccurrence, nodes: &[u32], params: &FamilyParams) -> Vec<(u32, Vec<u32>, usize)> {
+            // The dense co-occurrence of all features and the node densities.
+            let d = cooc.d_sae as u32;
+            let c: Vec<Vec<f64>> = (0..d).map(|i| (0..d).map(|j| cooc.get(i, j) as f64).collect()).collect();
+            let density = |f: usize| (cooc.diagonal[f] as f64 / cooc.documents as f64).log10();
+            // `clean_labels`: the node set, an ordered dict.
+            let mut labels: Vec<usize> = Vec::new();
+            for &n in nodes {
+                if !labels.contains(&(n as usize)) {
+                    labels.push(n as usize);
+                }
+            }
+            // `get_families`: round 0 on `clean_cooc` (threshold 0.1, diagonal zeroed), then
+            // `subtree_iterate`: `n` more rounds, each `delete_top` (threshold 0.07, diagonal
+            // kept) on the labels without the roots of the round before.
+            let mut all_subtrees: Vec<Vec<(usize, Vec<usize>)>> = Vec::new();
+            for round in 0..=params.repeats {
+                let mut mat = get_norm_cooc(
+                    &c,
+                    &labels,
+                    if round == 0 { params.first_threshold } else { params.later_threshold },
+                );
+                if round == 0 {
+                    (0..labels.len()).for_each(|i| mat[i][i] = 0.0);
+                }
+                let node_density: Vec<f64> = labels.iter().map(|&f| density(f)).collect();
+                let tree = make_mst(&mat, &node_density);
+                // Relabelled to features: `relabel_nodes` keeps the node and successor order.
+                let subtrees: Vec<(usize, Vec<usize>)> = recursive_subtree(&tree, params.root_min_children)
+                    .into_iter()
+                    .map(|(r, t)| (labels[r], t.nodes.iter().map(|&n| labels[n]).collect()))
+                    .collect();
+                for (r, _) in &subtrees {
+                    if let Some(k) = labels.iter().position(|l| l == r) {
+                        labels.remove(k);
+                    }
+                }
+                all_subtrees.push(subtrees);
+            }
+            // `dedup_and_save_families`: a dict keyed by root; `print_subtree` lists the
+            // subtree's nodes but the root; more than three make a family.
+            let mut families: Vec<(usize, Vec<usize>, usize)> = Vec::new();
+            for (round, iteration) in all_subtrees.iter().enumerate() {
+                for (r, tree_nodes) in iteration {
+                    let children: Vec<usize> = tree_nodes.iter().copied().filter(|n| n != r).collect();
+                    if children.len() >= params.min_members {
+                        match families.iter_mut().find(|f| f.0 == *r) {
+                            Some(f) => *f = (*r, children, round),
+                            None => families.push((*r, children, round)),
+                        }
+                    }
+                }
+            }
+            let kept = deduplicate_families(
+                &families.iter().map(|f| (f.0, f.1.clone())).collect::<Vec<_>>(),
+                params.merge_jaccard,
+            );
+            families
+                .into_iter()
+                .filter(|f| kept.contains(&f.0))
+                .map(|(r, m, round)| (r as u32, m.into_iter().map(|x| x as u32).collect(), round))
+                .collect()
+        }
+
+        /// `deduplicate_families`: the roots kept.
+        pub fn deduplicate_families(families: &[(usize, Vec<usize>)], merge_jaccard: f64) -> Vec<usize> {
+            let mut clean: Vec<usize> = families.iter().map(|f| f.0).collect();
+            for (family, children) in families {
+                for (family2, children2) in families {
+                    if family != family2 {
+                        let intersection = children.iter().filter(|c| children2.contains(c)).count();
+                        let union = children.len() + children2.len() - intersection;
+                        if intersection as f64 / union as f64 > merge_jaccard {
+                            // `clean_families.pop(...)` in a try: popping twice does nothing.
+                            let pop = if children.len() > children2.len() { family2 } else { family };
+                            clean.retain(|f| f != pop);
+                        }
+                    }
+                }
+            }
+            clean
+        }
+    }
+
+    /// (parent, members densest first, round) of each family.
+    fn summary(f: &[Family]) -> Vec<(u32, Vec<u32>, usize)> {
+        f.iter().map(|f| (f.parent, f.children.clone(), f.round)).collect()
+    }
+
+    /// `FamilyMethod::Paper` on `nodes` equals the oracle's families (members ordered densest
+    /// first, as `Family` stores them); returns them.
+    fn paper_matches_oracle(c: &Cooccurrence, nodes: &[u32], params: &FamilyParams) -> Vec<Family> {
+        let ours = find_families(c, nodes, params, |_| {}).unwrap();
+        let oracle: Vec<(u32, Vec<u32>, usize)> = paper_oracle::families(c, nodes, params)
+            .into_iter()
+            .map(|(r, mut m, round)| {
+                m.sort_by(|&a, &b| c.diagonal[b as usize].cmp(&c.diagonal[a as usize]).then(a.cmp(&b)));
+                (r, m, round)
+            })
+            .collect();
+        assert_eq!(summary(&ours), oracle, "nodes {nodes:?}");
+        assert!(ours.iter().enumerate().all(|(k, f)| f.id == k));
+        ours
+    }
+
+    #[test]
+    fn the_method_defaults_to_readable_and_old_files_parse() {
+        assert_eq!(FamilyParams::default().method, FamilyMethod::Readable);
+        let mut json = serde_json::to_value(FamilyParams::default()).unwrap();
+        assert_eq!(json["method"], "readable");
+        json.as_object_mut().unwrap().remove("method");
+        let old: FamilyParams = serde_json::from_value(json).unwrap();
+        assert_eq!(old, FamilyParams::default());
+        let paper = serde_json::to_value(FamilyParams::paper()).unwrap();
+        assert_eq!((&paper["method"], &paper["nodes"]), (&"paper".into(), &"clean".into()));
+        assert_eq!(serde_json::from_value::<FamilyParams>(paper).unwrap(), FamilyParams::paper());
+    }
+
+    #[test]
+    fn paper_weighs_each_edge_by_the_later_matrix_entry() {
+        // Children 1..=4 (20 documents each) fire with 5 in all their documents and with 0 in
+        // half; 0 and 5 are equally dense. The edge {0, x} weighs P[x, 0] = 10/21 and the edge
+        // {x, 5} weighs P[5, x] = 20/51 (the later entries): 0 takes the children. Readable
+        // weighs {x, 5} by max(P) = 20/21: 5 takes them. One round, to see the tree alone.
+        let once = FamilyParams { repeats: 0, ..FamilyParams::paper() };
+        let mut pairs: Vec<(u32, u32, u32)> = (1..5).map(|x| (x, 5, 20)).collect();
+        pairs.extend((1..5).map(|x| (0, x, 10)));
+        let diag = vec![50, 20, 20, 20, 20, 50];
+        let c = Cooccurrence::from_pairs(6, 1000, diag.clone(), pairs).unwrap();
+        let f = paper_matches_oracle(&c, &all(&c), &once);
+        assert_eq!(summary(&f), vec![(0, vec![1, 2, 3, 4], 0)]);
+        let readable = FamilyParams { repeats: 0, ..params() };
+        assert_eq!(summary(&find_families(&c, &all(&c), &readable, |_| {}).unwrap()), vec![(5, vec![1, 2, 3, 4], 0)]);
+        // The same counts with 0 and 5 swapped: {0, x} now weighs P[x, 0] = 20/21 and {x, 5}
+        // P[5, x] = 10/51, and 0 takes the children again: whichever comes first wins.
+        let swap = |x: u32| if x == 0 || x == 5 { 5 - x } else { x };
+        let swapped =
+            Cooccurrence::from_pairs(6, 1000, diag, c.pairs().map(|(i, j, n)| (swap(i), swap(j), n))).unwrap();
+        let f = paper_matches_oracle(&swapped, &all(&swapped), &once);
+        assert_eq!(summary(&f), vec![(0, vec![1, 2, 3, 4], 0)]);
+        // With the later rounds, 5 takes the children once 0 is gone, a family of the same
+        // size as 0's: the paper's deduplication drops both.
+        assert!(paper_matches_oracle(&c, &all(&c), &FamilyParams::paper()).is_empty());
+    }
+
+    #[test]
+    fn paper_keeps_an_edge_whose_later_entry_is_below_the_threshold() {
+        // 5 is dense (1000 documents); 0..=4 (10 documents each) fire with it 5 times: P[x, 5]
+        // = 5/11 is kept but P[5, x] = 5/1001 is zeroed, and from_numpy_array skips zeros: the
+        // edges keep the earlier entry.
+        let c = Cooccurrence::from_pairs(6, 5000, vec![10, 10, 10, 10, 10, 1000], (0..5).map(|x| (x, 5, 5))).unwrap();
+        let f = paper_matches_oracle(&c, &all(&c), &FamilyParams::paper());
+        assert_eq!(summary(&f), vec![(5, vec![0, 1, 2, 3, 4], 0)]);
+    }
+
+    #[test]
+    fn paper_breaks_weight_ties_in_networkx_edge_order() {
+        // 0 (99 documents) has leaves 3, 4, 5. The triangle 0, 1, 2: {1, 2} weighs P[2, 1] =
+        // 19/48 and is taken first; {0, 1} and {0, 2} both weigh 0.25 (P[1, 0] = 5/20 and P[2, 0]
+        // = 12/48). P[0, 1] = 5/100 is below the threshold, so 1 joined 0's neighbours only when
+        // row 1 was read, after 2 (row 0, P[0, 2] = 0.12): {0, 2} is listed first and taken,
+        // making 0 -> 2 -> 1. Taking {0, 1} (index order) would make 0 -> 1 <- 2.
+        let pairs = vec![(0, 1, 5), (0, 2, 12), (1, 2, 19), (0, 3, 15), (0, 4, 15), (0, 5, 15)];
+        let c = Cooccurrence::from_pairs(6, 1000, vec![99, 19, 47, 15, 15, 15], pairs).unwrap();
+        let f = paper_matches_oracle(&c, &all(&c), &FamilyParams::paper());
+        assert_eq!(summary(&f), vec![(0, vec![2, 1, 3, 4, 5], 0)]);
+    }
+
+    #[test]
+    fn paper_orients_density_ties_from_the_later_node() {
+        // Equally dense: the hub 5 is the parent of 0..=4 because it comes later; Readable makes
+        // each of them its parent and finds nothing. The hub 0 of the mirror image is nobody's
+        // parent.
+        let diag = vec![10; 6];
+        let c = Cooccurrence::from_pairs(6, 1000, diag.clone(), (0..5).map(|x| (x, 5, 8))).unwrap();
+        let f = paper_matches_oracle(&c, &all(&c), &FamilyParams::paper());
+        assert_eq!(summary(&f), vec![(5, vec![0, 1, 2, 3, 4], 0)]);
+        assert!(run(&c).is_empty());
+        let mirror = Cooccurrence::from_pairs(6, 1000, diag, (1..6).map(|x| (0, x, 8))).unwrap();
+        assert!(paper_matches_oracle(&mirror, &all(&mirror), &FamilyParams::paper()).is_empty());
+    }
+
+    /// Co-occurrence of a planted tree: each child fires with its parent in half its documents,
+    /// and with nothing else.
+    fn tree_cooccurrence(density: &[u32], edges: &[(u32, u32)]) -> Cooccurrence {
+        let pairs = edges.iter().map(|&(p, c)| (p, c, density[c as usize] / 2));
+        Cooccurrence::from_pairs(density.len(), 10_000, density.to_vec(), pairs).unwrap()
+    }
+
+    #[test]
+    fn paper_lists_the_subtrees_its_recursion_appends() {
+        // Roots 0 and 20. 0 -> 13 (nested) -> 12 (nested again) -> 14..=17; 13 -> 18, 19; 0 ->
+        // 1..=4. 20 -> 5 (nested) -> 6..=9; 20 -> 10, 11. recursive_subtree finds 0 and 20, then
+        // inside 0: 13, then inside 13: 12, then inside 20: 5.
+        let mut density = vec![10u32; 21];
+        for (f, d) in [(0, 120), (13, 60), (12, 30), (20, 60), (5, 30)] {
+            density[f] = d;
+        }
+        let mut edges: Vec<(u32, u32)> = vec![(0, 13), (13, 12), (13, 18), (13, 19), (20, 5), (20, 10), (20, 11)];
+        edges.extend((1..5).map(|c| (0, c)));
+        edges.extend((14..18).map(|c| (12, c)));
+        edges.extend((6..10).map(|c| (5, c)));
+        let c = tree_cooccurrence(&density, &edges);
+        let f = paper_matches_oracle(&c, &all(&c), &FamilyParams::paper());
+        let parents: Vec<(u32, usize)> = f.iter().map(|f| (f.parent, f.children.len())).collect();
+        assert_eq!(parents, vec![(0, 12), (20, 7), (13, 7), (12, 4), (5, 4)]);
+        let links: Vec<Option<usize>> = f.iter().map(|f| f.parent_family).collect();
+        assert_eq!(links, vec![None, None, Some(0), Some(2), Some(1)]);
+        // Readable finds the same families, numbered by size.
+        let mut readable: Vec<u32> = run(&c).iter().map(|f| f.parent).collect();
+        assert_eq!(readable, vec![0, 13, 20, 5, 12]);
+        readable.sort_unstable();
+        let mut ours: Vec<u32> = f.iter().map(|f| f.parent).collect();
+        ours.sort_unstable();
+        assert_eq!(ours, readable);
+    }
+
+    #[test]
+    fn paper_finds_a_subtree_under_two_roots_once() {
+        // 2 is the child of both 0 and 1 (denser), with leaves 7..=10; 0 has leaves 3, 4 and 1
+        // has 5, 6. recursive_subtree finds 2 inside 0 and again inside 1: one family.
+        let mut density = vec![10u32; 11];
+        density[..3].copy_from_slice(&[100, 100, 40]);
+        let mut edges: Vec<(u32, u32)> = vec![(0, 2), (1, 2), (0, 3), (0, 4), (1, 5), (1, 6)];
+        edges.extend((7..11).map(|c| (2, c)));
+        let c = tree_cooccurrence(&density, &edges);
+        let f = paper_matches_oracle(&c, &all(&c), &FamilyParams::paper());
+        let parents: Vec<(u32, usize)> = f.iter().map(|f| (f.parent, f.children.len())).collect();
+        assert_eq!(parents, vec![(0, 7), (1, 7), (2, 4)]);
+    }
+
+    #[test]
+    fn paper_takes_children_in_the_order_the_tree_lists_its_edges() {
+        // 1 -> 0 (nested, leaves 3..=6), 1 -> 2 (nested, leaves 7..=10), 1 -> 11. Kruskal takes
+        // {1, 2} (P[2, 1] = 50/101) first and {0, 1} (P[1, 0] = 30/201) last, but the tree lists
+        // {0, 1} at node 0, before node 1's edges: the family of 0 comes before that of 2.
+        let mut density = vec![10u32; 12];
+        density[..3].copy_from_slice(&[60, 200, 100]);
+        let mut edges: Vec<(u32, u32)> = vec![(1, 0), (1, 2), (1, 11)];
+        edges.extend((3..7).map(|c| (0, c)));
+        edges.extend((7..11).map(|c| (2, c)));
+        let c = tree_cooccurrence(&density, &edges);
+        let f = paper_matches_oracle(&c, &all(&c), &FamilyParams::paper());
+        let parents: Vec<u32> = f.iter().map(|f| f.parent).collect();
+        assert_eq!(parents, vec![1, 0, 2]);
+    }
+
+    #[test]
+    fn paper_drops_both_near_duplicates_of_the_same_size() {
+        // Round 0: 0 -> 1..=5 (6 takes one of 2..=5 and 7: two children, no root). Round 1,
+        // without 0: 6 -> 2..=5, 7. Both have five members and share four (Jaccard 4/6).
+        let mut pairs: Vec<(u32, u32, u32)> = (1..6).map(|x| (0, x, 18)).collect();
+        pairs.extend((2..6).map(|x| (6, x, 6)));
+        pairs.push((6, 7, 18));
+        let c = Cooccurrence::from_pairs(8, 1000, vec![100, 20, 20, 20, 20, 20, 60, 20], pairs).unwrap();
+        let keep_both = FamilyParams { merge_jaccard: 0.7, ..FamilyParams::paper() };
+        let f = paper_matches_oracle(&c, &all(&c), &keep_both);
+        assert_eq!(summary(&f), vec![(0, vec![1, 2, 3, 4, 5], 0), (6, vec![2, 3, 4, 5, 7], 1)]);
+        assert!(paper_matches_oracle(&c, &all(&c), &FamilyParams::paper()).is_empty());
+        // Readable keeps the one of the earlier round.
+        assert_eq!(summary(&run(&c)), vec![(0, vec![1, 2, 3, 4, 5], 0)]);
+    }
+
+    #[test]
+    fn paper_deduplication_lets_a_dropped_family_drop_another() {
+        // A (10 members) overlaps B (7) by 0.7, B overlaps C (6) by 5/8, A and C only by 5/11:
+        // B goes because of A, and C because of B, gone or not.
+        let found = vec![
+            Candidate { parent: 100, members: (1..=10).collect(), round: 0 },
+            Candidate { parent: 101, members: (1..=7).collect(), round: 1 },
+            Candidate { parent: 102, members: vec![1, 2, 3, 4, 5, 11], round: 2 },
+            Candidate { parent: 103, members: vec![20, 21, 22, 23], round: 2 },
+        ];
+        let oracle_input: Vec<(usize, Vec<usize>)> =
+            found.iter().map(|c| (c.parent as usize, c.members.iter().map(|&m| m as usize).collect())).collect();
+        assert_eq!(paper_oracle::deduplicate_families(&oracle_input, 0.6), vec![100, 103]);
+        let kept: Vec<u32> = paper_deduplicate(found, 0.6).iter().map(|c| c.parent).collect();
+        assert_eq!(kept, vec![100, 103]);
+    }
+
+    #[test]
+    fn paper_rounds_use_their_thresholds_and_remove_all_roots() {
+        // P[x, 0] = 2/25 = 0.08: below 0.1, above 0.07; P[0, x] = 2/501 is zeroed in both.
+        let c = Cooccurrence::from_pairs(6, 1000, vec![500, 24, 24, 24, 24, 24], (1..6).map(|i| (0, i, 2))).unwrap();
+        let f = paper_matches_oracle(&c, &all(&c), &FamilyParams::paper());
+        assert_eq!(summary(&f), vec![(0, vec![1, 2, 3, 4, 5], 1)]);
+        // 0 -> 1, 2, 3 is a root but not a family (three members). 1 fires with 4..=7 at
+        // P[x, 1] = 2/25, below the first threshold. Round 1 runs without 0, removed although it
+        // made no family: 1 -> 4..=7 is a family of its own (with 0 it would hang below 0).
+        let mut pairs: Vec<(u32, u32, u32)> = (1..4).map(|x| (0, x, 10)).collect();
+        pairs.extend((4..8).map(|x| (1, x, 2)));
+        let c = Cooccurrence::from_pairs(8, 1000, vec![100, 50, 10, 10, 24, 24, 24, 24], pairs).unwrap();
+        let f = paper_matches_oracle(&c, &all(&c), &FamilyParams::paper());
+        assert_eq!(summary(&f), vec![(1, vec![4, 5, 6, 7], 1)]);
+        let once = FamilyParams { repeats: 0, ..FamilyParams::paper() };
+        assert!(paper_matches_oracle(&c, &all(&c), &once).is_empty());
+    }
+
+    #[test]
+    fn paper_matches_the_oracle_on_planted_codes() {
+        for (families, children, noise, seed) in [(24, 6, 10, 7), (8, 4, 6, 3), (5, 9, 0, 11)] {
+            let planted = saescope_core::synth::planted_families(families, children, noise, 4000, seed).unwrap();
+            let c = saescope_core::cooccurrence::cooccurrence(&planted.codes).unwrap();
+            let nodes = family_nodes(&c, &[], &params());
+            let f = paper_matches_oracle(&c, &nodes, &FamilyParams::paper());
+            assert!(!f.is_empty(), "{families} planted families");
+            // A second numbering of the graph: the nodes in reverse order.
+            let reversed: Vec<u32> = nodes.iter().rev().copied().collect();
+            let backwards = paper_matches_oracle(&c, &reversed, &FamilyParams::paper());
+            assert_ne!(summary(&f), summary(&backwards), "the paper's families depend on the node order");
+            // A repeated node keeps its first place.
+            let repeated = [nodes.clone(), reversed].concat();
+            assert_eq!(summary(&find_families(&c, &repeated, &FamilyParams::paper(), |_| {}).unwrap()), summary(&f));
+        }
+    }
+
+    #[test]
+    fn paper_matches_the_oracle_on_random_counts() {
+        // Small counts make ties in weight and density common.
+        let mut rng = SeededRng::new(5);
+        let mut nonempty = 0;
+        for case in 0..1000 {
+            let d = 6 + rng.below(22);
+            let diagonal: Vec<u32> = (0..d).map(|_| 1 + rng.below(30) as u32).collect();
+            let mut pairs = Vec::new();
+            for i in 0..d as u32 {
+                for j in i + 1..d as u32 {
+                    if rng.uniform() < 0.35 {
+                        let most = diagonal[i as usize].min(diagonal[j as usize]);
+                        pairs.push((i, j, 1 + rng.below(most as usize) as u32));
+                    }
+                }
+            }
+            let c = Cooccurrence::from_pairs(d, 200, diagonal, pairs).unwrap();
+            let mut nodes: Vec<u32> = (0..d as u32).filter(|_| rng.uniform() < 0.9).collect();
+            if case % 2 == 1 {
+                let order = rng.distinct(nodes.len(), nodes.len());
+                nodes = order.into_iter().map(|k| nodes[k]).collect();
+            }
+            let params =
+                FamilyParams { root_min_children: 2 + case % 3, min_members: 3 + case % 2, ..FamilyParams::paper() };
+            if !paper_matches_oracle(&c, &nodes, &params).is_empty() {
+                nonempty += 1;
+            }
+        }
+        assert!(nonempty > 400, "{nonempty} of 1000 cases have families");
     }
 }

@@ -50,6 +50,14 @@ pub fn stored_embeddings(embeddings: &Matrix, precision: Precision) -> Corpus {
     Corpus::from_matrix(embeddings, rows, precision)
 }
 
+/// The codes as a bundle carries them (`CodesFiles::to_compact_npy`: values in f16 where nothing
+/// is lost). Feature statistics, labels and families are computed on these, so that what the
+/// page and `saescope` recompute from the bundle's codes equals what the build wrote.
+pub fn stored_codes(codes: &SparseCodes) -> Result<SparseCodes> {
+    let (indices, values) = codes.to_compact_npy()?;
+    Ok(SparseCodes::from_npy(&indices, &values, codes.d_sae)?)
+}
+
 /// `documents.jsonl` (one JSON document per line), before gzip.
 pub fn documents_jsonl(docs: &[Document]) -> Result<Vec<u8>> {
     let mut lines = Vec::new();
@@ -107,8 +115,9 @@ pub struct BundleParts<'a> {
     pub stats: Vec<FeatureStats>,
     pub labels_json: Vec<u8>,
     pub families_json: Vec<u8>,
-    /// `documents.jsonl`, before gzip ([`documents_jsonl`]).
-    pub documents_jsonl: &'a [u8],
+    /// In embedding order (stored as `documents.jsonl.gz` and text shards, see
+    /// `BundleBuilder::add_documents`).
+    pub documents: &'a [Document],
     /// `layout.npy` ([`layout_npy`]).
     pub layout: Option<Vec<u8>>,
     pub embedder: Option<EmbedderFiles>,
@@ -145,14 +154,14 @@ pub fn assemble(parts: BundleParts) -> Result<BundleBuilder> {
         };
         bundle.add(&path, Role::Embeddings, bytes);
     }
-    let (idx, val) = codes.to_npy()?;
+    let (idx, val) = codes.to_compact_npy()?;
     bundle.add("codes/indices.npy", Role::CodesIndices, idx);
     bundle.add("codes/values.npy", Role::CodesValues, val);
     let features = FeaturesFile { metrics: parts.metrics, features: parts.stats };
     bundle.add("features.json", Role::Features, features.to_json());
     bundle.add("labels.json", Role::Labels, parts.labels_json);
     bundle.add("families.json", Role::Families, parts.families_json);
-    bundle.add("documents.jsonl.gz", Role::Documents, saescope_format::documents::gzip(parts.documents_jsonl));
+    bundle.add_documents(parts.documents)?;
     if let Some(layout) = parts.layout {
         bundle.add("layout.npy", Role::Layout, layout);
     }

@@ -318,6 +318,13 @@ impl Scope {
         saescope_embed::check_compatible(&self.manifest).err().map(|e| e.to_string())
     }
 
+    /// The texts of one texts shard (`path`, as the manifest lists it), verified against the
+    /// manifest (size, sha256) and parsed: one string per document of the shard, in order.
+    #[wasm_bindgen(js_name = shardTexts)]
+    pub fn shard_texts(&self, path: &str, bytes: &[u8]) -> Result<Vec<String>, JsError> {
+        Bundle::shard_texts(&self.manifest, path, bytes).map_err(js_err)
+    }
+
     /// Document `doc`'s embedding, as a query vector ("more like this").
     #[wasm_bindgen(js_name = documentVector)]
     pub fn document_vector(&self, doc: u32) -> Result<Vec<f32>, JsError> {
@@ -503,6 +510,7 @@ mod typescript {
             saescope_format::manifest::EmbedderInfo::decl(&cfg),
             saescope_format::manifest::SaeInfo::decl(&cfg),
             saescope_format::manifest::CoarseSaeInfo::decl(&cfg),
+            saescope_format::manifest::TextShards::decl(&cfg),
             saescope_format::documents::Document::decl(&cfg),
             saescope_format::features::FeaturesFile::decl(&cfg),
             saescope_core::metrics::Metrics::decl(&cfg),
@@ -518,6 +526,7 @@ mod typescript {
             saescope_interp::families::Family::decl(&cfg),
             saescope_interp::families::FamilyParams::decl(&cfg),
             saescope_interp::families::NodeSet::decl(&cfg),
+            saescope_interp::families::FamilyMethod::decl(&cfg),
             saescope_interp::families::FamilyStats::decl(&cfg),
             saescope_interp::explorer::SteeredSearch::decl(&cfg),
             saescope_interp::explorer::Feature::decl(&cfg),

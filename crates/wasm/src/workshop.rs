@@ -428,6 +428,7 @@ impl Workshop {
         let as_read = stored.to_matrix();
         let (codes, metrics) =
             analyse::encode_all(&*self.backend, &sae, &as_read, &mut report).await.map_err(js_err)?;
+        let codes = assemble::stored_codes(&codes).map_err(js_err)?;
         let stats = feature_stats(&codes, 20, 20);
         let seed = 0;
         let layout = analyse::compute_layout(&as_read, seed, &mut report).map_err(js_err)?;
@@ -453,7 +454,6 @@ impl Workshop {
         let families = analyse::compute_families(&cooc, &labels, sae.d_sae, params, &mut report).map_err(js_err)?;
         report(Progress { stage: "assemble", done: 0, total: 1 });
         let description = assemble::description(docs.len(), source, &sae, training_log, &metrics);
-        let lines = assemble::documents_jsonl(docs).map_err(js_err)?;
         let bundle = assemble::assemble(BundleParts {
             name: &name,
             description: &description,
@@ -467,7 +467,7 @@ impl Workshop {
             stats,
             labels_json: serde_json::to_vec(&labels).map_err(js_err)?,
             families_json: serde_json::to_vec(&families).map_err(js_err)?,
-            documents_jsonl: &lines,
+            documents: docs,
             layout: Some(layout),
             embedder: query_model.map(|m| EmbedderFiles { files: m.files.files.clone(), info: m.files.info.clone() }),
         })
