@@ -132,7 +132,11 @@ threshold: number, };
 
 export type Predictor = "keyphrase" | "embedding";
 
-export type FamiliesFile = { params: FamilyParams, families: Array<Family>, stats: FamilyStats, };
+export type FamiliesFile = { params: FamilyParams, families: Array<Family>, stats: FamilyStats, 
+/**
+ * Absent from files written before it was measured.
+ */
+coherence?: Coherence | null, };
 
 export type Family = { id: number, parent: number, label: string, 
 /**
@@ -203,6 +207,16 @@ block_diagonal_ratio_random: number | null,
  * Fraction of the candidate features that belong to some family.
  */
 membership_fraction: number, candidates: number, live: number, families_per_round: Array<number>, };
+
+export type Coherence = { 
+/**
+ * Cosine of the members' decoder directions.
+ */
+decoder_cosine: number, decoder_cosine_random: number, 
+/**
+ * Normalised co-occurrence `C[i, j] / min(C[i, i], C[j, j])`.
+ */
+cooccurrence: number, cooccurrence_random: number, };
 
 export type SteeredSearch = { 
 /**

@@ -3,9 +3,9 @@
 // and the loaded bundle, so the page never freezes while the math runs. The page talks to it
 // through `engine.js`: each request is `{id, method, args}`; the answer is `{id, result}` or
 // `{id, error}`, with `{id, progress}` messages before it for long work. Requests run one at a
-// time, in order (the wasm objects are not re-entrant).
+// time, in order (the wasm objects are not re-entrant), except those that use none (UNQUEUED).
 
-import init, { Engine, QueryEmbedder, Workshop, unzipBundle, zipBundle } from '../pkg/saescope_wasm.js';
+import init, { Engine, QueryEmbedder, Workshop, shardTexts, unzipBundle, zipBundle } from '../pkg/saescope_wasm.js';
 import { fetchEntry, fetchOrKept, forgetBundle, inParallel, openCache, shortOfSpace, sizeText, storageReport } from './fetch.js';
 import { deleteSaved, freeName, listSaved, readSaved, saveBundle } from './store.js';
 
@@ -250,16 +250,19 @@ const handlers = {
 
   documentVector: ({ doc }) => current().documentVector(doc),
 
-  /** The texts of the documents of texts shard `shard`, fetched and verified now (cached by hash). */
+  /**
+   * The texts of the documents of texts shard `shard`, fetched and verified now (cached by
+   * hash). Runs beside the queue (see UNQUEUED): it uses no engine object.
+   */
   async documentTexts({ shard }) {
     if (!bundle) throw new Error('no bundle is loaded');
-    const entry = bundle.manifest.files.filter((f) => f.role === 'document-texts')[shard];
+    const { manifest, manifestBytes, source } = bundle;
+    const entry = manifest.files.filter((f) => f.role === 'document-texts')[shard];
     if (!entry) throw new Error(`this bundle has no texts shard ${shard}`);
-    const s = current();
     /** @type {string[]} */
     let texts = [];
     try {
-      await download([entry], bundle.source, (e, bytes) => (texts = s.shardTexts(e.path, bytes)), () => {});
+      await download([entry], source, (e, bytes) => (texts = shardTexts(manifestBytes, e.path, bytes)), () => {});
     } catch (e) {
       throw new Error(String(e?.message ?? e).split('\n').slice(1).join(' ') || String(e));
     }
@@ -494,9 +497,16 @@ function current() {
 
 let queue = Promise.resolve();
 
+/**
+ * Requests that use no engine object (so no wasm borrow can clash with a request in the queue):
+ * they run at once, beside the queue, and a text fetched after a search never delays the next.
+ * @type {Set<string>}
+ */
+const UNQUEUED = new Set(['documentTexts']);
+
 self.onmessage = (event) => {
   const { id, method, args } = event.data;
-  queue = queue.then(async () => {
+  const run = async () => {
     try {
       const handler = /** @type {Record<string, ((args: any, progress: (p: Progress) => void) => unknown) | undefined>} */ (handlers)[method];
       if (!handler) throw new Error(`unknown request ${method}`);
@@ -508,5 +518,7 @@ self.onmessage = (event) => {
       const fatal = e instanceof WebAssembly.RuntimeError;
       self.postMessage({ id, error: fatal ? `the engine crashed (${e.message})` : e?.message ?? String(e), fatal, engine: fatal ? undefined : changedStatus() });
     }
-  });
+  };
+  if (UNQUEUED.has(method)) run();
+  else queue = queue.then(run);
 };

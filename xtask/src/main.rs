@@ -314,6 +314,9 @@ fn check_js_syntax() -> Result<()> {
 }
 
 /// Everything; with `--browser`, only the wasm build and the browser tests (for work on the page).
+/// The test that needs a built bundle (`SAESCOPE_FAMILY_BUNDLE`): run once the demo is built.
+const REAL_CODES_TEST: &str = "families::tests::paper_matches_the_oracle_on_real_codes";
+
 fn test(args: &[String]) -> Result<()> {
     setup::all()?;
     check_js_syntax()?;
@@ -322,7 +325,7 @@ fn test(args: &[String]) -> Result<()> {
         run(cargo().args(["test", "--workspace"]))?;
         // The tests that need the model (fetched by setup) or ../shared: ignored by a plain
         // `cargo test` on a fresh clone, run here.
-        run(cargo().args(["test", "--workspace", "--", "--ignored"]))?;
+        run(cargo().args(["test", "--workspace", "--", "--ignored", "--skip", REAL_CODES_TEST]))?;
         run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
         run(cargo().args([
             "clippy",
@@ -357,6 +360,10 @@ fn test(args: &[String]) -> Result<()> {
     // The real demo bundle for the explorer's tests; its stages survive between runs.
     let demo = root().join("target/browser-test-demo");
     build_demo_bundle(&cli, &demo)?;
+    // The paper's family algorithm against its oracle on the demo bundle's real codes.
+    run(cargo()
+        .args(["test", "-p", "saescope-interp", "--", "--ignored", "--exact", REAL_CODES_TEST])
+        .env("SAESCOPE_FAMILY_BUNDLE", &demo))?;
     let site = fixtures.join("site");
     package::export_site(&demo, &site)?;
     let server = serve::Server::start(0)?;

@@ -270,7 +270,7 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
     let families_path = stage_dir(&args.out, "families", &sha256_hex(fingerprint.as_bytes())).join("families.json");
     let mut cooccurrence_seconds = None;
     let families_json = staged(&families_path, "families", || {
-        let (file, seconds) = stages::compute_families(&codes, &labels, params, backend)?;
+        let (file, seconds) = stages::compute_families(&codes, &sae, &labels, params, backend)?;
         cooccurrence_seconds = Some(seconds);
         Ok(serde_json::to_vec(&file)?)
     })?;

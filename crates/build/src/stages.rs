@@ -7,7 +7,7 @@ use anyhow::Result;
 use saescope_core::cooccurrence::Cooccurrence;
 use saescope_core::prelude::*;
 use saescope_core::search::Corpus;
-use saescope_core::{Matrix, SparseCodes};
+use saescope_core::{Matrix, Sae, SparseCodes};
 use saescope_format::documents::Document;
 use saescope_gpu::AnyBackend;
 use saescope_interp::families::{FamiliesFile, FamilyParams};
@@ -106,6 +106,7 @@ pub fn cooccurrence(codes: &SparseCodes, backend: &AnyBackend) -> Result<Cooccur
 /// the co-occurrence took.
 pub fn compute_families(
     codes: &SparseCodes,
+    sae: &Sae,
     labels: &[FeatureLabel],
     params: FamilyParams,
     backend: &AnyBackend,
@@ -114,7 +115,7 @@ pub fn compute_families(
     let cooc = cooccurrence(codes, backend)?;
     let cooccurrence_seconds = started.elapsed().as_secs_f64();
     let mut bars = StageBars::default();
-    let file = analyse::compute_families(&cooc, labels, codes.d_sae, params, &mut |p| bars.update(p));
+    let file = analyse::compute_families(&cooc, labels, sae, params, &mut |p| bars.update(p));
     bars.finish();
     Ok((file?, cooccurrence_seconds))
 }

@@ -41,9 +41,14 @@ impl CleanArgs {
 /// The family algorithm's settings (the paper's by default).
 #[derive(clap::Args, Clone)]
 pub struct FamilyArgs {
+    /// `readable` (ours: one symmetric weight per pair, independent of feature numbering) or
+    /// `paper` (a literal port of the paper's code, on clean features unless --nodes says otherwise)
+    #[arg(long, value_enum, default_value = "readable")]
+    method: Method,
     /// Family candidates: every live feature below the density cap, or only clean-labelled ones
-    #[arg(long, value_enum, default_value = "live")]
-    nodes: Nodes,
+    /// (default: clean, the paper's choice; live where no label is clean)
+    #[arg(long, value_enum)]
+    nodes: Option<Nodes>,
     #[arg(long, default_value_t = 0.1)]
     first_threshold: f64,
     #[arg(long, default_value_t = 0.07)]
@@ -54,6 +59,12 @@ pub struct FamilyArgs {
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Method {
+    Readable,
+    Paper,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Nodes {
     Live,
     Clean,
@@ -61,16 +72,21 @@ pub enum Nodes {
 
 impl FamilyArgs {
     pub fn params(&self, max_density: f64) -> FamilyParams {
+        let base = match self.method {
+            Method::Readable => FamilyParams::default(),
+            Method::Paper => FamilyParams::paper(),
+        };
         FamilyParams {
             nodes: match self.nodes {
-                Nodes::Live => NodeSet::Live,
-                Nodes::Clean => NodeSet::Clean,
+                Some(Nodes::Live) => NodeSet::Live,
+                Some(Nodes::Clean) => NodeSet::Clean,
+                None => base.nodes,
             },
             first_threshold: self.first_threshold,
             later_threshold: self.later_threshold,
             repeats: self.repeats,
             max_density,
-            ..Default::default()
+            ..base
         }
     }
 }
@@ -180,8 +196,12 @@ pub fn families(cmd: FamiliesCommand) -> Result<()> {
     let labels = loaded.labels(cmd.labels.as_deref())?;
     let params = cmd.family.params(cmd.max_density);
     if params.nodes == NodeSet::Clean && !labels.iter().any(|l| l.clean) {
-        bail!("--nodes clean needs labels with clean features (none in the labels given)");
+        if cmd.family.nodes.is_some() {
+            bail!("--nodes clean needs labels with clean features (none in the labels given)");
+        }
+        eprintln!("no clean labels: every live feature is a candidate (--nodes live)");
     }
+    let params = params.for_labels(&labels);
     let file = match &cmd.import {
         Some(path) => {
             let imported =
@@ -200,16 +220,24 @@ pub fn families(cmd: FamiliesCommand) -> Result<()> {
             let cooc = cooccurrence(&loaded.codes, &crate::io::backend(cmd.device)?)?;
             let nodes = families::family_nodes(&cooc, &labels, &params);
             let stats = families::family_stats(&cooc, &nodes, &imported, params.seed);
-            FamiliesFile { params, families: imported, stats }
+            let sae = &loaded.bundle.sae;
+            let coherence = families::family_coherence(&sae.w_dec, sae.d_in, &cooc, &nodes, &imported, params.seed);
+            FamiliesFile { params, families: imported, stats, coherence }
         }
         None => {
             let backend = crate::io::backend(cmd.device)?;
-            let (file, seconds) = compute_families(&loaded.codes, &labels, params, &backend)?;
+            let (file, seconds) = compute_families(&loaded.codes, &loaded.bundle.sae, &labels, params, &backend)?;
             eprintln!("co-occurrence on the {}: {seconds:.2} s", backend.kind().to_uppercase());
             file
         }
     };
     eprintln!("{} families; {}", file.families.len(), serde_json::to_string(&file.stats)?);
+    if let Some(c) = &file.coherence {
+        eprintln!(
+            "coherence: decoder cosine {:.3} inside families, {:.3} in random sets of the same sizes; co-occurrence {:.3} vs {:.3}",
+            c.decoder_cosine, c.decoder_cosine_random, c.cooccurrence, c.cooccurrence_random
+        );
+    }
     if let Some(path) = &cmd.paper_out {
         write(
             path,

@@ -124,7 +124,13 @@ mod tests {
             live: 3,
             families_per_round: vec![1],
         };
-        serde_json::to_vec(&FamiliesFile { params: FamilyParams::default(), families: vec![family], stats }).unwrap()
+        serde_json::to_vec(&FamiliesFile {
+            params: FamilyParams::default(),
+            families: vec![family],
+            stats,
+            coherence: None,
+        })
+        .unwrap()
     }
 
     #[test]

@@ -72,7 +72,7 @@ use std::collections::HashMap;
 
 /// Version of the family method: part of cache keys (bump it when the same inputs would give
 /// other families or statistics).
-pub const METHOD_VERSION: u32 = 1;
+pub const METHOD_VERSION: u32 = 2;
 
 /// Which features the family graph is built on.
 #[derive(ts_rs::TS, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,7 +142,7 @@ impl Default for FamilyParams {
             root_min_children: 3,
             min_members: 4,
             merge_jaccard: 0.6,
-            nodes: NodeSet::Live,
+            nodes: NodeSet::Clean,
             max_density: 0.2,
             symmetrise: FamilyMethod::Readable.symmetrise().into(),
             seed: 0,
@@ -151,6 +151,15 @@ impl Default for FamilyParams {
 }
 
 impl FamilyParams {
+    /// These parameters for `labels`: [`NodeSet::Clean`] needs clean labels; without any (a
+    /// corpus too small to score its labels) every live feature is a candidate, and `nodes` says so.
+    pub fn for_labels(mut self, labels: &[FeatureLabel]) -> Self {
+        if self.nodes == NodeSet::Clean && !labels.iter().any(|l| l.clean) {
+            self.nodes = NodeSet::Live;
+        }
+        self
+    }
+
     /// The paper's run: its algorithm ([`FamilyMethod::Paper`]) on clean features, with its
     /// thresholds and sizes (the defaults).
     pub fn paper() -> Self {
@@ -678,11 +687,92 @@ pub fn family_stats(cooc: &Cooccurrence, nodes: &[u32], families: &[Family], see
 }
 
 /// The `families.json` of a bundle.
+/// How alike the members of a family are, against random sets of candidate features of the same
+/// sizes: is a family more than its size? Means over families (each counts once) of the mean
+/// over member pairs, parent included.
+#[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Coherence {
+    /// Cosine of the members' decoder directions.
+    pub decoder_cosine: f64,
+    pub decoder_cosine_random: f64,
+    /// Normalised co-occurrence `C[i, j] / min(C[i, i], C[j, j])`.
+    pub cooccurrence: f64,
+    pub cooccurrence_random: f64,
+}
+
+/// Member pairs a set is measured on at most (drawn at random beyond; every pair below).
+const COHERENCE_PAIRS: usize = 2000;
+/// Random sets drawn per family.
+const COHERENCE_DRAWS: usize = 5;
+
+/// [`Coherence`] of `families` over the candidate features `nodes`, with the decoder `w_dec`
+/// (`[d_sae, d_in]`, as `Sae::w_dec`); `None` without families.
+pub fn family_coherence(
+    w_dec: &[f32],
+    d_in: usize,
+    cooc: &Cooccurrence,
+    nodes: &[u32],
+    families: &[Family],
+    seed: u64,
+) -> Option<Coherence> {
+    if families.is_empty() || nodes.len() < 2 {
+        return None;
+    }
+    let row = |j: u32| &w_dec[j as usize * d_in..(j as usize + 1) * d_in];
+    let norm: Vec<f64> =
+        (0..cooc.d_sae as u32).map(|j| row(j).iter().map(|v| (v * v) as f64).sum::<f64>().sqrt()).collect();
+    let cosine = |a: u32, b: u32| {
+        let dot: f64 = row(a).iter().zip(row(b)).map(|(x, y)| (x * y) as f64).sum();
+        dot / (norm[a as usize] * norm[b as usize]).max(f64::MIN_POSITIVE)
+    };
+    let mut rng = SeededRng::new(seed);
+    let measure = |set: &[u32], rng: &mut SeededRng| {
+        let n = set.len();
+        let pairs: Vec<(u32, u32)> = if n * (n - 1) / 2 <= COHERENCE_PAIRS {
+            (0..n).flat_map(|i| (i + 1..n).map(move |j| (set[i], set[j]))).collect()
+        } else {
+            (0..COHERENCE_PAIRS)
+                .map(|_| {
+                    let i = rng.below(n);
+                    let j = (i + 1 + rng.below(n - 1)) % n;
+                    (set[i], set[j])
+                })
+                .collect()
+        };
+        let m = pairs.len().max(1) as f64;
+        let decoder = pairs.iter().map(|&(a, b)| cosine(a, b)).sum::<f64>() / m;
+        let together = pairs.iter().map(|&(a, b)| normalised(cooc, a, b, cooc.get(a, b))).sum::<f64>() / m;
+        (decoder, together)
+    };
+    let (mut inside, mut random) = ((0.0, 0.0), (0.0, 0.0));
+    for f in families {
+        let members: Vec<u32> = std::iter::once(f.parent).chain(f.children.iter().copied()).collect();
+        let (d, c) = measure(&members, &mut rng);
+        inside = (inside.0 + d, inside.1 + c);
+        for _ in 0..COHERENCE_DRAWS {
+            let drawn: Vec<u32> =
+                rng.distinct(nodes.len(), members.len().min(nodes.len())).into_iter().map(|i| nodes[i]).collect();
+            let (d, c) = measure(&drawn, &mut rng);
+            random = (random.0 + d / COHERENCE_DRAWS as f64, random.1 + c / COHERENCE_DRAWS as f64);
+        }
+    }
+    let n = families.len() as f64;
+    Some(Coherence {
+        decoder_cosine: inside.0 / n,
+        decoder_cosine_random: random.0 / n,
+        cooccurrence: inside.1 / n,
+        cooccurrence_random: random.1 / n,
+    })
+}
+
 #[derive(ts_rs::TS, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FamiliesFile {
     pub params: FamilyParams,
     pub families: Vec<Family>,
     pub stats: FamilyStats,
+    /// Absent from files written before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coherence: Option<Coherence>,
 }
 
 /// One entry of the paper's family JSON: `{"parent": [label, index], "children": [[label, index], ...]}`.
@@ -753,7 +843,7 @@ mod tests {
     use super::*;
 
     fn params() -> FamilyParams {
-        FamilyParams::default()
+        FamilyParams { nodes: NodeSet::Live, ..FamilyParams::default() }
     }
 
     fn all(c: &Cooccurrence) -> Vec<u32> {
@@ -1224,6 +1314,28 @@ mod tests {
     }
 
     #[test]
+    fn planted_families_are_more_coherent_than_random_sets() {
+        let planted = saescope_core::synth::planted_families(12, 6, 10, 4000, 3).unwrap();
+        let c = saescope_core::cooccurrence::cooccurrence(&planted.codes).unwrap();
+        let nodes = family_nodes(&c, &[], &params());
+        let found = find_families(&c, &nodes, &params(), |_| {}).unwrap();
+        // Decoder directions: each family's members share a direction (plus noise), others do not.
+        let d_in = 16;
+        let mut rng = SeededRng::new(1);
+        let mut w_dec = vec![0f32; c.d_sae * d_in];
+        for (j, row) in w_dec.chunks_mut(d_in).enumerate() {
+            row.iter_mut().for_each(|v| *v = rng.normal() * 0.1);
+            if let Some(f) = found.iter().find(|f| f.parent as usize == j || f.children.contains(&(j as u32))) {
+                row[f.id % d_in] += 1.0;
+            }
+        }
+        let coherence = family_coherence(&w_dec, d_in, &c, &nodes, &found, 0).unwrap();
+        assert!(coherence.decoder_cosine > coherence.decoder_cosine_random + 0.3, "{coherence:?}");
+        assert!(coherence.cooccurrence > 2.0 * coherence.cooccurrence_random, "{coherence:?}");
+        assert!(family_coherence(&w_dec, d_in, &c, &nodes, &[], 0).is_none());
+    }
+
+    #[test]
     fn the_method_defaults_to_readable_and_old_files_parse() {
         assert_eq!(FamilyParams::default().method, FamilyMethod::Readable);
         let mut json = serde_json::to_value(FamilyParams::default()).unwrap();
@@ -1431,6 +1543,26 @@ mod tests {
             // A repeated node keeps its first place.
             let repeated = [nodes.clone(), reversed].concat();
             assert_eq!(summary(&find_families(&c, &repeated, &FamilyParams::paper(), |_| {}).unwrap()), summary(&f));
+        }
+    }
+
+    /// On a real bundle's codes and labels (`SAESCOPE_FAMILY_BUNDLE`, a bundle folder such as the
+    /// demo's): `cargo test -p saescope-interp --release -- --ignored real_codes --nocapture`.
+    #[test]
+    #[ignore = "needs a built bundle: SAESCOPE_FAMILY_BUNDLE=target/browser-test-demo"]
+    fn paper_matches_the_oracle_on_real_codes() {
+        use saescope_format::prelude::*;
+        let dir = std::path::PathBuf::from(std::env::var("SAESCOPE_FAMILY_BUNDLE").expect("SAESCOPE_FAMILY_BUNDLE"));
+        let read = |p: &str| std::fs::read(dir.join(p)).unwrap();
+        let labels = crate::labels::parse_labels(&read("labels.json")).unwrap();
+        let d_sae = labels.len();
+        let codes =
+            saescope_core::SparseCodes::from_npy(&read("codes/indices.npy"), &read("codes/values.npy"), d_sae).unwrap();
+        let c = saescope_core::cooccurrence::cooccurrence(&codes).unwrap();
+        for nodes in [NodeSet::Clean, NodeSet::Live] {
+            let params = FamilyParams { nodes, ..FamilyParams::paper() };
+            let f = paper_matches_oracle(&c, &family_nodes(&c, &labels, &params), &params);
+            println!("{nodes:?}: {} families, identical to the oracle's", f.len());
         }
     }
 

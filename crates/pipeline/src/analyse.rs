@@ -138,14 +138,16 @@ pub fn compute_labels(
     Ok(labels)
 }
 
-/// Families from a co-occurrence: nodes, the repeated search, labels and statistics.
+/// Families from a co-occurrence: nodes, the repeated search, labels, statistics and coherence
+/// (with `sae`'s decoder).
 pub fn compute_families(
     cooc: &Cooccurrence,
     labels: &[FeatureLabel],
-    d_sae: usize,
+    sae: &Sae,
     params: FamilyParams,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<FamiliesFile> {
+    let params = params.for_labels(labels);
     let nodes = families::family_nodes(cooc, labels, &params);
     let total = params.repeats + 1;
     let mut done = 0;
@@ -153,9 +155,10 @@ pub fn compute_families(
         done += 1;
         progress(Progress { stage: "families", done, total });
     })?;
-    families::label_families(&mut found, labels, d_sae);
+    families::label_families(&mut found, labels, sae.d_sae);
     let stats = families::family_stats(cooc, &nodes, &found, params.seed);
-    Ok(FamiliesFile { params, families: found, stats })
+    let coherence = families::family_coherence(&sae.w_dec, sae.d_in, cooc, &nodes, &found, params.seed);
+    Ok(FamiliesFile { params, families: found, stats, coherence })
 }
 
 /// The documents' 2D map (UMAP, `saescope_core::layout`).

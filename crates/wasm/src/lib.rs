@@ -193,6 +193,16 @@ impl QueryEmbedder {
     }
 }
 
+/// The texts of one texts shard (`path`, as `manifest_json` lists it), verified against the
+/// manifest (size, sha256) and parsed: one string per document of the shard, in order. A free
+/// function, not a method of the loaded bundle: the page's worker runs it beside a search
+/// (no engine object is borrowed), so texts shown after a search never hold up the next one.
+#[wasm_bindgen(js_name = shardTexts)]
+pub fn shard_texts(manifest_json: &[u8], path: &str, bytes: &[u8]) -> Result<Vec<String>, JsError> {
+    let manifest = Manifest::parse(manifest_json).map_err(js_err)?;
+    Bundle::shard_texts(&manifest, path, bytes).map_err(js_err)
+}
+
 /// A loaded bundle, ready for queries: the explorer (saescope-interp) on this engine.
 #[wasm_bindgen]
 pub struct Scope {
@@ -316,13 +326,6 @@ impl Scope {
     #[wasm_bindgen(js_name = embedderProblem)]
     pub fn embedder_problem(&self) -> Option<String> {
         saescope_embed::check_compatible(&self.manifest).err().map(|e| e.to_string())
-    }
-
-    /// The texts of one texts shard (`path`, as the manifest lists it), verified against the
-    /// manifest (size, sha256) and parsed: one string per document of the shard, in order.
-    #[wasm_bindgen(js_name = shardTexts)]
-    pub fn shard_texts(&self, path: &str, bytes: &[u8]) -> Result<Vec<String>, JsError> {
-        Bundle::shard_texts(&self.manifest, path, bytes).map_err(js_err)
     }
 
     /// Document `doc`'s embedding, as a query vector ("more like this").
@@ -528,6 +531,7 @@ mod typescript {
             saescope_interp::families::NodeSet::decl(&cfg),
             saescope_interp::families::FamilyMethod::decl(&cfg),
             saescope_interp::families::FamilyStats::decl(&cfg),
+            saescope_interp::families::Coherence::decl(&cfg),
             saescope_interp::explorer::SteeredSearch::decl(&cfg),
             saescope_interp::explorer::Feature::decl(&cfg),
             saescope_interp::explorer::Hit::decl(&cfg),

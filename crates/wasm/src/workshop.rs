@@ -451,7 +451,7 @@ impl Workshop {
         report(Progress { stage: "co-occurrence", done: 0, total: 1 });
         let cooc = self.backend.cooccurrence(&codes).await.map_err(js_err)?;
         let params = FamilyParams { max_density: clean.max_density, ..FamilyParams::default() };
-        let families = analyse::compute_families(&cooc, &labels, sae.d_sae, params, &mut report).map_err(js_err)?;
+        let families = analyse::compute_families(&cooc, &labels, &sae, params, &mut report).map_err(js_err)?;
         report(Progress { stage: "assemble", done: 0, total: 1 });
         let description = assemble::description(docs.len(), source, &sae, training_log, &metrics);
         let bundle = assemble::assemble(BundleParts {
