@@ -4,7 +4,7 @@
 // feature-splitting maps of the bundle's smaller SAEs, as the engine parsed them
 // (saescope_interp::catalog; the page parses no bundle file). Lookups only; the math runs in the worker.
 
-/** @import { CatalogData, Document, Family, FamilyParams, FamilyStats, FeatureLabel, FeatureStats, Info, Manifest, Metrics, Split } from './types.js' */
+/** @import { CatalogData, Coherence, Document, Family, FamilyParams, FamilyStats, FeatureLabel, FeatureStats, Info, Manifest, Metrics, Split } from './types.js' */
 
 import { snippet } from './dom.js';
 
@@ -47,6 +47,8 @@ export class Catalog {
     this.familyStats = catalog.families?.stats ?? null;
     /** @type {FamilyParams | null} */
     this.familyParams = catalog.families?.params ?? null;
+    /** @type {Coherence | null} */
+    this.familyCoherence = catalog.families?.coherence ?? null;
     /** @type {Family[]} */
     this.families = catalog.families?.families ?? [];
     /** @type {Map<number, Family>} */

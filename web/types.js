@@ -32,6 +32,7 @@
 /** @typedef {import('./engine-types').FamilyParams} FamilyParams */
 
 /** @typedef {import('./engine-types').FamilyStats} FamilyStats */
+/** @typedef {import('./engine-types').Coherence} Coherence */
 
 /** @typedef {import('./engine-types').FamiliesFile} FamiliesFile */
 

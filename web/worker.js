@@ -115,7 +115,7 @@ async function sourceOf(url, progress) {
  * Fetches `entries` from `source` (4 at a time), verifying each with `verify(entry, bytes)`.
  * @param {FileEntry[]} entries
  * @param {Source} source
- * @param {(entry: FileEntry, bytes: Uint8Array) => void} verify throws when the bytes are wrong
+ * @param {(entry: FileEntry, bytes: Uint8Array) => void | Promise<void>} verify throws (or rejects) when the bytes are wrong
  * @param {(p: Progress) => void} progress
  * @param {{ bytes: number }} [unkept] counts the bytes that could not be kept for lack of space
  * @returns {Promise<Map<string, Uint8Array>>} the bytes by path
@@ -138,14 +138,14 @@ async function download(entries, source, verify, progress, unkept = { bytes: 0 }
       };
       let file = await source.file(entry, onBytes);
       try {
-        verify(entry, file.bytes); // throws, naming the file, on a size or sha256 mismatch
+        await verify(entry, file.bytes); // throws, naming the file, on a size or sha256 mismatch
       } catch (e) {
         // A damaged copy in the cache (a disk error, a tampered entry): dropped, fetched afresh.
         if (!file.forget) throw e;
         await file.forget();
         last = 0;
         file = await source.file(entry, onBytes);
-        verify(entry, file.bytes);
+        await verify(entry, file.bytes);
       }
       const { bytes, cached, remember } = file;
       unkept.bytes += await remember();
@@ -251,8 +251,9 @@ const handlers = {
   documentVector: ({ doc }) => current().documentVector(doc),
 
   /**
-   * The texts of the documents of texts shard `shard`, fetched and verified now (cached by
-   * hash). Runs beside the queue (see UNQUEUED): it uses no engine object.
+   * The texts of the documents of texts shard `shard`, fetched now (cached by hash), verified
+   * and parsed once no engine request waits (see UNQUEUED and whenIdle): it uses no engine
+   * object, and a shown text never holds up a search.
    */
   async documentTexts({ shard }) {
     if (!bundle) throw new Error('no bundle is loaded');
@@ -262,7 +263,10 @@ const handlers = {
     /** @type {string[]} */
     let texts = [];
     try {
-      await download([entry], source, (e, bytes) => (texts = shardTexts(manifestBytes, e.path, bytes)), () => {});
+      await download([entry], source, async (e, bytes) => {
+        await whenIdle();
+        texts = shardTexts(manifestBytes, e.path, bytes);
+      }, () => {});
     } catch (e) {
       throw new Error(String(e?.message ?? e).split('\n').slice(1).join(' ') || String(e));
     }
@@ -504,6 +508,31 @@ let queue = Promise.resolve();
  */
 const UNQUEUED = new Set(['documentTexts']);
 
+/** Requests in the queue, waiting or running. */
+let queued = 0;
+/** @type {(() => void)[]} work that waits for an idle queue (whenIdle) */
+const idleWaiters = [];
+
+/**
+ * Resolves once no queued request waits or runs; waiters go one at a time, each after a task
+ * boundary, so that a request that arrives meanwhile (a slider moved) goes first.
+ * @returns {Promise<void>}
+ */
+function whenIdle() {
+  return new Promise((resolve) => {
+    idleWaiters.push(resolve);
+    wakeIdle();
+  });
+}
+
+function wakeIdle() {
+  setTimeout(() => {
+    if (queued > 0 || !idleWaiters.length) return;
+    /** @type {() => void} */ (idleWaiters.shift())();
+    if (idleWaiters.length) wakeIdle();
+  }, 0);
+}
+
 self.onmessage = (event) => {
   const { id, method, args } = event.data;
   const run = async () => {
@@ -519,6 +548,13 @@ self.onmessage = (event) => {
       self.postMessage({ id, error: fatal ? `the engine crashed (${e.message})` : e?.message ?? String(e), fatal, engine: fatal ? undefined : changedStatus() });
     }
   };
-  if (UNQUEUED.has(method)) run();
-  else queue = queue.then(run);
+  if (UNQUEUED.has(method)) {
+    run();
+    return;
+  }
+  queued += 1;
+  queue = queue.then(run).finally(() => {
+    queued -= 1;
+    wakeIdle();
+  });
 };

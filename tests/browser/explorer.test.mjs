@@ -203,6 +203,11 @@ test('the families view draws the family tree of the bundle', async () => {
   await page.waitForSelector('#family-tree li.family');
   const shown = await page.$$eval('#family-tree li.family', (lis) => lis.map((li) => Number(li.dataset.family)));
   assert.deepEqual([...new Set(shown)].sort((a, b) => a - b), families.map((f) => f.id).sort((a, b) => a - b), 'every family appears once');
+  // How they were found, and how alike their members are, as families.json says.
+  const familiesFile = JSON.parse(file('families.json'));
+  const summary = await page.textContent('.family-summary');
+  assert.match(summary, new RegExp(`Found by the readable method .* on ${familiesFile.stats.candidates.toLocaleString('en-US')} clean features`));
+  assert.ok(summary.includes(`decoder cosine ${familiesFile.coherence.decoder_cosine.toFixed(3)}`), summary);
   const first = await page.$('#family-tree > li.family');
   await first.$eval('summary', (s) => s.click());
   const firstId = Number(await first.getAttribute('data-family'));

@@ -57,9 +57,17 @@ export class FamiliesView {
     const box = el('div', undefined, 'family-summary');
     const sizes = catalog.families.map((f) => f.children.length + 1);
     const parts = [`${catalog.families.length} families`, `median size ${median(sizes)}`, `largest ${Math.max(...sizes)}`];
+    const p = catalog.familyParams;
+    if (p && s) {
+      const method = p.method === 'paper' ? 'the paper’s code, ported literally' : 'the readable method (independent of how features are numbered)';
+      const candidates = p.nodes === 'clean' ? 'clean features, as the paper ran it' : 'live features';
+      box.append(el('p', `Found by ${method} on ${fmt.int(s.candidates)} ${candidates}.`, 'muted'));
+    }
+    const c = catalog.familyCoherence;
+    if (c) parts.push(`members’ decoder cosine ${fmt.num(c.decoder_cosine, 3)} (random sets of the same sizes: ${fmt.num(c.decoder_cosine_random, 3)})`);
     if (s) {
       // The ratios are null where there is nothing to divide (see FamilyStats in types.js).
-      if (s.membership_fraction !== undefined) parts.push(`${fmt.pct(s.membership_fraction)} of live features in a family`);
+      if (s.membership_fraction !== undefined) parts.push(`${fmt.pct(s.membership_fraction)} of the candidates in a family`);
       if (s.cooccurrence_ratio !== null) parts.push(`parent–child vs child–child co-occurrence ×${fmt.num(s.cooccurrence_ratio, 2)}`);
       if (s.block_diagonal_ratio !== null) parts.push(`block-diagonal ratio ${fmt.num(s.block_diagonal_ratio, 3)} (random permutation ${fmt.num(s.block_diagonal_ratio_random, 3)})`);
     }

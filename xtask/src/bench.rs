@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--reuse] [--only layout|selection|search|browser|scale|workshop]`: every hot path side by side with the
+//! `cargo xtask bench [--quick] [--reuse] [--only layout|selection|search|browser|scale|sizes|workshop]`: every hot path side by side with the
 //! tool a user would otherwise pick, on the same data, into BENCHMARKS.md.
 //!
 //! 1. `saescope-bench` (release) writes the shared inputs as `.npy` under `target/bench-data`
@@ -967,8 +967,14 @@ pub fn bench(args: &[String]) -> Result<()> {
             Some("workshop") => return bench_workshop(),
             Some("browser") => return bench_browser(),
             Some("scale") => return bench_scale(),
+            Some("sizes") => {
+                // The demo bundle as it is (`cargo xtask demo` or `--only browser` builds it) and the wasm in pkg/.
+                let sizes = sizes_table(&root().join(DEMO_DIR))?;
+                println!("{sizes}");
+                return replace_block(&root().join("BENCHMARKS.md"), "sizes", &sizes);
+            }
             other => bail!(
-                "--only takes `layout` (the map layout cases), `selection` (the map's lasso at 200k documents), `search` (exact search at each storage), `browser` (the explorer's latencies in the page), `scale` (a bundle of the 190k papers, built and opened in the page) or `workshop` (the page's workshop on 2,000 abstracts), got {other:?}"
+                "--only takes `layout` (the map layout cases), `selection` (the map's lasso at 200k documents), `search` (exact search at each storage), `browser` (the explorer's latencies in the page), `scale` (a bundle of the 190k papers, built and opened in the page), `sizes` (the demo bundle's bytes per part) or `workshop` (the page's workshop on 2,000 abstracts), got {other:?}"
             ),
         },
         None => None,
