@@ -3,7 +3,7 @@
 // sparse codes, or along chosen features only (arXiv 2512.10092's "clustering along an axis").
 // Each cluster is named by its most over-represented features.
 
-import { el, button, fmt, snippet, appLink } from '../dom.js';
+import { el, button, fmt, appLink } from '../dom.js';
 import { barChart } from '../charts.js';
 
 /** @import { App } from '../main.js' */

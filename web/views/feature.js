@@ -3,7 +3,7 @@
 // nearest and farthest features by decoder direction, the features it fires with, its family,
 // how it splits from the bundle's smaller SAEs, and which of the current search results fire it.
 
-import { el, button, fmt, snippet, appLink } from '../dom.js';
+import { el, button, fmt, appLink } from '../dom.js';
 import { barChart } from '../charts.js';
 
 /** @import { App } from '../main.js' */
@@ -24,7 +24,6 @@ export class FeatureView {
    * @param {number} value
    */
   docItem(doc, value) {
-    const d = this.app.catalog.document(doc);
     const li = el('li', undefined, undefined, { doc });
     li.append(
       this.app.documentLink(doc),

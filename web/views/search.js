@@ -3,7 +3,7 @@
 // this"), its active SAE features as sliders, added features and families, and results that
 // re-rank live while a slider moves.
 
-import { $, el, button, fmt, snippet } from '../dom.js';
+import { $, el, button, fmt } from '../dom.js';
 import { Catalog } from '../catalog.js';
 import { ResultsMap } from './map.js';
 
