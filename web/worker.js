@@ -20,6 +20,10 @@ import { deleteSaved, freeName, listSaved, readSaved, saveBundle } from './store
 /** @type {Role[]} */
 const EMBEDDER_ROLES = ['embedder-weights', 'embedder-tokenizer', 'embedder-config'];
 
+/** The role of texts shards: fetched when a text is shown (documentTexts), not with the bundle. */
+/** @type {Role} */
+const TEXTS_ROLE = 'document-texts';
+
 /**
  * The largest manifest.json the page reads: the engine's own limit (MAX_MANIFEST_BYTES in
  * crates/format/src/manifest.rs), applied before downloading rather than after. A manifest lists
@@ -158,7 +162,8 @@ async function download(entries, source, verify, progress, unkept = { bytes: 0 }
     }
   });
   if (failures.length) {
-    throw new Error(`${failures.length} of ${entries.length} files could not be used:\n${failures.join('\n')}`);
+    // One file: its own message (which names it) says it all.
+    throw new Error(entries.length === 1 ? failures[0] : `${failures.length} of ${entries.length} files could not be used:\n${failures.join('\n')}`);
   }
   return got;
 }
@@ -170,7 +175,7 @@ async function download(entries, source, verify, progress, unkept = { bytes: 0 }
  */
 function checkManifest(manifest) {
   // Texts shards are fetched a few at a time, when shown, and are not held all at once.
-  const loaded = manifest.files.filter((f) => f.role !== 'document-texts');
+  const loaded = manifest.files.filter((f) => f.role !== TEXTS_ROLE);
   const total = loaded.reduce((sum, f) => sum + f.bytes, 0);
   if (!(total <= BUNDLE_LIMIT)) {
     throw new Error(
@@ -202,7 +207,7 @@ const handlers = {
       const manifest = loading.manifest();
       checkManifest(manifest);
       // The query embedder loads next (loadEmbedder); texts when shown (documentTexts).
-      const entries = manifest.files.filter((f) => !EMBEDDER_ROLES.includes(f.role) && f.role !== 'document-texts');
+      const entries = manifest.files.filter((f) => !EMBEDDER_ROLES.includes(f.role) && f.role !== TEXTS_ROLE);
       const unkept = { bytes: 0 };
       await download(entries, source, (entry, bytes) => loading.add(entry.path, bytes), progress, unkept);
       progress({ type: 'finishing' });
@@ -258,18 +263,14 @@ const handlers = {
   async documentTexts({ shard }) {
     if (!bundle) throw new Error('no bundle is loaded');
     const { manifest, manifestBytes, source } = bundle;
-    const entry = manifest.files.filter((f) => f.role === 'document-texts')[shard];
+    const entry = manifest.files.filter((f) => f.role === TEXTS_ROLE)[shard];
     if (!entry) throw new Error(`this bundle has no texts shard ${shard}`);
     /** @type {string[]} */
     let texts = [];
-    try {
-      await download([entry], source, async (e, bytes) => {
-        await whenIdle();
-        texts = shardTexts(manifestBytes, e.path, bytes);
-      }, () => {});
-    } catch (e) {
-      throw new Error(String(e?.message ?? e).split('\n').slice(1).join(' ') || String(e));
-    }
+    await download([entry], source, async (e, bytes) => {
+      await whenIdle();
+      texts = shardTexts(manifestBytes, e.path, bytes);
+    }, () => {});
     return { texts };
   },
 
@@ -526,6 +527,7 @@ function whenIdle() {
 }
 
 function wakeIdle() {
+  if (!idleWaiters.length) return;
   setTimeout(() => {
     if (queued > 0 || !idleWaiters.length) return;
     /** @type {() => void} */ (idleWaiters.shift())();

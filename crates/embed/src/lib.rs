@@ -7,6 +7,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use saescope_core::{Error, Matrix, Result};
+use saescope_format::floats::FloatKind;
 use saescope_format::manifest::{EmbedderInfo, Manifest, Role};
 pub use tokenizers::Tokenizer;
 
@@ -191,8 +192,7 @@ pub fn quantize_weights(weights: &[u8]) -> Result<Vec<u8>> {
             converted.push((name, view.dtype(), view.shape().to_vec(), view.data().to_vec()));
             continue;
         }
-        let values: Vec<f32> =
-            view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let values = FloatKind::F32.decode(view.data());
         match *view.shape() {
             [rows, cols] if rows * cols >= 4096 && cols % QUANT_GROUP == 0 => {
                 let mut codes = Vec::with_capacity(values.len());
@@ -220,8 +220,8 @@ pub fn quantize_weights(weights: &[u8]) -> Result<Vec<u8>> {
     safetensors::serialize(views, None).map_err(|e| err("converting embedder weights", e))
 }
 
-/// Every tensor of `weights` as f32 (f32, f16, or int8 with its scales from [`quantize_weights`]),
-/// each int8 tensor's scales checked against its shape.
+/// Every tensor of `weights` as f32 (f32, f16, bf16, or int8 with its scales from
+/// [`quantize_weights`]), each int8 tensor's scales checked against its shape.
 fn widen_weights(weights: &[u8]) -> Result<std::collections::HashMap<String, Tensor>> {
     use safetensors::{Dtype, SafeTensors};
     let st = SafeTensors::deserialize(weights).map_err(|e| err("embedder weights", e))?;
@@ -233,14 +233,14 @@ fn widen_weights(weights: &[u8]) -> Result<std::collections::HashMap<String, Ten
         let data = view.data();
         let values: Vec<f32> = match view.dtype() {
             _ if name.ends_with(SCALE_SUFFIX) => continue,
-            Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            Dtype::F32 => FloatKind::F32.decode(data),
+            Dtype::F16 => FloatKind::F16.decode(data),
+            Dtype::BF16 => FloatKind::BF16.decode(data),
             Dtype::I8 => {
                 let scale_name = format!("{name}{SCALE_SUFFIX}");
                 let scales = st
                     .tensor(&scale_name)
                     .map_err(|_| err("embedder weights", format!("int8 tensor {name} has no {scale_name}")))?;
-                let groups = data.len() / QUANT_GROUP;
                 let fits = matches!(*view.shape(), [rows, cols] if cols % QUANT_GROUP == 0 && scales.shape() == [rows, cols / QUANT_GROUP]);
                 if !fits || scales.dtype() != Dtype::F32 {
                     return Err(err(
@@ -253,8 +253,7 @@ fn widen_weights(weights: &[u8]) -> Result<std::collections::HashMap<String, Ten
                         ),
                     ));
                 }
-                let scales = scales.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-                debug_assert_eq!(scales.len(), groups);
+                let scales = FloatKind::F32.decode(scales.data());
                 data.chunks_exact(QUANT_GROUP)
                     .zip(scales)
                     .flat_map(|(group, scale)| group.iter().map(move |&q| f32::from(q as i8) * scale))
@@ -263,7 +262,10 @@ fn widen_weights(weights: &[u8]) -> Result<std::collections::HashMap<String, Ten
             // Buffers such as `embeddings.position_ids` (int64), which BERT does not load.
             Dtype::I64 | Dtype::I32 | Dtype::U8 | Dtype::BOOL => continue,
             other => {
-                return Err(err("embedder weights", format!("{name} has dtype {other:?} (expected f32, f16 or int8)")))
+                return Err(err(
+                    "embedder weights",
+                    format!("{name} has dtype {other:?} (expected f32, f16, bf16 or int8)"),
+                ))
             }
         };
         out.insert(name.clone(), tensor(&name, values, view.shape())?);

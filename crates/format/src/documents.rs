@@ -82,8 +82,13 @@ pub fn split_documents(docs: &[Document], per_shard: usize) -> Result<(Vec<u8>, 
     let json = |e: serde_json::Error| Error::Format(format!("documents: {e}"));
     let mut heads = Vec::new();
     for doc in docs {
-        let title = if doc.title.trim().is_empty() { lead(&doc.text, 90) } else { doc.title.clone() };
-        let head = Document { title, text: String::new(), ..doc.clone() };
+        let head = Document {
+            id: doc.id.clone(),
+            title: if doc.title.trim().is_empty() { lead(&doc.text, 90) } else { doc.title.clone() },
+            text: String::new(), // in the texts shards; not cloned only to be dropped
+            categories: doc.categories.clone(),
+            year: doc.year,
+        };
         serde_json::to_writer(&mut heads, &head).map_err(json)?;
         heads.push(b'\n');
     }
