@@ -956,6 +956,7 @@ mod tests {
             auroc: None,
             density: None,
             phrases: vec![],
+            supporting: vec![],
             clean: false,
             scores: None,
         };

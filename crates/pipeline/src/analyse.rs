@@ -115,7 +115,7 @@ pub fn compute_labels(
         }
     })?;
     let mut drafted = 0;
-    let drafts = labeller.draft_all(|| {
+    let mut drafts = labeller.draft_all(|| {
         drafted += 1;
         if drafted % 64 == 0 || drafted == codes.d_sae {
             progress(Progress { stage: "label", done: drafted, total: codes.d_sae });
@@ -123,19 +123,34 @@ pub fn compute_labels(
     });
     let mut labels = match embed {
         Some(embed) => {
+            let candidates = labeller.label_candidates(&drafts);
+            let phrases: Vec<String> = candidates.iter().map(|&p| labeller.index.phrases[p as usize].clone()).collect();
+            let embedded = embed_all(&mut *embed, &phrases, corpus.dim, "embed phrases", progress)?;
+            labeller.choose_by_embedding(&mut drafts, &candidates, &embedded, corpus)?;
             let texts: Vec<String> = drafts.iter().map(|d| d.label.clone()).collect();
-            let mut data = Vec::with_capacity(texts.len() * corpus.dim);
-            for (i, chunk) in texts.chunks(64).enumerate() {
-                data.extend(embed(chunk)?.data);
-                progress(Progress { stage: "embed labels", done: (i * 64 + chunk.len()), total: texts.len() });
-            }
-            let embedded = Matrix::new(texts.len(), corpus.dim, data)?;
+            let embedded = embed_all(embed, &texts, corpus.dim, "embed labels", progress)?;
             labeller.score(&drafts, Some(LabelEmbeddings { labels: &embedded, documents: corpus }))?
         }
         None => labeller.score(&drafts, None)?,
     };
     labels::mark_clean(&mut labels, clean);
     Ok(labels)
+}
+
+/// `texts` embedded in chunks of 64, with progress.
+fn embed_all(
+    embed: EmbedTexts,
+    texts: &[String],
+    dim: usize,
+    stage: &'static str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Matrix> {
+    let mut data = Vec::with_capacity(texts.len() * dim);
+    for (i, chunk) in texts.chunks(64).enumerate() {
+        data.extend(embed(chunk)?.data);
+        progress(Progress { stage, done: (i * 64 + chunk.len()), total: texts.len() });
+    }
+    Ok(Matrix::new(texts.len(), dim, data)?)
 }
 
 /// Families from a co-occurrence: nodes, the repeated search, labels, statistics and coherence
