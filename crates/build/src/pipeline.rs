@@ -255,6 +255,15 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
         Ok(serde_json::to_vec(&labels)?)
     })?;
     let labels = saescope_interp::labels::parse_labels(&labels_json)?;
+    let label_embeddings = match model.as_deref() {
+        Some(model) => {
+            let fingerprint = format!("{}{}", sha256_hex(&labels_json), model.display());
+            let path = stage_dir(&args.out, "label-embeddings", &sha256_hex(fingerprint.as_bytes()))
+                .join("label-embeddings.npy");
+            Some(staged(&path, "label embeddings", || stages::label_embeddings(&labels, sae.d_sae, sae.d_in, model))?)
+        }
+        None => None,
+    };
     let label_summary = stages::label_summary(&labels);
     eprintln!("labels: {label_summary}");
     stages.done("labels");
@@ -304,6 +313,7 @@ pub fn run(args: BuildArgs, backend: &AnyBackend) -> Result<()> {
         families_json,
         documents: &docs,
         layout: Some(layout_npy),
+        label_embeddings,
         embedder,
     })?;
     bar.inc(1);

@@ -60,6 +60,19 @@ pub fn compute_labels(
     labels
 }
 
+/// Each feature's label embedded with `model`, as `label-embeddings.npy` bytes.
+pub fn label_embeddings(labels: &[FeatureLabel], d_sae: usize, dim: usize, model: &Path) -> Result<Vec<u8>> {
+    let embedder = crate::embed::load(model)?;
+    let mut embed = |texts: &[String]| -> Result<Matrix> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(embedder.embed(&refs)?)
+    };
+    let mut bars = StageBars::default();
+    let embedded = analyse::label_embeddings(labels, d_sae, dim, &mut embed, &mut |p| bars.update(p));
+    bars.finish();
+    saescope_pipeline::assemble::label_embeddings_npy(&embedded?)
+}
+
 fn mean(values: impl Iterator<Item = f64>) -> Value {
     let v: Vec<f64> = values.collect();
     if v.is_empty() {

@@ -8,6 +8,7 @@ use saescope_interp::steer::SteerMode;
 mod commands;
 mod convert;
 mod embed_cmd;
+mod eval_cmd;
 mod interpret;
 mod io;
 mod map_cmd;
@@ -395,8 +396,9 @@ enum Command {
         /// FAMILY:STRENGTH (1 = as strong as the whole query); repeatable
         #[arg(long = "family", value_parser = steer_cmd::parse_pair)]
         families: Vec<(u32, f32)>,
-        /// keep-error (keep the query's reconstruction error) or rebuild (from the code only)
-        #[arg(long, default_value = "keep-error", value_parser = |s: &str| SteerMode::parse(s).map_err(|e| e.to_string()))]
+        /// concept (move each feature toward its label and documents), keep-error (along its
+        /// decoder row, keeping the query's reconstruction error) or rebuild (from the code only)
+        #[arg(long, default_value = "concept", value_parser = |s: &str| SteerMode::parse(s).map_err(|e| e.to_string()))]
         mode: SteerMode,
         #[arg(long, default_value_t = 10)]
         k: usize,
@@ -405,6 +407,11 @@ enum Command {
         json: bool,
         #[arg(long, value_enum, default_value = "cpu")]
         device: Device,
+    },
+    /// Evaluations of the interpretation layer against baselines
+    Eval {
+        #[command(subcommand)]
+        what: EvalCommand,
     },
     /// How the SAE reads one query (text, vector or document): its pre-activations, the top-k
     /// cut, the kept features and their shares of the reconstruction (the page's explainer).
@@ -435,6 +442,30 @@ enum Command {
         out: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "cpu")]
         device: Device,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// The paper's steering evaluation: per query, a clean feature steered up and one steered
+    /// down among 3 distractors, judged on the top 10 documents, at a sweep of cosines to the
+    /// query, against rewriting the query with the up feature's label
+    Steering {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Queries, one per line (e.g. eval/queries/heldout.txt)
+        #[arg(long)]
+        queries: PathBuf,
+        #[arg(long, value_enum, default_value = "both")]
+        judge: eval_cmd::JudgeChoice,
+        /// Write the accuracy-vs-cosine chart here
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Write every point and trial here as JSON
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }
 
@@ -532,6 +563,9 @@ fn main() -> ExitCode {
         Command::Steer { on, edits, families, mode, k, json, device } => {
             let (bundle, query) = on.into_parts();
             steer_cmd::run(steer_cmd::SteerArgs { bundle, query, edits, families, mode, k, json, device })
+        }
+        Command::Eval { what: EvalCommand::Steering { bundle, queries, judge, svg, json, seed } } => {
+            eval_cmd::steering(eval_cmd::SteeringArgs { bundle, queries, judge, svg, json, seed })
         }
         Command::Explain { on, k, json } => {
             let (bundle, query) = on.into_parts();

@@ -57,7 +57,8 @@ pub struct SteerArgs {
     pub device: Device,
 }
 
-fn embed_with_bundle(dir: &Path, bundle: &saescope_format::bundle::Bundle, text: &str) -> Result<Vec<f32>> {
+/// The bundle's own query embedder (what the page embeds queries with).
+pub fn bundle_embedder(dir: &Path, bundle: &saescope_format::bundle::Bundle) -> Result<saescope_embed::Embedder> {
     let path = |role| -> Result<PathBuf> {
         let entry = bundle
             .manifest
@@ -70,15 +71,14 @@ fn embed_with_bundle(dir: &Path, bundle: &saescope_format::bundle::Bundle, text:
         read(&path(Role::EmbedderTokenizer)?)?,
         read(&path(Role::EmbedderConfig)?)?,
     );
-    let embedder = saescope_embed::Embedder::from_bundle(&bundle.manifest, &weights, &tokenizer, &config)?;
-    Ok(embedder.embed_query(text)?)
+    Ok(saescope_embed::Embedder::from_bundle(&bundle.manifest, &weights, &tokenizer, &config)?)
 }
 
 /// The query as one embedding: text through the bundle's embedder, a vector from a `.npy`, or a
 /// document's stored embedding.
 fn query_vector(dir: &Path, bundle: &saescope_format::bundle::Bundle, query: Query) -> Result<Vec<f32>> {
     Ok(match query {
-        Query::Text(text) => embed_with_bundle(dir, bundle, &text)?,
+        Query::Text(text) => bundle_embedder(dir, bundle)?.embed_query(&text)?,
         Query::Vector(path) => {
             let m = npy::read_matrix(&read(&path)?).with_context(|| format!("{}", path.display()))?;
             if m.rows != 1 {
@@ -126,7 +126,7 @@ pub fn run(args: SteerArgs) -> Result<()> {
     Ok(())
 }
 
-fn label_of(catalog: &Catalog, j: u32) -> String {
+pub fn label_of(catalog: &Catalog, j: u32) -> String {
     catalog.labels.iter().find(|l| l.index == j).map_or_else(|| format!("feature {j}"), |l| l.label.clone())
 }
 

@@ -150,6 +150,8 @@ pub struct Bundle {
     pub features: Option<Vec<u8>>,
     /// `layout.npy`, when the bundle has a map (parse with [`parse_layout`]).
     pub layout: Option<Vec<u8>>,
+    /// `label-embeddings.npy`, when the bundle has them (parse with [`parse_label_embeddings`]).
+    pub label_embeddings: Option<Vec<u8>>,
     /// The smaller SAEs of [`Manifest::coarse_saes`], in manifest order.
     pub coarse: Vec<CoarseSae>,
 }
@@ -185,6 +187,19 @@ impl Bundle {
         entry.verify(bytes)?;
         parse_texts(path, bytes, n)
     }
+}
+
+/// A bundle's label embeddings: `[d_sae, d_in]`, every value finite.
+pub fn parse_label_embeddings(bytes: &[u8], d_sae: usize, d_in: usize) -> Result<Matrix> {
+    let m = crate::npy::read_matrix(bytes)?;
+    if (m.rows, m.cols) != (d_sae, d_in) {
+        return Err(Error::Shape(format!(
+            "label embeddings are {} x {}; the SAE has {d_sae} features of dimension {d_in}",
+            m.rows, m.cols
+        )));
+    }
+    m.check_finite("the label embeddings")?;
+    Ok(m)
 }
 
 /// A bundle's map: one finite 2D point per document (`layout.npy`, f32 or f16).
@@ -304,6 +319,7 @@ impl BundleLoader {
         let families = self.take_optional(Role::Families)?;
         let features = self.take_optional(Role::Features)?;
         let layout = self.take_optional(Role::Layout)?;
+        let label_embeddings = self.take_optional(Role::LabelEmbeddings)?;
         let coarse = m.coarse_saes.iter().map(|info| self.coarse_sae(info, &sae)).collect::<Result<_>>()?;
         Ok(Bundle {
             manifest: self.manifest,
@@ -316,6 +332,7 @@ impl BundleLoader {
             families,
             features,
             layout,
+            label_embeddings,
             coarse,
         })
     }
@@ -437,6 +454,16 @@ mod tests {
             missing.add(&p, bytes).unwrap();
         }
         assert!(missing.finish().unwrap_err().to_string().contains("splits/8.json"));
+    }
+
+    #[test]
+    fn label_embeddings_are_checked() {
+        let ok = npy::to_bytes(&[2, 3], &[0.5f32; 6]).unwrap();
+        assert_eq!(parse_label_embeddings(&ok, 2, 3).unwrap().rows, 2);
+        assert!(parse_label_embeddings(&ok, 3, 3).unwrap_err().to_string().contains("label embeddings are 2 x 3"));
+        let nan = npy::to_bytes(&[1, 2], &[0.5f32, f32::NAN]).unwrap();
+        assert!(parse_label_embeddings(&nan, 1, 2).is_err());
+        assert!(parse_label_embeddings(&ok[..ok.len() - 4], 2, 3).is_err(), "truncated");
     }
 
     #[test]

@@ -111,6 +111,9 @@ pub enum Role {
     FeatureSplit,
     /// The documents' 2D map (`.npy`, `[documents, 2]`, f32 or f16), in embedding order.
     Layout,
+    /// Each feature's label embedded by the query embedder (`.npy`, `[d_sae, d_in]`, f16; a
+    /// zero row for an unlabelled feature): what concept steering moves a query toward.
+    LabelEmbeddings,
     /// A file this version does not know; kept so newer bundles still load.
     #[serde(other)]
     Other,

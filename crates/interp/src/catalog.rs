@@ -22,6 +22,10 @@ pub struct Catalog {
     /// By feature index.
     pub labels: Vec<FeatureLabel>,
     pub families: Option<FamiliesFile>,
+    /// Each feature's embedded label (`[d_sae, d_in]`), for concept steering; not sent to the page.
+    #[serde(skip)]
+    #[ts(skip)]
+    pub label_embeddings: Option<saescope_core::Matrix>,
     /// Files that were left out, and why.
     pub problems: Vec<String>,
 }
@@ -29,14 +33,20 @@ pub struct Catalog {
 impl Catalog {
     /// [`Catalog::parse`] on a loaded bundle's files.
     pub fn of_bundle(bundle: &Bundle) -> Result<Catalog> {
-        Catalog::parse(
+        let mut catalog = Catalog::parse(
             bundle.read_documents()?,
             bundle.features.as_deref(),
             bundle.labels.as_deref(),
             bundle.families.as_deref(),
             bundle.sae.d_sae,
             bundle.corpus.rows(),
-        )
+        )?;
+        let (d_sae, d_in) = (bundle.sae.d_sae, bundle.sae.d_in);
+        catalog.label_embeddings =
+            optional(&mut catalog.problems, "label-embeddings.npy", bundle.label_embeddings.as_deref(), |bytes| {
+                saescope_format::bundle::parse_label_embeddings(bytes, d_sae, d_in)
+            });
+        Ok(catalog)
     }
 
     /// Parses the bundle's files (as `saescope_format::bundle::Bundle` holds them, the documents
@@ -73,7 +83,7 @@ impl Catalog {
         })
         .unwrap_or_default();
         let families = optional(&mut problems, "families.json", families, |bytes| parse_families(bytes, d_sae));
-        Ok(Catalog { documents, features, labels, families, problems })
+        Ok(Catalog { documents, features, labels, families, label_embeddings: None, problems })
     }
 }
 

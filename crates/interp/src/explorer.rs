@@ -11,7 +11,10 @@
 use crate::analysis;
 use crate::catalog::Catalog;
 use crate::explore::{self, ClusterSummary};
-use crate::steer::{apply_edits, cosine, rows_to_codes, steered_query, SteerMode};
+use crate::steer::{
+    apply_edits, concept_direction, cosine, documents_direction, mean_unit_embedding, rows_to_codes, steered_query,
+    top_documents, unit, SteerMode, DIRECTION_DOCUMENTS,
+};
 use saescope_core::backend::{ClusterOps, EncodeOps, SearchOps};
 use saescope_core::error::{Error, Result};
 use saescope_core::fit::kmeans;
@@ -20,6 +23,8 @@ use saescope_core::sae::check_features;
 use saescope_core::search::Corpus;
 use saescope_core::{Matrix, Sae, SparseCodes};
 use serde::Serialize;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -117,6 +122,12 @@ pub struct Explorer<B: EncodeOps + SearchOps> {
     strong: Vec<f32>,
     /// Per family id, its members (parent first).
     families: Vec<Vec<u32>>,
+    /// Each feature's embedded label (`[d_sae, d_in]`), for concept steering.
+    label_embeddings: Option<Matrix>,
+    /// The mean unit document embedding, and each steered feature's documents direction
+    /// (computed when first steered).
+    corpus_mean: OnceCell<Vec<f32>>,
+    documents_directions: RefCell<HashMap<u32, Vec<f32>>>,
 }
 
 impl<B: EncodeOps + SearchOps> Explorer<B> {
@@ -151,7 +162,50 @@ impl<B: EncodeOps + SearchOps> Explorer<B> {
         let (sae, corpus) = (Arc::new(sae), Arc::new(corpus));
         let resident_sae = backend.upload_sae(&sae).await?;
         let resident_corpus = backend.upload_corpus(&corpus).await?;
-        Ok(Self { backend, resident_sae, resident_corpus, sae, corpus, codes, strong, families })
+        Ok(Self {
+            backend,
+            resident_sae,
+            resident_corpus,
+            sae,
+            corpus,
+            codes,
+            strong,
+            families,
+            label_embeddings: None,
+            corpus_mean: OnceCell::new(),
+            documents_directions: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// Sets the embedded labels concept steering moves toward (`[d_sae, d_in]`); without them
+    /// it moves toward the documents alone.
+    pub fn with_label_embeddings(mut self, label_embeddings: Option<Matrix>) -> Result<Self> {
+        if let Some(m) = &label_embeddings {
+            if (m.rows, m.cols) != (self.sae.d_sae, self.sae.d_in) {
+                return Err(Error::Shape(format!(
+                    "label embeddings are {} x {}; the SAE has {} features of dimension {}",
+                    m.rows, m.cols, self.sae.d_sae, self.sae.d_in
+                )));
+            }
+        }
+        self.label_embeddings = label_embeddings;
+        Ok(self)
+    }
+
+    /// Where concept steering moves the unit query `q` for `feature`
+    /// ([`crate::steer::concept_direction`]).
+    pub fn concept_direction(&self, q: &[f32], feature: u32) -> Result<Vec<f32>> {
+        check_features([feature], self.sae.d_sae)?;
+        let codes = self.codes.as_ref().ok_or_else(|| {
+            Error::Missing("sparse codes in this bundle (concept steering moves toward a feature's documents)".into())
+        })?;
+        let mut cache = self.documents_directions.borrow_mut();
+        let documents = cache.entry(feature).or_insert_with(|| {
+            let mean = self.corpus_mean.get_or_init(|| mean_unit_embedding(&self.corpus, 0..self.corpus.rows()));
+            documents_direction(&self.corpus, &top_documents(codes, feature, DIRECTION_DOCUMENTS), mean)
+        });
+        let label = self.label_embeddings.as_ref().map(|m| m.row(feature as usize));
+        Ok(concept_direction(q, label, documents))
     }
 
     /// [`Explorer::new`] with the steering unit and the families of a bundle's catalog.
@@ -163,7 +217,9 @@ impl<B: EncodeOps + SearchOps> Explorer<B> {
         catalog: &Catalog,
     ) -> Result<Self> {
         let (strong, families) = steering_inputs(catalog, sae.d_sae);
-        Self::new(backend, sae, corpus, codes, strong, families).await
+        Self::new(backend, sae, corpus, codes, strong, families)
+            .await?
+            .with_label_embeddings(catalog.label_embeddings.clone())
     }
 
     pub fn sae(&self) -> &Sae {
@@ -240,7 +296,17 @@ impl<B: EncodeOps + SearchOps> Explorer<B> {
         let codes = self.backend.encode(&self.resident_sae, &q).await?;
         let code: Vec<(u32, f32)> = codes.active(0).collect();
         let steered_code = apply_edits(&code, &edits, self.sae.d_sae)?;
-        let steered = if edits.is_empty() && mode == SteerMode::KeepError {
+        let steered = if mode == SteerMode::Concept {
+            let (q_unit, mut moved) = (unit(q.row(0)), q.row(0).to_vec());
+            for &(feature, value) in &edits {
+                let before = code.iter().find(|a| a.0 == feature).map_or(0.0, |a| a.1);
+                if value != before {
+                    let u = self.concept_direction(&q_unit, feature)?;
+                    moved.iter_mut().zip(&u).for_each(|(m, u)| *m += (value - before) * u);
+                }
+            }
+            Matrix::new(1, q.cols, moved)?
+        } else if edits.is_empty() && mode == SteerMode::KeepError {
             q.clone()
         } else {
             let both = rows_to_codes(&[&code, &steered_code], self.sae.d_sae)?;
@@ -338,29 +404,39 @@ mod tests {
     fn plain_search_finds_the_document_itself() {
         let data = PlantedData::generate(32, 48, 3, 200, 1);
         let e = explorer(&data, vec![], vec![]);
-        let r =
-            block_on_ready(e.steered_search(data.embeddings.row(17), &Steering::default(), SteerMode::KeepError, 5))
-                .unwrap();
-        assert_eq!(r.hits[0].doc, 17);
-        assert!((r.cosine - 1.0).abs() < 1e-6);
-        assert!(r.edits.is_empty());
-        assert_eq!(r.features.len(), 3);
+        for mode in [SteerMode::KeepError, SteerMode::Concept] {
+            let r = block_on_ready(e.steered_search(data.embeddings.row(17), &Steering::default(), mode, 5)).unwrap();
+            assert_eq!(r.hits[0].doc, 17);
+            assert!((r.cosine - 1.0).abs() < 1e-6, "{mode:?}");
+            assert!(r.edits.is_empty());
+            assert_eq!(r.features.len(), 3);
+        }
     }
 
     #[test]
     fn boosting_a_feature_brings_its_documents_and_says_which_fire() {
         let data = PlantedData::generate(64, 48, 3, 300, 2);
-        let e = explorer(&data, vec![], vec![]);
+        // Labels embedded as the planted atoms themselves: concept steering with and without them.
+        let labels = Matrix::new(48, 64, data.sae.w_dec.clone()).unwrap();
+        let with_labels = explorer(&data, vec![], vec![]).with_label_embeddings(Some(labels)).unwrap();
         let query = data.embeddings.row(0);
         let own: Vec<u32> = data.atoms_of(0);
         let boosted = (0..48u32).find(|j| !own.contains(j)).unwrap();
         let steering = Steering { edits: vec![(boosted, 10.0)], families: vec![] };
-        let r = block_on_ready(e.steered_search(query, &steering, SteerMode::KeepError, 10)).unwrap();
-        let firing = r.hits.iter().filter(|h| h.fires == [boosted]).count();
-        let truly = r.hits.iter().filter(|h| data.atoms_of(h.doc as usize).contains(&boosted)).count();
-        assert_eq!(firing, truly, "fires names exactly the hits where the feature is active");
-        assert!(firing >= 9, "{firing} of 10 results fire the boosted feature");
-        assert!(r.cosine < 0.9, "the query moved: cosine {}", r.cosine);
+        for (e, mode) in [
+            (&explorer(&data, vec![], vec![]), SteerMode::KeepError),
+            (&explorer(&data, vec![], vec![]), SteerMode::Concept),
+            (&with_labels, SteerMode::Concept),
+        ] {
+            let r = block_on_ready(e.steered_search(query, &steering, mode, 10)).unwrap();
+            let firing = r.hits.iter().filter(|h| h.fires == [boosted]).count();
+            let truly = r.hits.iter().filter(|h| data.atoms_of(h.doc as usize).contains(&boosted)).count();
+            assert_eq!(firing, truly, "fires names exactly the hits where the feature is active");
+            assert!(firing >= 9, "{mode:?}: {firing} of 10 results fire the boosted feature");
+            assert!(r.cosine < 0.9, "the query moved: cosine {}", r.cosine);
+        }
+        let wrong = Matrix::zeros(47, 64);
+        assert!(explorer(&data, vec![], vec![]).with_label_embeddings(Some(wrong)).is_err());
     }
 
     #[test]

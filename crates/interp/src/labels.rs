@@ -587,7 +587,10 @@ impl Labeller {
                 draft.candidates
             ),
         };
-        format!("{chosen}; phrases from the {} top-activating documents against the other {contrast} documents; {scoring}.", s.label.len())
+        format!(
+            "{chosen}; phrases from the {} top-activating documents against the other {contrast} documents; {scoring}.",
+            s.label.len()
+        )
     }
 }
 
@@ -939,10 +942,21 @@ mod tests {
         let mut drafts = labeller.draft_all(|| {});
         // Documents embed as their topic's one-hot (plus a shared direction); a phrase embeds
         // as the topic whose main words it contains, anything else as the shared direction.
-        let topic_words = [["dark", "matter", "halo"], ["graph", "neural", "network"], ["quantum", "error", "correction"]];
+        let topic_words =
+            [["dark", "matter", "halo"], ["graph", "neural", "network"], ["quantum", "error", "correction"]];
         let embed = |text: &str| -> Vec<f32> {
             let t = topic_words.iter().position(|w| w.iter().any(|w| text.split(' ').any(|p| p == *w)));
-            (0..4).map(|c| if Some(c) == t { 1.0 } else if c == 3 { 0.2 } else { 0.0 }).collect()
+            (0..4)
+                .map(|c| {
+                    if Some(c) == t {
+                        1.0
+                    } else if c == 3 {
+                        0.2
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
         };
         let docs = Matrix::new(300, 4, (0..300).flat_map(|r| embed(topic_words[r % 3][0])).collect()).unwrap();
         let corpus = Corpus::from_matrix(&docs, 128, saescope_core::search::Precision::F32);

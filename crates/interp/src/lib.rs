@@ -13,6 +13,8 @@
 //!   (Haldane log-odds, confidence bound, Benjamini-Hochberg), columns to colour the map by.
 //! - `explain`: one embedding through the SAE step by step (pre-activations, the top-k cut,
 //!   the kept features and their shares of the reconstruction), for the classroom explainer.
+//! - `steer_eval`: the paper's steering evaluation offline (two judges, a cosine sweep, the
+//!   rewrite baseline), to compare steering directions.
 //! - `steer`: edits to a query's code and the two steering modes; `explore`: decoder
 //!   neighbours, co-firing, naming clusters by their over-represented features.
 
@@ -26,3 +28,4 @@ pub mod labels;
 pub mod phrases;
 pub mod selection;
 pub mod steer;
+pub mod steer_eval;

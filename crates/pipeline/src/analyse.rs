@@ -137,6 +137,25 @@ pub fn compute_labels(
     Ok(labels)
 }
 
+/// Each feature's label embedded (`[d_sae, dim]`; a zero row for a feature without a label):
+/// what concept steering moves a query toward.
+pub fn label_embeddings(
+    labels: &[FeatureLabel],
+    d_sae: usize,
+    dim: usize,
+    embed: EmbedTexts,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Matrix> {
+    let labelled: Vec<&FeatureLabel> = labels::labels_by_feature(labels, d_sae).into_iter().flatten().collect();
+    let texts: Vec<String> = labelled.iter().map(|l| l.label.clone()).collect();
+    let embedded = embed_all(embed, &texts, dim, "embed labels for steering", progress)?;
+    let mut out = Matrix::zeros(d_sae, dim);
+    for (i, l) in labelled.iter().enumerate() {
+        out.row_mut(l.index as usize).copy_from_slice(embedded.row(i));
+    }
+    Ok(out)
+}
+
 /// `texts` embedded in chunks of 64, with progress.
 fn embed_all(
     embed: EmbedTexts,

@@ -120,7 +120,16 @@ pub struct BundleParts<'a> {
     pub documents: &'a [Document],
     /// `layout.npy` ([`layout_npy`]).
     pub layout: Option<Vec<u8>>,
+    /// `label-embeddings.npy` ([`label_embeddings_npy`]).
+    pub label_embeddings: Option<Vec<u8>>,
     pub embedder: Option<EmbedderFiles>,
+}
+
+/// Label embeddings as the bundle stores them (`label-embeddings.npy`, f16), checked first.
+pub fn label_embeddings_npy(embedded: &Matrix) -> Result<Vec<u8>> {
+    embedded.check_finite("the label embeddings")?;
+    let half: Vec<half::f16> = embedded.data.iter().map(|&v| half::f16::from_f32(v)).collect();
+    Ok(npy::to_bytes(&[embedded.rows, embedded.cols], &half)?)
 }
 
 /// The bundle of `parts`: every file and the manifest that lists them.
@@ -164,6 +173,9 @@ pub fn assemble(parts: BundleParts) -> Result<BundleBuilder> {
     bundle.add_documents(parts.documents)?;
     if let Some(layout) = parts.layout {
         bundle.add("layout.npy", Role::Layout, layout);
+    }
+    if let Some(embedded) = parts.label_embeddings {
+        bundle.add("label-embeddings.npy", Role::LabelEmbeddings, embedded);
     }
     if let Some(embedder) = parts.embedder {
         for (path, role, bytes) in embedder.files {

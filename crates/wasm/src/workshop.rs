@@ -448,6 +448,14 @@ impl Workshop {
             &mut report,
         )
         .map_err(js_err)?;
+        let label_embeddings = match embed.as_mut() {
+            Some(embed) => {
+                let embedded =
+                    analyse::label_embeddings(&labels, sae.d_sae, sae.d_in, embed, &mut report).map_err(js_err)?;
+                Some(assemble::label_embeddings_npy(&embedded).map_err(js_err)?)
+            }
+            None => None,
+        };
         report(Progress { stage: "co-occurrence", done: 0, total: 1 });
         let cooc = self.backend.cooccurrence(&codes).await.map_err(js_err)?;
         let params = FamilyParams { max_density: clean.max_density, ..FamilyParams::default() };
@@ -469,6 +477,7 @@ impl Workshop {
             families_json: serde_json::to_vec(&families).map_err(js_err)?,
             documents: docs,
             layout: Some(layout),
+            label_embeddings,
             embedder: query_model.map(|m| EmbedderFiles { files: m.files.files.clone(), info: m.files.info.clone() }),
         })
         .map_err(js_err)?;
