@@ -37,7 +37,7 @@ texts?: TextShards | null, files: Array<FileEntry>, };
 
 export type FileEntry = { path: string, role: Role, bytes: number, sha256: string, };
 
-export type Role = "sae-config" | "sae-weights" | "embeddings" | "embeddings-scale" | "documents" | "document-texts" | "codes-indices" | "codes-values" | "features" | "training-log" | "embedder-weights" | "embedder-tokenizer" | "embedder-config" | "labels" | "families" | "coarse-sae-config" | "coarse-sae-weights" | "feature-split" | "layout" | "other";
+export type Role = "sae-config" | "sae-weights" | "embeddings" | "embeddings-scale" | "documents" | "document-texts" | "codes-indices" | "codes-values" | "features" | "training-log" | "embedder-weights" | "embedder-tokenizer" | "embedder-config" | "labels" | "families" | "coarse-sae-config" | "coarse-sae-weights" | "feature-split" | "layout" | "label-embeddings" | "other";
 
 export type EmbeddingInfo = { 
 /**
@@ -108,6 +108,10 @@ export type FeatureLabel = { index: number, label: string, reasoning: string, f1
  * The scored phrases, best first: (phrase, log-odds z-score).
  */
 phrases: Array<[string, number]>, 
+/**
+ * The label's detail: the phrases after its head (the label reads "head (detail, ...)").
+ */
+supporting?: Array<string>, 
 /**
  * Passes the clean-feature filter ([`mark_clean`]).
  */

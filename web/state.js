@@ -9,7 +9,7 @@
 //   q=TEXT | doc=N       the query: free text, or a document ("more like this")
 //   steer=J:V,J:V        feature J's activation set to V (0 removes it)
 //   fam=F:S,...          family F steered at strength S (x each member's typical activation)
-//   mode=rebuild         steering mode (default: keep-error)
+//   mode=rebuild         steering mode: keep-error or rebuild (default: concept)
 //   f=J                  the feature page's feature
 //   ek=N                 the explainer's k (absent: the SAE's own)
 //   k=N&space=codes|embeddings&along=J,J   clustering
@@ -36,7 +36,7 @@ export const DEFAULT_BUNDLE =
  * @property {number | null} doc the query document, when there is no text
  * @property {Map<number, number>} steer feature -> activation
  * @property {Map<number, number>} fam family id -> strength
- * @property {'keep-error' | 'rebuild'} mode
+ * @property {'concept' | 'keep-error' | 'rebuild'} mode
  * @property {number | null} f the feature page's feature
  * @property {number} ek the explainer's k (0: the SAE's own)
  * @property {number} k clusters
@@ -74,6 +74,15 @@ function parsePairs(text) {
 /** @param {Map<number, number>} map */
 function formatPairs(map) {
   return [...map].map(([k, v]) => `${k}:${Number(v.toFixed(3))}`).join(',');
+}
+
+/**
+ * The steering mode of the URL; the default (concept) when absent or unknown.
+ * @param {string | null} text
+ * @returns {AppState['mode']}
+ */
+function parseMode(text) {
+  return text === 'rebuild' || text === 'keep-error' ? text : 'concept';
 }
 
 /** @param {string | null} text */
@@ -145,7 +154,7 @@ export function readState(search = location.search) {
     doc: int('doc'),
     steer: parsePairs(p.get('steer')),
     fam: parsePairs(p.get('fam')),
-    mode: p.get('mode') === 'rebuild' ? 'rebuild' : 'keep-error',
+    mode: parseMode(p.get('mode')),
     f: int('f'),
     ek: int('ek') ?? 0,
     k: int('k') ?? 8,
@@ -185,7 +194,7 @@ export function stateToSearch(s) {
   else if (s.doc !== null) p.set('doc', String(s.doc));
   if (s.steer.size) p.set('steer', formatPairs(s.steer));
   if (s.fam.size) p.set('fam', formatPairs(s.fam));
-  if (s.mode !== 'keep-error') p.set('mode', s.mode);
+  if (s.mode !== 'concept') p.set('mode', s.mode);
   if (s.view === 'feature' && s.f !== null) p.set('f', String(s.f));
   if (s.view === 'explain' && s.ek > 0) p.set('ek', String(s.ek));
   if (s.view === 'clusters') {

@@ -211,7 +211,7 @@
  * @property {number[]} values
  * @property {number[]} families
  * @property {number[]} strengths
- * @property {'keep-error' | 'rebuild'} mode
+ * @property {'concept' | 'keep-error' | 'rebuild'} mode
  * @property {number} k
  */
 

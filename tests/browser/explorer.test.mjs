@@ -141,6 +141,8 @@ test('saescope steer gives the page\'s results for the same URL', async () => {
   const wanted = fromCli.edits.map(([j, v]) => `${j}:${Number(v.toFixed(3))}`).join(',');
   await page.waitForFunction((w) => document.querySelector('#results')?.dataset.steer === w && document.body.dataset.busy === 'false', wanted, { timeout: 180_000 });
   const fromPage = await page.$$eval('#results li', (lis) => lis.map((li) => ({ doc: Number(li.dataset.doc), score: Number(li.dataset.score) })));
+  // Both ran their default steering: concept steering, which won the steering evaluation.
+  assert.equal(await page.$eval('#mode input:checked', (i) => /** @type {HTMLInputElement} */ (i).value), 'concept');
   assert.deepEqual(fromPage.map((h) => h.doc), fromCli.hits.map((h) => h.doc));
   fromPage.forEach((h, i) => assert.ok(Math.abs(h.score - fromCli.hits[i].score) < 1e-4, `doc ${h.doc}: page ${h.score}, CLI ${fromCli.hits[i].score}`));
   assert.ok(Math.abs(Number(await page.getAttribute('#moved', 'data-cosine')) - fromCli.cosine) < 1e-4);
@@ -271,7 +273,7 @@ function assertExplains(fromPage, fromCli, tolerance = 1e-4) {
   });
 }
 
-test('the explainer shows the CLI\'s numbers for a document, re-encodes with the k slider and compares both steering modes', async () => {
+test('the explainer shows the CLI\'s numbers for a document, re-encodes with the k slider and compares the three steering modes', async () => {
   const cli = process.env.SAESCOPE_CLI;
   assert.ok(cli, 'SAESCOPE_CLI is set by cargo xtask test');
   const run = (...args) => JSON.parse(execFileSync(cli, args, { cwd: new URL('../../', import.meta.url), encoding: 'utf8' }));
@@ -282,9 +284,9 @@ test('the explainer shows the CLI\'s numbers for a document, re-encodes with the
   assertExplains(shown, fromCli);
   assert.equal(shown.charts, 2, 'the embedding and the pre-activation curve are drawn');
   assert.ok(await page.isVisible('#view-explain svg.chart.signed path.overlay'), 'the reconstruction is drawn over the embedding');
-  // The two modes, with the strongest feature removed, as `saescope steer` computes them.
+  // The three modes, with the strongest feature removed, as `saescope steer` computes them.
   const strongest = fromCli.kept[0].feature;
-  for (const mode of ['keep-error', 'rebuild']) {
+  for (const mode of ['concept', 'keep-error', 'rebuild']) {
     const steered = run('steer', '--bundle', DEMO, '--doc', String(target), '--edit', `${strongest}:0`, '--mode', mode, '--k', '5', '--json');
     assert.ok(Math.abs(shown.steered[mode] - steered.cosine) < 1e-4, `${mode}: page ${shown.steered[mode]}, CLI ${steered.cosine}`);
   }

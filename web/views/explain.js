@@ -197,7 +197,7 @@ export class ExplainView {
   }
 
   /**
-   * Both steering modes with feature `j` removed: the query each mode searches with, and its
+   * The three steering modes with feature `j` removed: the query each mode searches with, and its
    * first results.
    * @param {HTMLElement} columns
    * @param {number} j
@@ -206,6 +206,7 @@ export class ExplainView {
     const app = this.app;
     const query = /** @type {{ vector: Float32Array }} */ (this.query);
     const modes = /** @type {const} */ ([
+      ['concept', 'Toward the concept (the page’s default)', 'q′ = x + Σ (z′ − z) u: each edit moves the query along the feature’s concept direction u (its label’s embedding and what its top documents share, orthogonal to the query).'],
       ['keep-error', 'Keep the error (the paper’s evaluation)', 'q′ = x + W_dec (z′ − z): only the edit moves the query; with no edit it is the query itself.'],
       ['rebuild', 'Rebuild from the code (the paper’s app)', 'q′ = z′ W_dec + b_dec: the query becomes what the SAE can express, so even with no edit it moves to x̂.'],
     ]);

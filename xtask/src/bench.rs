@@ -922,6 +922,7 @@ fn sizes_table(demo: &Path) -> Result<String> {
         let role = text(file, "role");
         let part = match role {
             "document-texts" => TEXTS_PART.to_owned(),
+            "label-embeddings" => "label embeddings".to_owned(),
             _ => role.split('-').next().unwrap_or(role).to_owned(),
         };
         let bytes = num(file, "bytes").unwrap_or(0.0);

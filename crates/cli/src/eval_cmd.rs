@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use saescope_build::files::read;
 use saescope_core::Matrix;
 use saescope_interp::catalog::Catalog;
-use saescope_interp::steer_eval::{self, Direction, EvalConfig, EvalCorpus, Point, SteeringEval};
+use saescope_interp::steer_eval::{self, Direction, EvalConfig, EvalCorpus, Judge, Point, SteeringEval};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -83,8 +83,8 @@ fn print_table(eval: &SteeringEval, judge: JudgeChoice) -> Result<()> {
         eval.trials.len()
     )?;
     let columns = match judge {
-        JudgeChoice::LabelEmbedding => "label-embedding judge",
-        JudgeChoice::Codes => "codes judge",
+        JudgeChoice::LabelEmbedding => Judge::LabelEmbedding.name(),
+        JudgeChoice::Codes => Judge::Codes.name(),
         JudgeChoice::Both => "label-embedding judge · codes judge",
     };
     saescope_build::out!("{:<24} {:<5} {:>7} {:>11}   {columns}", "method", "steer", "target", "mean cosine")?;
@@ -104,9 +104,9 @@ fn print_table(eval: &SteeringEval, judge: JudgeChoice) -> Result<()> {
 
 fn accuracies(p: &Point, judge: JudgeChoice) -> String {
     match judge {
-        JudgeChoice::LabelEmbedding => format!("{:.3}", p.accuracy_label_embedding),
-        JudgeChoice::Codes => format!("{:.3}", p.accuracy_codes),
-        JudgeChoice::Both => format!("{:.3} · {:.3}", p.accuracy_label_embedding, p.accuracy_codes),
+        JudgeChoice::LabelEmbedding => format!("{:.3}", p.accuracy(Judge::LabelEmbedding)),
+        JudgeChoice::Codes => format!("{:.3}", p.accuracy(Judge::Codes)),
+        JudgeChoice::Both => format!("{:.3} · {:.3}", p.accuracy(Judge::LabelEmbedding), p.accuracy(Judge::Codes)),
     }
 }
 
@@ -115,17 +115,11 @@ const COLOURS: [&str; 8] = ["#1f77b4", "#8c564b", "#2ca02c", "#9467bd", "#ff7f0e
 /// Accuracy against cosine to the query, one panel per judge: a line per method and direction
 /// over the sweep (solid up, dashed down), the rewrite baseline as a ring.
 pub fn chart(eval: &SteeringEval, judge: JudgeChoice) -> String {
-    let judges: Vec<(&str, fn(&Point) -> f64)> = [
-        ("label-embedding judge", (|p: &Point| p.accuracy_label_embedding) as fn(&Point) -> f64),
-        ("codes judge", |p: &Point| p.accuracy_codes),
-    ]
-    .into_iter()
-    .filter(|(name, _)| match judge {
-        JudgeChoice::Both => true,
-        JudgeChoice::LabelEmbedding => name.starts_with("label"),
-        JudgeChoice::Codes => name.starts_with("codes"),
-    })
-    .collect();
+    let judges: Vec<Judge> = match judge {
+        JudgeChoice::Both => vec![Judge::LabelEmbedding, Judge::Codes],
+        JudgeChoice::LabelEmbedding => vec![Judge::LabelEmbedding],
+        JudgeChoice::Codes => vec![Judge::Codes],
+    };
     let (panel_w, panel_h, margin) = (360.0, 260.0, 48.0);
     let width = judges.len() as f64 * (panel_w + margin) + margin;
     let height = panel_h + 2.0 * margin + 100.0;
@@ -139,7 +133,8 @@ pub fn chart(eval: &SteeringEval, judge: JudgeChoice) -> String {
         m.dedup();
         m
     };
-    for (panel, (name, accuracy)) in judges.iter().enumerate() {
+    for (panel, &judge) in judges.iter().enumerate() {
+        let (name, accuracy) = (judge.name(), |p: &Point| p.accuracy(judge));
         let x0 = margin + panel as f64 * (panel_w + margin);
         let y0 = margin;
         let x = |c: f64| x0 + (1.0 - c) / (1.0 - lo) * panel_w;

@@ -61,9 +61,10 @@ pub struct LabelConfig {
     /// The third and fourth phrase join the label only with a z-score at least this fraction
     /// of the best phrase's.
     pub extra_phrase_ratio: f64,
-    /// Scored phrases kept per feature (the raw list in `phrases`), the candidates the
-    /// embedding chooses the label among.
+    /// Scored phrases kept per feature (the raw list in `phrases`).
     pub keep_phrases: usize,
+    /// The best phrases by z-score that the embedding chooses the label among.
+    pub label_candidates: usize,
     /// Active documents (strongest first, held-out ones excluded) a label is fitted on.
     pub fit_active: usize,
     /// A phrase joins the label only if it raises the fit's Pearson r by at least this much.
@@ -87,9 +88,10 @@ impl Default for LabelConfig {
             min_label_documents: 4,
             max_label_phrases: 4,
             extra_phrase_ratio: 0.5,
+            keep_phrases: 20,
             // 40 scored a little better than 20 (mean Pearson 0.607 vs 0.604 with the same
             // search); the search costs more with more.
-            keep_phrases: 40,
+            label_candidates: 40,
             fit_active: 60,
             min_gain: 0.005,
             seed: 0,
@@ -147,7 +149,7 @@ pub struct FeatureLabel {
     /// The scored phrases, best first: (phrase, log-odds z-score).
     #[serde(default)]
     pub phrases: Vec<(String, f64)>,
-    /// Distinctive phrases shown beside a one-phrase label as its detail.
+    /// The label's detail: the phrases after its head (the label reads "head (detail, ...)").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supporting: Vec<String>,
     /// Passes the clean-feature filter ([`mark_clean`]).
@@ -177,7 +179,7 @@ pub struct LabelDraft {
     pub supporting: Vec<String>,
     /// The phrases the keyphrase predictor looks for: the label's, then the supporting ones.
     label_phrases: Vec<u32>,
-    /// The best `keep_phrases` phrases by z-score, best first.
+    /// The best `label_candidates` phrases by z-score, best first.
     scored: Vec<(u32, f64)>,
     candidates: usize,
     /// The Pearson r on its training documents of a label the embedding chose.
@@ -343,12 +345,12 @@ impl Labeller {
             label_phrases.iter().map(text).collect::<Vec<_>>().join("; ")
         };
         let candidates = scored.len();
-        let scored: Vec<(u32, f64)> = scored.into_iter().take(self.config.keep_phrases).collect();
+        let scored: Vec<(u32, f64)> = scored.into_iter().take(self.config.label_candidates).collect();
         Some(LabelDraft {
             index: feature,
             density: active.len() as f64 / self.documents.max(1) as f64,
             label,
-            phrases: scored.iter().map(|(p, z)| (text(p), *z)).collect(),
+            phrases: scored.iter().take(self.config.keep_phrases).map(|(p, z)| (text(p), *z)).collect(),
             supporting: Vec::new(),
             label_phrases,
             scored,
@@ -360,7 +362,7 @@ impl Labeller {
 
     /// The phrases [`Labeller::choose_by_embedding`] chooses among (every draft's scored
     /// phrases, each once), to be embedded by the caller.
-    pub fn label_candidates(&self, drafts: &[LabelDraft]) -> Vec<u32> {
+    pub fn candidate_phrases(&self, drafts: &[LabelDraft]) -> Vec<u32> {
         let mut seen = vec![false; self.index.phrases.len()];
         let mut out = Vec::new();
         for &(p, _) in drafts.iter().flat_map(|d| &d.scored) {
@@ -371,7 +373,7 @@ impl Labeller {
         out
     }
 
-    /// Relabels each draft from its candidate phrases ([`Labeller::label_candidates`], one row
+    /// Relabels each draft from its candidate phrases ([`Labeller::candidate_phrases`], one row
     /// of `embedded` each): a greedy search adds, one at a time, the phrase that most raises the
     /// Pearson r of (cosine to the document, activation) over training documents, while r rises
     /// by at least `min_gain` (at most `max_label_phrases`). The first phrase is the label's
@@ -960,7 +962,7 @@ mod tests {
         };
         let docs = Matrix::new(300, 4, (0..300).flat_map(|r| embed(topic_words[r % 3][0])).collect()).unwrap();
         let corpus = Corpus::from_matrix(&docs, 128, saescope_core::search::Precision::F32);
-        let candidates = labeller.label_candidates(&drafts);
+        let candidates = labeller.candidate_phrases(&drafts);
         let data = candidates.iter().flat_map(|&p| embed(&labeller.index.phrases[p as usize])).collect();
         let embedded = Matrix::new(candidates.len(), 4, data).unwrap();
         labeller.choose_by_embedding(&mut drafts, &candidates, &embedded, &corpus).unwrap();

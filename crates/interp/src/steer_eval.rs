@@ -78,6 +78,15 @@ pub enum Judge {
     Codes,
 }
 
+impl Judge {
+    pub fn name(self) -> &'static str {
+        match self {
+            Judge::LabelEmbedding => "label-embedding judge",
+            Judge::Codes => "codes judge",
+        }
+    }
+}
+
 /// What the evaluation runs on. `clean` are the candidate features; `label_embeddings` holds
 /// one embedded label per clean feature, in the same order.
 pub struct EvalCorpus<'a> {
@@ -165,6 +174,15 @@ pub struct Point {
     pub mean_cosine: f64,
     pub accuracy_label_embedding: f64,
     pub accuracy_codes: f64,
+}
+
+impl Point {
+    pub fn accuracy(&self, judge: Judge) -> f64 {
+        match judge {
+            Judge::LabelEmbedding => self.accuracy_label_embedding,
+            Judge::Codes => self.accuracy_codes,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -316,7 +334,7 @@ pub fn evaluate(
                     })
                     .collect();
                 let cosines: Vec<f32> = trials.iter().zip(&steered).map(|(t, s)| cosine(&query(t), s)).collect();
-                let matrix = stack(steered.into_iter(), setup.corpus.dim)?;
+                let matrix = stack(steered, setup.corpus.dim)?;
                 points.push(judge.point(method.name(), steer, target, trials, &originals, &matrix, &cosines)?);
             }
         }

@@ -123,7 +123,7 @@ pub fn compute_labels(
     });
     let mut labels = match embed {
         Some(embed) => {
-            let candidates = labeller.label_candidates(&drafts);
+            let candidates = labeller.candidate_phrases(&drafts);
             let phrases: Vec<String> = candidates.iter().map(|&p| labeller.index.phrases[p as usize].clone()).collect();
             let embedded = embed_all(&mut *embed, &phrases, corpus.dim, "embed phrases", progress)?;
             labeller.choose_by_embedding(&mut drafts, &candidates, &embedded, corpus)?;
