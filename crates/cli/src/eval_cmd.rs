@@ -223,3 +223,47 @@ pub fn chart(eval: &SteeringEval, judge: JudgeChoice) -> String {
     svg.push_str("</svg>\n");
     svg
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(method: &str, steer: &'static str, target: Option<f32>, cosine: f64, accuracy: f64) -> Point {
+        Point {
+            method: method.into(),
+            steer,
+            target,
+            mean_cosine: cosine,
+            accuracy_label_embedding: accuracy,
+            accuracy_codes: accuracy / 2.0,
+        }
+    }
+
+    #[test]
+    fn the_chart_draws_a_line_per_method_and_direction_and_the_rewrite_per_judge() {
+        let eval = SteeringEval {
+            queries: 2,
+            trials: vec![],
+            points: vec![
+                point("rewrite", "up", None, 0.85, 0.8),
+                point("decoder", "up", Some(0.9), 0.9, 0.5),
+                point("decoder", "up", Some(0.8), 0.8, 0.7),
+                point("decoder", "down", Some(0.9), 0.9, 0.6),
+                point("decoder", "up", None, 0.85, 0.6),
+                point("concept", "up", Some(0.9), 0.9, 0.7),
+                point("concept", "down", Some(0.9), 0.9, 0.8),
+            ],
+        };
+        let both = chart(&eval, JudgeChoice::Both);
+        assert_eq!(both.matches("<polyline").count(), 2 * 2 * 2, "2 methods x up/down x 2 judges");
+        assert_eq!(both.matches("<circle").count(), 2 + 1, "the rewrite in each panel, and in the legend");
+        assert!(both.contains("codes judge") && both.contains("label-embedding judge"));
+        let one = chart(&eval, JudgeChoice::Codes);
+        assert_eq!(one.matches("<polyline").count(), 4);
+        assert!(!one.contains("label-embedding judge"));
+        // The matched point (target None) is not on the sweep's line: 2 points on decoder's up line.
+        let decoder_up = both.lines().find(|l| l.starts_with("<polyline")).unwrap();
+        assert_eq!(decoder_up.split(' ').filter(|p| p.contains(',')).count(), 2, "{decoder_up}");
+        assert!(print_table(&eval, JudgeChoice::Both).is_ok());
+    }
+}
