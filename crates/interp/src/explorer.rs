@@ -193,16 +193,17 @@ impl<B: EncodeOps + SearchOps> Explorer<B> {
     }
 
     /// Where concept steering moves the unit query `q` for `feature`
-    /// ([`crate::steer::concept_direction`]).
+    /// ([`crate::steer::concept_direction`]). A bundle without codes has no top documents: its
+    /// decoder row stands in for their direction.
     pub fn concept_direction(&self, q: &[f32], feature: u32) -> Result<Vec<f32>> {
         check_features([feature], self.sae.d_sae)?;
-        let codes = self.codes.as_ref().ok_or_else(|| {
-            Error::Missing("sparse codes in this bundle (concept steering moves toward a feature's documents)".into())
-        })?;
         let mut cache = self.documents_directions.borrow_mut();
-        let documents = cache.entry(feature).or_insert_with(|| {
-            let mean = self.corpus_mean.get_or_init(|| mean_unit_embedding(&self.corpus, 0..self.corpus.rows()));
-            documents_direction(&self.corpus, &top_documents(codes, feature, DIRECTION_DOCUMENTS), mean)
+        let documents = cache.entry(feature).or_insert_with(|| match &self.codes {
+            Some(codes) => {
+                let mean = self.corpus_mean.get_or_init(|| mean_unit_embedding(&self.corpus, 0..self.corpus.rows()));
+                documents_direction(&self.corpus, &top_documents(codes, feature, DIRECTION_DOCUMENTS), mean)
+            }
+            None => self.sae.decoder_row(feature as usize).to_vec(),
         });
         let label = self.label_embeddings.as_ref().map(|m| m.row(feature as usize));
         Ok(concept_direction(q, label, documents))
@@ -435,6 +436,13 @@ mod tests {
             assert!(firing >= 9, "{mode:?}: {firing} of 10 results fire the boosted feature");
             assert!(r.cosine < 0.9, "the query moved: cosine {}", r.cosine);
         }
+        // Without codes (no top documents), the decoder row stands in for their direction.
+        let corpus = Corpus::from_matrix(&data.embeddings, 64, saescope_core::search::Precision::F32);
+        let no_codes =
+            block_on_ready(Explorer::new(Rc::new(CpuBackend), data.sae.clone(), corpus, None, vec![], vec![])).unwrap();
+        let r = block_on_ready(no_codes.steered_search(query, &steering, SteerMode::Concept, 10)).unwrap();
+        let truly = r.hits.iter().filter(|h| data.atoms_of(h.doc as usize).contains(&boosted)).count();
+        assert!(truly >= 9, "{truly} of 10 results have the boosted atom");
         let wrong = Matrix::zeros(47, 64);
         assert!(explorer(&data, vec![], vec![]).with_label_embeddings(Some(wrong)).is_err());
     }

@@ -343,7 +343,7 @@ impl Scope {
 
     /// Steered search (see `saescope_interp::explorer`): sets each `edit_features[i]` to
     /// `edit_values[i]` (0 removes a feature) over families `family_ids[i]` at
-    /// `family_strengths[i]`, in `mode` ("keep-error" or "rebuild").
+    /// `family_strengths[i]`, in `mode` ("concept", "keep-error" or "rebuild").
     /// Returns `{features, edits, cosine, hits}`.
     #[wasm_bindgen(js_name = steeredSearch)]
     #[allow(clippy::too_many_arguments)]
