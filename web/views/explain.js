@@ -100,7 +100,7 @@ export class ExplainView {
       pre: section('pre', '2. Pre-activations, largest first, and the top-k cut'),
       code: section('code', '3. The code z'),
       reconstruction: section('reconstruction', '4. The reconstruction'),
-      steering: section('steering', '5. Steering, two ways'),
+      steering: section('steering', '5. Steering, three ways'),
     };
     this.slider = el('input');
     Object.assign(this.slider, { type: 'range', min: '1', max: String(Math.min(d_sae, 4 * e.trained_k, 512)), id: 'explain-k' });
